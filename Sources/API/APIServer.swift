@@ -1,0 +1,32 @@
+public import Hummingbird
+public import Logging
+import OneoCore
+public import PostgresNIO
+
+/// The HTTP API process's application: routes, authentication, and the Postgres pool it uses.
+public enum APIServer {
+    public static func application(
+        database: PostgresClient,
+        host: String,
+        port: Int,
+        logger: Logger
+    ) -> some ApplicationProtocol {
+        let router = Router(context: APIRequestContext.self)
+        router.add(middleware: LogRequestsMiddleware(.debug))
+        router.get("healthz") { _, _ in
+            try await database.query("SELECT 1", logger: logger)
+            return "ok\n"
+        }
+        let pipelines = PipelineStore(database: database)
+        let api = router.group("api/v1").add(middleware: TokenAuthenticator(database: database))
+        PipelineRoutes(pipelines: pipelines).add(to: api)
+        RecordRoutes(database: database, pipelines: pipelines).add(to: api)
+        JobRoutes(database: database, pipelines: pipelines).add(to: api)
+        return Application(
+            router: router,
+            configuration: .init(address: .hostname(host, port: port), serverName: "oneo-ai"),
+            services: [database],
+            logger: logger
+        )
+    }
+}

@@ -1,0 +1,104 @@
+public import Foundation
+public import OneoCore
+
+/// A pipeline as the API shows it.
+public struct PipelineResource: Codable, Sendable {
+    public let id: PipelineID
+    public let name: String
+    public let slug: String
+    public let created_at: Date
+}
+
+/// A field as the API shows it; `ai_config` is the validated config with defaults filled in.
+public struct FieldResource: Codable, Sendable {
+    public let id: FieldID
+    public let pipeline: PipelineID
+    public let name: String
+    public let slug: String
+    public let field_type: String
+    public let position: Int
+    public let ai_config: JSONValue?
+}
+
+/// A job queued by a record write, in the reference's `triggered_jobs` shape.
+public struct TriggeredJob: Codable, Sendable, Hashable {
+    public let field: String
+    public let job_id: String
+    public let status: String
+}
+
+/// A record, with the jobs its write queued when it was created or updated.
+public struct RecordResource: Codable, Sendable {
+    public let id: RecordID
+    public let pipeline: PipelineID
+    public let data: JSONValue
+    public let version: Int64
+    public let created_at: Date
+    public let updated_at: Date
+    public var triggered_jobs: [TriggeredJob]?
+    public var processing_mode: String?
+}
+
+/// An AI job in the reference's field names, plus our exact `cost_micros` and lease bookkeeping.
+public struct JobResource: Codable, Sendable {
+    public let id: JobID
+    public let job_type: String
+    public let pipeline: PipelineID
+    public let record_id: RecordID
+    public let field_name: String
+    public let ai_provider: String
+    public let model_name: String
+    public let prompt_template: String
+    public let ai_config: JSONValue
+    public let input_data: JSONValue
+    public let status: String
+    public let output_data: JSONValue
+    public let tokens_used: Int
+    public let prompt_tokens: Int
+    public let completion_tokens: Int
+    public let cost_cents: Int64
+    public let cost_micros: Int64
+    public let processing_time_ms: Int
+    @ExplicitNull public var error_code: String?
+    public let error_message: String
+    public let retry_count: Int
+    public let attempt: Int
+    public let cache_hit: Bool
+    public let created_at: Date
+    public let updated_at: Date
+    @ExplicitNull public var completed_at: Date?
+}
+
+/// A page of a list, in Django REST framework's shape.
+public struct Page<Item: Codable & Sendable>: Codable, Sendable {
+    public let count: Int
+    @ExplicitNull public var next: String?
+    @ExplicitNull public var previous: String?
+    public let results: [Item]
+
+    public init(count: Int, next: String?, previous: String?, results: [Item]) {
+        self.count = count
+        self.next = next
+        self.previous = previous
+        self.results = results
+    }
+}
+
+/// An optional that encodes as `null` rather than being left out, as Django REST framework's
+/// clients expect keys like `next` and `completed_at` to be present.
+@propertyWrapper
+public struct ExplicitNull<Value: Codable & Sendable>: Codable, Sendable {
+    public var wrappedValue: Value?
+
+    public init(wrappedValue: Value?) { self.wrappedValue = wrappedValue }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        self.wrappedValue = container.decodeNil() ? nil : try container.decode(Value.self)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let value = self.wrappedValue { try container.encode(value) } else { try container.encodeNil() }
+    }
+}

@@ -1,0 +1,66 @@
+import Hummingbird
+import OneoCore
+import PostgresNIO
+
+/// `/api/v1/pipelines/` and their fields.
+struct PipelineRoutes {
+    let pipelines: PipelineStore
+
+    struct CreatePipeline: Decodable {
+        let name: String
+        let slug: String
+    }
+
+    struct CreateField: Decodable {
+        let name: String
+        let slug: String
+        let field_type: String
+        let ai_config: JSONValue?
+    }
+
+    func add(to group: RouterGroup<APIRequestContext>) {
+        group.post("pipelines") { request, context in
+            let caller = try context.require(.create)
+            let body = try await request.decodeBody(CreatePipeline.self, context: context)
+            guard PipelineField.isValidSlug(body.slug) else {
+                throw APIError.invalid("slug must be lower-case letters, digits and '_', starting with a letter (at most 63)")
+            }
+            guard !body.name.isEmpty, body.name.count <= 200 else { throw APIError.invalid("name must be 1 to 200 characters") }
+            let pipeline = try await self.pipelines.create(tenant: caller.tenant, name: body.name, slug: body.slug, logger: context.logger)
+            return EditedResponse(status: .created, response: pipeline)
+        }
+        group.get("pipelines") { request, context in
+            let caller = try context.require(.read)
+            let all = try await self.pipelines.list(tenant: caller.tenant, logger: context.logger)
+            return Page(count: all.count, next: nil, previous: nil, results: all)
+        }
+        group.get("pipelines/:pipeline") { request, context in
+            let caller = try context.require(.read)
+            return try await self.pipelines.resolve(tenant: caller.tenant, try context.parameters.require("pipeline"), logger: context.logger)
+        }
+        group.get("pipelines/:pipeline/fields") { request, context in
+            let caller = try context.require(.read)
+            let pipeline = try await self.pipelines.resolve(tenant: caller.tenant, try context.parameters.require("pipeline"), logger: context.logger)
+            let fields = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
+            let resources = fields.map {
+                FieldResource(id: $0.id, pipeline: pipeline.id, name: $0.name, slug: $0.slug, field_type: $0.type.rawValue,
+                              position: $0.position, ai_config: $0.aiConfig?.jsonValue)
+            }
+            return Page(count: resources.count, next: nil, previous: nil, results: resources)
+        }
+        group.post("pipelines/:pipeline/fields") { request, context in
+            let caller = try context.require(.create)
+            let pipeline = try await self.pipelines.resolve(tenant: caller.tenant, try context.parameters.require("pipeline"), logger: context.logger)
+            let body = try await request.decodeBody(CreateField.self, context: context)
+            let existing = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
+            let (type, config) = try FieldValidator.validate(
+                name: body.name, slug: body.slug, fieldType: body.field_type, aiConfig: body.ai_config, existing: existing
+            )
+            let field = try await self.pipelines.addField(
+                tenant: caller.tenant, pipeline: pipeline.id, name: body.name, slug: body.slug, type: type,
+                aiConfig: config?.jsonValue, logger: context.logger
+            )
+            return EditedResponse(status: .created, response: field)
+        }
+    }
+}

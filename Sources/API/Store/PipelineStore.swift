@@ -1,0 +1,111 @@
+import Foundation
+import Logging
+import OneoCore
+import PostgresNIO
+
+/// Pipelines and their fields, always within one tenant.
+struct PipelineStore: Sendable {
+    let database: PostgresClient
+
+    func create(tenant: TenantID, name: String, slug: String, logger: Logger) async throws -> PipelineResource {
+        do {
+            let rows = try await self.database.query(
+                """
+                INSERT INTO pipelines (tenant_id, name, slug) VALUES (\(tenant), \(name), \(slug))
+                RETURNING id, name, slug, created_at
+                """,
+                logger: logger
+            )
+            for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
+                return PipelineResource(id: id, name: name, slug: slug, created_at: created)
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw APIError.conflict("a pipeline with slug '\(slug)' already exists")
+        }
+        throw APIError.internalFailure("pipeline insert returned no row")
+    }
+
+    func list(tenant: TenantID, logger: Logger) async throws -> [PipelineResource] {
+        let rows = try await self.database.query(
+            "SELECT id, name, slug, created_at FROM pipelines WHERE tenant_id = \(tenant) ORDER BY id",
+            logger: logger
+        )
+        var result: [PipelineResource] = []
+        for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
+            result.append(PipelineResource(id: id, name: name, slug: slug, created_at: created))
+        }
+        return result
+    }
+
+    /// A pipeline by id or slug, as `{pipeline}` in a URL accepts either.
+    func resolve(tenant: TenantID, _ reference: String, logger: Logger) async throws -> PipelineResource {
+        let id = PipelineID(parsing: reference)
+        let rows = try await self.database.query(
+            """
+            SELECT id, name, slug, created_at FROM pipelines
+            WHERE tenant_id = \(tenant) AND (id = \(id?.rawValue ?? -1) OR slug = \(reference))
+            ORDER BY (id = \(id?.rawValue ?? -1)) DESC LIMIT 1
+            """,
+            logger: logger
+        )
+        for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
+            return PipelineResource(id: id, name: name, slug: slug, created_at: created)
+        }
+        throw APIError.notFound("pipeline '\(reference)'")
+    }
+
+    func fields(tenant: TenantID, pipeline: PipelineID, logger: Logger) async throws -> [PipelineField] {
+        try await Self.fields(tenant: tenant, pipeline: pipeline, query: { try await self.database.query($0, logger: logger) })
+    }
+
+    /// Shared by the record writer, which reads fields inside its own transaction.
+    static func fields(
+        tenant: TenantID,
+        pipeline: PipelineID,
+        query: (PostgresQuery) async throws -> PostgresRowSequence
+    ) async throws -> [PipelineField] {
+        let rows = try await query(
+            """
+            SELECT id, slug, name, field_type, position, ai_config FROM fields
+            WHERE tenant_id = \(tenant) AND pipeline_id = \(pipeline) ORDER BY position, id
+            """
+        )
+        var fields: [PipelineField] = []
+        for try await (id, slug, name, type, position, config) in rows.decode((FieldID, String, String, String, Int, JSONValue?).self) {
+            let aiConfig = try config.map { value throws -> AIFieldConfig in try AIFieldConfig(validating: value) }
+            fields.append(PipelineField(id: id, slug: slug, name: name, type: FieldType(rawValue: type) ?? .text, position: position, aiConfig: aiConfig))
+        }
+        return fields
+    }
+
+    func addField(
+        tenant: TenantID,
+        pipeline: PipelineID,
+        name: String,
+        slug: String,
+        type: FieldType,
+        aiConfig: JSONValue?,
+        logger: Logger
+    ) async throws -> FieldResource {
+        do {
+            let rows = try await self.database.query(
+                """
+                INSERT INTO fields (tenant_id, pipeline_id, name, slug, field_type, ai_config, position)
+                SELECT \(tenant), \(pipeline), \(name), \(slug), \(type.rawValue), \(aiConfig),
+                       coalesce(max(position), -1) + 1
+                FROM fields WHERE pipeline_id = \(pipeline)
+                RETURNING id, position
+                """,
+                logger: logger
+            )
+            for try await (id, position) in rows.decode((FieldID, Int).self) {
+                return FieldResource(
+                    id: id, pipeline: pipeline, name: name, slug: slug, field_type: type.rawValue, position: position, ai_config: aiConfig
+                )
+            }
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+            throw APIError.conflict("pipeline already has a field with slug '\(slug)'")
+        }
+        throw APIError.internalFailure("field insert returned no row")
+    }
+}

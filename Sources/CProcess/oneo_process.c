@@ -1,0 +1,53 @@
+#define _GNU_SOURCE
+#include "oneo_process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+enum { CHILD_CHANNEL_FD = 3 };
+
+int oneo_spawn(const char *path, char *const argv[], char *const envp[], int channel_fd, pid_t *pid) {
+    posix_spawn_file_actions_t actions;
+    posix_spawnattr_t attributes;
+    int moved_fd = -1;
+    int result;
+
+    /* dup2(3, 3) would leave close-on-exec set, so a channel that already sits on 3 moves first. */
+    if (channel_fd == CHILD_CHANNEL_FD) {
+        moved_fd = fcntl(channel_fd, F_DUPFD_CLOEXEC, CHILD_CHANNEL_FD + 1);
+        if (moved_fd < 0) return errno;
+        channel_fd = moved_fd;
+    }
+
+    if ((result = posix_spawn_file_actions_init(&actions)) != 0) goto out_fd;
+    if ((result = posix_spawnattr_init(&attributes)) != 0) goto out_actions;
+
+    result = posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    if (result == 0 && channel_fd >= 0) result = posix_spawn_file_actions_adddup2(&actions, channel_fd, CHILD_CHANNEL_FD);
+
+    /* Our runtime ignores SIGPIPE and may block signals; a child starts clean. */
+    sigset_t all, none;
+    sigfillset(&all);
+    sigemptyset(&none);
+    if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
+    if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
+    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
+
+    posix_spawnattr_destroy(&attributes);
+out_actions:
+    posix_spawn_file_actions_destroy(&actions);
+out_fd:
+    if (moved_fd >= 0) close(moved_fd);
+    return result;
+}
+
+int oneo_set_parent_death_signal(int signal) {
+    if (prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0) != 0) return errno;
+    return 0;
+}

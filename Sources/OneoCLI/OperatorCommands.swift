@@ -1,0 +1,157 @@
+import ArgumentParser
+import Foundation
+import Logging
+import OneoCore
+import PostgresNIO
+
+/// Runs `body` with a client on the instance's database, closing it afterwards.
+func withDatabase<Result: Sendable>(
+    _ instance: InstanceOptions,
+    _ body: @Sendable (PostgresClient, Logger) async throws -> Result
+) async throws -> Result {
+    LogSetup.bootstrap()
+    let logger = Logger(label: "oneo.cli")
+    let client = PostgresClient(configuration: try instance.reachableDatabase().clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
+    return try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask { await client.run() }
+        defer { group.cancelAll() }
+        try await Migrator(client: client, logger: logger).migrate()
+        return try await body(client, logger)
+    }
+}
+
+struct Migrate: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations (serve also does this at start).")
+
+    @OptionGroup var instance: InstanceOptions
+
+    func run() async throws {
+        try await withDatabase(self.instance) { _, _ in }
+        print("schema is up to date (version \(Migrator.migrations.last?.version ?? 0))")
+    }
+}
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [Add.self])
+
+    struct Add: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a tenant; a running serve starts its processor within seconds.",
+            discussion: "The provider key is read from a file (never from argv or env) and stored sealed with the master key."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Argument(help: "Lower-case identifier: letters, digits, '-' and '_'.")
+        var slug: String
+
+        @Option(help: "Display name.")
+        var name: String
+
+        @Option(help: "File holding the tenant's provider API key (its first line is used).")
+        var apiKeyFile: String?
+
+        @Option(help: "OpenAI-compatible API base URL, including /v1.")
+        var baseURL: String = "https://api.openai.com/v1"
+
+        @Option(help: "Default model for the tenant's AI fields.")
+        var model: String = "gpt-4o-mini"
+
+        func validate() throws {
+            guard self.slug.range(of: #"^[a-z][a-z0-9_-]{0,62}$"#, options: .regularExpression) != nil else {
+                throw ValidationError("slug must start with a letter and hold only a-z, 0-9, '-' and '_' (at most 63)")
+            }
+            guard let url = URL(string: self.baseURL), ["http", "https"].contains(url.scheme ?? "") else {
+                throw ValidationError("--base-url must be an http(s) URL")
+            }
+        }
+
+        func run() async throws {
+            var readKey: ProviderKey?
+            if let path = self.apiKeyFile {
+                guard let contents = FileManager.default.contents(atPath: path) else {
+                    throw ValidationError("cannot read --api-key-file \(path)")
+                }
+                let line = String(decoding: contents, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+                guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--api-key-file \(path) is empty") }
+                readKey = ProviderKey(line.trimmingCharacters(in: .whitespaces))
+            }
+            let key = readKey
+            let sealer = try KeySealer(masterKeyFile: self.instance.masterKeyPath)
+            let (slug, name, baseURL, model) = (self.slug, self.name, self.baseURL, self.model)
+            let tenant = try await withDatabase(self.instance) { database, logger in
+                do {
+                    return try await database.withTransaction(logger: logger) { connection in
+                        let rows = try await connection.query(
+                            """
+                            INSERT INTO tenants (slug, name, provider_base_url, default_model)
+                            VALUES (\(slug), \(name), \(baseURL), \(model)) RETURNING id
+                            """,
+                            logger: logger
+                        )
+                        var id: TenantID?
+                        for try await value in rows.decode(TenantID.self) { id = value }
+                        guard let id else { throw ValidationError("tenant insert returned no row") }
+                        if let key {
+                            let sealed = try sealer.seal(key, tenant: id)
+                            try await connection.query("UPDATE tenants SET provider_key_sealed = \(sealed) WHERE id = \(id)", logger: logger)
+                        }
+                        try await connection.query("SELECT pg_notify(\(JobChannel.tenantsChanged), '')", logger: logger)
+                        return id
+                    }
+                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
+                    throw ValidationError("a tenant with slug '\(slug)' already exists")
+                }
+            }
+            print("tenant \(slug) added (id \(tenant)); provider key \(key == nil ? "not set" : "stored sealed")")
+        }
+    }
+}
+
+struct TokenCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage API tokens.", subcommands: [Create.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Create an API token for a tenant; the token is printed once, as the last line.",
+            discussion: "Permissions: read (list and read), create (create and change pipelines, fields, records)."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Option(help: "The tenant's slug.")
+        var tenant: String
+
+        @Option(help: "Comma-separated permissions: read, create.")
+        var permissions: String = "read"
+
+        @Option(help: "A name for the token; jobs it triggers record it as their user.")
+        var name: String = "api"
+
+        func run() async throws {
+            let requested = self.permissions.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            let unknown = requested.filter { APIToken.Permission(rawValue: $0) == nil }
+            guard unknown.isEmpty, !requested.isEmpty else {
+                throw ValidationError("--permissions takes a comma-separated list of: \(APIToken.Permission.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            let token = APIToken.generate()
+            let (tenant, name, hash, prefix) = (self.tenant, self.name, APIToken.hash(token), APIToken.displayPrefix(token))
+            let inserted = try await withDatabase(self.instance) { database, logger in
+                let rows = try await database.query(
+                    """
+                    INSERT INTO api_tokens (tenant_id, name, token_hash, token_prefix, permissions)
+                    SELECT id, \(name), \(hash), \(prefix), \(requested) FROM tenants WHERE slug = \(tenant)
+                    RETURNING id
+                    """,
+                    logger: logger
+                )
+                var count = 0
+                for try await _ in rows { count += 1 }
+                return count
+            }
+            guard inserted == 1 else { throw ValidationError("no tenant with slug '\(tenant)'") }
+            print("token for tenant \(tenant) with permissions \(requested.joined(separator: ",")) (shown once):")
+            print(token)
+        }
+    }
+}

@@ -1,0 +1,181 @@
+import Foundation
+
+/// The `ai_config` of an `ai_generated` field, with the reference's keys and defaults. It is read
+/// from untrusted JSON, so every key is checked and an error names the key at fault.
+public struct AIFieldConfig: Sendable, Hashable, Codable {
+    public enum OutputType: String, Sendable, Hashable, Codable, CaseIterable {
+        case text, json, structured
+    }
+
+    public static let knownTools: Set<String> = ["web_search", "code_interpreter", "image_generation", "file_search"]
+
+    public var model: String?
+    public var temperature: Double
+    public var maxTokens: Int
+    public var prompt: String
+    public var enableTools: Bool
+    public var allowedTools: [String]
+    public var autoRegenerate: Bool
+    public var triggerFields: [String]
+    public var excludedFields: [String]
+    public var cacheDuration: Int
+    public var budgetLimitCents: Int64?
+    public var outputType: OutputType
+    public var systemMessage: String?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case model, temperature, prompt
+        case maxTokens = "max_tokens"
+        case enableTools = "enable_tools"
+        case allowedTools = "allowed_tools"
+        case autoRegenerate = "auto_regenerate"
+        case triggerFields = "trigger_fields"
+        case excludedFields = "excluded_fields"
+        case cacheDuration = "cache_duration"
+        case budgetLimitCents = "budget_limit_cents"
+        case outputType = "output_type"
+        case systemMessage = "system_message"
+    }
+
+    public init(prompt: String) {
+        self.model = nil
+        self.temperature = 0.3
+        self.maxTokens = 1000
+        self.prompt = prompt
+        self.enableTools = false
+        self.allowedTools = []
+        self.autoRegenerate = true
+        self.triggerFields = []
+        self.excludedFields = []
+        self.cacheDuration = 3600
+        self.budgetLimitCents = nil
+        self.outputType = .text
+        self.systemMessage = nil
+    }
+
+    /// The config as stored in `fields.ai_config` and copied onto each job, defaults filled in.
+    public var jsonValue: JSONValue {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Encoding plain strings, numbers and lists cannot fail.
+        guard let data = try? encoder.encode(self), let value = try? JSONValue.parse(data) else { return .object([:]) }
+        return value
+    }
+
+    /// Validates a JSON object from the API or the database and fills in defaults.
+    public init(validating value: JSONValue) throws(FieldConfigError) {
+        guard let object = value.objectValue else {
+            throw FieldConfigError(key: nil, problem: "ai_config must be a JSON object")
+        }
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
+            throw FieldConfigError(key: unknown, problem: "is not an ai_config key (known: \(known.sorted().joined(separator: ", ")))")
+        }
+        let reader = Reader(object: object)
+        let prompt = try reader.string(.prompt)
+        guard let prompt, !prompt.isEmpty else {
+            throw FieldConfigError(key: "prompt", problem: "is required and must be a non-empty string")
+        }
+        self.init(prompt: prompt)
+        self.model = try reader.string(.model)
+        if let model, model.isEmpty || model.count > 100 {
+            throw FieldConfigError(key: "model", problem: "must be a model name of 1 to 100 characters")
+        }
+        self.temperature = try reader.number(.temperature) ?? self.temperature
+        guard (0...2).contains(self.temperature) else {
+            throw FieldConfigError(key: "temperature", problem: "must be between 0 and 2")
+        }
+        self.maxTokens = try reader.integer(.maxTokens).map { Int($0) } ?? self.maxTokens
+        guard (1...128_000).contains(self.maxTokens) else {
+            throw FieldConfigError(key: "max_tokens", problem: "must be between 1 and 128000")
+        }
+        self.enableTools = try reader.bool(.enableTools) ?? self.enableTools
+        self.allowedTools = try reader.strings(.allowedTools) ?? []
+        if let unknown = self.allowedTools.first(where: { !Self.knownTools.contains($0) }) {
+            throw FieldConfigError(key: "allowed_tools", problem: "names unknown tool '\(unknown)' (known: \(Self.knownTools.sorted().joined(separator: ", ")))")
+        }
+        self.autoRegenerate = try reader.bool(.autoRegenerate) ?? self.autoRegenerate
+        self.triggerFields = try reader.strings(.triggerFields) ?? []
+        self.excludedFields = try reader.strings(.excludedFields) ?? []
+        self.cacheDuration = try reader.integer(.cacheDuration).map { Int($0) } ?? self.cacheDuration
+        guard self.cacheDuration >= 0 else {
+            throw FieldConfigError(key: "cache_duration", problem: "must be zero (no caching) or a number of seconds")
+        }
+        self.budgetLimitCents = try reader.integer(.budgetLimitCents)
+        if let budget = self.budgetLimitCents, budget < 0 {
+            throw FieldConfigError(key: "budget_limit_cents", problem: "must not be negative")
+        }
+        if let output = try reader.string(.outputType) {
+            guard let type = OutputType(rawValue: output) else {
+                throw FieldConfigError(key: "output_type", problem: "must be one of text, json, structured")
+            }
+            self.outputType = type
+        }
+        self.systemMessage = try reader.string(.systemMessage)
+    }
+
+    /// Reads typed values out of a JSON object, naming the key when a type is wrong.
+    private struct Reader {
+        let object: [String: JSONValue]
+
+        func value(_ key: CodingKeys) -> JSONValue? {
+            guard let value = self.object[key.rawValue], !value.isNull else { return nil }
+            return value
+        }
+
+        func string(_ key: CodingKeys) throws(FieldConfigError) -> String? {
+            guard let value = self.value(key) else { return nil }
+            guard case .string(let string) = value else { throw FieldConfigError(key: key.rawValue, problem: "must be a string") }
+            return string
+        }
+
+        func bool(_ key: CodingKeys) throws(FieldConfigError) -> Bool? {
+            guard let value = self.value(key) else { return nil }
+            guard case .bool(let bool) = value else { throw FieldConfigError(key: key.rawValue, problem: "must be true or false") }
+            return bool
+        }
+
+        func integer(_ key: CodingKeys) throws(FieldConfigError) -> Int64? {
+            switch self.value(key) {
+            case nil: return nil
+            case .integer(let integer): return integer
+            case .double(let double) where double == double.rounded() && abs(double) < 1e15: return Int64(double)
+            default: throw FieldConfigError(key: key.rawValue, problem: "must be an integer")
+            }
+        }
+
+        func number(_ key: CodingKeys) throws(FieldConfigError) -> Double? {
+            switch self.value(key) {
+            case nil: return nil
+            case .integer(let integer): return Double(integer)
+            case .double(let double): return double
+            default: throw FieldConfigError(key: key.rawValue, problem: "must be a number")
+            }
+        }
+
+        func strings(_ key: CodingKeys) throws(FieldConfigError) -> [String]? {
+            guard let value = self.value(key) else { return nil }
+            guard case .array(let items) = value else { throw FieldConfigError(key: key.rawValue, problem: "must be a list of strings") }
+            return try items.map { item throws(FieldConfigError) in
+                guard case .string(let string) = item else { throw FieldConfigError(key: key.rawValue, problem: "must be a list of strings") }
+                return string
+            }
+        }
+    }
+}
+
+/// An `ai_config` that cannot be accepted; `key` names the offending key.
+public struct FieldConfigError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let key: String?
+    public let problem: String
+
+    public init(key: String?, problem: String) {
+        self.key = key
+        self.problem = problem
+    }
+
+    public var description: String {
+        guard let key else { return self.problem }
+        return "ai_config.\(key) \(self.problem)"
+    }
+}

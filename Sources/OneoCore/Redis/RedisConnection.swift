@@ -1,0 +1,102 @@
+import CHiredis
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A blocking Redis connection over hiredis; the only type that touches the hiredis handle. Calls
+/// block, so async callers run them on `NIOThreadPool`; one connection serves one thread at a time.
+public final class RedisConnection {
+    public enum Reply: Hashable, Sendable {
+        case status(String)
+        case string([UInt8])
+        case integer(Int64)
+        case array([Reply])
+        case null
+    }
+
+    private let context: UnsafeMutablePointer<redisContext>
+
+    public init(_ settings: RedisSettings, timeoutMilliseconds: Int = 2_000) throws(RedisError) {
+        var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+        let context: UnsafeMutablePointer<redisContext>?
+        switch settings.endpoint {
+        case .unixSocket(let path):
+            context = redisConnectUnixWithTimeout(path, timeout)
+        case .tcp(let host, let port):
+            context = redisConnectWithTimeout(host, Int32(port), timeout)
+        }
+        guard let context else { throw RedisError(detail: "cannot allocate a hiredis context") }
+        guard context.pointee.err == 0 else {
+            let message = Self.errorText(context)
+            redisFree(context)
+            throw RedisError(detail: "connect to \(settings): \(message)")
+        }
+        _ = redisSetTimeout(context, timeout)
+        self.context = context
+    }
+
+    deinit {
+        redisFree(self.context)
+    }
+
+    /// Sends one command as an argument vector (no format string, so no injection) and reads its reply.
+    public func command(_ arguments: [String]) throws(RedisError) -> Reply {
+        let cStrings = arguments.map { strdup($0) }
+        defer { cStrings.forEach { free($0) } }
+        let lengths = arguments.map { $0.utf8.count }
+        var argv: [UnsafePointer<CChar>?] = cStrings.map { UnsafePointer($0) }
+        let raw: UnsafeMutableRawPointer? = argv.withUnsafeMutableBufferPointer { argv in
+            lengths.withUnsafeBufferPointer { argvlen in
+                redisCommandArgv(self.context, Int32(arguments.count), argv.baseAddress, argvlen.baseAddress)
+            }
+        }
+        guard let raw else { throw RedisError(detail: Self.errorText(self.context)) }
+        let reply = raw.assumingMemoryBound(to: redisReply.self)
+        defer { freeReplyObject(raw) }
+        return try Self.convert(reply)
+    }
+
+    public func ping() throws(RedisError) {
+        guard case .status("PONG") = try self.command(["PING"]) else {
+            throw RedisError(detail: "PING did not answer PONG")
+        }
+    }
+
+    private static func convert(_ reply: UnsafeMutablePointer<redisReply>) throws(RedisError) -> Reply {
+        let value = reply.pointee
+        switch value.type {
+        case REDIS_REPLY_STATUS:
+            return .status(String(cString: value.str))
+        case REDIS_REPLY_STRING:
+            return .string(Array(UnsafeRawBufferPointer(start: value.str, count: value.len)))
+        case REDIS_REPLY_INTEGER:
+            return .integer(value.integer)
+        case REDIS_REPLY_NIL:
+            return .null
+        case REDIS_REPLY_ARRAY:
+            var elements: [Reply] = []
+            for index in 0..<value.elements {
+                guard let element = value.element[index] else { continue }
+                elements.append(try convert(element))
+            }
+            return .array(elements)
+        case REDIS_REPLY_ERROR:
+            throw RedisError(detail: "server error: \(String(cString: value.str))")
+        default:
+            throw RedisError(detail: "unsupported reply type \(value.type)")
+        }
+    }
+
+    private static func errorText(_ context: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: context.pointee.errstr) { buffer in
+            String(decoding: buffer.prefix(while: { $0 != 0 }), as: UTF8.self)
+        }
+    }
+}
+
+/// A Redis failure. Redis only holds what can be lost, so callers treat it as a cache miss.
+public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
+    public let detail: String
+    public init(detail: String) { self.detail = detail }
+    public var description: String { "redis: \(self.detail)" }
+}

@@ -1,0 +1,76 @@
+public import Foundation
+import Crypto
+
+/// Seals tenants' provider keys with AES-GCM under the instance's master key. Only the supervisor
+/// (and the operator CLI, which writes keys) ever hold the master key; the database holds only
+/// sealed boxes, bound to their tenant so a box cannot be moved to another tenant's row.
+public struct KeySealer: Sendable {
+    /// Raw bytes rather than `SymmetricKey`, which is not `Sendable`.
+    private let keyBytes: Data
+
+    /// Loads the master key file, creating it with mode 0600 when it does not exist yet.
+    public init(masterKeyFile path: String) throws(SecretError) {
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: path) {
+            let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
+            let directory = (path as NSString).deletingLastPathComponent
+            do {
+                try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            } catch {
+                throw SecretError(.masterKeyUnreadable, detail: "cannot create \(directory)")
+            }
+            guard manager.createFile(atPath: path, contents: fresh, attributes: [.posixPermissions: 0o600]) else {
+                throw SecretError(.masterKeyUnreadable, detail: "cannot create \(path)")
+            }
+        }
+        guard let data = manager.contents(atPath: path) else {
+            throw SecretError(.masterKeyUnreadable, detail: "cannot read \(path)")
+        }
+        guard data.count == 32 else {
+            throw SecretError(.masterKeyUnreadable, detail: "\(path) must hold exactly 32 bytes, it holds \(data.count)")
+        }
+        if let mode = (try? manager.attributesOfItem(atPath: path))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            throw SecretError(.masterKeyUnreadable, detail: "\(path) is readable by group or others (mode \(String(mode, radix: 8))); chmod 600 it")
+        }
+        self.keyBytes = data
+    }
+
+    public func seal(_ providerKey: ProviderKey, tenant: TenantID) throws(SecretError) -> Data {
+        do {
+            let box = try AES.GCM.seal(Data(providerKey.secret.utf8), using: SymmetricKey(data: self.keyBytes), authenticating: Self.context(tenant))
+            guard let combined = box.combined else { throw SecretError(.sealFailed, detail: "no combined form") }
+            return combined
+        } catch let error as SecretError {
+            throw error
+        } catch {
+            throw SecretError(.sealFailed, detail: "AES-GCM seal failed")
+        }
+    }
+
+    public func open(_ sealed: Data, tenant: TenantID) throws(SecretError) -> ProviderKey {
+        do {
+            let box = try AES.GCM.SealedBox(combined: sealed)
+            let plain = try AES.GCM.open(box, using: SymmetricKey(data: self.keyBytes), authenticating: Self.context(tenant))
+            return ProviderKey(String(decoding: plain, as: UTF8.self))
+        } catch {
+            throw SecretError(.openFailed, detail: "tenant \(tenant): wrong master key or tampered sealed key")
+        }
+    }
+
+    private static func context(_ tenant: TenantID) -> Data { Data("oneo-ai provider key, tenant \(tenant)".utf8) }
+}
+
+/// A failure to load the master key or to seal or open a provider key. Never holds key material.
+public struct SecretError: Error, Hashable, Sendable, CustomStringConvertible {
+    public enum Code: Hashable, Sendable { case masterKeyUnreadable, sealFailed, openFailed }
+
+    public let code: Code
+    public let detail: String
+
+    public init(_ code: Code, detail: String) {
+        self.code = code
+        self.detail = detail
+    }
+
+    public var description: String { self.detail }
+}

@@ -1,0 +1,63 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One end of a Unix stream socket carrying frames, owning its file descriptor. Its calls block:
+/// callers run them on a dedicated thread or `NIOThreadPool`, never on the cooperative pool.
+public final class FrameSocket: Sendable {
+    /// The descriptor on which every child finds its end of the supervisor's socketpair.
+    public static let childDescriptor: Int32 = 3
+
+    public let descriptor: Int32
+
+    public init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
+
+    deinit {
+        close(self.descriptor)
+    }
+
+    public func send(_ message: some Encodable) throws(WireError) {
+        let bytes = try Frame.encode(message)
+        var offset = 0
+        while offset < bytes.count {
+            let written = bytes[offset...].withUnsafeBytes { write(self.descriptor, $0.baseAddress, $0.count) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw WireError(.io(errno), detail: "write")
+            }
+            offset += written
+        }
+    }
+
+    public func receive<Message: Decodable>(_ type: Message.Type) throws(WireError) -> Message {
+        let header = try self.readExactly(4)
+        let body = try self.readExactly(Frame.bodyLength(header: header))
+        return try Frame.decode(type, body: body)
+    }
+
+    /// Blocks until the peer closes the socket; bytes received meanwhile are discarded.
+    public func waitUntilClosed() {
+        var buffer = [UInt8](repeating: 0, count: 512)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(self.descriptor, $0.baseAddress, $0.count) }
+            if count == 0 || (count < 0 && errno != EINTR) { return }
+        }
+    }
+
+    private func readExactly(_ count: Int) throws(WireError) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let received = buffer[filled...].withUnsafeMutableBytes { read(self.descriptor, $0.baseAddress, $0.count) }
+            if received == 0 { throw WireError(.closed, detail: "after \(filled) of \(count) bytes") }
+            if received < 0 {
+                if errno == EINTR { continue }
+                throw WireError(.io(errno), detail: "read")
+            }
+            filled += received
+        }
+        return buffer
+    }
+}

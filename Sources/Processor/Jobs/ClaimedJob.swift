@@ -1,0 +1,15 @@
+public import OneoCore
+
+/// A job this processor holds a lease on. `attempt` and `worker` fence every later write: a
+/// processor whose lease was taken over cannot commit.
+public struct ClaimedJob: Sendable {
+    public let id: JobID
+    public let pipeline: PipelineID
+    public let record: RecordID
+    public let fieldName: String
+    public let model: String
+    public let config: AIFieldConfig
+    public let attempt: Int
+    public let maxAttempts: Int
+    public let triggeredBy: String?
+}

@@ -1,0 +1,195 @@
+import Foundation
+public import Logging
+public import OneoCore
+public import PostgresNIO
+
+/// Every SQL statement of a job's life in the processor. Each state change is one statement or one
+/// transaction whose WHERE clause enforces the rule (status, attempt, worker), so a stale worker's
+/// write matches no row.
+public struct JobStore: Sendable {
+    public let database: PostgresClient
+    public let tenant: TenantID
+    public let worker: String
+    public let leaseSeconds: Int
+
+    public init(database: PostgresClient, tenant: TenantID, worker: String, leaseSeconds: Int) {
+        self.database = database
+        self.tenant = tenant
+        self.worker = worker
+        self.leaseSeconds = leaseSeconds
+    }
+
+    /// Claims up to `limit` due jobs. A (record, field) whose earlier job is still processing waits,
+    /// so results land in the order their changes were made.
+    public func claim(limit: Int, logger: Logger) async throws -> [ClaimedJob] {
+        let rows = try await self.database.query(
+            """
+            UPDATE ai_jobs SET status = 'processing', attempt = attempt + 1, locked_by = \(self.worker),
+                               lease_until = now() + make_interval(secs => \(self.leaseSeconds)),
+                               started_at = now(), updated_at = now()
+            WHERE id IN (
+                SELECT c.id FROM ai_jobs c
+                WHERE c.tenant_id = \(self.tenant) AND c.status = 'pending' AND c.run_at <= now()
+                  AND NOT EXISTS (
+                      SELECT 1 FROM ai_jobs p
+                      WHERE p.tenant_id = c.tenant_id AND p.pipeline_id = c.pipeline_id AND p.record_id = c.record_id
+                        AND p.field_name = c.field_name AND p.status = 'processing')
+                ORDER BY c.run_at, c.id
+                LIMIT \(limit)
+                FOR UPDATE SKIP LOCKED)
+            RETURNING id, pipeline_id, record_id, field_name, model_name, ai_config, attempt, max_attempts, triggered_by
+            """,
+            logger: logger
+        )
+        var jobs: [ClaimedJob] = []
+        for try await (id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy)
+            in rows.decode((JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?).self)
+        {
+            jobs.append(ClaimedJob(
+                id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
+                config: try AIFieldConfig(validating: config), attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy
+            ))
+        }
+        return jobs
+    }
+
+    /// The record, its pipeline's name and fields: what the prompt is rendered from.
+    public func loadContext(of job: ClaimedJob, logger: Logger) async throws -> JobContext? {
+        let rows = try await self.database.query(
+            """
+            SELECT r.data, p.name FROM records r JOIN pipelines p ON p.id = r.pipeline_id
+            WHERE r.id = \(job.record) AND r.tenant_id = \(self.tenant) AND p.tenant_id = \(self.tenant)
+            """,
+            logger: logger
+        )
+        var found: (JSONValue, String)?
+        for try await row in rows.decode((JSONValue, String).self) { found = row }
+        guard let (data, pipelineName) = found else { return nil }
+        let fieldRows = try await self.database.query(
+            """
+            SELECT id, slug, name, field_type, position, ai_config FROM fields
+            WHERE tenant_id = \(self.tenant) AND pipeline_id = \(job.pipeline) ORDER BY position, id
+            """,
+            logger: logger
+        )
+        var fields: [PipelineField] = []
+        for try await (id, slug, name, type, position, config) in fieldRows.decode((FieldID, String, String, String, Int, JSONValue?).self) {
+            fields.append(PipelineField(
+                id: id, slug: slug, name: name, type: FieldType(rawValue: type) ?? .text, position: position,
+                aiConfig: try config.map { value throws -> AIFieldConfig in try AIFieldConfig(validating: value) }
+            ))
+        }
+        return JobContext(data: data.objectValue ?? [:], pipelineName: pipelineName, fields: fields)
+    }
+
+    /// Writes the result into the record, completes the job and records its usage, in one
+    /// transaction fenced by (job, attempt, worker). Returns false when the lease was lost.
+    public func complete(_ job: ClaimedJob, result: JobResult, logger: Logger) async throws -> Bool {
+        try await self.database.withTransaction(logger: logger) { connection in
+            let fenced = try await connection.query(
+                """
+                UPDATE ai_jobs SET status = 'completed', output_data = \(result.output),
+                       tokens_used = \(result.promptTokens + result.completionTokens),
+                       prompt_tokens = \(result.promptTokens), completion_tokens = \(result.completionTokens),
+                       cost_micros = \(result.cost), processing_time_ms = \(result.processingMilliseconds),
+                       error_code = NULL, error_message = '', lease_until = NULL,
+                       completed_at = now(), updated_at = now()
+                WHERE id = \(job.id) AND tenant_id = \(self.tenant) AND status = 'processing'
+                  AND attempt = \(job.attempt) AND locked_by = \(self.worker)
+                RETURNING id
+                """,
+                logger: logger
+            )
+            var held = false
+            for try await _ in fenced { held = true }
+            guard held else { return false }
+            try await connection.query(
+                """
+                UPDATE records SET data = jsonb_set(data, ARRAY[\(job.fieldName)]::text[], \(result.value)),
+                                   version = version + 1, updated_at = now()
+                WHERE id = \(job.record) AND tenant_id = \(self.tenant)
+                """,
+                logger: logger
+            )
+            try await connection.query(
+                """
+                INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
+                                      tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms,
+                                      pipeline_id, record_id)
+                VALUES (\(self.tenant), \(job.id), \(job.attempt), \(job.triggeredBy), 'openai', \(job.model), 'field_generation',
+                        \(result.promptTokens + result.completionTokens), \(result.promptTokens), \(result.completionTokens),
+                        \(result.cost), \(result.processingMilliseconds), \(job.pipeline), \(job.record))
+                """,
+                logger: logger
+            )
+            return true
+        }
+    }
+
+    /// Ends an attempt that did not complete. A retryable failure goes back to `pending` after
+    /// `delay` while attempts remain; a newer pending job for the same field supersedes it.
+    public func fail(_ job: ClaimedJob, code: String, message: String, retryAfter delay: Duration?, logger: Logger) async throws {
+        let retry = delay != nil
+        let seconds = delay.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        try await self.database.query(
+            """
+            UPDATE ai_jobs j SET
+                status = CASE
+                    WHEN EXISTS (SELECT 1 FROM ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
+                                 AND p.field_name = j.field_name AND p.status = 'pending') THEN 'cancelled'
+                    WHEN \(retry) AND j.attempt < j.max_attempts THEN 'pending'
+                    ELSE 'failed' END,
+                retry_count = j.retry_count + CASE WHEN \(retry) AND j.attempt < j.max_attempts THEN 1 ELSE 0 END,
+                run_at = now() + make_interval(secs => \(seconds)),
+                error_code = \(code), error_message = \(message), lease_until = NULL, locked_by = NULL,
+                completed_at = CASE WHEN \(retry) AND j.attempt < j.max_attempts THEN NULL ELSE now() END,
+                updated_at = now()
+            WHERE j.id = \(job.id) AND j.tenant_id = \(self.tenant) AND j.status = 'processing'
+              AND j.attempt = \(job.attempt) AND j.locked_by = \(self.worker)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Returns jobs whose lease expired (their processor died) to `pending`, or `failed` after
+    /// their last attempt. Returns how many it rescued.
+    @discardableResult
+    public func rescueExpiredLeases(logger: Logger) async throws -> Int {
+        let rows = try await self.database.query(
+            """
+            UPDATE ai_jobs j SET
+                status = CASE
+                    WHEN EXISTS (SELECT 1 FROM ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
+                                 AND p.field_name = j.field_name AND p.status = 'pending') THEN 'cancelled'
+                    WHEN j.attempt < j.max_attempts THEN 'pending'
+                    ELSE 'failed' END,
+                retry_count = j.retry_count + CASE WHEN j.attempt < j.max_attempts THEN 1 ELSE 0 END,
+                error_code = 'lease_expired', error_message = 'the processor holding this job stopped before finishing it',
+                lease_until = NULL, locked_by = NULL, run_at = now(), updated_at = now()
+            WHERE j.tenant_id = \(self.tenant) AND j.status = 'processing' AND j.lease_until < now()
+            RETURNING j.id
+            """,
+            logger: logger
+        )
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+}
+
+/// What a job's prompt is rendered from.
+public struct JobContext: Sendable {
+    public let data: [String: JSONValue]
+    public let pipelineName: String
+    public let fields: [PipelineField]
+}
+
+/// A completed provider call, ready to be committed.
+public struct JobResult: Sendable {
+    public let value: JSONValue
+    public let output: JSONValue
+    public let promptTokens: Int
+    public let completionTokens: Int
+    public let cost: Microdollars
+    public let processingMilliseconds: Int
+}

@@ -1,0 +1,199 @@
+import Foundation
+public import Logging
+public import OneoCore
+public import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// A tenant's job loop: wakes on its NOTIFY channel (or a slow poll), claims what it has room for,
+/// runs the jobs concurrently and commits each. On graceful shutdown it stops claiming and
+/// finishes the jobs in flight.
+public struct ProcessorService: Service {
+    public struct Settings: Sendable {
+        public var tenant: TenantID
+        public var tenantName: String
+        public var baseURL: String
+        public var key: ProviderKey?
+        public var concurrency: Int
+        public var leaseSeconds: Int
+        public var pollInterval: Duration
+
+        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(2)) {
+            self.tenant = tenant
+            self.tenantName = tenantName
+            self.baseURL = baseURL
+            self.key = key
+            self.concurrency = concurrency
+            self.leaseSeconds = leaseSeconds
+            self.pollInterval = pollInterval
+        }
+    }
+
+    private let settings: Settings
+    private let database: PostgresClient
+    private let store: JobStore
+    private let provider: ChatCompletionsClient
+    private let logger: Logger
+
+    public init(settings: Settings, database: PostgresClient, logger: Logger) {
+        self.settings = settings
+        self.database = database
+        let worker = "\(ProcessInfo.processInfo.hostName):\(getpid())"
+        self.store = JobStore(database: database, tenant: settings.tenant, worker: worker, leaseSeconds: settings.leaseSeconds)
+        self.provider = ChatCompletionsClient(baseURL: settings.baseURL, key: settings.key)
+        var logger = logger
+        logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let state = LoopState()
+        try await withThrowingTaskGroup(of: Void.self) { background in
+            background.addTask { await self.listen(wake: wake) }
+            background.addTask {
+                while !Task.isCancelled {
+                    try await Task.sleep(for: self.settings.pollInterval)
+                    wake.yield()
+                }
+            }
+            await withGracefulShutdownHandler {
+                await withDiscardingTaskGroup { jobs in
+                    var nextRescue = ContinuousClock.now
+                    var iterator = wakeups.makeAsyncIterator()
+                    while !state.stopping.withLock({ $0 }) {
+                        if ContinuousClock.now >= nextRescue {
+                            nextRescue = .now + .seconds(5)
+                            await self.rescue()
+                        }
+                        let room = self.settings.concurrency - state.inFlight.withLock { $0 }
+                        var claimed: [ClaimedJob] = []
+                        if room > 0 {
+                            do {
+                                claimed = try await self.store.claim(limit: room, logger: self.logger)
+                            } catch {
+                                self.logger.error("claiming jobs failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                            }
+                        }
+                        for job in claimed {
+                            state.inFlight.withLock { $0 += 1 }
+                            jobs.addTask {
+                                await self.process(job)
+                                state.inFlight.withLock { $0 -= 1 }
+                                wake.yield()
+                            }
+                        }
+                        // A full batch means more may be waiting: claim again at once.
+                        if room > 0, claimed.count == room { continue }
+                        guard await iterator.next() != nil else { break }
+                    }
+                    self.logger.info("draining", metadata: ["jobs.in_flight": "\(state.inFlight.withLock { $0 })"])
+                }
+            } onGracefulShutdown: {
+                state.stopping.withLock { $0 = true }
+                wake.yield()
+            }
+            background.cancelAll()
+        }
+        self.logger.info("processor stopped")
+    }
+
+    /// Holds one connection in LISTEN on the tenant's channel, reconnecting after failures; the
+    /// poll covers any notification missed meanwhile.
+    private func listen(wake: AsyncStream<Void>.Continuation) async {
+        let channel = JobChannel.name(for: self.settings.tenant)
+        while !Task.isCancelled {
+            do {
+                try await self.database.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        wake.yield()
+                        for try await _ in notifications { wake.yield() }
+                    }
+                }
+            } catch is CancellationError {
+                return
+            } catch {
+                self.logger.warning("job channel listener failed; relying on polling until it reconnects", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func rescue() async {
+        do {
+            let rescued = try await self.store.rescueExpiredLeases(logger: self.logger)
+            if rescued > 0 { self.logger.notice("returned jobs with expired leases", metadata: ["jobs.rescued": "\(rescued)"]) }
+        } catch {
+            self.logger.error("rescuing expired leases failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+        }
+    }
+
+    private func process(_ job: ClaimedJob) async {
+        var logger = self.logger
+        logger[metadataKey: "job.id"] = "\(job.id)"
+        logger[metadataKey: "job.attempt"] = "\(job.attempt)"
+        let started = ContinuousClock.now
+        do {
+            guard let context = try await self.store.loadContext(of: job, logger: logger) else {
+                try await self.store.fail(job, code: "record_missing", message: "the record no longer exists", retryAfter: nil, logger: logger)
+                return
+            }
+            let template: PromptTemplate
+            do {
+                template = try PromptTemplate(parsing: job.config.prompt)
+            } catch {
+                try await self.store.fail(job, code: "bad_template", message: error.description, retryAfter: nil, logger: logger)
+                return
+            }
+            let renderer = PromptRenderer(fields: context.fields, excludedFields: job.config.excludedFields)
+            let rendered = renderer.render(template, data: context.data, metadata: .init(
+                recordID: job.record, pipelineName: context.pipelineName, tenantName: self.settings.tenantName, currentUser: job.triggeredBy
+            ))
+            logger.debug("prompt rendered", metadata: ["prompt.bytes": "\(rendered.prompt.utf8.count)", "fields.excluded": "\(rendered.excludedFieldCount)"])
+            let request = ChatCompletionsClient.request(config: job.config, model: job.model, prompt: rendered.prompt)
+            switch await self.provider.complete(request) {
+            case .failure(let failure):
+                let delay: Duration? = switch failure.kind {
+                case .permanent: nil
+                case .retryable(let after): after ?? Self.backoff(attempt: job.attempt)
+                }
+                logger.warning("provider call failed", metadata: ["error.code": "\(failure.code)", "retry": "\(delay != nil)"])
+                try await self.store.fail(job, code: failure.code, message: failure.message, retryAfter: delay, logger: logger)
+            case .completed(let completion):
+                let elapsed = ContinuousClock.now - started
+                let milliseconds = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
+                let cost = ModelPricing.forModel(job.model).cost(promptTokens: completion.promptTokens, completionTokens: completion.completionTokens)
+                let value: JSONValue = job.config.outputType == .text
+                    ? .string(completion.content)
+                    : ((try? JSONValue.parse(Array(completion.content.utf8))) ?? .string(completion.content))
+                let result = JobResult(
+                    value: value,
+                    output: ["content": value, "excluded_field_count": .integer(Int64(rendered.excludedFieldCount))],
+                    promptTokens: completion.promptTokens,
+                    completionTokens: completion.completionTokens,
+                    cost: cost,
+                    processingMilliseconds: milliseconds
+                )
+                if try await self.store.complete(job, result: result, logger: logger) {
+                    logger.info("job completed", metadata: ["job.cost_micros": "\(cost.rawValue)", "job.ms": "\(milliseconds)"])
+                } else {
+                    logger.warning("lease lost before commit; result discarded")
+                }
+            }
+        } catch {
+            logger.error("job attempt failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            try? await self.store.fail(job, code: "internal", message: "internal error; see the processor log", retryAfter: Self.backoff(attempt: job.attempt), logger: logger)
+        }
+    }
+
+    /// 1 s, 2 s, 4 s … capped at 60 s.
+    static func backoff(attempt: Int) -> Duration {
+        .seconds(min(60, 1 << min(max(attempt - 1, 0), 6)))
+    }
+}
+
+/// What the claim loop and its job tasks share.
+private final class LoopState: Sendable {
+    let stopping = Mutex(false)
+    let inFlight = Mutex(0)
+}

@@ -19,7 +19,7 @@ struct RecordRoutes {
             let pipeline = try await self.pipeline(request, context, caller)
             let body = try await request.decodeBody(RecordBody.self, context: context)
             let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName)
-            let record = try await self.database.withTransaction(logger: context.logger) { connection in
+            let record = try await self.database.withTransactionRethrowing(logger: context.logger) { connection in
                 try await writer.create(pipeline: pipeline.id, data: body.data, on: connection, logger: context.logger)
             }
             return EditedResponse(status: .created, response: record)
@@ -30,7 +30,7 @@ struct RecordRoutes {
             let id = try self.recordID(context)
             let body = try await request.decodeBody(RecordBody.self, context: context)
             let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName)
-            return try await self.database.withTransaction(logger: context.logger) { connection in
+            return try await self.database.withTransactionRethrowing(logger: context.logger) { connection in
                 try await writer.update(pipeline: pipeline.id, record: id, patch: body.data, on: connection, logger: context.logger)
             }
         }

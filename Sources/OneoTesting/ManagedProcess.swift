@@ -1,0 +1,100 @@
+public import Foundation
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real process a test starts (serve, the simulator, a CLI command), its output kept in a file
+/// that a failing test can print.
+public final class ManagedProcess: Sendable {
+    public let pid: Int32
+    public let name: String
+    public let logFile: String
+    /// Set by the termination handler; `Process` itself never leaves the initializer.
+    private let exit = ExitRecord()
+
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logFile: String) throws {
+        self.logFile = logFile
+        FileManager.default.createFile(atPath: logFile, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        env["DATABASE_URL"] = nil
+        env["REDIS_URL"] = nil
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        let record = self.exit
+        process.terminationHandler = { finished in record.status.withLock { $0 = finished.terminationStatus } }
+        try process.run()
+        self.pid = process.processIdentifier
+        self.name = URL(fileURLWithPath: executable).lastPathComponent
+    }
+
+    public var isRunning: Bool { self.exit.status.withLock { $0 == nil } }
+
+    public var output: String { (try? String(contentsOfFile: self.logFile, encoding: .utf8)) ?? "" }
+
+    public func signal(_ signal: Int32) { kill(self.pid, signal) }
+
+    /// Waits for the process to exit and returns its status.
+    public func waitForExit(timeout: Duration = .seconds(60)) async throws -> Int32 {
+        try await waitUntil("\(self.name) (pid \(self.pid)) to exit", timeout: timeout) { !self.isRunning }
+        return self.exit.status.withLock { $0 ?? -1 }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within the grace period.
+    public func stop(grace: Duration = .seconds(20)) async -> Int32? {
+        guard self.isRunning else { return self.exit.status.withLock { $0 } }
+        self.signal(SIGTERM)
+        if let status = try? await self.waitForExit(timeout: grace) { return status }
+        self.signal(SIGKILL)
+        return try? await self.waitForExit(timeout: .seconds(5))
+    }
+
+    /// Runs a command to completion and returns its output; throws when it exits non-zero.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logFile: String) async throws -> String {
+        let process = try ManagedProcess(executable, arguments, environment: environment, logFile: logFile)
+        let status = try await process.waitForExit()
+        guard status == 0 else { throw CommandFailed(command: ([executable] + arguments).joined(separator: " "), status: status, output: process.output) }
+        return process.output
+    }
+}
+
+public struct CommandFailed: Error, CustomStringConvertible {
+    public let command: String
+    public let status: Int32
+    public let output: String
+
+    public init(command: String, status: Int32, output: String) {
+        self.command = command
+        self.status = status
+        self.output = output
+    }
+
+    public var description: String { "`\(self.command)` exited \(self.status):\n\(self.output)" }
+}
+
+/// A TCP port that was free a moment ago on loopback.
+public func freeLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
+    guard bound == 0 else { throw CommandFailed(command: "bind", status: errno, output: "") }
+    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
+
+/// Shared between a process's termination handler and its `ManagedProcess`.
+private final class ExitRecord: Sendable {
+    let status = Mutex<Int32?>(nil)
+}

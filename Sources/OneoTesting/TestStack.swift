@@ -1,0 +1,133 @@
+import Foundation
+public import OneoCore
+public import PostgresNIO
+public import Logging
+
+/// A whole oneo-ai for one test: its own database on the test PostgreSQL, a provider simulator,
+/// `oneo-ai serve` as a real process tree, and a tenant with an API token made through the CLI.
+public final class TestStack: Sendable {
+    public let databaseName: String
+    public let databaseURL: String
+    public let directory: String
+    public let api: JSONClient
+    public let simulator: JSONClient
+    public let serve: ManagedProcess
+    public let simulatorProcess: ManagedProcess
+    public let tenant: String
+
+    /// - Parameter tenantActive: false adds the tenant suspended, so no processor runs its jobs
+    ///   until the test activates it.
+    public static func start(tenant: String = "acme", tenantActive: Bool = true, providerKey: String = "test-provider-key-1") async throws -> TestStack {
+        let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
+        try await Self.admin { client, logger in
+            try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let databaseURL = try TestServices.databaseURL(named: name)
+        let environment = ["DATABASE_URL": databaseURL, "REDIS_URL": try TestServices.redisURL(), "ONEO_LOG_LEVEL": "debug"]
+        let simulatorPort = try freeLoopbackPort()
+        let apiPort = try freeLoopbackPort()
+        let simulatorProcess = try ManagedProcess(
+            TestServices.executable("oneo-ai-sim"), ["--port", String(simulatorPort)], logFile: directory + "/simulator.log"
+        )
+        let serve = try ManagedProcess(
+            TestServices.executable("oneo-ai"),
+            ["serve", "--data-dir", directory, "--port", String(apiPort)],
+            environment: environment,
+            logFile: directory + "/serve.log"
+        )
+        let health = JSONClient(baseURL: "http://127.0.0.1:\(apiPort)")
+        let simulator = JSONClient(baseURL: "http://127.0.0.1:\(simulatorPort)")
+        try await waitUntil("the API and the simulator to answer", timeout: .seconds(60)) {
+            guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
+            let api = try? await health.get("/healthz")
+            let sim = try? await simulator.get("/healthz")
+            return api?.status == 200 && sim?.status == 200
+        }
+        let keyFile = directory + "/provider.key"
+        FileManager.default.createFile(atPath: keyFile, contents: Data(providerKey.utf8), attributes: [.posixPermissions: 0o600])
+        let cli = TestServices.executable("oneo-ai")
+        _ = try await ManagedProcess.run(
+            cli,
+            ["tenant", "add", tenant, "--name", "Tenant \(tenant)", "--data-dir", directory, "--api-key-file", keyFile,
+             "--base-url", "http://127.0.0.1:\(simulatorPort)/v1"],
+            environment: environment, logFile: directory + "/cli-tenant.log"
+        )
+        if !tenantActive {
+            try await Self.database(name) { client, logger in
+                try await client.query("UPDATE tenants SET status = 'suspended' WHERE slug = \(tenant)", logger: logger)
+            }
+        }
+        let output = try await ManagedProcess.run(
+            cli, ["token", "create", "--tenant", tenant, "--permissions", "read,create", "--data-dir", directory],
+            environment: environment, logFile: directory + "/cli-token.log"
+        )
+        guard let token = output.split(separator: "\n").last(where: { $0.hasPrefix("oneo_") }).map(String.init) else {
+            throw CommandFailed(command: "oneo-ai token create", status: 0, output: output)
+        }
+        return TestStack(
+            databaseName: name, databaseURL: databaseURL, directory: directory,
+            api: JSONClient(baseURL: "http://127.0.0.1:\(apiPort)/api/v1", token: token),
+            simulator: simulator, serve: serve, simulatorProcess: simulatorProcess, tenant: tenant
+        )
+    }
+
+    private init(databaseName: String, databaseURL: String, directory: String, api: JSONClient, simulator: JSONClient, serve: ManagedProcess, simulatorProcess: ManagedProcess, tenant: String) {
+        self.databaseName = databaseName
+        self.databaseURL = databaseURL
+        self.directory = directory
+        self.api = api
+        self.simulator = simulator
+        self.serve = serve
+        self.simulatorProcess = simulatorProcess
+        self.tenant = tenant
+    }
+
+    /// Stops serve (which must exit 0) and the simulator, and drops the database.
+    @discardableResult
+    public func stop() async throws -> Int32? {
+        let status = await self.serve.stop()
+        _ = await self.simulatorProcess.stop()
+        try await Self.admin { client, logger in
+            try await client.query("DROP DATABASE IF EXISTS \(unescaped: self.databaseName) WITH (FORCE)", logger: logger)
+        }
+        return status
+    }
+
+    /// The request bodies the simulator received, parsed.
+    public func providerRequests() async throws -> [(authorization: String?, body: String)] {
+        let response = try await self.simulator.get("/sim/requests")
+        return (response.body.arrayValue ?? []).map { ($0["authorization"]?.stringValue, $0["body"]?.stringValue ?? "") }
+    }
+
+    /// Runs `body` against this stack's database, as a test inspecting what was written.
+    public func withDatabase<Result: Sendable>(_ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
+        try await Self.database(self.databaseName, body)
+    }
+
+    /// Counts rows of a query that returns one bigint.
+    public func count(_ query: PostgresQuery) async throws -> Int {
+        try await self.withDatabase { client, logger in
+            var total = 0
+            for try await value in try await client.query(query, logger: logger).decode(Int.self) { total = value }
+            return total
+        }
+    }
+
+    static func admin<Result: Sendable>(_ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
+        try await self.database(nil, body)
+    }
+
+    public static func database<Result: Sendable>(_ name: String?, _ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
+        var settings = try DatabaseSettings(url: try TestServices.databaseURL())
+        if let name { settings = settings.withDatabase(name) }
+        let logger = Logger(label: "oneo.test")
+        let client = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2))
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            return try await body(client, logger)
+        }
+    }
+}

@@ -78,31 +78,11 @@ struct TenantCommand: AsyncParsableCommand {
             }
             let key = readKey
             let sealer = try KeySealer(masterKeyFile: self.instance.masterKeyPath)
-            let (slug, name, baseURL, model) = (self.slug, self.name, self.baseURL, self.model)
+            let registration = TenantRegistry.Registration(slug: self.slug, name: self.name, baseURL: self.baseURL, model: self.model, key: key)
             let tenant = try await withDatabase(self.instance) { database, logger in
-                do {
-                    return try await database.withTransaction(logger: logger) { connection in
-                        let rows = try await connection.query(
-                            """
-                            INSERT INTO tenants (slug, name, provider_base_url, default_model)
-                            VALUES (\(slug), \(name), \(baseURL), \(model)) RETURNING id
-                            """,
-                            logger: logger
-                        )
-                        var id: TenantID?
-                        for try await value in rows.decode(TenantID.self) { id = value }
-                        guard let id else { throw ValidationError("tenant insert returned no row") }
-                        if let key {
-                            let sealed = try sealer.seal(key, tenant: id)
-                            try await connection.query("UPDATE tenants SET provider_key_sealed = \(sealed) WHERE id = \(id)", logger: logger)
-                        }
-                        try await connection.query("SELECT pg_notify(\(JobChannel.tenantsChanged), '')", logger: logger)
-                        return id
-                    }
-                } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
-                    throw ValidationError("a tenant with slug '\(slug)' already exists")
-                }
+                try await TenantRegistry(database: database, sealer: sealer).add(registration, logger: logger)
             }
+            let slug = self.slug
             print("tenant \(slug) added (id \(tenant)); provider key \(key == nil ? "not set" : "stored sealed")")
         }
     }
@@ -134,22 +114,11 @@ struct TokenCommand: AsyncParsableCommand {
             guard unknown.isEmpty, !requested.isEmpty else {
                 throw ValidationError("--permissions takes a comma-separated list of: \(APIToken.Permission.allCases.map(\.rawValue).joined(separator: ", "))")
             }
-            let token = APIToken.generate()
-            let (tenant, name, hash, prefix) = (self.tenant, self.name, APIToken.hash(token), APIToken.displayPrefix(token))
-            let inserted = try await withDatabase(self.instance) { database, logger in
-                let rows = try await database.query(
-                    """
-                    INSERT INTO api_tokens (tenant_id, name, token_hash, token_prefix, permissions)
-                    SELECT id, \(name), \(hash), \(prefix), \(requested) FROM tenants WHERE slug = \(tenant)
-                    RETURNING id
-                    """,
-                    logger: logger
-                )
-                var count = 0
-                for try await _ in rows { count += 1 }
-                return count
+            let permissions = requested.compactMap(APIToken.Permission.init(rawValue:))
+            let (tenant, name) = (self.tenant, self.name)
+            let token = try await withDatabase(self.instance) { database, logger in
+                try await TenantRegistry(database: database, sealer: nil).createToken(tenant: tenant, name: name, permissions: permissions, logger: logger)
             }
-            guard inserted == 1 else { throw ValidationError("no tenant with slug '\(tenant)'") }
             print("token for tenant \(tenant) with permissions \(requested.joined(separator: ",")) (shown once):")
             print(token)
         }

@@ -147,33 +147,66 @@ public actor Supervisor {
 
     // MARK: Tenants
 
-    /// Keeps one processor per active tenant; a tenant added or suspended while we run is picked
-    /// up within the poll interval, or at once through the tenants channel.
+    /// Keeps one processor per active tenant. A tenant added or suspended while we run is picked
+    /// up at once through the tenants channel, or within the poll interval if a notification is lost.
     private func watchTenants(_ directory: TenantDirectory, sealer: KeySealer, database: DatabaseSettings, redis: RedisSettings) async {
-        while !Task.isCancelled && !self.stopping {
-            do {
-                let tenants = try await directory.activeTenants(logger: self.logger)
-                let wanted = Set(tenants.map { "processor:\($0.slug)" })
-                for name in self.supervised.keys where name.hasPrefix("processor:") && !wanted.contains(name) {
-                    self.logger.notice("tenant no longer active; stopping its processor", metadata: ["child": "\(name)"])
-                    Task { await self.stop(name, grace: .seconds(15)) }
+        let (changes, notify) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.listenForTenantChanges(directory.database, notify: notify) }
+            group.addTask {
+                while !Task.isCancelled {
+                    notify.yield()
+                    try? await Task.sleep(for: self.configuration.tenantPollInterval)
                 }
-                for tenant in tenants where self.supervised["processor:\(tenant.slug)"] == nil {
-                    do {
-                        let key = try tenant.sealedKey.map { sealed throws(SecretError) in try sealer.open(sealed, tenant: tenant.id) }
-                        self.keepRunning(ChildSpec(
-                            role: .processor, name: "processor:\(tenant.slug)", executable: self.executable,
-                            arguments: ["processor", "--tenant", tenant.slug, "--concurrency", String(self.configuration.processorConcurrency)],
-                            bootstrap: ChildBootstrap(database: database, redis: redis, tenant: tenant.id, providerKey: key)
-                        ))
-                    } catch {
-                        self.logger.error("cannot open tenant's provider key; its processor is not started", metadata: ["tenant": "\(tenant.slug)", "error": "\(error)"])
+            }
+            for await _ in changes {
+                guard !Task.isCancelled, !self.stopping else { break }
+                await self.reconcileProcessors(directory, sealer: sealer, database: database, redis: redis)
+            }
+            group.cancelAll()
+        }
+    }
+
+    private nonisolated func listenForTenantChanges(_ database: PostgresClient, notify: AsyncStream<Void>.Continuation) async {
+        while !Task.isCancelled {
+            do {
+                try await database.withConnection { connection in
+                    try await connection.listen(on: JobChannel.tenantsChanged) { notifications in
+                        for try await _ in notifications { notify.yield() }
                     }
                 }
             } catch {
-                self.logger.error("reading tenants failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                if Task.isCancelled { return }
+                self.logger.warning("tenants channel listener failed; polling until it reconnects", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                try? await Task.sleep(for: .seconds(1))
             }
-            try? await Task.sleep(for: self.configuration.tenantPollInterval)
+        }
+    }
+
+    /// Starts a processor for each active tenant without one, and stops those of tenants that
+    /// are no longer active.
+    private func reconcileProcessors(_ directory: TenantDirectory, sealer: KeySealer, database: DatabaseSettings, redis: RedisSettings) async {
+        do {
+            let tenants = try await directory.activeTenants(logger: self.logger)
+            let wanted = Set(tenants.map { "processor:\($0.slug)" })
+            for name in self.supervised.keys where name.hasPrefix("processor:") && !wanted.contains(name) {
+                self.logger.notice("tenant no longer active; stopping its processor", metadata: ["child": "\(name)"])
+                Task { await self.stop(name, grace: .seconds(15)) }
+            }
+            for tenant in tenants where self.supervised["processor:\(tenant.slug)"] == nil {
+                do {
+                    let key = try tenant.sealedKey.map { sealed throws(SecretError) in try sealer.open(sealed, tenant: tenant.id) }
+                    self.keepRunning(ChildSpec(
+                        role: .processor, name: "processor:\(tenant.slug)", executable: self.executable,
+                        arguments: ["processor", "--tenant", tenant.slug, "--concurrency", String(self.configuration.processorConcurrency)],
+                        bootstrap: ChildBootstrap(database: database, redis: redis, tenant: tenant.id, providerKey: key)
+                    ))
+                } catch {
+                    self.logger.error("cannot open tenant's provider key; its processor is not started", metadata: ["tenant": "\(tenant.slug)", "error": "\(error)"])
+                }
+            }
+        } catch {
+            self.logger.error("reading tenants failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
         }
     }
 

@@ -33,6 +33,8 @@ public struct ProcessorService: Service {
     private let database: PostgresClient
     private let store: JobStore
     private let provider: ChatCompletionsClient
+    private let committer: ResultCommitter
+    private let fieldsCache: PipelineFieldsCache
     private let logger: Logger
 
     public init(settings: Settings, database: PostgresClient, logger: Logger) {
@@ -44,6 +46,8 @@ public struct ProcessorService: Service {
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
         self.logger = logger
+        self.committer = ResultCommitter(store: self.store, logger: logger)
+        self.fieldsCache = PipelineFieldsCache(store: self.store)
     }
 
     public func run() async throws {
@@ -51,6 +55,7 @@ public struct ProcessorService: Service {
         let state = LoopState()
         try await withThrowingTaskGroup(of: Void.self) { background in
             background.addTask { await self.listen(wake: wake) }
+            background.addTask { await self.committer.run() }
             background.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: self.settings.pollInterval)
@@ -134,10 +139,11 @@ public struct ProcessorService: Service {
         logger[metadataKey: "job.attempt"] = "\(job.attempt)"
         let started = ContinuousClock.now
         do {
-            guard let context = try await self.store.loadContext(of: job, logger: logger) else {
+            guard let data = job.recordData else {
                 try await self.store.fail(job, code: "record_missing", message: "the record no longer exists", retryAfter: nil, logger: logger)
                 return
             }
+            let fields = try await self.fieldsCache.fields(for: job, logger: logger)
             let template: PromptTemplate
             do {
                 template = try PromptTemplate(parsing: job.config.prompt)
@@ -145,9 +151,9 @@ public struct ProcessorService: Service {
                 try await self.store.fail(job, code: "bad_template", message: error.description, retryAfter: nil, logger: logger)
                 return
             }
-            let renderer = PromptRenderer(fields: context.fields, excludedFields: job.config.excludedFields)
-            let rendered = renderer.render(template, data: context.data, metadata: .init(
-                recordID: job.record, pipelineName: context.pipelineName, tenantName: self.settings.tenantName, currentUser: job.triggeredBy
+            let renderer = PromptRenderer(fields: fields, excludedFields: job.config.excludedFields)
+            let rendered = renderer.render(template, data: data, metadata: .init(
+                recordID: job.record, pipelineName: job.pipelineName, tenantName: self.settings.tenantName, currentUser: job.triggeredBy
             ))
             logger.debug("prompt rendered", metadata: ["prompt.bytes": "\(rendered.prompt.utf8.count)", "fields.excluded": "\(rendered.excludedFieldCount)"])
             let request = ChatCompletionsClient.request(config: job.config, model: job.model, prompt: rendered.prompt)
@@ -174,7 +180,7 @@ public struct ProcessorService: Service {
                     cost: cost,
                     processingMilliseconds: milliseconds
                 )
-                if try await self.store.complete(job, result: result, logger: logger) {
+                if try await self.committer.commit(job, result) {
                     logger.info("job completed", metadata: ["job.cost_micros": "\(cost.rawValue)", "job.ms": "\(milliseconds)"])
                 } else {
                     logger.warning("lease lost before commit; result discarded")

@@ -90,10 +90,13 @@ struct PipelineStore: Sendable {
         do {
             let rows = try await self.database.query(
                 """
+                WITH bumped AS (
+                    UPDATE pipelines SET fields_version = fields_version + 1, updated_at = now()
+                    WHERE id = \(pipeline) AND tenant_id = \(tenant) RETURNING id)
                 INSERT INTO fields (tenant_id, pipeline_id, name, slug, field_type, ai_config, position)
-                SELECT \(tenant), \(pipeline), \(name), \(slug), \(type.rawValue), \(aiConfig),
-                       coalesce(max(position), -1) + 1
-                FROM fields WHERE pipeline_id = \(pipeline)
+                SELECT \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
+                       (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline))
+                FROM bumped
                 RETURNING id, position
                 """,
                 logger: logger

@@ -13,6 +13,7 @@ public struct Migrator: Sendable {
     /// In version order; a new migration is a new file `Schema/Migrations/mNNNN_name.sql` (the name SwiftPM gives its embedded bytes) and a line here.
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "initial", sql: String(decoding: PackageResources.m0001_initial_sql, as: UTF8.self)),
+        Migration(version: 2, name: "fields_version", sql: String(decoding: PackageResources.m0002_fields_version_sql, as: UTF8.self)),
     ]
 
     /// An arbitrary constant that names our lock among the server's advisory locks.

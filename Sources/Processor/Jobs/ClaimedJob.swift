@@ -1,7 +1,7 @@
 public import OneoCore
 
-/// A job this processor holds a lease on. `attempt` and `worker` fence every later write: a
-/// processor whose lease was taken over cannot commit.
+/// A job this processor holds a lease on, with the record it was claimed with. `attempt` and
+/// `worker` fence every later write: a processor whose lease was taken over cannot commit.
 public struct ClaimedJob: Sendable {
     public let id: JobID
     public let pipeline: PipelineID
@@ -12,4 +12,9 @@ public struct ClaimedJob: Sendable {
     public let attempt: Int
     public let maxAttempts: Int
     public let triggeredBy: String?
+    /// nil when the record was deleted after the job was queued.
+    public let recordData: [String: JSONValue]?
+    public let pipelineName: String
+    /// Tells whether a cached copy of the pipeline's fields is current.
+    public let fieldsVersion: Int64
 }

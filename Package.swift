@@ -106,7 +106,7 @@ let package = Package(
         .executableTarget(
             name: "OneoCLI",
             dependencies: [
-                "OneoCore", "Supervisor", "API", "Processor",
+                "OneoCore", "Supervisor", "API", "Processor", "Benchmark",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -126,11 +126,35 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
-        // Test support: service starters, HTTP and simulator clients, waiting helpers.
+        // Drives a whole local stack as a client would: processes, HTTP, waiting on conditions.
+        // The benchmark and the tests share it.
+        .target(
+            name: "StackControl",
+            dependencies: [
+                "OneoCore", "CProcess",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Benchmark",
+            dependencies: [
+                "OneoCore", "StackControl",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+
+        // Test support: a whole stack per test on the test command's PostgreSQL and Redis.
         .target(
             name: "OneoTesting",
             dependencies: [
-                "OneoCore",
+                "OneoCore", "StackControl",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -147,7 +171,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OneoTesting", "OneoCore", "API",
+                "OneoTesting", "StackControl", "OneoCore", "API",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

@@ -1,4 +1,5 @@
 import Foundation
+public import StackControl
 public import OneoCore
 public import PostgresNIO
 public import Logging
@@ -11,8 +12,7 @@ public final class TestStack: Sendable {
     public let directory: String
     public let api: JSONClient
     public let simulator: JSONClient
-    public let serve: ManagedProcess
-    public let simulatorProcess: ManagedProcess
+    public let local: LocalStack
     public let tenant: String
 
     /// - Parameter tenantActive: false adds the tenant suspended, so no processor runs its jobs
@@ -23,35 +23,17 @@ public final class TestStack: Sendable {
             try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let databaseURL = try TestServices.databaseURL(named: name)
         let environment = ["DATABASE_URL": databaseURL, "REDIS_URL": try TestServices.redisURL(), "ONEO_LOG_LEVEL": "debug"]
-        let simulatorPort = try freeLoopbackPort()
-        let apiPort = try freeLoopbackPort()
-        let simulatorProcess = try ManagedProcess(
-            TestServices.executable("oneo-ai-sim"), ["--port", String(simulatorPort)], logFile: directory + "/simulator.log"
-        )
-        let serve = try ManagedProcess(
-            TestServices.executable("oneo-ai"),
-            ["serve", "--data-dir", directory, "--port", String(apiPort)],
-            environment: environment,
-            logFile: directory + "/serve.log"
-        )
-        let health = JSONClient(baseURL: "http://127.0.0.1:\(apiPort)")
-        let simulator = JSONClient(baseURL: "http://127.0.0.1:\(simulatorPort)")
-        try await waitUntil("the API and the simulator to answer", timeout: .seconds(60)) {
-            guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
-            let api = try? await health.get("/healthz")
-            let sim = try? await simulator.get("/healthz")
-            return api?.status == 200 && sim?.status == 200
-        }
+        let local = try await LocalStack.start(binDirectory: TestServices.binDirectory, directory: directory, environment: environment, startTimeout: .seconds(60))
+        let simulator = JSONClient(baseURL: local.simulatorBase)
         let keyFile = directory + "/provider.key"
         FileManager.default.createFile(atPath: keyFile, contents: Data(providerKey.utf8), attributes: [.posixPermissions: 0o600])
         let cli = TestServices.executable("oneo-ai")
         _ = try await ManagedProcess.run(
             cli,
-            ["tenant", "add", tenant, "--name", "Tenant \(tenant)", "--data-dir", directory, "--api-key-file", keyFile,
-             "--base-url", "http://127.0.0.1:\(simulatorPort)/v1"],
+            ["tenant", "add", tenant, "--name", "Tenant \(tenant)", "--data-dir", directory + "/data", "--api-key-file", keyFile,
+             "--base-url", local.simulatorBase + "/v1"],
             environment: environment, logFile: directory + "/cli-tenant.log"
         )
         if !tenantActive {
@@ -60,7 +42,7 @@ public final class TestStack: Sendable {
             }
         }
         let output = try await ManagedProcess.run(
-            cli, ["token", "create", "--tenant", tenant, "--permissions", "read,create", "--data-dir", directory],
+            cli, ["token", "create", "--tenant", tenant, "--permissions", "read,create", "--data-dir", directory + "/data"],
             environment: environment, logFile: directory + "/cli-token.log"
         )
         guard let token = output.split(separator: "\n").last(where: { $0.hasPrefix("oneo_") }).map(String.init) else {
@@ -68,27 +50,27 @@ public final class TestStack: Sendable {
         }
         return TestStack(
             databaseName: name, databaseURL: databaseURL, directory: directory,
-            api: JSONClient(baseURL: "http://127.0.0.1:\(apiPort)/api/v1", token: token),
-            simulator: simulator, serve: serve, simulatorProcess: simulatorProcess, tenant: tenant
+            api: JSONClient(baseURL: local.apiBase + "/api/v1", token: token),
+            simulator: simulator, local: local, tenant: tenant
         )
     }
 
-    private init(databaseName: String, databaseURL: String, directory: String, api: JSONClient, simulator: JSONClient, serve: ManagedProcess, simulatorProcess: ManagedProcess, tenant: String) {
+    private init(databaseName: String, databaseURL: String, directory: String, api: JSONClient, simulator: JSONClient, local: LocalStack, tenant: String) {
         self.databaseName = databaseName
         self.databaseURL = databaseURL
         self.directory = directory
         self.api = api
         self.simulator = simulator
-        self.serve = serve
-        self.simulatorProcess = simulatorProcess
+        self.local = local
         self.tenant = tenant
     }
+
+    public var serve: ManagedProcess { self.local.serve }
 
     /// Stops serve (which must exit 0) and the simulator, and drops the database.
     @discardableResult
     public func stop() async throws -> Int32? {
-        let status = await self.serve.stop()
-        _ = await self.simulatorProcess.stop()
+        let status = await self.local.stop()
         try await Self.admin { client, logger in
             try await client.query("DROP DATABASE IF EXISTS \(unescaped: self.databaseName) WITH (FORCE)", logger: logger)
         }

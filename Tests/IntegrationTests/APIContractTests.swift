@@ -1,6 +1,7 @@
 import Foundation
 import OneoCore
 import OneoTesting
+import StackControl
 import Testing
 
 /// What a client sees at the edge: authentication, errors in one JSON shape, DRF-style lists.

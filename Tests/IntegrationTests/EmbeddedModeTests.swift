@@ -1,6 +1,7 @@
 import Foundation
 import OneoCore
 import OneoTesting
+import StackControl
 import Testing
 
 /// `oneo-ai serve` with no DATABASE_URL / REDIS_URL runs its own PostgreSQL and Redis.

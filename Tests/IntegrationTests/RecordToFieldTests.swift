@@ -1,6 +1,7 @@
 import Foundation
 import OneoCore
 import OneoTesting
+import StackControl
 import PostgresNIO
 import Testing
 

@@ -2,6 +2,7 @@ import API
 import Foundation
 import OneoCore
 import OneoTesting
+import StackControl
 import PostgresNIO
 import Testing
 

@@ -100,7 +100,7 @@ public struct JobStore: Sendable {
                         UPDATE ai_jobs SET status = 'completed', output_data = \(result.output), tokens_used = \(tokens),
                                prompt_tokens = \(result.promptTokens), completion_tokens = \(result.completionTokens),
                                cost_micros = \(result.cost), processing_time_ms = \(result.processingMilliseconds),
-                               error_code = NULL, error_message = '', lease_until = NULL, completed_at = now(), updated_at = now()
+                               error_code = NULL, error_message = '', lease_until = NULL, completed_at = clock_timestamp(), updated_at = now()
                         WHERE id = \(job.id) AND tenant_id = \(self.tenant) AND status = 'processing'
                           AND attempt = \(job.attempt) AND locked_by = \(self.worker)
                         RETURNING id),

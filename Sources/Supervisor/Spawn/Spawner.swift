@@ -29,7 +29,7 @@ enum Spawner {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let result = oneo_spawn(spec.executable, argv, envp, pair[1], &pid)
+        let result = oneo_spawn(spec.executable, argv, envp, pair[1], -1, &pid)
         if pair[1] >= 0 { close(pair[1]) }
         guard result == 0 else {
             if pair[0] >= 0 { close(pair[0]) }

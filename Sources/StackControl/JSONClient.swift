@@ -15,10 +15,12 @@ public struct JSONClient: Sendable {
 
     public let baseURL: String
     public let token: String?
+    public let http: HTTPClient
 
-    public init(baseURL: String, token: String? = nil) {
+    public init(baseURL: String, token: String? = nil, http: HTTPClient = .shared) {
         self.baseURL = baseURL
         self.token = token
+        self.http = http
     }
 
     public func get(_ path: String) async throws -> Response { try await self.send("GET", path, nil) }
@@ -33,7 +35,7 @@ public struct JSONClient: Sendable {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: Array(body.compactJSON.utf8)))
         }
-        let response = try await HTTPClient.shared.execute(request, timeout: .seconds(30))
+        let response = try await self.http.execute(request, timeout: .seconds(30))
         let bytes = try await response.body.collect(upTo: 16 << 20)
         let json = bytes.readableBytes == 0 ? JSONValue.null : ((try? JSONValue.parse(Array(bytes.readableBytesView))) ?? .string(String(buffer: bytes)))
         return Response(status: Int(response.status.code), body: json)

@@ -1,38 +1,47 @@
 public import Foundation
+import CProcess
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A real process a test starts (serve, the simulator, a CLI command), its output kept in a file
-/// that a failing test can print.
+/// A real process the benchmark or a test starts (serve, the simulator, a CLI command, pgbench),
+/// spawned by the project's one spawn helper (clean signal state, own process group), its output
+/// kept in a file that a failing run can print, and reaped by a thread of its own.
 public final class ManagedProcess: Sendable {
     public let pid: Int32
     public let name: String
     public let logFile: String
-    /// Set by the termination handler; `Process` itself never leaves the initializer.
     private let exit = ExitRecord()
 
     public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logFile: String) throws {
         self.logFile = logFile
-        FileManager.default.createFile(atPath: logFile, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logFile))
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
+        self.name = URL(fileURLWithPath: executable).lastPathComponent
         var env = ProcessInfo.processInfo.environment
         env["DATABASE_URL"] = nil
         env["REDIS_URL"] = nil
         for (key, value) in environment { env[key] = value }
-        process.environment = env
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
+        let output = open(logFile, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard output >= 0 else { throw CommandFailed(command: executable, status: errno, output: "cannot open \(logFile)") }
+        defer { close(output) }
+        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        let envp = env.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        defer {
+            argv.forEach { free($0) }
+            envp.forEach { free($0) }
+        }
+        var pid: pid_t = 0
+        let result = oneo_spawn(executable, argv, envp, -1, output, &pid)
+        guard result == 0 else { throw CommandFailed(command: executable, status: result, output: String(cString: strerror(result))) }
+        self.pid = pid
         let record = self.exit
-        process.terminationHandler = { finished in record.status.withLock { $0 = finished.terminationStatus } }
-        try process.run()
-        self.pid = process.processIdentifier
-        self.name = URL(fileURLWithPath: executable).lastPathComponent
+        let child = pid
+        Thread.detachNewThread {
+            var status: Int32 = 0
+            while waitpid(child, &status, 0) < 0 && errno == EINTR {}
+            let code = status & 0x7F == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+            record.status.withLock { $0 = code }
+        }
     }
 
     public var isRunning: Bool { self.exit.status.withLock { $0 == nil } }

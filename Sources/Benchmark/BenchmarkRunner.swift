@@ -1,0 +1,316 @@
+public import AsyncHTTPClient
+import Foundation
+public import Logging
+import NIOCore
+public import OneoCore
+import PostgresNIO
+import StackControl
+import Synchronization
+
+/// One benchmark run: a fresh stack (embedded, or on DATABASE_URL / REDIS_URL), N tenants with a
+/// pipeline and one AI field each, M records per tenant written through the public HTTP API, and
+/// the figures of docs/PERFORMANCE.md measured from the jobs' own timestamps, pg_stat_database
+/// and /proc. Then pgbench runs one job's statements against the same server for the ceiling.
+public struct BenchmarkRunner: Sendable {
+    public let settings: BenchmarkSettings
+    public let logger: Logger
+    public let progress: @Sendable (String) -> Void
+
+    public init(settings: BenchmarkSettings, logger: Logger, progress: @escaping @Sendable (String) -> Void) {
+        self.settings = settings
+        self.logger = logger
+        self.progress = progress
+    }
+
+    struct Tenant {
+        let slug: String
+        let api: JSONClient
+    }
+
+    struct Phase {
+        let jobs: Int
+        let jobsPerSecond: Double
+        let latency: BenchmarkReport.Latency
+        let commits: Int
+        let cpuSeconds: [ProcessKind: Double]
+    }
+
+    public func run() async throws -> BenchmarkReport {
+        let environment = ProcessInfo.processInfo.environment
+        var serveEnvironment: [String: String] = [:]
+        let external = environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
+        if let external { serveEnvironment["DATABASE_URL"] = external }
+        if let redis = environment["REDIS_URL"], !redis.isEmpty { serveEnvironment["REDIS_URL"] = redis }
+        try? FileManager.default.removeItem(atPath: self.settings.directory)
+        self.progress("starting serve (\(external == nil ? "embedded PostgreSQL and Redis" : "DATABASE_URL")) and the simulator at \(self.settings.latencyMilliseconds) ms")
+        let stack = try await LocalStack.start(
+            binDirectory: self.settings.binDirectory, directory: self.settings.directory, environment: serveEnvironment,
+            serveOptions: ["--processor-concurrency", String(self.settings.concurrency)],
+            simulatorLatencyMilliseconds: self.settings.latencyMilliseconds
+        )
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, self.settings.concurrency * 2))
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        do {
+            let database = try external.map { try DatabaseSettings(url: $0) } ?? DataDirectory(self.settings.directory + "/data").embeddedDatabase
+            let report = try await self.measure(stack: stack, database: database, http: http)
+            try await http.shutdown()
+            let status = await stack.stop()
+            guard status == 0 else { throw BenchmarkError("serve exited with \(status.map(String.init) ?? "?") at shutdown; see \(stack.directory)/serve.log") }
+            return report
+        } catch {
+            try? await http.shutdown()
+            _ = await stack.stop()
+            throw error
+        }
+    }
+
+    private func measure(stack: LocalStack, database settings: DatabaseSettings, http: HTTPClient) async throws -> BenchmarkReport {
+        let client = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2), backgroundLogger: self.logger)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await client.run() }
+            defer { group.cancelAll() }
+            let sealer = try KeySealer(masterKeyFile: DataDirectory(stack.directory + "/data").masterKeyFile)
+            let registry = TenantRegistry(database: client, sealer: sealer)
+            let tenants = try await self.makeTenants(registry, stack: stack, http: http)
+            let sampler = ProcessSampler(supervisor: stack.serve.pid, simulator: stack.simulator.pid)
+
+            self.progress("warming up: one record per tenant")
+            var last = try await self.maxJobID(client)
+            try await self.write(tenants, recordsPerTenant: 1, ratePerSecond: nil, label: "warm-up")
+            try await self.waitForJobs(client, after: last, expected: tenants.count, label: "warm-up")
+            last = try await self.maxJobID(client)
+
+            let total = tenants.count * self.settings.recordsPerTenant
+            let peak = try await self.phase(client, sampler: sampler, after: &last, expected: total, label: "peak") {
+                try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: nil, label: "peak")
+            }
+            var paced: Phase?
+            var pacedRate: Double?
+            if self.settings.pacedPhase {
+                let rate = max(1, peak.jobsPerSecond / 2)
+                pacedRate = rate
+                paced = try await self.phase(client, sampler: sampler, after: &last, expected: total, label: "half peak") {
+                    try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: rate, label: "half peak")
+                }
+            }
+            let finalSample = sampler.sample()
+
+            var ceiling: Double?
+            if self.settings.pgbenchSeconds > 0 {
+                self.progress("pgbench: one job's statements, \(self.settings.concurrency) clients, \(self.settings.pgbenchSeconds) s")
+                ceiling = try await self.pgbenchCeiling(registry, client: client, stack: stack, database: settings, http: http)
+            }
+            return BenchmarkReport(
+                tenants: self.settings.tenants,
+                records_per_tenant: self.settings.recordsPerTenant,
+                latency_ms_setting: self.settings.latencyMilliseconds,
+                concurrency: self.settings.concurrency,
+                jobs: peak.jobs,
+                jobs_per_sec: peak.jobsPerSecond,
+                p50_ms: (paced ?? peak).latency.p50_ms,
+                p95_ms: (paced ?? peak).latency.p95_ms,
+                p99_ms: (paced ?? peak).latency.p99_ms,
+                peak_latency: peak.latency,
+                paced_latency: paced?.latency,
+                paced_rate_per_sec: pacedRate,
+                pg_commits_per_job: Double(peak.commits) / Double(max(peak.jobs, 1)),
+                cpu_s_per_job: Dictionary(uniqueKeysWithValues: peak.cpuSeconds.map { ($0.key.rawValue, $0.value / Double(max(peak.jobs, 1))) }),
+                rss_mib: Dictionary(uniqueKeysWithValues: finalSample.peakRSSMiB.map { ($0.key.rawValue, $0.value) }),
+                processes: Dictionary(uniqueKeysWithValues: finalSample.processCount.map { ($0.key.rawValue, $0.value) }),
+                pgbench_jobs_per_sec: ceiling,
+                ratio_to_pgbench: ceiling.map { peak.jobsPerSecond / $0 }
+            )
+        }
+    }
+
+    // MARK: Setup
+
+    private func makeTenants(_ registry: TenantRegistry, stack: LocalStack, http: HTTPClient) async throws -> [Tenant] {
+        self.progress("creating \(self.settings.tenants) tenant(s), each with pipeline 'leads' and AI field 'summary'")
+        var tenants: [Tenant] = []
+        for index in 1...self.settings.tenants {
+            let slug = String(format: "bench-%03d", index)
+            let api = try await self.makeTenant(registry, slug: slug, active: true, stack: stack, http: http)
+            tenants.append(Tenant(slug: slug, api: api))
+        }
+        return tenants
+    }
+
+    private func makeTenant(_ registry: TenantRegistry, slug: String, active: Bool, stack: LocalStack, http: HTTPClient) async throws -> JSONClient {
+        _ = try await registry.add(.init(slug: slug, name: "Tenant \(slug)", baseURL: stack.simulatorBase + "/v1", model: "gpt-4o-mini", key: ProviderKey("bench-provider-key"), active: active), logger: self.logger)
+        let token = try await registry.createToken(tenant: slug, name: "bench", permissions: [.read, .create], logger: self.logger)
+        let api = JSONClient(baseURL: stack.apiBase + "/api/v1", token: token, http: http)
+        try await self.expect(201, api.post("/pipelines/", ["name": "Leads", "slug": "leads"]))
+        for (name, slug) in [("Name", "name"), ("Company", "company"), ("Industry", "industry"), ("Notes", "notes")] {
+            try await self.expect(201, api.post("/pipelines/leads/fields/", ["name": .string(name), "slug": .string(slug), "field_type": "text"]))
+        }
+        try await self.expect(201, api.post("/pipelines/leads/fields/", [
+            "name": "Summary", "slug": "summary", "field_type": "ai_generated",
+            "ai_config": ["prompt": "Summarize this lead: {*}", "model": "gpt-4o-mini", "max_tokens": 200],
+        ]))
+        return api
+    }
+
+    private func expect(_ status: Int, _ response: JSONClient.Response) throws {
+        guard response.status == status else { throw BenchmarkError("API answered \(response.status): \(response.body.compactJSON)") }
+    }
+
+    // MARK: Phases
+
+    private func phase(
+        _ client: PostgresClient,
+        sampler: ProcessSampler,
+        after last: inout Int64,
+        expected: Int,
+        label: String,
+        writes: () async throws -> Void
+    ) async throws -> Phase {
+        let commitsBefore = try await self.committedTransactions(client)
+        let cpuBefore = sampler.sample().cpuSeconds
+        let start = last
+        try await writes()
+        try await self.waitForJobs(client, after: start, expected: expected, label: label)
+        // Other backends publish their counters within a second of going idle.
+        try await Task.sleep(for: .milliseconds(1500))
+        let cpuAfter = sampler.sample().cpuSeconds
+        let commitsAfter = try await self.committedTransactions(client)
+        let rows = try await client.query(
+            """
+            SELECT count(*)::bigint,
+                   extract(epoch FROM max(completed_at) - min(created_at))::float8,
+                   (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)))::float8,
+                   (percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)))::float8,
+                   (percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)))::float8,
+                   max(id)
+            FROM ai_jobs WHERE id > \(start) AND status = 'completed'
+            """,
+            logger: self.logger
+        )
+        var phase: Phase?
+        for try await (jobs, seconds, p50, p95, p99, maxID) in rows.decode((Int64, Double, Double, Double, Double, Int64).self) {
+            last = maxID
+            var cpu: [ProcessKind: Double] = [:]
+            for (kind, after) in cpuAfter { cpu[kind] = after - (cpuBefore[kind] ?? 0) }
+            // Our own two counter reads and the polling are transactions too; leave them out.
+            let commits = max(0, commitsAfter - commitsBefore - self.pollCount.reset())
+            phase = Phase(
+                jobs: Int(jobs), jobsPerSecond: Double(jobs) / max(seconds, 0.001),
+                latency: .init(p50_ms: p50 * 1000, p95_ms: p95 * 1000, p99_ms: p99 * 1000),
+                commits: commits, cpuSeconds: cpu
+            )
+        }
+        guard let phase else { throw BenchmarkError("no completed jobs in the \(label) phase") }
+        self.progress(String(format: "%@: %d jobs, %.1f jobs/s, p50 %.1f ms, p99 %.1f ms", label, phase.jobs, phase.jobsPerSecond, phase.latency.p50_ms, phase.latency.p99_ms))
+        return phase
+    }
+
+    /// Writes records through the API, `concurrency` at a time, or paced at a fixed total rate.
+    private func write(_ tenants: [Tenant], recordsPerTenant: Int, ratePerSecond: Double?, label: String) async throws {
+        let total = tenants.count * recordsPerTenant
+        let counter = Counter()
+        let companies = [("Initech", "Software"), ("Globex", "Energy"), ("Umbrella", "Pharma"), ("Hooli", "Internet"), ("Stark Industries", "Manufacturing")]
+        @Sendable func record(_ index: Int) async throws {
+            let tenant = tenants[index % tenants.count]
+            let (company, industry) = companies[index % companies.count]
+            let body: JSONValue = ["data": [
+                "name": .string("Lead \(index)"), "company": .string(company), "industry": .string(industry),
+                "notes": .string("Met at the \(industry.lowercased()) summit; follow up in Q\(index % 4 + 1)."),
+            ]]
+            let response = try await tenant.api.post("/pipelines/leads/records/", body)
+            guard response.status == 201 else { throw BenchmarkError("record write answered \(response.status): \(response.body.compactJSON)") }
+            let written = counter.increment()
+            if written % max(1, total / 10) == 0 || written == total { self.progress("\(label): written \(written)/\(total) records") }
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            if let rate = ratePerSecond {
+                let start = ContinuousClock.now
+                for index in 0..<total {
+                    let due = start + .seconds(Double(index) / rate)
+                    if due > .now { try await Task.sleep(until: due) }
+                    group.addTask { try await record(index) }
+                }
+            } else {
+                let next = Counter()
+                for _ in 0..<self.settings.concurrency {
+                    group.addTask {
+                        while true {
+                            let index = next.increment() - 1
+                            guard index < total else { return }
+                            try await record(index)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    private func waitForJobs(_ client: PostgresClient, after start: Int64, expected: Int, label: String) async throws {
+        let timeout = Duration.seconds(120 + expected / 5 + expected * self.settings.latencyMilliseconds / 1000)
+        var lastReport = ContinuousClock.now
+        try await waitUntil("\(expected) \(label) jobs to finish", timeout: timeout, interval: .milliseconds(100)) {
+            self.pollCount.increment()
+            var finished = 0
+            var failed = 0
+            for try await (status, count) in try await client.query(
+                "SELECT status, count(*)::bigint FROM ai_jobs WHERE id > \(start) AND status IN ('completed', 'failed') GROUP BY status",
+                logger: self.logger
+            ).decode((String, Int64).self) {
+                finished += Int(count)
+                if status == "failed" { failed = Int(count) }
+            }
+            if failed > 0 { throw BenchmarkError("\(failed) job(s) failed during the \(label) phase; see the serve log") }
+            if ContinuousClock.now - lastReport > .seconds(1) {
+                lastReport = .now
+                self.progress("\(label): \(finished)/\(expected) fields filled")
+            }
+            return finished >= expected
+        }
+    }
+
+    private func maxJobID(_ client: PostgresClient) async throws -> Int64 {
+        var value: Int64 = 0
+        for try await id in try await client.query("SELECT coalesce(max(id), 0)::bigint FROM ai_jobs", logger: self.logger).decode(Int64.self) { value = id }
+        return value
+    }
+
+    private func committedTransactions(_ client: PostgresClient) async throws -> Int {
+        self.pollCount.increment()
+        var value = 0
+        for try await commits in try await client.query(
+            "SELECT xact_commit::bigint FROM pg_stat_database WHERE datname = current_database()", logger: self.logger
+        ).decode(Int.self) { value = commits }
+        return value
+    }
+
+    private let pollCount = Counter()
+
+    // MARK: Ceiling
+
+    private func pgbenchCeiling(_ registry: TenantRegistry, client: PostgresClient, stack: LocalStack, database: DatabaseSettings, http: HTTPClient) async throws -> Double {
+        // A suspended tenant: no processor competes with pgbench for its jobs.
+        let api = try await self.makeTenant(registry, slug: "pgbench", active: false, stack: stack, http: http)
+        var tenant = TenantID(0)
+        var pipeline = PipelineID(0)
+        for try await (t, p) in try await client.query(
+            "SELECT t.id, p.id FROM tenants t JOIN pipelines p ON p.tenant_id = t.id WHERE t.slug = 'pgbench'", logger: self.logger
+        ).decode((TenantID, PipelineID).self) {
+            tenant = t
+            pipeline = p
+        }
+        let hash = APIToken.hash(api.token ?? "").map { String(format: "%02x", $0) }.joined()
+        let ceiling = PgbenchCeiling(database: database, tenant: tenant, pipeline: pipeline, tokenHash: hash, clients: self.settings.concurrency, seconds: self.settings.pgbenchSeconds)
+        return try await ceiling.run(workDirectory: stack.directory)
+    }
+}
+
+/// A counter shared by concurrent writers.
+final class Counter: Sendable {
+    private let value = Mutex(0)
+
+    @discardableResult
+    func increment() -> Int { self.value.withLock { $0 += 1; return $0 } }
+
+    func reset() -> Int { self.value.withLock { let old = $0; $0 = 0; return old } }
+}

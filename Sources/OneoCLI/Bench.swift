@@ -1,0 +1,49 @@
+import ArgumentParser
+import Benchmark
+import Foundation
+import Logging
+import OneoCore
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure jobs/s and latency against the PostgreSQL ceiling (pgbench), in one run.",
+        discussion: """
+            Starts serve (embedded, or on DATABASE_URL / REDIS_URL) and the simulator, creates the tenants, \
+            writes the records through the HTTP API, waits for every AI field, then runs pgbench with one \
+            job's statements against the same server. Prints a table; --json adds one JSON object as the \
+            last line. Build with -c release for figures worth quoting (make bench does).
+            """
+    )
+
+    @Option(help: "Tenants, each with its own processor.") var tenants: Int = 1
+    @Option(help: "Records written per tenant in each phase.") var records: Int = 2000
+    @Option(help: "Simulated model latency, in milliseconds.") var latencyMs: Int = 0
+    @Option(help: "Jobs in flight per processor; also HTTP writers and pgbench clients.") var concurrency: Int = 16
+    @Option(help: "Seconds pgbench runs for the ceiling (0 skips it).") var pgbenchSeconds: Int = 10
+    @Flag(help: "Skip the phase paced at half the peak rate.") var noPaced: Bool = false
+    @Option(help: "Working directory (wiped first).") var dataDir: String = ".oneo/bench"
+    @Flag(help: "Also print the figures as one JSON object on the last line.") var json: Bool = false
+
+    func validate() throws {
+        guard (1...1000).contains(self.tenants) else { throw ValidationError("--tenants must be 1...1000") }
+        guard (1...1_000_000).contains(self.records) else { throw ValidationError("--records must be 1...1000000") }
+        guard (0...60_000).contains(self.latencyMs) else { throw ValidationError("--latency-ms must be 0...60000") }
+        guard (1...1024).contains(self.concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
+    }
+
+    func run() async throws {
+        LogSetup.bootstrap()
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let settings = BenchmarkSettings(
+            tenants: self.tenants, recordsPerTenant: self.records, latencyMilliseconds: self.latencyMs,
+            concurrency: self.concurrency, pgbenchSeconds: self.pgbenchSeconds, pacedPhase: !self.noPaced,
+            directory: DataDirectory(self.dataDir).root, binDirectory: (executable as NSString).deletingLastPathComponent
+        )
+        let runner = BenchmarkRunner(settings: settings, logger: Logger(label: "oneo.bench")) { line in
+            FileHandle.standardError.write(Data("  \(line)\n".utf8))
+        }
+        let report = try await runner.run()
+        print(report.table)
+        if self.json { print(report.json) }
+    }
+}

@@ -1,0 +1,70 @@
+import Foundation
+
+/// `oneo-ai serve` and the provider simulator as real processes on loopback ports, started and
+/// stopped as an operator would: what the benchmark measures and the integration tests drive.
+public final class LocalStack: Sendable {
+    public let serve: ManagedProcess
+    public let simulator: ManagedProcess
+    /// `http://127.0.0.1:PORT`
+    public let apiBase: String
+    /// `http://127.0.0.1:PORT`; tenants use `simulatorBase + "/v1"` as their base URL.
+    public let simulatorBase: String
+    public let directory: String
+
+    /// - Parameters:
+    ///   - binDirectory: where `oneo-ai` and `oneo-ai-sim` are.
+    ///   - environment: for serve (DATABASE_URL, REDIS_URL; absent means embedded).
+    public static func start(
+        binDirectory: String,
+        directory: String,
+        environment: [String: String],
+        serveOptions: [String] = [],
+        simulatorLatencyMilliseconds: Int = 0,
+        startTimeout: Duration = .seconds(120)
+    ) async throws -> LocalStack {
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let simulatorPort = try freeLoopbackPort()
+        let apiPort = try freeLoopbackPort()
+        let simulator = try ManagedProcess(
+            binDirectory + "/oneo-ai-sim", ["--port", String(simulatorPort), "--latency-ms", String(simulatorLatencyMilliseconds)],
+            logFile: directory + "/simulator.log"
+        )
+        let serve = try ManagedProcess(
+            binDirectory + "/oneo-ai",
+            ["serve", "--data-dir", directory + "/data", "--port", String(apiPort)] + serveOptions,
+            environment: environment,
+            logFile: directory + "/serve.log"
+        )
+        let stack = LocalStack(serve: serve, simulator: simulator, apiBase: "http://127.0.0.1:\(apiPort)", simulatorBase: "http://127.0.0.1:\(simulatorPort)", directory: directory)
+        do {
+            let api = JSONClient(baseURL: stack.apiBase)
+            let sim = JSONClient(baseURL: stack.simulatorBase)
+            try await waitUntil("the API and the simulator to answer /healthz", timeout: startTimeout) {
+                guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
+                guard simulator.isRunning else { throw CommandFailed(command: "oneo-ai-sim", status: -1, output: simulator.output) }
+                let apiUp = (try? await api.get("/healthz"))?.status == 200
+                let simUp = (try? await sim.get("/healthz"))?.status == 200
+                return apiUp && simUp
+            }
+        } catch {
+            _ = await stack.stop()
+            throw error
+        }
+        return stack
+    }
+
+    private init(serve: ManagedProcess, simulator: ManagedProcess, apiBase: String, simulatorBase: String, directory: String) {
+        self.serve = serve
+        self.simulator = simulator
+        self.apiBase = apiBase
+        self.simulatorBase = simulatorBase
+        self.directory = directory
+    }
+
+    /// Stops serve (returning its exit status: 0 when it shut down cleanly) and the simulator.
+    public func stop() async -> Int32? {
+        let status = await self.serve.stop()
+        _ = await self.simulator.stop()
+        return status
+    }
+}

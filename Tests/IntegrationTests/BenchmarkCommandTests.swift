@@ -1,0 +1,35 @@
+import Foundation
+import OneoCore
+import OneoTesting
+import StackControl
+import Testing
+
+/// `oneo-ai bench` runs end to end at a tiny size. This proves the command works; it times nothing.
+@Suite("benchmark command", .timeLimit(.minutes(5)))
+struct BenchmarkCommandTests {
+    @Test("bench at a tiny size fills every field and reports every figure as JSON on its last line")
+    func tinyRun() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("oneo-bench-\(UInt32.random(in: 0 ... .max))").path
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // Embedded mode (ManagedProcess clears DATABASE_URL and REDIS_URL), as on a fresh machine.
+        let output = try await ManagedProcess.run(
+            TestServices.executable("oneo-ai"),
+            ["bench", "--tenants", "2", "--records", "5", "--concurrency", "4", "--pgbench-seconds", "1", "--data-dir", directory + "/run", "--json"],
+            logFile: directory + "/bench.log"
+        )
+        let last = try #require(output.split(separator: "\n").last.map(String.init))
+        let report = try JSONValue.parse(Array(last.utf8))
+        #expect(report["jobs"]?.integerValue == 10, "2 tenants × 5 records, warm-up excluded")
+        for key in ["jobs_per_sec", "p50_ms", "p95_ms", "p99_ms", "pg_commits_per_job", "pgbench_jobs_per_sec", "ratio_to_pgbench"] {
+            let value = report[key]
+            #expect(value != nil && value != .null, "\(key) is reported")
+        }
+        #expect((report["jobs_per_sec"].flatMap { if case .double(let v) = $0 { v } else { $0.integerValue.map(Double.init) } } ?? 0) > 0)
+        #expect(report["processes"]?["processor"]?.integerValue == 2, "one processor per tenant")
+        for kind in ["supervisor", "api", "processor", "postgres", "redis", "simulator"] {
+            #expect(report["rss_mib"]?[kind] != nil, "peak RSS of \(kind) is reported")
+        }
+        #expect(output.contains("jobs/s (first write → last field)"), "the table is printed")
+    }
+}

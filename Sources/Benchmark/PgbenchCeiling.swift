@@ -28,7 +28,7 @@ struct PgbenchCeiling {
         SELECT id, slug, name, field_type, position, ai_config FROM fields WHERE tenant_id = :tenant AND pipeline_id = :pipeline ORDER BY position, id;
         INSERT INTO records (tenant_id, pipeline_id, data, created_by, updated_by) VALUES (:tenant, :pipeline, jsonb_build_object('name', 'Bench ' || :n, 'company', 'Initech', 'notes', 'pgbench ceiling'), 'bench', 'bench') RETURNING id AS record_id \\gset
         INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, prompt_template, ai_config, input_data, record_version, triggered_by) VALUES (:tenant, :pipeline, :record_id, 'summary', 'gpt-4o-mini', 'Summarize: {*}', '{"prompt": "Summarize: {*}"}', '{"record_version": 1}', 1, 'bench') ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending' DO UPDATE SET updated_at = now() RETURNING id AS job_id \\gset
-        SELECT pg_notify('oneo_jobs_pgbench', '');
+        SELECT pg_notify('oneo_jobs', :tenant::text);
         COMMIT;
         UPDATE ai_jobs SET status = 'processing', attempt = attempt + 1, locked_by = 'pgbench', lease_until = now() + interval '120 seconds', started_at = now(), updated_at = now() WHERE id = :job_id AND status = 'pending' RETURNING id, pipeline_id, record_id, field_name, model_name, ai_config, attempt, max_attempts, triggered_by;
         SELECT r.data, p.name FROM records r JOIN pipelines p ON p.id = r.pipeline_id WHERE r.id = :record_id AND r.tenant_id = :tenant;

@@ -9,21 +9,35 @@ import Processor
 import ServiceLifecycle
 import UnixSignals
 
-/// What a child does first: take its bootstrap frame from fd 3, and arrange to exit as soon as the
-/// supervisor's end of that socket closes (the supervisor is gone; no orphans).
+/// What a child does first: take its bootstrap frame from fd 3, then read the supervisor's
+/// frames on a thread of its own, exiting as soon as the socket closes (the supervisor is gone:
+/// no orphans) or says something outside the fixed message table.
 enum ChildStart {
-    static func bootstrap(role: String) async throws -> ChildBootstrap {
+    static func bootstrap(role: String) async throws -> (ChildBootstrap, wakeups: AsyncStream<Void>) {
         let channel = FrameSocket(descriptor: FrameSocket.childDescriptor)
         let bootstrap = try await NIOThreadPool.singleton.runIfActive {
             try channel.receive(ChildBootstrap.self)
         }
-        let watcher = Thread {
-            channel.waitUntilClosed()
-            FileHandle.standardError.write(Data("oneo-ai \(role): supervisor gone (socket closed); exiting\n".utf8))
-            exit(0)
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let reader = Thread {
+            while true {
+                let message: SupervisorMessage?
+                do {
+                    message = SupervisorMessage(try channel.receive(Frame.Typed.self))
+                } catch {
+                    FileHandle.standardError.write(Data("oneo-ai \(role): supervisor gone (\(error)); exiting\n".utf8))
+                    exit(0)
+                }
+                switch message {
+                case .wake: wake.yield()
+                case nil:
+                    FileHandle.standardError.write(Data("oneo-ai \(role): unknown frame from the supervisor; exiting\n".utf8))
+                    exit(70)
+                }
+            }
         }
-        watcher.start()
-        return bootstrap
+        reader.start()
+        return (bootstrap, wakeups)
     }
 }
 
@@ -38,7 +52,7 @@ struct APIChild: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap()
         let logger = Logger(label: "oneo.api")
-        let bootstrap = try await ChildStart.bootstrap(role: "api")
+        let (bootstrap, _) = try await ChildStart.bootstrap(role: "api")
         let database = PostgresClient(configuration: bootstrap.database.clientConfiguration(maximumConnections: 16), backgroundLogger: logger)
         let application = APIServer.application(database: database, host: self.host, port: self.port, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -60,11 +74,12 @@ struct ProcessorChild: AsyncParsableCommand {
         LogSetup.bootstrap()
         var logger = Logger(label: "oneo.processor")
         logger[metadataKey: "tenant"] = "\(self.tenant)"
-        let bootstrap = try await ChildStart.bootstrap(role: "processor \(self.tenant)")
+        let (bootstrap, wakeups) = try await ChildStart.bootstrap(role: "processor \(self.tenant)")
         guard let tenantID = bootstrap.tenant else { throw ValidationError("bootstrap frame names no tenant") }
-        // Enough for claims, context reads and commits: a job holds a connection only between
-        // provider calls, never during one.
-        let database = PostgresClient(configuration: bootstrap.database.clientConfiguration(maximumConnections: 5), backgroundLogger: logger)
+        // Claims and group commits batch every job in flight, so two connections serve a tenant and
+        // a hundred tenants cost two hundred, not one per job. No connection is held during a
+        // provider call, and none listens: the supervisor relays wake-ups over the socket.
+        let database = PostgresClient(configuration: bootstrap.database.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }
             let rows = try await database.query(
@@ -78,6 +93,7 @@ struct ProcessorChild: AsyncParsableCommand {
             let processor = ProcessorService(
                 settings: .init(tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency),
                 database: database,
+                wakeups: wakeups,
                 logger: logger
             )
             logger.info("processor started", metadata: ["provider.base_url": "\(baseURL)", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")"])

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 public import Logging
 public import OneoCore
@@ -5,7 +6,8 @@ public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
 
-/// A tenant's job loop: wakes on its NOTIFY channel (or a slow poll), claims what it has room for,
+/// A tenant's job loop: wakes when the supervisor relays that work was queued (or at a slow poll),
+/// claims what it has room for,
 /// runs the jobs concurrently and commits each. On graceful shutdown it stops claiming and
 /// finishes the jobs in flight.
 public struct ProcessorService: Service {
@@ -18,7 +20,7 @@ public struct ProcessorService: Service {
         public var leaseSeconds: Int
         public var pollInterval: Duration
 
-        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(2)) {
+        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5)) {
             self.tenant = tenant
             self.tenantName = tenantName
             self.baseURL = baseURL
@@ -31,18 +33,27 @@ public struct ProcessorService: Service {
 
     private let settings: Settings
     private let database: PostgresClient
+    private let wakeups: AsyncStream<Void>
     private let store: JobStore
     private let provider: ChatCompletionsClient
+    private let http: HTTPClient
     private let committer: ResultCommitter
     private let fieldsCache: PipelineFieldsCache
     private let logger: Logger
 
-    public init(settings: Settings, database: PostgresClient, logger: Logger) {
+    /// - Parameter wakeups: one element each time the supervisor says this tenant has new work.
+    public init(settings: Settings, database: PostgresClient, wakeups: AsyncStream<Void>, logger: Logger) {
         self.settings = settings
         self.database = database
+        self.wakeups = wakeups
         let worker = "\(ProcessInfo.processInfo.hostName):\(getpid())"
         self.store = JobStore(database: database, tenant: settings.tenant, worker: worker, leaseSeconds: settings.leaseSeconds)
-        self.provider = ChatCompletionsClient(baseURL: settings.baseURL, key: settings.key)
+        // Our own client: the shared one allows 8 connections per host, which would cap a tenant
+        // at 8 provider calls in flight whatever its concurrency.
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.concurrency)
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        self.provider = ChatCompletionsClient(baseURL: settings.baseURL, key: settings.key, http: self.http)
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
         self.logger = logger
@@ -54,7 +65,9 @@ public struct ProcessorService: Service {
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let state = LoopState()
         try await withThrowingTaskGroup(of: Void.self) { background in
-            background.addTask { await self.listen(wake: wake) }
+            background.addTask {
+                for await _ in self.wakeups { wake.yield() }
+            }
             background.addTask { await self.committer.run() }
             background.addTask {
                 while !Task.isCancelled {
@@ -100,28 +113,8 @@ public struct ProcessorService: Service {
             }
             background.cancelAll()
         }
+        try await self.http.shutdown()
         self.logger.info("processor stopped")
-    }
-
-    /// Holds one connection in LISTEN on the tenant's channel, reconnecting after failures; the
-    /// poll covers any notification missed meanwhile.
-    private func listen(wake: AsyncStream<Void>.Continuation) async {
-        let channel = JobChannel.name(for: self.settings.tenant)
-        while !Task.isCancelled {
-            do {
-                try await self.database.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        wake.yield()
-                        for try await _ in notifications { wake.yield() }
-                    }
-                }
-            } catch is CancellationError {
-                return
-            } catch {
-                self.logger.warning("job channel listener failed; relying on polling until it reconnects", metadata: ["error": "\(SafeErrorDescription.of(error))"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
     }
 
     private func rescue() async {

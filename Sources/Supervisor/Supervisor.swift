@@ -43,6 +43,10 @@ public actor Supervisor {
     /// The pid each supervised child currently runs as, by child name.
     private var current: [String: pid_t] = [:]
     private var supervised: [String: Task<Void, Never>] = [:]
+    /// Our end of each running child's socket, by child name.
+    private var channels: [String: FrameSocket] = [:]
+    /// Which processor serves each tenant.
+    private var processorOfTenant: [TenantID: String] = [:]
 
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
@@ -99,10 +103,11 @@ public actor Supervisor {
                     let child = try Spawner.spawn(spec)
                     self.table.childStarted()
                     self.current[spec.name] = child.pid
+                    self.channels[spec.name] = child.channel
                     self.logger.info("child started", metadata: ["child": "\(spec.name)", "child.pid": "\(child.pid)"])
                     let status = await self.table.waitForExit(child.pid)
                     self.current[spec.name] = nil
-                    withExtendedLifetime(child.channel) {}
+                    self.channels[spec.name] = nil
                     if self.stopping || self.supervised[spec.name] == nil {
                         self.logger.info("child stopped", metadata: ["child": "\(spec.name)", "child.exit": "\(status)"])
                         break
@@ -152,7 +157,15 @@ public actor Supervisor {
     private func watchTenants(_ directory: TenantDirectory, sealer: KeySealer, database: DatabaseSettings, redis: RedisSettings) async {
         let (changes, notify) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.listenForTenantChanges(directory.database, notify: notify) }
+            group.addTask {
+                await self.listen(directory.database, on: JobChannel.tenantsChanged) { _ in notify.yield() }
+            }
+            group.addTask {
+                await self.listen(directory.database, on: JobChannel.jobsQueued) { payload in
+                    guard let tenant = TenantID(parsing: payload) else { return }
+                    await self.wakeProcessor(of: tenant)
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     notify.yield()
@@ -167,20 +180,29 @@ public actor Supervisor {
         }
     }
 
-    private nonisolated func listenForTenantChanges(_ database: PostgresClient, notify: AsyncStream<Void>.Continuation) async {
+    /// Holds one connection in LISTEN on `channel`, reconnecting after failures (the processors'
+    /// and our own polls cover what is missed meanwhile).
+    private nonisolated func listen(_ database: PostgresClient, on channel: String, _ handle: @Sendable (String) async -> Void) async {
         while !Task.isCancelled {
             do {
                 try await database.withConnection { connection in
-                    try await connection.listen(on: JobChannel.tenantsChanged) { notifications in
-                        for try await _ in notifications { notify.yield() }
+                    try await connection.listen(on: channel) { notifications in
+                        for try await notification in notifications { await handle(notification.payload) }
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
-                self.logger.warning("tenants channel listener failed; polling until it reconnects", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                self.logger.warning("listener failed; relying on polling until it reconnects", metadata: ["channel": "\(channel)", "error": "\(SafeErrorDescription.of(error))"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }
+    }
+
+    /// Relays "work queued" to the tenant's processor. Never blocks: if its socket is full, the
+    /// processor has unread wake-ups already.
+    private func wakeProcessor(of tenant: TenantID) {
+        guard let name = self.processorOfTenant[tenant], let channel = self.channels[name] else { return }
+        channel.trySend(SupervisorMessage.wake.frame)
     }
 
     /// Starts a processor for each active tenant without one, and stops those of tenants that
@@ -193,6 +215,7 @@ public actor Supervisor {
                 self.logger.notice("tenant no longer active; stopping its processor", metadata: ["child": "\(name)"])
                 Task { await self.stop(name, grace: .seconds(15)) }
             }
+            for tenant in tenants { self.processorOfTenant[tenant.id] = "processor:\(tenant.slug)" }
             for tenant in tenants where self.supervised["processor:\(tenant.slug)"] == nil {
                 do {
                     let key = try tenant.sealedKey.map { sealed throws(SecretError) in try sealer.open(sealed, tenant: tenant.id) }

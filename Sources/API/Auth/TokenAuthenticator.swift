@@ -10,6 +10,8 @@ struct TokenAuthenticator: RouterMiddleware {
     typealias Context = APIRequestContext
 
     let database: PostgresClient
+    /// Token hash → caller, for five seconds: a revoked token stops working within that time.
+    let callers = ShortLivedCache<Data, Caller>(lifetime: .seconds(5))
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else {
@@ -18,6 +20,12 @@ struct TokenAuthenticator: RouterMiddleware {
         let token = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
         guard token.count <= 200 else { throw APIError.unauthenticated }
         let hash = APIToken.hash(token)
+        var context = context
+        if let caller = self.callers.value(for: hash) {
+            context.caller = caller
+            context.logger[metadataKey: "tenant.id"] = "\(caller.tenant)"
+            return try await next(request, context)
+        }
         let rows = try await self.database.query(
             """
             SELECT t.id, t.name, t.default_model, k.name, k.permissions
@@ -26,7 +34,6 @@ struct TokenAuthenticator: RouterMiddleware {
             """,
             logger: context.logger
         )
-        var context = context
         for try await (tenant, tenantName, model, tokenName, permissions) in rows.decode((TenantID, String, String, String, [String]).self) {
             context.caller = Caller(
                 tenant: tenant,
@@ -37,7 +44,8 @@ struct TokenAuthenticator: RouterMiddleware {
             )
             context.logger[metadataKey: "tenant.id"] = "\(tenant)"
         }
-        guard context.caller != nil else { throw APIError.unauthenticated }
+        guard let caller = context.caller else { throw APIError.unauthenticated }
+        self.callers.store(caller, for: hash)
         return try await next(request, context)
     }
 }

@@ -6,6 +6,14 @@ import PostgresNIO
 /// Pipelines and their fields, always within one tenant.
 struct PipelineStore: Sendable {
     let database: PostgresClient
+    /// (tenant, id or slug) → pipeline. Pipelines are never renamed or deleted through the API,
+    /// so a short-lived copy cannot point at the wrong one.
+    let resolved = ShortLivedCache<ResolveKey, PipelineResource>(lifetime: .seconds(5))
+
+    struct ResolveKey: Hashable, Sendable {
+        let tenant: TenantID
+        let reference: String
+    }
 
     func create(tenant: TenantID, name: String, slug: String, logger: Logger) async throws -> PipelineResource {
         do {
@@ -39,6 +47,8 @@ struct PipelineStore: Sendable {
 
     /// A pipeline by id or slug, as `{pipeline}` in a URL accepts either.
     func resolve(tenant: TenantID, _ reference: String, logger: Logger) async throws -> PipelineResource {
+        let key = ResolveKey(tenant: tenant, reference: reference)
+        if let cached = self.resolved.value(for: key) { return cached }
         let id = PipelineID(parsing: reference)
         let rows = try await self.database.query(
             """
@@ -49,7 +59,9 @@ struct PipelineStore: Sendable {
             logger: logger
         )
         for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
-            return PipelineResource(id: id, name: name, slug: slug, created_at: created)
+            let pipeline = PipelineResource(id: id, name: name, slug: slug, created_at: created)
+            self.resolved.store(pipeline, for: key)
+            return pipeline
         }
         throw APIError.notFound("pipeline '\(reference)'")
     }

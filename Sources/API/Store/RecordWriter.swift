@@ -92,28 +92,28 @@ public struct RecordWriter: Sendable {
                 "record_version": .integer(record.version),
                 "changed_fields": .array(changed.sorted().map(JSONValue.string)),
             ]
+            // The NOTIFY rides on the insert; delivered only if the transaction commits, which is
+            // what makes the queue transactional.
             let rows = try await connection.query(
                 """
-                INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, prompt_template,
-                                     ai_config, input_data, record_version, triggered_by)
-                VALUES (\(self.tenant), \(record.pipeline), \(record.id), \(field.slug), \(config.model ?? self.defaultModel),
-                        \(config.prompt), \(config.jsonValue), \(input), \(record.version), \(self.user))
-                ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending'
-                DO UPDATE SET model_name = EXCLUDED.model_name, prompt_template = EXCLUDED.prompt_template,
-                              ai_config = EXCLUDED.ai_config, input_data = EXCLUDED.input_data,
-                              record_version = EXCLUDED.record_version, triggered_by = EXCLUDED.triggered_by,
-                              run_at = now(), updated_at = now()
-                RETURNING id
+                WITH queued AS (
+                    INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, prompt_template,
+                                         ai_config, input_data, record_version, triggered_by)
+                    VALUES (\(self.tenant), \(record.pipeline), \(record.id), \(field.slug), \(config.model ?? self.defaultModel),
+                            \(config.prompt), \(config.jsonValue), \(input), \(record.version), \(self.user))
+                    ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending'
+                    DO UPDATE SET model_name = EXCLUDED.model_name, prompt_template = EXCLUDED.prompt_template,
+                                  ai_config = EXCLUDED.ai_config, input_data = EXCLUDED.input_data,
+                                  record_version = EXCLUDED.record_version, triggered_by = EXCLUDED.triggered_by,
+                                  run_at = now(), updated_at = now()
+                    RETURNING id)
+                SELECT id, pg_notify(\(JobChannel.jobsQueued), \(String(self.tenant.rawValue)))::text FROM queued
                 """,
                 logger: logger
             )
-            for try await id in rows.decode(JobID.self) {
+            for try await (id, _) in rows.decode((JobID, String).self) {
                 triggered.append(TriggeredJob(field: field.slug, job_id: "\(id)", status: "queued_on_commit"))
             }
-        }
-        if !triggered.isEmpty {
-            // Delivered only if the transaction commits, which is what makes the queue transactional.
-            try await connection.query("SELECT pg_notify(\(JobChannel.name(for: self.tenant)), '')", logger: logger)
         }
         return triggered
     }

@@ -17,7 +17,7 @@ public final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
 
     public init(_ settings: RedisSettings, timeoutMilliseconds: Int = 2_000) throws(RedisError) {
-        var timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
+        let timeout = timeval(tv_sec: timeoutMilliseconds / 1000, tv_usec: (timeoutMilliseconds % 1000) * 1000)
         let context: UnsafeMutablePointer<redisContext>?
         switch settings.endpoint {
         case .unixSocket(let path):

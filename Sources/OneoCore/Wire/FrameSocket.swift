@@ -31,6 +31,16 @@ public final class FrameSocket: Sendable {
         }
     }
 
+    /// Sends a small frame only if the socket has room now, never blocking: for messages that
+    /// may be dropped, like a wake-up, when the peer already has thousands unread. A frame this
+    /// small fits one socket buffer unit, so it is written whole or not at all.
+    @discardableResult
+    public func trySend(_ message: some Encodable) -> Bool {
+        guard let bytes = try? Frame.encode(message), bytes.count <= 256 else { return false }
+        let written = bytes.withUnsafeBytes { Glibc.send(self.descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        return written == bytes.count
+    }
+
     public func receive<Message: Decodable>(_ type: Message.Type) throws(WireError) -> Message {
         let header = try self.readExactly(4)
         let body = try self.readExactly(Frame.bodyLength(header: header))

@@ -86,46 +86,58 @@ public struct JobStore: Sendable {
         }
     }
 
-    /// Commits finished jobs together in one transaction (one fsync for the batch). Each job is one
-    /// statement fenced by (job, attempt, worker): only if its job row still matches does it write
-    /// the record's field and its usage row. Returns, per job, whether it was committed.
+    /// Commits finished jobs together: one statement, one transaction, one fsync for the batch.
+    /// Each job is fenced by (job, attempt, worker) in SQL: only the jobs whose rows still match
+    /// write their record field and their usage row. Returns, per job, whether it was committed.
     public func complete(_ batch: [(job: ClaimedJob, result: JobResult)], logger: Logger) async throws -> [Bool] {
-        try await self.database.withTransaction(logger: logger) { connection in
-            var committed: [Bool] = []
-            for (job, result) in batch {
-                let tokens = result.promptTokens + result.completionTokens
-                let rows = try await connection.query(
-                    """
-                    WITH done AS (
-                        UPDATE ai_jobs SET status = 'completed', output_data = \(result.output), tokens_used = \(tokens),
-                               prompt_tokens = \(result.promptTokens), completion_tokens = \(result.completionTokens),
-                               cost_micros = \(result.cost), processing_time_ms = \(result.processingMilliseconds),
-                               error_code = NULL, error_message = '', lease_until = NULL, completed_at = clock_timestamp(), updated_at = now()
-                        WHERE id = \(job.id) AND tenant_id = \(self.tenant) AND status = 'processing'
-                          AND attempt = \(job.attempt) AND locked_by = \(self.worker)
-                        RETURNING id),
-                    written AS (
-                        UPDATE records SET data = jsonb_set(data, ARRAY[\(job.fieldName)]::text[], \(result.value)),
-                                           version = version + 1, updated_at = now()
-                        WHERE id = \(job.record) AND tenant_id = \(self.tenant) AND EXISTS (SELECT 1 FROM done)),
-                    charged AS (
-                        INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
-                                              tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms,
-                                              pipeline_id, record_id)
-                        SELECT \(self.tenant), done.id, \(job.attempt), \(job.triggeredBy), 'openai', \(job.model), 'field_generation',
-                               \(tokens), \(result.promptTokens), \(result.completionTokens), \(result.cost),
-                               \(result.processingMilliseconds), \(job.pipeline), \(job.record)
-                        FROM done)
-                    SELECT count(*) FROM done
-                    """,
-                    logger: logger
-                )
-                var held = false
-                for try await count in rows.decode(Int.self) { held = count == 1 }
-                committed.append(held)
-            }
-            return committed
-        }
+        let rows: JSONValue = .array(batch.map { job, result in
+            [
+                "job_id": .integer(job.id.rawValue), "attempt": .integer(Int64(job.attempt)),
+                "record_id": .integer(job.record.rawValue), "pipeline_id": .integer(job.pipeline.rawValue),
+                "field_name": .string(job.fieldName), "model": .string(job.model),
+                "user_name": job.triggeredBy.map(JSONValue.string) ?? .null,
+                "output": result.output, "value": result.value,
+                "prompt_tokens": .integer(Int64(result.promptTokens)), "completion_tokens": .integer(Int64(result.completionTokens)),
+                "cost_micros": .integer(result.cost.rawValue), "ms": .integer(Int64(result.processingMilliseconds)),
+            ]
+        })
+        let committed = try await self.database.query(
+            """
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset(\(rows)) AS i(
+                    job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
+                    user_name text, output jsonb, value jsonb, prompt_tokens int, completion_tokens int,
+                    cost_micros bigint, ms int)),
+            done AS (
+                UPDATE ai_jobs j SET status = 'completed', output_data = i.output,
+                       tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens,
+                       completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms,
+                       error_code = NULL, error_message = '', lease_until = NULL,
+                       completed_at = clock_timestamp(), updated_at = now()
+                FROM input i
+                WHERE j.id = i.job_id AND j.tenant_id = \(self.tenant) AND j.status = 'processing'
+                  AND j.attempt = i.attempt AND j.locked_by = \(self.worker)
+                RETURNING i.*),
+            written AS (
+                -- One update per record: two fields of one record may finish in the same batch.
+                UPDATE records r SET data = r.data || w.fields, version = r.version + 1, updated_at = now()
+                FROM (SELECT record_id, jsonb_object_agg(field_name, value) AS fields FROM done GROUP BY record_id) w
+                WHERE r.id = w.record_id AND r.tenant_id = \(self.tenant)),
+            charged AS (
+                INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
+                                      tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms,
+                                      pipeline_id, record_id)
+                SELECT \(self.tenant), job_id, attempt, user_name, 'openai', model, 'field_generation',
+                       prompt_tokens + completion_tokens, prompt_tokens, completion_tokens, cost_micros, ms,
+                       pipeline_id, record_id
+                FROM done)
+            SELECT job_id FROM done
+            """,
+            logger: logger
+        )
+        var held = Set<Int64>()
+        for try await id in committed.decode(Int64.self) { held.insert(id) }
+        return batch.map { held.contains($0.job.id.rawValue) }
     }
 
     /// Ends an attempt that did not complete. A retryable failure goes back to `pending` after

@@ -46,7 +46,7 @@ struct EmbeddedPostgres {
             "-k", self.directory.postgresSocketDirectory,
             "-c", "listen_addresses=",
             "-c", "unix_socket_permissions=0700",
-            "-c", "max_connections=300",
+            "-c", "max_connections=500",
             "-c", "log_min_messages=warning",
         ]
         return try self.spec(role: .postgres, name: "postgres", program: "postgres", arguments: arguments)

@@ -66,12 +66,16 @@ public struct ProcessorService: Service {
         let state = LoopState()
         try await withThrowingTaskGroup(of: Void.self) { background in
             background.addTask {
-                for await _ in self.wakeups { wake.yield() }
+                for await _ in self.wakeups {
+                    state.queueDrained.withLock { $0 = false }
+                    wake.yield()
+                }
             }
             background.addTask { await self.committer.run() }
             background.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: self.settings.pollInterval)
+                    state.queueDrained.withLock { $0 = false }
                     wake.yield()
                 }
             }
@@ -93,12 +97,15 @@ public struct ProcessorService: Service {
                                 self.logger.error("claiming jobs failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
                             }
                         }
+                        // Fewer than asked for: the queue is empty until the supervisor or the poll
+                        // says otherwise, so a finishing job need not send us claiming again.
+                        if room > 0, claimed.count < room { state.queueDrained.withLock { $0 = true } }
                         for job in claimed {
                             state.inFlight.withLock { $0 += 1 }
                             jobs.addTask {
                                 await self.process(job)
                                 state.inFlight.withLock { $0 -= 1 }
-                                wake.yield()
+                                if !state.queueDrained.withLock({ $0 }) { wake.yield() }
                             }
                         }
                         // A full batch means more may be waiting: claim again at once.
@@ -195,4 +202,6 @@ public struct ProcessorService: Service {
 private final class LoopState: Sendable {
     let stopping = Mutex(false)
     let inFlight = Mutex(0)
+    /// The last claim found fewer jobs than it had room for.
+    let queueDrained = Mutex(false)
 }

@@ -22,41 +22,9 @@ public struct JobStore: Sendable {
     /// Claims up to `limit` due jobs, with their records, in one statement. A (record, field)
     /// whose earlier job is still processing waits, so results land in the order of the changes.
     public func claim(limit: Int, logger: Logger) async throws -> [ClaimedJob] {
-        let rows = try await self.database.query(
-            """
-            WITH claimed AS (
-                UPDATE ai_jobs SET status = 'processing', attempt = attempt + 1, locked_by = \(self.worker),
-                                   lease_until = now() + make_interval(secs => \(self.leaseSeconds)),
-                                   started_at = now(), updated_at = now()
-                WHERE id IN (
-                    SELECT c.id FROM ai_jobs c
-                    WHERE c.tenant_id = \(self.tenant) AND c.status = 'pending' AND c.run_at <= now()
-                      AND NOT EXISTS (
-                          SELECT 1 FROM ai_jobs p
-                          WHERE p.tenant_id = c.tenant_id AND p.pipeline_id = c.pipeline_id AND p.record_id = c.record_id
-                            AND p.field_name = c.field_name AND p.status = 'processing')
-                    ORDER BY c.run_at, c.id
-                    LIMIT \(limit)
-                    FOR UPDATE SKIP LOCKED)
-                RETURNING id, pipeline_id, record_id, field_name, model_name, ai_config, attempt, max_attempts, triggered_by)
-            SELECT c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, c.ai_config, c.attempt, c.max_attempts,
-                   c.triggered_by, r.data, p.name, p.fields_version
-            FROM claimed c
-            JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = \(self.tenant)
-            LEFT JOIN records r ON r.id = c.record_id AND r.tenant_id = \(self.tenant)
-            """,
-            logger: logger
-        )
         var jobs: [ClaimedJob] = []
-        for try await row in rows {
-            let (id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion) =
-                try row.decode((JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64).self)
-            jobs.append(ClaimedJob(
-                id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
-                config: try AIFieldConfig(validating: config), attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
-                recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion
-            ))
-        }
+        let statement = JobStatements.Claim(worker: self.worker, leaseSeconds: self.leaseSeconds, tenant: self.tenant, limit: limit)
+        for try await job in try await self.database.execute(statement, logger: logger) { jobs.append(job) }
         return jobs
     }
 
@@ -101,42 +69,9 @@ public struct JobStore: Sendable {
                 "cost_micros": .integer(result.cost.rawValue), "ms": .integer(Int64(result.processingMilliseconds)),
             ]
         })
-        let committed = try await self.database.query(
-            """
-            WITH input AS (
-                SELECT * FROM jsonb_to_recordset(\(rows)) AS i(
-                    job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
-                    user_name text, output jsonb, value jsonb, prompt_tokens int, completion_tokens int,
-                    cost_micros bigint, ms int)),
-            done AS (
-                UPDATE ai_jobs j SET status = 'completed', output_data = i.output,
-                       tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens,
-                       completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms,
-                       error_code = NULL, error_message = '', lease_until = NULL,
-                       completed_at = clock_timestamp(), updated_at = now()
-                FROM input i
-                WHERE j.id = i.job_id AND j.tenant_id = \(self.tenant) AND j.status = 'processing'
-                  AND j.attempt = i.attempt AND j.locked_by = \(self.worker)
-                RETURNING i.*),
-            written AS (
-                -- One update per record: two fields of one record may finish in the same batch.
-                UPDATE records r SET data = r.data || w.fields, version = r.version + 1, updated_at = now()
-                FROM (SELECT record_id, jsonb_object_agg(field_name, value) AS fields FROM done GROUP BY record_id) w
-                WHERE r.id = w.record_id AND r.tenant_id = \(self.tenant)),
-            charged AS (
-                INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
-                                      tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms,
-                                      pipeline_id, record_id)
-                SELECT \(self.tenant), job_id, attempt, user_name, 'openai', model, 'field_generation',
-                       prompt_tokens + completion_tokens, prompt_tokens, completion_tokens, cost_micros, ms,
-                       pipeline_id, record_id
-                FROM done)
-            SELECT job_id FROM done
-            """,
-            logger: logger
-        )
+        let committed = try await self.database.execute(JobStatements.Complete(rows: rows, tenant: self.tenant, worker: self.worker), logger: logger)
         var held = Set<Int64>()
-        for try await id in committed.decode(Int64.self) { held.insert(id) }
+        for try await id in committed { held.insert(id) }
         return batch.map { held.contains($0.job.id.rawValue) }
     }
 

@@ -67,6 +67,23 @@ public final class TestStack: Sendable {
 
     public var serve: ManagedProcess { self.local.serve }
 
+    /// Starts a stack, runs `body` on it, and stops it; when `body` fails, the serve log is attached
+    /// to the failure. Returns serve's exit status (0 when it shut down cleanly).
+    @discardableResult
+    public static func with(
+        tenantActive: Bool = true,
+        _ body: (TestStack) async throws -> Void
+    ) async throws -> Int32? {
+        let stack = try await TestStack.start(tenantActive: tenantActive)
+        do {
+            try await body(stack)
+        } catch {
+            try await stack.stop()
+            throw StackFailure(underlying: error, serveLog: String(stack.serve.output.suffix(4000)))
+        }
+        return try await stack.stop()
+    }
+
     /// Stops serve (which must exit 0) and the simulator, and drops the database.
     @discardableResult
     public func stop() async throws -> Int32? {
@@ -112,4 +129,11 @@ public final class TestStack: Sendable {
             return try await body(client, logger)
         }
     }
+}
+
+/// A failed test body, with the end of the serve log that explains it.
+public struct StackFailure: Error, CustomStringConvertible {
+    public let underlying: any Error
+    public let serveLog: String
+    public var description: String { "\(self.underlying)\n--- serve log (end) ---\n\(self.serveLog)" }
 }

@@ -9,8 +9,7 @@ import Testing
 struct APIContractTests {
     @Test("bad input gets a JSON error with a code and a message, never a crash")
     func errorsAreJSON() async throws {
-        let stack = try await TestStack.start()
-        do {
+        try await TestStack.with { stack in
             let anonymous = JSONClient(baseURL: stack.api.baseURL)
             let unauthenticated = try await anonymous.get("/ai-jobs/")
             #expect(unauthenticated.status == 401)
@@ -57,19 +56,13 @@ struct APIContractTests {
             #expect(notJSON.status == 422)
             let unknownRecord = try await stack.api.get("/pipelines/leads/records/999999/")
             #expect(unknownRecord.status == 404)
-        } catch {
-            Issue.record("serve log:\n\(stack.serve.output.suffix(4000))")
-            try await stack.stop()
-            throw error
+            #expect(stack.serve.isRunning, "serve survived every bad request")
         }
-        #expect(stack.serve.isRunning, "serve survived every bad request")
-        try await stack.stop()
     }
 
     @Test("the jobs list pages and filters in Django REST framework's shape")
     func jobsListPagesAndFilters() async throws {
-        let stack = try await TestStack.start(tenantActive: false)
-        do {
+        try await TestStack.with(tenantActive: false) { stack in
             #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
             #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
             #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Summary", "slug": "summary", "field_type": "ai_generated", "ai_config": ["prompt": "About {name}"]]).status == 201)
@@ -88,11 +81,6 @@ struct APIContractTests {
             #expect(try await stack.api.get("/ai-jobs/?status=completed")["count"]?.integerValue == 0)
             #expect(try await stack.api.get("/ai-jobs/?field_name=other")["count"]?.integerValue == 0)
             #expect(try await stack.api.get("/ai-jobs/?status=bogus").status == 422)
-        } catch {
-            Issue.record("serve log:\n\(stack.serve.output.suffix(4000))")
-            try await stack.stop()
-            throw error
         }
-        try await stack.stop()
     }
 }

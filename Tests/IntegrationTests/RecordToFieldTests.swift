@@ -29,8 +29,7 @@ struct RecordToFieldTests {
 
     @Test("a created record gets its AI field filled; the job completes with tokens, cost and time; one usage row")
     func createdRecordIsFilled() async throws {
-        let stack = try await TestStack.start()
-        do {
+        let status = try await TestStack.with { stack in
             try await Self.makeLeads(stack, aiConfig: Self.summaryConfig)
             let created = try await stack.api.post("/pipelines/leads/records/", Self.jane)
             #expect(created.status == 201)
@@ -72,18 +71,13 @@ struct RecordToFieldTests {
             let requests = try await stack.providerRequests()
             #expect(requests.count == 1)
             #expect(requests.first?.authorization == "Bearer test-provider-key-1")
-        } catch {
-            Issue.record("serve log:\n\(stack.serve.output.suffix(4000))")
-            try await stack.stop()
-            throw error
         }
-        #expect(try await stack.stop() == 0, "serve exits 0 on SIGTERM")
+        #expect(status == 0, "serve exits 0 on SIGTERM")
     }
 
     @Test("no request the provider receives contains an excluded field's value")
     func excludedFieldsNeverLeave() async throws {
-        let stack = try await TestStack.start()
-        do {
+        try await TestStack.with { stack in
             try await Self.makeLeads(stack, aiConfig: Self.summaryConfig)
             var ssns: [String] = []
             for index in 0..<5 {
@@ -102,18 +96,12 @@ struct RecordToFieldTests {
                 for ssn in ssns { #expect(!request.body.contains(ssn), "an SSN reached the provider") }
                 #expect(!request.body.contains("SSN:"))
             }
-        } catch {
-            Issue.record("serve log:\n\(stack.serve.output.suffix(4000))")
-            try await stack.stop()
-            throw error
         }
-        try await stack.stop()
     }
 
     @Test("a PATCH of a non-trigger field queues nothing; a PATCH of a trigger field queues one job")
     func patchTriggersOnlyOnTriggerFields() async throws {
-        let stack = try await TestStack.start()
-        do {
+        try await TestStack.with { stack in
             var config = Self.summaryConfig.objectValue!
             config["trigger_fields"] = ["company", "industry"]
             try await Self.makeLeads(stack, aiConfig: .object(config))
@@ -137,18 +125,12 @@ struct RecordToFieldTests {
             }
             let record = try await stack.api.get("/pipelines/leads/records/\(id)/")
             #expect(record["data"]?["ai_summary"]?.stringValue?.contains("Globex") == true)
-        } catch {
-            Issue.record("serve log:\n\(stack.serve.output.suffix(4000))")
-            try await stack.stop()
-            throw error
         }
-        try await stack.stop()
     }
 
     @Test("two PATCHes before the processor runs leave one pending job, which then runs on the latest data")
     func newerChangeSupersedesPendingJob() async throws {
-        let stack = try await TestStack.start(tenantActive: false)
-        do {
+        try await TestStack.with(tenantActive: false) { stack in
             try await Self.makeLeads(stack, aiConfig: Self.summaryConfig)
             let created = try await stack.api.post("/pipelines/leads/records/", Self.jane)
             let id = try #require(created["id"]?.integerValue)
@@ -170,11 +152,29 @@ struct RecordToFieldTests {
             let record = try await stack.api.get("/pipelines/leads/records/\(id)/")
             #expect(record["data"]?["ai_summary"]?.stringValue?.contains("Hooli") == true)
             #expect(try await stack.providerRequests().count == 1)
-        } catch {
-            Issue.record("serve log:\n\(stack.serve.output.suffix(4000))")
-            try await stack.stop()
-            throw error
         }
-        try await stack.stop()
+    }
+
+    @Test("a field added after jobs ran is in the next prompt: the processor's field cache follows the pipeline")
+    func addedFieldReachesThePrompt() async throws {
+        try await TestStack.with { stack in
+            try await Self.makeLeads(stack, aiConfig: Self.summaryConfig)
+            let created = try await stack.api.post("/pipelines/leads/records/", Self.jane)
+            let id = try #require(created["id"]?.integerValue)
+            try await waitUntil("the first job to complete") {
+                try await stack.api.get("/ai-jobs/?status=completed")["count"]?.integerValue == 1
+            }
+            let added = try await stack.api.post("/pipelines/leads/fields/", ["name": "Region", "slug": "region", "field_type": "text"])
+            #expect(added.status == 201)
+            let patched = try await stack.api.patch("/pipelines/leads/records/\(id)/", ["data": ["region": "Nordics"]])
+            #expect(patched["triggered_jobs"]?.arrayValue?.count == 1, "{*} covers the new field, so it triggers")
+            try await waitUntil("the second job to complete") {
+                try await stack.api.get("/ai-jobs/?status=completed")["count"]?.integerValue == 2
+            }
+            let requests = try await stack.providerRequests()
+            #expect(requests.count == 2)
+            #expect(requests.last?.body.contains("Region: Nordics") == true)
+            #expect(requests.first?.body.contains("Region") == false)
+        }
     }
 }

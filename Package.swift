@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.1"),
     ],
     targets: [
         // C libraries and shims: one target each, one Swift type owns each handle.
@@ -165,7 +166,8 @@ let package = Package(
         ),
         .testTarget(
             name: "OneoCoreTests",
-            dependencies: ["OneoCore", "Processor", "API"],
+            dependencies: ["OneoCore", "Processor", "API", .product(name: "PropertyBased", package: "swift-property-based")],
+            resources: [.copy("Golden")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

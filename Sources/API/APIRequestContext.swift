@@ -7,6 +7,8 @@ public struct Caller: Sendable {
     public let tenant: TenantID
     public let tenantName: String
     public let defaultModel: String
+    /// The tenant's own sensitive field names, added to the built-in list.
+    public let sensitiveNames: [String]
     public let tokenName: String
     public let permissions: Set<APIToken.Permission>
 }

@@ -22,6 +22,7 @@ public enum APIServer {
         PipelineRoutes(pipelines: pipelines).add(to: api)
         RecordRoutes(database: database, pipelines: pipelines).add(to: api)
         JobRoutes(database: database, pipelines: pipelines).add(to: api)
+        PreviewRoutes(database: database, pipelines: pipelines).add(to: api)
         return Application(
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "oneo-ai"),

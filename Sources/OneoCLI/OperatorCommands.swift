@@ -57,6 +57,9 @@ struct TenantCommand: AsyncParsableCommand {
         @Option(help: "Default model for the tenant's AI fields.")
         var model: String = "gpt-4o-mini"
 
+        @Flag(help: "Add the tenant suspended: its jobs queue, but no processor runs them until it is activated.")
+        var suspended: Bool = false
+
         func validate() throws {
             guard self.slug.range(of: #"^[a-z][a-z0-9_-]{0,62}$"#, options: .regularExpression) != nil else {
                 throw ValidationError("slug must start with a letter and hold only a-z, 0-9, '-' and '_' (at most 63)")
@@ -78,7 +81,7 @@ struct TenantCommand: AsyncParsableCommand {
             }
             let key = readKey
             let sealer = try KeySealer(masterKeyFile: self.instance.masterKeyPath)
-            let registration = TenantRegistry.Registration(slug: self.slug, name: self.name, baseURL: self.baseURL, model: self.model, key: key)
+            let registration = TenantRegistry.Registration(slug: self.slug, name: self.name, baseURL: self.baseURL, model: self.model, key: key, active: !self.suspended)
             let tenant = try await withDatabase(self.instance) { database, logger in
                 try await TenantRegistry(database: database, sealer: sealer).add(registration, logger: logger)
             }

@@ -33,14 +33,9 @@ public final class TestStack: Sendable {
         _ = try await ManagedProcess.run(
             cli,
             ["tenant", "add", tenant, "--name", "Tenant \(tenant)", "--data-dir", directory + "/data", "--api-key-file", keyFile,
-             "--base-url", local.simulatorBase + "/v1"],
+             "--base-url", local.simulatorBase + "/v1"] + (tenantActive ? [] : ["--suspended"]),
             environment: environment, logFile: directory + "/cli-tenant.log"
         )
-        if !tenantActive {
-            try await Self.database(name) { client, logger in
-                try await client.query("UPDATE tenants SET status = 'suspended' WHERE slug = \(tenant)", logger: logger)
-            }
-        }
         let output = try await ManagedProcess.run(
             cli, ["token", "create", "--tenant", tenant, "--permissions", "read,create", "--data-dir", directory + "/data"],
             environment: environment, logFile: directory + "/cli-token.log"

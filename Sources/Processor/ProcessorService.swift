@@ -14,15 +14,18 @@ public struct ProcessorService: Service {
     public struct Settings: Sendable {
         public var tenant: TenantID
         public var tenantName: String
+        /// The tenant's own sensitive field names, added to the built-in list.
+        public var sensitiveNames: [String]
         public var baseURL: String
         public var key: ProviderKey?
         public var concurrency: Int
         public var leaseSeconds: Int
         public var pollInterval: Duration
 
-        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5)) {
+        public init(tenant: TenantID, tenantName: String, sensitiveNames: [String] = [], baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5)) {
             self.tenant = tenant
             self.tenantName = tenantName
+            self.sensitiveNames = sensitiveNames
             self.baseURL = baseURL
             self.key = key
             self.concurrency = concurrency
@@ -151,11 +154,15 @@ public struct ProcessorService: Service {
                 try await self.store.fail(job, code: "bad_template", message: error.description, retryAfter: nil, logger: logger)
                 return
             }
-            let renderer = PromptRenderer(fields: fields, excludedFields: job.config.excludedFields)
+            let renderer = PromptRenderer(fields: fields, config: job.config, tenantSensitiveNames: self.settings.sensitiveNames)
             let rendered = renderer.render(template, data: data, metadata: .init(
                 recordID: job.record, pipelineName: job.pipelineName, tenantName: self.settings.tenantName, currentUser: job.triggeredBy
             ))
-            logger.debug("prompt rendered", metadata: ["prompt.bytes": "\(rendered.prompt.utf8.count)", "fields.excluded": "\(rendered.excludedFieldCount)"])
+            logger.info("prompt rendered", metadata: [
+                "prompt.bytes": "\(rendered.prompt.utf8.count)", "fields.excluded": "\(rendered.excludedFieldCount)",
+                "keys.excluded": "\(rendered.excludedKeys)", "fields.dropped": "\(rendered.droppedFields.count)",
+                "values.redacted": "\(rendered.redactions.values.reduce(0, +))",
+            ])
             let request = ChatCompletionsClient.request(config: job.config, model: job.model, prompt: rendered.prompt)
             switch await self.provider.complete(request) {
             case .failure(let failure):
@@ -174,7 +181,8 @@ public struct ProcessorService: Service {
                     : ((try? JSONValue.parse(Array(completion.content.utf8))) ?? .string(completion.content))
                 let result = JobResult(
                     value: value,
-                    output: ["content": value, "excluded_field_count": .integer(Int64(rendered.excludedFieldCount))],
+                    output: ["content": value],
+                    audit: rendered.audit,
                     promptTokens: completion.promptTokens,
                     completionTokens: completion.completionTokens,
                     cost: cost,

@@ -41,21 +41,3 @@ public struct JSONClient: Sendable {
         return Response(status: Int(response.status.code), body: json)
     }
 }
-
-extension JSONValue {
-    /// `value["a"]["b"]` on nested objects, nil when absent.
-    public subscript(key: String) -> JSONValue? { self.objectValue?[key] }
-
-    public var integerValue: Int64? {
-        switch self {
-        case .integer(let value): return value
-        case .double(let value): return Int64(exactly: value)
-        default: return nil
-        }
-    }
-
-    public var arrayValue: [JSONValue]? {
-        if case .array(let array) = self { return array }
-        return nil
-    }
-}

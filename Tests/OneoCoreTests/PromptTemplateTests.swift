@@ -50,7 +50,7 @@ struct PromptRendererTests {
     static let metadata = PromptRenderer.Metadata(recordID: RecordID(7), pipelineName: "Leads", tenantName: "Acme", currentUser: "ops")
 
     func render(_ source: String, excluded: [String] = ["ssn"], data: [String: JSONValue] = Self.data) throws -> PromptRenderer.Rendered {
-        try PromptRenderer(fields: Self.fields, excludedFields: excluded).render(PromptTemplate(parsing: source), data: data, metadata: Self.metadata)
+        try PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: excluded)).render(PromptTemplate(parsing: source), data: data, metadata: Self.metadata)
     }
 
     @Test("{*} lists visible input fields in pipeline order, without excluded or AI fields")
@@ -81,5 +81,33 @@ struct PromptRendererTests {
     func deterministic() throws {
         let first = try self.render("{*}").prompt
         for _ in 0..<20 { #expect(try self.render("{*}").prompt == first) }
+    }
+
+    @Test("{*} drops fields from its end to stay within the prompt limit, and says which")
+    func promptLimit() throws {
+        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: ["ssn"]), limits: .init(fieldCharacters: 2_000, promptCharacters: 40))
+        let rendered = renderer.render(try PromptTemplate(parsing: "Lead: {*}"), data: Self.data, metadata: Self.metadata)
+        #expect(rendered.prompt == "Lead: Name: Jane\nDeal size: 1500")
+        #expect(rendered.droppedFields == ["billing"])
+        #expect(rendered.audit["dropped_fields"] == ["billing"])
+    }
+
+    @Test("detectors run over the final prompt: a secret in an ordinary field is redacted and counted")
+    func detectorsOnValues() throws {
+        var data = Self.data
+        data["name"] = "Jane, card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE"
+        let rendered = try self.render("{name}", data: data)
+        #expect(rendered.prompt == "Jane, card [REDACTED:card], key [REDACTED:aws_key]")
+        #expect(rendered.redactions == [.card: 1, .awsKey: 1])
+        #expect(rendered.audit["redactions"] == ["card": 1, "aws_key": 1])
+    }
+
+    @Test("a dotted path to a sensitive key renders as the empty marker; other AI outputs may be named")
+    func nestedAndDependencies() throws {
+        var data = Self.data
+        data["billing"] = ["city": "Oslo", "card_number": "4111111111111111"]
+        let rendered = try self.render("{billing.card_number} {billing} {summary}", data: data)
+        #expect(rendered.prompt == "(empty) {\"city\":\"Oslo\"} old output")
+        #expect(rendered.excludedKeys == 1)
     }
 }

@@ -28,17 +28,18 @@ struct TokenAuthenticator: RouterMiddleware {
         }
         let rows = try await self.database.query(
             """
-            SELECT t.id, t.name, t.default_model, k.name, k.permissions
+            SELECT t.id, t.name, t.default_model, t.sensitive_fields, k.name, k.permissions
             FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
             WHERE k.token_hash = \(hash) AND k.revoked_at IS NULL
             """,
             logger: context.logger
         )
-        for try await (tenant, tenantName, model, tokenName, permissions) in rows.decode((TenantID, String, String, String, [String]).self) {
+        for try await (tenant, tenantName, model, sensitive, tokenName, permissions) in rows.decode((TenantID, String, String, [String], String, [String]).self) {
             context.caller = Caller(
                 tenant: tenant,
                 tenantName: tenantName,
                 defaultModel: model,
+                sensitiveNames: sensitive,
                 tokenName: tokenName,
                 permissions: Set(permissions.compactMap(APIToken.Permission.init(rawValue:)))
             )

@@ -64,6 +64,8 @@ public struct JobResource: Codable, Sendable {
     public let retry_count: Int
     public let attempt: Int
     public let cache_hit: Bool
+    /// What the guard withheld from the prompt: counts and field names, never values.
+    public let prompt_audit: JSONValue
     public let created_at: Date
     public let updated_at: Date
     @ExplicitNull public var completed_at: Date?

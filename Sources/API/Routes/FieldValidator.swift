@@ -1,14 +1,17 @@
 import OneoCore
 
 /// Checks a new field before it is stored, so that a bad prompt fails with 422 when configured
-/// rather than as a failed job later.
+/// rather than as a failed job later: the template parses; every placeholder names a field; none
+/// names an excluded or sensitive field; and no AI field comes to depend on itself, directly or
+/// through other AI fields.
 enum FieldValidator {
     static func validate(
         name: String,
         slug: String,
         fieldType: String,
         aiConfig: JSONValue?,
-        existing: [PipelineField]
+        existing: [PipelineField],
+        tenantSensitiveNames: [String]
     ) throws(APIError) -> (FieldType, AIFieldConfig?) {
         guard PipelineField.isValidSlug(slug) else {
             throw APIError.invalid("slug must be lower-case letters, digits and '_', starting with a letter (at most 63)")
@@ -22,31 +25,77 @@ enum FieldValidator {
             return (type, nil)
         }
         guard let aiConfig, !aiConfig.isNull else { throw APIError.invalid("an ai_generated field needs an ai_config with a prompt") }
-        let config: AIFieldConfig
+        let config = try self.config(aiConfig)
+        let template = try self.template(config.prompt)
+        try self.checkPlaceholders(template, config: config, slug: slug, existing: existing, tenantSensitiveNames: tenantSensitiveNames)
+        for trigger in config.triggerFields where !existing.contains(where: { $0.slug == trigger }) {
+            throw APIError.invalid("ai_config.trigger_fields names '\(trigger)', which is no field of this pipeline")
+        }
+        let candidate = PipelineField(id: FieldID(0), slug: slug, name: name, type: type, position: existing.count, aiConfig: config)
+        if let cycle = self.dependencyCycle(from: candidate, among: existing + [candidate]) {
+            throw APIError.invalid("ai_config.prompt: the AI fields would depend on each other in a cycle: \(cycle.joined(separator: " → "))")
+        }
+        return (type, config)
+    }
+
+    /// Validates an `ai_config` as the API reports it: the message names the key at fault.
+    static func config(_ json: JSONValue) throws(APIError) -> AIFieldConfig {
         do {
-            config = try AIFieldConfig(validating: aiConfig)
+            return try AIFieldConfig(validating: json)
         } catch {
             throw APIError.invalid(error.description)
         }
-        let template: PromptTemplate
+    }
+
+    /// Parses a prompt as the API reports it: the message names the problem and its position.
+    static func template(_ prompt: String) throws(APIError) -> PromptTemplate {
         do {
-            template = try PromptTemplate(parsing: config.prompt)
+            return try PromptTemplate(parsing: prompt)
         } catch {
             throw APIError.invalid("ai_config.prompt: \(error.description)")
         }
-        let known = Set(existing.map(\.slug))
+    }
+
+    static func checkPlaceholders(_ template: PromptTemplate, config: AIFieldConfig, slug: String, existing: [PipelineField], tenantSensitiveNames: [String]) throws(APIError) {
+        let exclusion = FieldExclusion(excludedFields: config.excludedFields, tenantSensitiveNames: tenantSensitiveNames)
+        let bySlug = Dictionary(existing.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
         for segment in template.segments {
             guard case .field(let path, let position) = segment, let head = path.first else { continue }
-            guard known.contains(head) else {
-                throw APIError.invalid("ai_config.prompt: placeholder '{\(path.joined(separator: "."))}' at position \(position) names no field of this pipeline")
-            }
+            let placeholder = "{\(path.joined(separator: "."))}"
             guard head != slug else {
-                throw APIError.invalid("ai_config.prompt: placeholder '{\(head)}' at position \(position) makes the field depend on itself")
+                throw APIError.invalid("ai_config.prompt: placeholder '\(placeholder)' at position \(position) makes the field depend on itself")
+            }
+            guard let field = bySlug[head] else {
+                throw APIError.invalid("ai_config.prompt: placeholder '\(placeholder)' at position \(position) names no field of this pipeline")
+            }
+            if let reason = exclusion.reason(for: field), reason != "ai_output" {
+                throw APIError.invalid("ai_config.prompt: placeholder '\(placeholder)' at position \(position) names a field that is \(reason == "excluded" ? "in excluded_fields" : "sensitive") and never sent to the model")
+            }
+            if exclusion.excludes(path: path) {
+                throw APIError.invalid("ai_config.prompt: placeholder '\(placeholder)' at position \(position) names a key that is excluded or sensitive and never sent to the model")
             }
         }
-        for trigger in config.triggerFields where !known.contains(trigger) {
-            throw APIError.invalid("ai_config.trigger_fields names '\(trigger)', which is no field of this pipeline")
+    }
+
+    /// A path of AI fields leading back to `start` through explicit placeholders, if any.
+    static func dependencyCycle(from start: PipelineField, among fields: [PipelineField]) -> [String]? {
+        let aiFields = Dictionary(fields.filter(\.isAIGenerated).map { ($0.slug, $0) }, uniquingKeysWith: { _, last in last })
+        func dependencies(_ field: PipelineField) -> [String] {
+            guard let prompt = field.aiConfig?.prompt, let template = try? PromptTemplate(parsing: prompt) else { return [] }
+            return template.referencedFields.filter { aiFields[$0] != nil }
         }
-        return (type, config)
+        var path: [String] = [start.slug]
+        var visited = Set<String>()
+        func walk(_ field: PipelineField) -> Bool {
+            for next in dependencies(field) {
+                if next == start.slug { path.append(next); return true }
+                guard visited.insert(next).inserted, let nextField = aiFields[next] else { continue }
+                path.append(next)
+                if walk(nextField) { return true }
+                path.removeLast()
+            }
+            return false
+        }
+        return walk(start) ? path : nil
     }
 }

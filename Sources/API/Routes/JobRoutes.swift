@@ -29,7 +29,7 @@ struct JobRoutes {
     private static let columnList = """
         id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, prompt_template, ai_config, \
         input_data, status, output_data, tokens_used, prompt_tokens, completion_tokens, cost_cents, cost_micros, \
-        processing_time_ms, error_code, error_message, retry_count, attempt, cache_hit, created_at, updated_at, completed_at
+        processing_time_ms, error_code, error_message, retry_count, attempt, cache_hit, prompt_audit, created_at, updated_at, completed_at
         """
 
     private func list(_ request: Request, _ context: APIRequestContext, _ caller: Caller) async throws -> Page<JobResource> {
@@ -111,6 +111,7 @@ struct JobRoutes {
             retry_count: try r["retry_count"].decode(Int.self),
             attempt: try r["attempt"].decode(Int.self),
             cache_hit: try r["cache_hit"].decode(Bool.self),
+            prompt_audit: try r["prompt_audit"].decode(JSONValue.self),
             created_at: try r["created_at"].decode(Date.self),
             updated_at: try r["updated_at"].decode(Date.self),
             completed_at: try r["completed_at"].decode(Date?.self)

@@ -54,7 +54,8 @@ struct PipelineRoutes {
             let body = try await request.decodeBody(CreateField.self, context: context)
             let existing = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
             let (type, config) = try FieldValidator.validate(
-                name: body.name, slug: body.slug, fieldType: body.field_type, aiConfig: body.ai_config, existing: existing
+                name: body.name, slug: body.slug, fieldType: body.field_type, aiConfig: body.ai_config, existing: existing,
+                tenantSensitiveNames: caller.sensitiveNames
             )
             let field = try await self.pipelines.addField(
                 tenant: caller.tenant, pipeline: pipeline.id, name: body.name, slug: body.slug, type: type,

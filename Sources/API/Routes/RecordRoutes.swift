@@ -18,7 +18,7 @@ struct RecordRoutes {
             let caller = try context.require(.create)
             let pipeline = try await self.pipeline(request, context, caller)
             let body = try await request.decodeBody(RecordBody.self, context: context)
-            let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName)
+            let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName, tenantSensitiveNames: caller.sensitiveNames)
             let record = try await self.database.withTransactionRethrowing(logger: context.logger) { connection in
                 try await writer.create(pipeline: pipeline.id, data: body.data, on: connection, logger: context.logger)
             }
@@ -29,7 +29,7 @@ struct RecordRoutes {
             let pipeline = try await self.pipeline(request, context, caller)
             let id = try self.recordID(context)
             let body = try await request.decodeBody(RecordBody.self, context: context)
-            let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName)
+            let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName, tenantSensitiveNames: caller.sensitiveNames)
             return try await self.database.withTransactionRethrowing(logger: context.logger) { connection in
                 try await writer.update(pipeline: pipeline.id, record: id, patch: body.data, on: connection, logger: context.logger)
             }

@@ -9,11 +9,13 @@ public struct RecordWriter: Sendable {
     public let tenant: TenantID
     public let defaultModel: String
     public let user: String
+    public let tenantSensitiveNames: [String]
 
-    public init(tenant: TenantID, defaultModel: String, user: String) {
+    public init(tenant: TenantID, defaultModel: String, user: String, tenantSensitiveNames: [String] = []) {
         self.tenant = tenant
         self.defaultModel = defaultModel
         self.user = user
+        self.tenantSensitiveNames = tenantSensitiveNames
     }
 
     public func create(
@@ -86,7 +88,7 @@ public struct RecordWriter: Sendable {
         logger: Logger
     ) async throws -> [TriggeredJob] {
         var triggered: [TriggeredJob] = []
-        for field in TriggerPlanner.fieldsToRegenerate(fields: fields, changed: changed) {
+        for field in TriggerPlanner.fieldsToRegenerate(fields: fields, changed: changed, tenantSensitiveNames: self.tenantSensitiveNames) {
             guard let config = field.aiConfig else { continue }
             let input: JSONValue = [
                 "record_version": .integer(record.version),

@@ -1,4 +1,4 @@
-public import PostgresNIO
+import PostgresNIO
 
 /// How errors are written to logs: enough for an operator to act on, nothing from the data.
 /// PostgreSQL's own detail line can quote row values, so only its code and primary message pass.

@@ -24,6 +24,22 @@ public enum JSONValue: Hashable, Sendable {
 
     public var isNull: Bool { self == .null }
 
+    /// `value["a"]?["b"]` on nested objects; nil when absent or not an object.
+    public subscript(key: String) -> JSONValue? { self.objectValue?[key] }
+
+    public var integerValue: Int64? {
+        switch self {
+        case .integer(let value): return value
+        case .double(let value): return Int64(exactly: value)
+        default: return nil
+        }
+    }
+
+    public var arrayValue: [JSONValue]? {
+        if case .array(let array) = self { return array }
+        return nil
+    }
+
     /// Compact JSON with sorted keys.
     public var compactJSON: String {
         let encoder = JSONEncoder()
@@ -72,11 +88,12 @@ extension JSONValue: Codable {
     }
 }
 
-extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByBooleanLiteral,
+extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, ExpressibleByFloatLiteral, ExpressibleByBooleanLiteral,
     ExpressibleByArrayLiteral, ExpressibleByDictionaryLiteral, ExpressibleByNilLiteral
 {
     public init(stringLiteral value: String) { self = .string(value) }
     public init(integerLiteral value: Int64) { self = .integer(value) }
+    public init(floatLiteral value: Double) { self = .double(value) }
     public init(booleanLiteral value: Bool) { self = .bool(value) }
     public init(arrayLiteral elements: JSONValue...) { self = .array(elements) }
     public init(dictionaryLiteral elements: (String, JSONValue)...) {

@@ -22,6 +22,12 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
     public var budgetLimitCents: Int64?
     public var outputType: OutputType
     public var systemMessage: String?
+    /// Each value's text is cut at this many characters, with a visible marker.
+    public var maxFieldChars: Int
+    /// `{*}` drops fields from its end to keep the prompt within this many characters.
+    public var maxPromptChars: Int
+    /// Personal values redacted on top of the built-in detectors: `email`, `phone`.
+    public var redact: [SensitiveValueDetector.Kind]
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, temperature, prompt
@@ -35,6 +41,9 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         case budgetLimitCents = "budget_limit_cents"
         case outputType = "output_type"
         case systemMessage = "system_message"
+        case maxFieldChars = "max_field_chars"
+        case maxPromptChars = "max_prompt_chars"
+        case redact
     }
 
     public init(prompt: String) {
@@ -51,6 +60,9 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         self.budgetLimitCents = nil
         self.outputType = .text
         self.systemMessage = nil
+        self.maxFieldChars = 2_000
+        self.maxPromptChars = 32_000
+        self.redact = []
     }
 
     /// The config as stored in `fields.ai_config` and copied onto each job, defaults filled in.
@@ -112,6 +124,20 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             self.outputType = type
         }
         self.systemMessage = try reader.string(.systemMessage)
+        self.maxFieldChars = try reader.integer(.maxFieldChars).map { Int($0) } ?? self.maxFieldChars
+        guard (20...100_000).contains(self.maxFieldChars) else {
+            throw FieldConfigError(key: "max_field_chars", problem: "must be between 20 and 100000")
+        }
+        self.maxPromptChars = try reader.integer(.maxPromptChars).map { Int($0) } ?? self.maxPromptChars
+        guard (100...1_000_000).contains(self.maxPromptChars) else {
+            throw FieldConfigError(key: "max_prompt_chars", problem: "must be between 100 and 1000000")
+        }
+        self.redact = try (reader.strings(.redact) ?? []).map { name throws(FieldConfigError) in
+            guard let kind = SensitiveValueDetector.Kind(rawValue: name), SensitiveValueDetector.optIn.contains(kind) else {
+                throw FieldConfigError(key: "redact", problem: "names '\(name)'; it takes: email, phone (the other detectors always run)")
+            }
+            return kind
+        }
     }
 
     /// Reads typed values out of a JSON object, naming the key when a type is wrong.

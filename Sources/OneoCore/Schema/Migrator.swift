@@ -14,6 +14,7 @@ public struct Migrator: Sendable {
     public static let migrations: [Migration] = [
         Migration(version: 1, name: "initial", sql: String(decoding: PackageResources.m0001_initial_sql, as: UTF8.self)),
         Migration(version: 2, name: "fields_version", sql: String(decoding: PackageResources.m0002_fields_version_sql, as: UTF8.self)),
+        Migration(version: 3, name: "prompt_guard", sql: String(decoding: PackageResources.m0003_prompt_guard_sql, as: UTF8.self)),
     ]
 
     /// An arbitrary constant that names our lock among the server's advisory locks.

@@ -1,84 +1,146 @@
-/// Renders a parsed template against one record. Excluded fields are dropped before anything is
-/// rendered, so they cannot reach the output through `{*}` or a dotted path.
+/// Renders a parsed template against one record: the one engine the processor and the preview
+/// endpoint use. Excluded and sensitive fields are removed before anything is rendered, so they
+/// cannot reach the output through `{*}`, a dotted path or a nested object; then the detectors
+/// run over the final text, values included.
 public struct PromptRenderer: Sendable {
-    /// What a placeholder renders when its value is missing or null: never the placeholder text.
-    public static let emptyMarker = "(empty)"
+    public static var emptyMarker: String { ValueFormatter.emptyMarker }
 
     public struct Metadata: Sendable {
-        public var recordID: RecordID
+        public var recordID: RecordID?
         public var pipelineName: String
         public var tenantName: String
         public var currentUser: String?
+        public var workflowData: JSONValue?
 
-        public init(recordID: RecordID, pipelineName: String, tenantName: String, currentUser: String?) {
+        public init(recordID: RecordID?, pipelineName: String, tenantName: String, currentUser: String?, workflowData: JSONValue? = nil) {
             self.recordID = recordID
             self.pipelineName = pipelineName
             self.tenantName = tenantName
             self.currentUser = currentUser
+            self.workflowData = workflowData
         }
     }
 
+    public struct Limits: Sendable, Hashable {
+        public var fieldCharacters: Int
+        public var promptCharacters: Int
+
+        public init(fieldCharacters: Int = 2_000, promptCharacters: Int = 32_000) {
+            self.fieldCharacters = fieldCharacters
+            self.promptCharacters = promptCharacters
+        }
+    }
+
+    /// What the provider will see, and the audit of what it will not.
     public struct Rendered: Sendable, Hashable {
         public let prompt: String
-        /// How many of the pipeline's input fields were withheld from the prompt.
-        public let excludedFieldCount: Int
+        /// Input fields withheld from the prompt, by slug.
+        public let excludedFields: [String]
+        /// Nested keys removed from object values.
+        public let excludedKeys: Int
+        /// `{*}` fields left out, from the end, to keep the prompt within its size limit.
+        public let droppedFields: [String]
+        /// Values replaced by `[REDACTED:kind]`, per kind.
+        public let redactions: [SensitiveValueDetector.Kind: Int]
+
+        public var excludedFieldCount: Int { self.excludedFields.count }
+
+        /// The audit stored on the job: counts and field names, never values.
+        public var audit: JSONValue {
+            [
+                "excluded_fields": .integer(Int64(self.excludedFields.count)),
+                "excluded_keys": .integer(Int64(self.excludedKeys)),
+                "dropped_fields": .array(self.droppedFields.map(JSONValue.string)),
+                "redactions": .object(Dictionary(uniqueKeysWithValues: self.redactions.map { ($0.key.rawValue, JSONValue.integer(Int64($0.value))) })),
+            ]
+        }
     }
 
     public let fields: [PipelineField]
     public let exclusion: FieldExclusion
+    public let detector: SensitiveValueDetector
+    public let limits: Limits
 
-    public init(fields: [PipelineField], excludedFields: [String]) {
+    public init(fields: [PipelineField], exclusion: FieldExclusion, detector: SensitiveValueDetector = SensitiveValueDetector(), limits: Limits = Limits()) {
         self.fields = fields
-        self.exclusion = FieldExclusion(excludedFields: excludedFields)
+        self.exclusion = exclusion
+        self.detector = detector
+        self.limits = limits
+    }
+
+    /// The renderer a field's config asks for, over the tenant's own sensitive names.
+    public init(fields: [PipelineField], config: AIFieldConfig, tenantSensitiveNames: [String] = []) {
+        self.init(
+            fields: fields,
+            exclusion: FieldExclusion(excludedFields: config.excludedFields, tenantSensitiveNames: tenantSensitiveNames),
+            detector: SensitiveValueDetector(alsoRedact: Set(config.redact)),
+            limits: Limits(fieldCharacters: config.maxFieldChars, promptCharacters: config.maxPromptChars)
+        )
     }
 
     public func render(_ template: PromptTemplate, data: [String: JSONValue], metadata: Metadata) -> Rendered {
+        let formatter = ValueFormatter(maximumCharacters: self.limits.fieldCharacters)
         let visible = self.exclusion.visibleFields(of: self.fields)
-        let visibleSlugs = Set(visible.map(\.slug))
-        var output = ""
+        // A placeholder may name another AI field's output (a dependency), never an excluded one.
+        let nameable = self.fields.filter { $0.isAIGenerated || !self.exclusion.excludes($0) }
+        let visibleBySlug = Dictionary(nameable.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
+        var excludedKeys = 0
+
+        // Each visible field's value once, scrubbed of sensitive nested keys.
+        var values: [String: JSONValue] = [:]
+        for field in nameable {
+            guard let value = data[field.slug] else { continue }
+            let (scrubbed, removed) = self.exclusion.scrub(value, at: [field.slug.lowercased()])
+            values[field.slug] = scrubbed
+            excludedKeys += removed
+        }
+
+        var pieces: [String] = []
+        var allFieldsAt: [Int] = []
         for segment in template.segments {
             switch segment {
             case .literal(let text):
-                output += text
+                pieces.append(text)
             case .allFields:
-                output += visible.compactMap { field -> String? in
-                    guard let value = data[field.slug], !value.isNull else { return nil }
-                    return "\(field.name): \(Self.format(value))"
-                }.joined(separator: "\n")
+                allFieldsAt.append(pieces.count)
+                pieces.append("")
             case .field(let path, _):
-                guard let head = path.first, visibleSlugs.contains(head) else {
-                    output += Self.emptyMarker
+                guard let head = path.first, let field = visibleBySlug[head], !self.exclusion.excludes(path: path) else {
+                    pieces.append(Self.emptyMarker)
                     continue
                 }
-                var value = data[head]
+                var value = values[head]
                 for key in path.dropFirst() { value = value?.objectValue?[key] }
-                output += value.flatMap { $0.isNull ? nil : Self.format($0) } ?? Self.emptyMarker
+                pieces.append(value.map { formatter.format($0, as: path.count == 1 ? field.type : .json) } ?? Self.emptyMarker)
             case .builtin(let builtin, _):
                 switch builtin {
-                case .recordID: output += "\(metadata.recordID)"
-                case .pipelineName: output += metadata.pipelineName
-                case .tenantName: output += metadata.tenantName
-                case .currentUser: output += metadata.currentUser ?? Self.emptyMarker
-                case .workflowData: output += Self.emptyMarker
+                case .recordID: pieces.append(metadata.recordID.map { "\($0)" } ?? Self.emptyMarker)
+                case .pipelineName: pieces.append(metadata.pipelineName)
+                case .tenantName: pieces.append(metadata.tenantName)
+                case .currentUser: pieces.append(metadata.currentUser ?? Self.emptyMarker)
+                case .workflowData: pieces.append(metadata.workflowData.map { formatter.format($0, as: .json) } ?? Self.emptyMarker)
                 }
             }
         }
-        let inputs = self.fields.filter { !$0.isAIGenerated }
-        return Rendered(prompt: output, excludedFieldCount: inputs.count - visible.count)
-    }
 
-    /// One value as prompt text: strings as they are, whole numbers without a fraction, and
-    /// structures as compact JSON with sorted keys (the same record always gives the same bytes).
-    public static func format(_ value: JSONValue) -> String {
-        switch value {
-        case .null: return emptyMarker
-        case .bool(let bool): return bool ? "true" : "false"
-        case .integer(let integer): return String(integer)
-        case .double(let double):
-            if double.rounded() == double, abs(double) < 1e15 { return String(Int64(double)) }
-            return String(double)
-        case .string(let string): return string
-        case .array, .object: return value.compactJSON
+        // `{*}`: `Label: value` lines in pipeline order; dropped from the end while over the limit.
+        var lines: [(slug: String, text: String)] = visible.compactMap { field in
+            guard let value = values[field.slug], !value.isNull else { return nil }
+            return (field.slug, "\(field.name): \(formatter.format(value, as: field.type))")
         }
+        var dropped: [String] = []
+        if !allFieldsAt.isEmpty {
+            let fixed = pieces.reduce(0) { $0 + $1.count }
+            func total() -> Int { fixed + allFieldsAt.count * lines.reduce(0) { $0 + $1.text.count + 1 } }
+            while !lines.isEmpty, total() > self.limits.promptCharacters {
+                dropped.insert(lines.removeLast().slug, at: 0)
+            }
+            let expansion = lines.map(\.text).joined(separator: "\n")
+            for index in allFieldsAt { pieces[index] = expansion }
+        }
+
+        let redacted = self.detector.redact(pieces.joined())
+        let excluded = self.fields.filter { !$0.isAIGenerated && self.exclusion.excludes($0) }.map(\.slug)
+        return Rendered(prompt: redacted.text, excludedFields: excluded, excludedKeys: excludedKeys, droppedFields: dropped, redactions: redacted.counts)
     }
 }

@@ -64,10 +64,10 @@ enum JobStatements {
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset($1) AS i(
                     job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
-                    user_name text, output jsonb, value jsonb, prompt_tokens int, completion_tokens int,
+                    user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, completion_tokens int,
                     cost_micros bigint, ms int)),
             done AS (
-                UPDATE ai_jobs j SET status = 'completed', output_data = i.output,
+                UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
                        tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens,
                        completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms,
                        error_code = NULL, error_message = '', lease_until = NULL,

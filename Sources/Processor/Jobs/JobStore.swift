@@ -64,7 +64,7 @@ public struct JobStore: Sendable {
                 "record_id": .integer(job.record.rawValue), "pipeline_id": .integer(job.pipeline.rawValue),
                 "field_name": .string(job.fieldName), "model": .string(job.model),
                 "user_name": job.triggeredBy.map(JSONValue.string) ?? .null,
-                "output": result.output, "value": result.value,
+                "output": result.output, "value": result.value, "audit": result.audit,
                 "prompt_tokens": .integer(Int64(result.promptTokens)), "completion_tokens": .integer(Int64(result.completionTokens)),
                 "cost_micros": .integer(result.cost.rawValue), "ms": .integer(Int64(result.processingMilliseconds)),
             ]
@@ -130,6 +130,8 @@ public struct JobStore: Sendable {
 public struct JobResult: Sendable {
     public let value: JSONValue
     public let output: JSONValue
+    /// The prompt's guard audit: counts and field names, never values.
+    public let audit: JSONValue
     public let promptTokens: Int
     public let completionTokens: Int
     public let cost: Microdollars

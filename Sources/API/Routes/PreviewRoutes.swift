@@ -1,0 +1,84 @@
+import Foundation
+import Hummingbird
+import OneoCore
+import PostgresNIO
+
+/// `POST /api/v1/ai/preview/`: the exact prompt a field config would send for a record (or for
+/// data given inline), after exclusion and redaction, with the audit, an estimate of the input
+/// tokens and the worst-case cost. No provider is called.
+struct PreviewRoutes {
+    let database: PostgresClient
+    let pipelines: PipelineStore
+
+    struct PreviewRequest: Decodable {
+        let pipeline: String
+        let record_id: Int64?
+        let data: [String: JSONValue]?
+        let ai_config: JSONValue
+    }
+
+    struct PreviewResponse: ResponseEncodable {
+        let prompt: String
+        let system_message: String?
+        let model: String
+        let excluded_fields: [String]
+        let excluded_keys: Int
+        let dropped_fields: [String]
+        let redactions: [String: Int]
+        let estimated_input_tokens: Int
+        let max_output_tokens: Int
+        let worst_case_cost_micros: Int64
+        let worst_case_cost_cents: Int64
+    }
+
+    func add(to group: RouterGroup<APIRequestContext>) {
+        group.post("ai/preview") { request, context in
+            let caller = try context.require(.read)
+            let body = try await request.decodeBody(PreviewRequest.self, context: context)
+            let pipeline = try await self.pipelines.resolve(tenant: caller.tenant, body.pipeline, logger: context.logger)
+            let fields = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
+            let config = try FieldValidator.config(body.ai_config)
+            let template = try FieldValidator.template(config.prompt)
+            try FieldValidator.checkPlaceholders(template, config: config, slug: "", existing: fields, tenantSensitiveNames: caller.sensitiveNames)
+            var data = body.data ?? [:]
+            var recordID: RecordID?
+            if let id = body.record_id {
+                guard body.data == nil else { throw APIError.invalid("give record_id or data, not both") }
+                recordID = RecordID(id)
+                data = try await self.recordData(caller.tenant, pipeline.id, RecordID(id), context)
+            }
+            let rendered = PromptRenderer(fields: fields, config: config, tenantSensitiveNames: caller.sensitiveNames).render(
+                template, data: data,
+                metadata: .init(recordID: recordID, pipelineName: pipeline.name, tenantName: caller.tenantName, currentUser: caller.tokenName)
+            )
+            let model = config.model ?? caller.defaultModel
+            let sent = rendered.prompt.utf8.count + (config.systemMessage?.utf8.count ?? 0)
+            // A token is at least one byte: bytes sent bound the input tokens from above; the
+            // estimate is the usual four bytes a token.
+            let framing = 4 * (config.systemMessage == nil ? 1 : 2) + 3
+            let worstCase = ModelPricing.forModel(model).cost(promptTokens: sent + framing, completionTokens: config.maxTokens)
+            return PreviewResponse(
+                prompt: rendered.prompt,
+                system_message: config.systemMessage,
+                model: model,
+                excluded_fields: rendered.excludedFields,
+                excluded_keys: rendered.excludedKeys,
+                dropped_fields: rendered.droppedFields,
+                redactions: Dictionary(uniqueKeysWithValues: rendered.redactions.map { ($0.key.rawValue, $0.value) }),
+                estimated_input_tokens: (sent + 3) / 4 + framing,
+                max_output_tokens: config.maxTokens,
+                worst_case_cost_micros: worstCase.rawValue,
+                worst_case_cost_cents: (worstCase.rawValue + 9_999) / 10_000
+            )
+        }
+    }
+
+    private func recordData(_ tenant: TenantID, _ pipeline: PipelineID, _ id: RecordID, _ context: APIRequestContext) async throws -> [String: JSONValue] {
+        let rows = try await self.database.query(
+            "SELECT data FROM records WHERE id = \(id) AND tenant_id = \(tenant) AND pipeline_id = \(pipeline)",
+            logger: context.logger
+        )
+        for try await data in rows.decode(JSONValue.self) { return data.objectValue ?? [:] }
+        throw APIError.notFound("record \(id)")
+    }
+}

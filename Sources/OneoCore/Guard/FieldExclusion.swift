@@ -1,0 +1,101 @@
+/// Which fields and nested keys a prompt must never see:
+/// - every AI output (a prompt sees inputs, not other outputs);
+/// - the field's `excluded_fields`, by slug or label, case-insensitively, with dotted paths
+///   (`billing.card_number`) reaching into objects;
+/// - names that are sensitive by default or by the tenant's list, matched as whole words of the
+///   slug, label or key (`customer_ssn`, `Stripe API key`), so a tenant can add to the defaults
+///   but never empty them.
+public struct FieldExclusion: Sendable, Hashable {
+    /// Built in; a tenant's own list adds to it.
+    public static let defaultSensitiveNames: [String] = [
+        "ssn", "social_security_number", "social_security", "password", "passwd", "token", "api_key", "apikey",
+        "secret", "client_secret", "credit_card", "card_number", "cvv", "cvc", "bank_account", "account_number",
+        "routing_number", "iban", "private_notes", "confidential", "private_key", "tax_id", "passport_number",
+    ]
+
+    private let explicit: Set<String>
+    private let explicitPaths: Set<[String]>
+    private let sensitiveWords: [[Substring]]
+
+    public init(excludedFields: [String], tenantSensitiveNames: [String] = []) {
+        var explicit = Set<String>()
+        var paths = Set<[String]>()
+        for entry in excludedFields.map({ $0.lowercased() }) {
+            if entry.contains(".") {
+                paths.insert(entry.split(separator: ".").map(String.init))
+            } else {
+                explicit.insert(entry)
+            }
+        }
+        self.explicit = explicit
+        self.explicitPaths = paths
+        self.sensitiveWords = (Self.defaultSensitiveNames + tenantSensitiveNames).map { Self.words($0) }.filter { !$0.isEmpty }
+    }
+
+    /// Whether a whole field is withheld, and why (nil: it may be seen).
+    public func reason(for field: PipelineField) -> String? {
+        if field.isAIGenerated { return "ai_output" }
+        if self.explicit.contains(field.slug.lowercased()) || self.explicit.contains(field.name.lowercased()) { return "excluded" }
+        if self.isSensitiveName(field.slug) || self.isSensitiveName(field.name) { return "sensitive" }
+        return nil
+    }
+
+    public func excludes(_ field: PipelineField) -> Bool { self.reason(for: field) != nil }
+
+    /// The fields `{*}` expands to, in pipeline order.
+    public func visibleFields(of fields: [PipelineField]) -> [PipelineField] {
+        fields.filter { !self.excludes($0) }
+    }
+
+    /// A value with every excluded or sensitive nested key removed, and how many were removed.
+    public func scrub(_ value: JSONValue, at path: [String]) -> (JSONValue, removed: Int) {
+        switch value {
+        case .object(let object):
+            var kept: [String: JSONValue] = [:]
+            var removed = 0
+            for (key, inner) in object {
+                let innerPath = path + [key.lowercased()]
+                if self.explicitPaths.contains(innerPath) || self.isSensitiveName(key) {
+                    removed += 1
+                    continue
+                }
+                let (scrubbed, count) = self.scrub(inner, at: innerPath)
+                kept[key] = scrubbed
+                removed += count
+            }
+            return (.object(kept), removed)
+        case .array(let items):
+            var removed = 0
+            let scrubbed = items.map { item -> JSONValue in
+                let (value, count) = self.scrub(item, at: path)
+                removed += count
+                return value
+            }
+            return (.array(scrubbed), removed)
+        default:
+            return (value, 0)
+        }
+    }
+
+    /// Whether a dotted path is withheld (the placeholder `{billing.card_number}`).
+    public func excludes(path: [String]) -> Bool {
+        let lowered = path.map { $0.lowercased() }
+        for length in 1...lowered.count where self.explicitPaths.contains(Array(lowered.prefix(length))) { return true }
+        return lowered.dropFirst().contains { self.isSensitiveName($0) }
+    }
+
+    public func isSensitiveName(_ name: String) -> Bool {
+        let words = Self.words(name)
+        guard !words.isEmpty else { return false }
+        return self.sensitiveWords.contains { sensitive in
+            sensitive.count <= words.count && (0...(words.count - sensitive.count)).contains { start in
+                words[start..<(start + sensitive.count)].elementsEqual(sensitive)
+            }
+        }
+    }
+
+    /// `Stripe API-Key` → ["stripe", "api", "key"].
+    static func words(_ name: String) -> [Substring] {
+        name.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+    }
+}

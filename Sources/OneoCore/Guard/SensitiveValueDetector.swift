@@ -1,0 +1,263 @@
+/// Finds secrets and personal identifiers in the final prompt text, values included, and replaces
+/// each with `[REDACTED:kind]`. One pass over the UTF-8 bytes with hand-written matchers: the
+/// checksums (Luhn for cards, mod 97 for IBANs) keep ordinary numbers and words out.
+public struct SensitiveValueDetector: Sendable {
+    public enum Kind: String, Sendable, Hashable, CaseIterable, Codable, Comparable {
+        case card, ssn, iban, apiKey = "api_key", awsKey = "aws_key", jwt, privateKey = "private_key", email, phone
+
+        public static func < (lhs: Kind, rhs: Kind) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    /// Kinds that are personal but often the point of a prompt; a field's config opts into them.
+    public static let optIn: Set<Kind> = [.email, .phone]
+
+    public let kinds: Set<Kind>
+
+    public init(alsoRedact extra: Set<Kind> = []) {
+        self.kinds = Set(Kind.allCases).subtracting(Self.optIn).union(extra)
+    }
+
+    public struct Result: Sendable, Hashable {
+        public let text: String
+        public let counts: [Kind: Int]
+    }
+
+    public func redact(_ text: String) -> Result {
+        let bytes = Array(text.utf8)
+        var output: [UInt8] = []
+        output.reserveCapacity(bytes.count)
+        var counts: [Kind: Int] = [:]
+        var index = 0
+        while index < bytes.count {
+            if let (kind, length) = self.match(bytes, at: index) {
+                output.append(contentsOf: Array("[REDACTED:\(kind.rawValue)]".utf8))
+                counts[kind, default: 0] += 1
+                index += length
+            } else {
+                output.append(bytes[index])
+                index += 1
+            }
+        }
+        guard !counts.isEmpty else { return Result(text: text, counts: [:]) }
+        return Result(text: String(decoding: output, as: UTF8.self), counts: counts)
+    }
+
+    // MARK: Matchers
+
+    private func match(_ bytes: [UInt8], at index: Int) -> (Kind, Int)? {
+        let byte = bytes[index]
+        let startsToken = index == 0 || !Self.isWordByte(bytes[index - 1])
+        if byte == UInt8(ascii: "-"), self.kinds.contains(.privateKey), let length = Self.privateKey(bytes, index) { return (.privateKey, length) }
+        guard startsToken else { return nil }
+        if Self.isDigit(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") {
+            if self.kinds.contains(.ssn), let length = Self.ssn(bytes, index) { return (.ssn, length) }
+            if self.kinds.contains(.card), let length = Self.card(bytes, index) { return (.card, length) }
+            if self.kinds.contains(.phone), let length = Self.phone(bytes, index) { return (.phone, length) }
+        }
+        if byte == UInt8(ascii: "s"), self.kinds.contains(.apiKey), let length = Self.prefixedToken(bytes, index, prefix: "sk-", minimumBody: 20) { return (.apiKey, length) }
+        if byte == UInt8(ascii: "A"), self.kinds.contains(.awsKey), let length = Self.awsKey(bytes, index) { return (.awsKey, length) }
+        if byte == UInt8(ascii: "e"), self.kinds.contains(.jwt), let length = Self.jwt(bytes, index) { return (.jwt, length) }
+        if Self.isUpper(byte), self.kinds.contains(.iban), let length = Self.iban(bytes, index) { return (.iban, length) }
+        if Self.isWordByte(byte), self.kinds.contains(.email), let length = Self.email(bytes, index) { return (.email, length) }
+        return nil
+    }
+
+    /// 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn check.
+    static func card(_ bytes: [UInt8], _ start: Int) -> Int? {
+        var digits: [Int] = []
+        var index = start
+        var end = start
+        while index < bytes.count, digits.count < 19 {
+            let byte = bytes[index]
+            if Self.isDigit(byte) {
+                digits.append(Int(byte - 48))
+                index += 1
+                end = index
+            } else if (byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-")), index + 1 < bytes.count, Self.isDigit(bytes[index + 1]), !digits.isEmpty {
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard digits.count >= 13, end == bytes.count || !Self.isDigit(bytes[end]) || digits.count == 19 else { return nil }
+        // Longest Luhn-valid prefix of at least 13 digits.
+        for count in stride(from: digits.count, through: 13, by: -1) where Self.luhn(digits.prefix(count)) {
+            var consumed = 0
+            var taken = 0
+            while taken < count {
+                if Self.isDigit(bytes[start + consumed]) { taken += 1 }
+                consumed += 1
+            }
+            if start + consumed < bytes.count, Self.isDigit(bytes[start + consumed]) { return nil }
+            return consumed
+        }
+        return nil
+    }
+
+    static func luhn(_ digits: ArraySlice<Int>) -> Bool {
+        var sum = 0
+        for (offset, digit) in digits.reversed().enumerated() {
+            if offset % 2 == 1 {
+                let doubled = digit * 2
+                sum += doubled > 9 ? doubled - 9 : doubled
+            } else {
+                sum += digit
+            }
+        }
+        return sum % 10 == 0
+    }
+
+    /// `AAA-GG-SSSS` with a possible area (not 000), group (not 00) and serial (not 0000).
+    static func ssn(_ bytes: [UInt8], _ start: Int) -> Int? {
+        let shape = "ddd-dd-dddd"
+        guard start + shape.utf8.count <= bytes.count else { return nil }
+        for (offset, expected) in shape.utf8.enumerated() {
+            let byte = bytes[start + offset]
+            if expected == UInt8(ascii: "d") ? !Self.isDigit(byte) : byte != expected { return nil }
+        }
+        let end = start + shape.utf8.count
+        if end < bytes.count, Self.isWordByte(bytes[end]) || bytes[end] == UInt8(ascii: "-") { return nil }
+        func number(_ from: Int, _ count: Int) -> Int { bytes[(start + from)..<(start + from + count)].reduce(0) { $0 * 10 + Int($1 - 48) } }
+        guard number(0, 3) != 0, number(4, 2) != 0, number(7, 4) != 0 else { return nil }
+        return shape.utf8.count
+    }
+
+    /// Two letters, two check digits, 11 to 30 letters or digits (groups of four may be spaced),
+    /// passing the ISO 13616 mod-97 check.
+    static func iban(_ bytes: [UInt8], _ start: Int) -> Int? {
+        var characters: [UInt8] = []
+        var index = start
+        var end = start
+        while index < bytes.count, characters.count < 34 {
+            let byte = bytes[index]
+            if Self.isUpper(byte) || Self.isDigit(byte) {
+                characters.append(byte)
+                index += 1
+                end = index
+            } else if byte == UInt8(ascii: " "), index + 1 < bytes.count, Self.isUpper(bytes[index + 1]) || Self.isDigit(bytes[index + 1]), characters.count % 4 == 0, characters.count >= 4 {
+                index += 1
+            } else {
+                break
+            }
+        }
+        guard characters.count >= 15, Self.isUpper(characters[0]), Self.isUpper(characters[1]), Self.isDigit(characters[2]), Self.isDigit(characters[3]) else { return nil }
+        guard end == bytes.count || !Self.isWordByte(bytes[end]) else { return nil }
+        var remainder = 0
+        for byte in characters[4...] + characters[..<4] {
+            let value = Self.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
+            remainder = value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
+        }
+        return remainder == 1 ? end - start : nil
+    }
+
+    static func prefixedToken(_ bytes: [UInt8], _ start: Int, prefix: String, minimumBody: Int) -> Int? {
+        let prefixBytes = Array(prefix.utf8)
+        guard start + prefixBytes.count <= bytes.count, Array(bytes[start..<(start + prefixBytes.count)]) == prefixBytes else { return nil }
+        var index = start + prefixBytes.count
+        while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: "-") { index += 1 }
+        return index - start - prefixBytes.count >= minimumBody ? index - start : nil
+    }
+
+    /// `AKIA` or `ASIA` and 16 upper-case letters or digits.
+    static func awsKey(_ bytes: [UInt8], _ start: Int) -> Int? {
+        guard start + 20 <= bytes.count else { return nil }
+        let head = Array(bytes[start..<(start + 4)])
+        guard head == Array("AKIA".utf8) || head == Array("ASIA".utf8) else { return nil }
+        guard bytes[(start + 4)..<(start + 20)].allSatisfy({ Self.isUpper($0) || Self.isDigit($0) }) else { return nil }
+        if start + 20 < bytes.count, Self.isWordByte(bytes[start + 20]) { return nil }
+        return 20
+    }
+
+    /// Three base64url segments, the first starting `eyJ` (a JSON header).
+    static func jwt(_ bytes: [UInt8], _ start: Int) -> Int? {
+        guard start + 3 <= bytes.count, Array(bytes[start..<(start + 3)]) == Array("eyJ".utf8) else { return nil }
+        var index = start
+        var segments = 1
+        var segmentLength = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if Self.isWordByte(byte) || byte == UInt8(ascii: "-") {
+                segmentLength += 1
+            } else if byte == UInt8(ascii: "."), segmentLength > 0, segments < 3 {
+                segments += 1
+                segmentLength = 0
+            } else {
+                break
+            }
+            index += 1
+        }
+        return segments == 3 && segmentLength > 0 && index - start >= 20 ? index - start : nil
+    }
+
+    /// A PEM private key block, whole.
+    static func privateKey(_ bytes: [UInt8], _ start: Int) -> Int? {
+        let begin = Array("-----BEGIN ".utf8)
+        guard start + begin.count < bytes.count, Array(bytes[start..<(start + begin.count)]) == begin else { return nil }
+        let header = bytes[start...].prefix(80)
+        guard String(decoding: header, as: UTF8.self).split(separator: "\n").first?.contains("PRIVATE KEY-----") == true else { return nil }
+        let endMarker = Array("-----END ".utf8)
+        var index = start + begin.count
+        while index + endMarker.count <= bytes.count {
+            if bytes[index] == UInt8(ascii: "-"), Array(bytes[index..<(index + endMarker.count)]) == endMarker {
+                var close = index + endMarker.count
+                var dashes = 0
+                while close < bytes.count, dashes < 5 {
+                    dashes = bytes[close] == UInt8(ascii: "-") ? dashes + 1 : 0
+                    close += 1
+                }
+                return close - start
+            }
+            index += 1
+        }
+        return bytes.count - start
+    }
+
+    static func email(_ bytes: [UInt8], _ start: Int) -> Int? {
+        var index = start
+        while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index > start, index < bytes.count, bytes[index] == UInt8(ascii: "@") else { return nil }
+        index += 1
+        let domainStart = index
+        var lastDot = -1
+        while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "-") {
+            if bytes[index] == UInt8(ascii: ".") { lastDot = index }
+            index += 1
+        }
+        while index > domainStart, bytes[index - 1] == UInt8(ascii: ".") { index -= 1 }
+        guard lastDot > domainStart, lastDot < index - 2 else { return nil }
+        return index - start
+    }
+
+    /// 10 to 15 digits in a phone-like layout: optional `+`, groups split by spaces, dashes,
+    /// dots or parentheses.
+    static func phone(_ bytes: [UInt8], _ start: Int) -> Int? {
+        let separators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")")]
+        var index = start
+        var digits = 0
+        var end = start
+        if bytes[index] == UInt8(ascii: "+") { index += 1 }
+        while index < bytes.count {
+            let byte = bytes[index]
+            if Self.isDigit(byte) {
+                digits += 1
+                index += 1
+                end = index
+                continue
+            }
+            // At most two separators in a row (`) ` in `(555) 123`), and a digit after them.
+            guard separators.contains(byte) else { break }
+            var next = index + 1
+            if next < bytes.count, separators.contains(bytes[next]) { next += 1 }
+            guard next < bytes.count, Self.isDigit(bytes[next]) else { break }
+            index = next
+        }
+        guard (10...15).contains(digits), end == bytes.count || !Self.isWordByte(bytes[end]) else { return nil }
+        return end - start
+    }
+
+    @inline(__always) static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
+    @inline(__always) static func isUpper(_ byte: UInt8) -> Bool { byte >= 65 && byte <= 90 }
+    @inline(__always) static func isWordByte(_ byte: UInt8) -> Bool {
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95 || byte >= 128
+    }
+}

@@ -1,0 +1,119 @@
+import OneoCore
+import Testing
+
+@Suite("sensitive-value detectors")
+struct SensitiveValueDetectorTests {
+    let detector = SensitiveValueDetector()
+
+    @Test("secrets and identifiers are redacted by kind", arguments: [
+        ("card 4111 1111 1111 1111 on file", "card [REDACTED:card] on file", SensitiveValueDetector.Kind.card),
+        ("card 4111-1111-1111-1111.", "card [REDACTED:card].", .card),
+        ("pan 4012888888881881", "pan [REDACTED:card]", .card),
+        ("ssn 123-45-6789, thanks", "ssn [REDACTED:ssn], thanks", .ssn),
+        ("IBAN GB82 WEST 1234 5698 7654 32 please", "IBAN [REDACTED:iban] please", .iban),
+        ("iban DE89370400440532013000", "iban [REDACTED:iban]", .iban),
+        ("key sk-proj-abcdefghijklmnopqrstuvwxyz123456", "key [REDACTED:api_key]", .apiKey),
+        ("aws AKIAIOSFODNN7EXAMPLE here", "aws [REDACTED:aws_key] here", .awsKey),
+        ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk ok", "jwt [REDACTED:jwt] ok", .jwt),
+        ("-----BEGIN RSA PRIVATE KEY-----\nMIIEow\n-----END RSA PRIVATE KEY----- done", "[REDACTED:private_key] done", .privateKey),
+    ])
+    func redacts(input: String, expected: String, kind: SensitiveValueDetector.Kind) {
+        let result = self.detector.redact(input)
+        #expect(result.text == expected)
+        #expect(result.counts == [kind: 1])
+    }
+
+    @Test("ordinary text and numbers that fail the checksums are left alone", arguments: [
+        "order 4111 1111 1111 1112 shipped",      // Luhn fails
+        "IBAN GB82 WEST 1234 5698 7654 33",      // mod 97 fails
+        "phone 555-123-4567 and 2024-05-01",
+        "id 000-12-3456 is not an SSN",
+        "sk-short and AKIA123 and eyJ.x",
+        "revenue 1234567 and 98.6 degrees",
+        "jane@example.com",                      // e-mail is opt-in
+    ])
+    func leavesAlone(input: String) {
+        #expect(self.detector.redact(input).text == input)
+    }
+
+    @Test("e-mail addresses and phone numbers only when a field asks")
+    func optIn() {
+        let text = "write to jane.doe+crm@example.co.uk or call +1 (555) 123-4567"
+        #expect(self.detector.redact(text).counts.isEmpty)
+        let strict = SensitiveValueDetector(alsoRedact: [.email, .phone])
+        let result = strict.redact(text)
+        #expect(result.text == "write to [REDACTED:email] or call [REDACTED:phone]")
+        #expect(result.counts == [.email: 1, .phone: 1])
+    }
+}
+
+@Suite("field exclusion")
+struct FieldExclusionTests {
+    static func field(_ slug: String, _ name: String, _ type: FieldType = .text) -> PipelineField {
+        PipelineField(id: FieldID(1), slug: slug, name: name, type: type, position: 0, aiConfig: type == .aiGenerated ? AIFieldConfig(prompt: "x") : nil)
+    }
+
+    @Test("built-in sensitive names match as whole words of the slug or label", arguments: [
+        ("customer_ssn", "Customer", true), ("stripe_key", "Stripe API key", true), ("password_hint", "Hint", true),
+        ("iban", "Account", true), ("tokens_used", "Tokens used", false), ("secretary", "Secretary", false), ("name", "Name", false),
+    ])
+    func defaults(slug: String, name: String, excluded: Bool) {
+        #expect(FieldExclusion(excludedFields: []).excludes(Self.field(slug, name)) == excluded)
+    }
+
+    @Test("excluded_fields match slug or label case-insensitively; the tenant's list adds words")
+    func explicitAndTenant() {
+        let exclusion = FieldExclusion(excludedFields: ["Internal Notes", "DEAL"], tenantSensitiveNames: ["salary"])
+        #expect(exclusion.excludes(Self.field("notes", "internal notes")))
+        #expect(exclusion.excludes(Self.field("deal", "Deal size")))
+        #expect(exclusion.excludes(Self.field("base_salary", "Base")))
+        #expect(!exclusion.excludes(Self.field("company", "Company")))
+        #expect(exclusion.excludes(Self.field("summary", "Summary", .aiGenerated)), "AI outputs stay out of {*}")
+    }
+
+    @Test("nested keys are removed by dotted path or sensitive name, at any depth")
+    func nested() {
+        let exclusion = FieldExclusion(excludedFields: ["billing.internal_code"])
+        let value: JSONValue = ["city": "Oslo", "card_number": "4111111111111111", "internal_code": "X1", "bank": ["iban": "x", "name": "DNB"]]
+        let (scrubbed, removed) = exclusion.scrub(value, at: ["billing"])
+        #expect(scrubbed == ["city": "Oslo", "bank": ["name": "DNB"]])
+        #expect(removed == 3)
+        #expect(exclusion.excludes(path: ["billing", "internal_code"]))
+        #expect(exclusion.excludes(path: ["billing", "card_number"]))
+        #expect(!exclusion.excludes(path: ["billing", "city"]))
+    }
+}
+
+@Suite("value formatting")
+struct ValueFormatterTests {
+    let formatter = ValueFormatter(maximumCharacters: 40)
+
+    static let cases: [(JSONValue, FieldType, String)] = [
+        (JSONValue.double(0.1 + 0.2), FieldType.number, "0.3"),
+        (.double(1500), .number, "1500"),
+        (.double(-2.5e-7), .number, "-2.5e-07"),
+        (.integer(42), .number, "42"),
+        (.double(1234.5), .currency, "1,234.50"),
+        (["amount": .double(1234.5), "currency": "usd"], .json, "USD 1,234.50"),
+        (["amount": .integer(-1000000), "currency": "EUR"], .json, "EUR -1,000,000.00"),
+        (.bool(true), .boolean, "true"),
+        (["b", "a", .integer(3)], .tags, "b, a, 3"),
+        ([["k": 1]], .json, "[{\"k\":1}]"),
+        (["z": 1, "a": ["y": true, "b": .null]], .json, "{\"a\":{\"b\":null,\"y\":true},\"z\":1}"),
+        (.string("2024-05-01"), .date, "2024-05-01"),
+        (.string("2024-05-01T10:30:00+02:00"), .datetime, "2024-05-01T08:30:00Z"),
+        (.string("not a date"), .date, "not a date"),
+        (.null, .text, "(empty)"),
+    ]
+
+    @Test("each kind of value has one text form", arguments: Self.cases)
+    func formats(value: JSONValue, type: FieldType, expected: String) {
+        #expect(self.formatter.format(value, as: type) == expected)
+    }
+
+    @Test("long text is cut at the limit with a visible marker")
+    func truncation() {
+        let text = String(repeating: "abcde", count: 20)
+        #expect(self.formatter.format(.string(text)) == String(text.prefix(40)) + "… [truncated 60 characters]")
+    }
+}

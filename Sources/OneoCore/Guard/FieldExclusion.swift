@@ -50,6 +50,8 @@ public struct FieldExclusion: Sendable, Hashable {
     /// A value with every excluded or sensitive nested key removed, and how many were removed.
     public func scrub(_ value: JSONValue, at path: [String]) -> (JSONValue, removed: Int) {
         switch value {
+        case .null, .bool, .integer, .double, .string:
+            return (value, 0)
         case .object(let object):
             var kept: [String: JSONValue] = [:]
             var removed = 0
@@ -72,8 +74,6 @@ public struct FieldExclusion: Sendable, Hashable {
                 return value
             }
             return (.array(scrubbed), removed)
-        default:
-            return (value, 0)
         }
     }
 

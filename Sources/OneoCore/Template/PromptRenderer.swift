@@ -60,12 +60,24 @@ public struct PromptRenderer: Sendable {
     public let exclusion: FieldExclusion
     public let detector: SensitiveValueDetector
     public let limits: Limits
+    /// Decided once per renderer, not per record: which fields `{*}` shows, which a placeholder
+    /// may name (another AI field's output is a dependency, an excluded field never), and which
+    /// input fields the audit counts as withheld.
+    private let visible: [PipelineField]
+    private let nameable: [String: PipelineField]
+    private let withheld: [String]
 
     public init(fields: [PipelineField], exclusion: FieldExclusion, detector: SensitiveValueDetector = SensitiveValueDetector(), limits: Limits = Limits()) {
         self.fields = fields
         self.exclusion = exclusion
         self.detector = detector
         self.limits = limits
+        self.visible = exclusion.visibleFields(of: fields)
+        self.nameable = Dictionary(
+            fields.filter { $0.isAIGenerated || !exclusion.excludes($0) }.map { ($0.slug, $0) },
+            uniquingKeysWith: { first, _ in first }
+        )
+        self.withheld = fields.filter { !$0.isAIGenerated && exclusion.excludes($0) }.map(\.slug)
     }
 
     /// The renderer a field's config asks for, over the tenant's own sensitive names.
@@ -80,18 +92,21 @@ public struct PromptRenderer: Sendable {
 
     public func render(_ template: PromptTemplate, data: [String: JSONValue], metadata: Metadata) -> Rendered {
         let formatter = ValueFormatter(maximumCharacters: self.limits.fieldCharacters)
-        let visible = self.exclusion.visibleFields(of: self.fields)
-        // A placeholder may name another AI field's output (a dependency), never an excluded one.
-        let nameable = self.fields.filter { $0.isAIGenerated || !self.exclusion.excludes($0) }
-        let visibleBySlug = Dictionary(nameable.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
+        let visible = self.visible
+        let visibleBySlug = self.nameable
         var excludedKeys = 0
 
-        // Each visible field's value once, scrubbed of sensitive nested keys.
+        // Each nameable field's value once, scrubbed of sensitive nested keys.
         var values: [String: JSONValue] = [:]
-        for field in nameable {
-            guard let value = data[field.slug] else { continue }
-            let (scrubbed, removed) = self.exclusion.scrub(value, at: [field.slug.lowercased()])
-            values[field.slug] = scrubbed
+        values.reserveCapacity(visibleBySlug.count)
+        for (slug, _) in visibleBySlug {
+            guard let value = data[slug] else { continue }
+            guard value.objectValue != nil || value.arrayValue != nil else {
+                values[slug] = value
+                continue
+            }
+            let (scrubbed, removed) = self.exclusion.scrub(value, at: [slug.lowercased()])
+            values[slug] = scrubbed
             excludedKeys += removed
         }
 
@@ -140,7 +155,6 @@ public struct PromptRenderer: Sendable {
         }
 
         let redacted = self.detector.redact(pieces.joined())
-        let excluded = self.fields.filter { !$0.isAIGenerated && self.exclusion.excludes($0) }.map(\.slug)
-        return Rendered(prompt: redacted.text, excludedFields: excluded, excludedKeys: excludedKeys, droppedFields: dropped, redactions: redacted.counts)
+        return Rendered(prompt: redacted.text, excludedFields: self.withheld, excludedKeys: excludedKeys, droppedFields: dropped, redactions: redacted.counts)
     }
 }

@@ -38,7 +38,8 @@ public struct ValueFormatter: Sendable {
     }
 
     func truncated(_ text: String) -> String {
-        guard text.count > self.maximumCharacters else { return text }
+        // A character is at least one byte: most values are decided without counting characters.
+        guard text.utf8.count > self.maximumCharacters, text.count > self.maximumCharacters else { return text }
         let kept = text.prefix(self.maximumCharacters)
         return "\(kept)… [truncated \(text.count - kept.count) characters]"
     }
@@ -60,6 +61,10 @@ public struct ValueFormatter: Sendable {
     static func number(_ value: Double) -> String {
         guard value.isFinite else { return value.isNaN ? "NaN" : (value > 0 ? "Infinity" : "-Infinity") }
         if value.rounded() == value, abs(value) < 1e15 { return String(Int64(value)) }
+        // Swift's shortest round-trip form is exact and fast; only when it shows float noise
+        // (0.30000000000000004) fall back to 12 significant digits.
+        let shortest = value.description
+        if shortest.utf8.count <= 14 { return shortest }
         var text = String(format: "%.12g", value)
         if text.contains("."), !text.contains("e") {
             while text.hasSuffix("0") { text.removeLast() }
@@ -68,34 +73,99 @@ public struct ValueFormatter: Sendable {
         return text
     }
 
+    /// `1234.5` → `1,234.50`, by integer arithmetic on the rounded cents.
     static func grouped(_ value: Double, decimals: Int) -> String {
-        let fixed = String(format: "%.\(decimals)f", abs(value))
-        let parts = fixed.split(separator: ".", maxSplits: 1)
-        var integer = String(parts[0])
-        var groups: [String] = []
-        while integer.count > 3 {
-            groups.insert(String(integer.suffix(3)), at: 0)
+        guard value.isFinite, abs(value) < 1e15 else { return Self.number(value) }
+        var scale: Int64 = 1
+        for _ in 0..<decimals { scale *= 10 }
+        let scaled = Int64((abs(value) * Double(scale)).rounded())
+        var integer = String(scaled / scale)
+        var groups: [Substring] = []
+        while integer.utf8.count > 3 {
+            groups.append(integer.suffix(3))
             integer.removeLast(3)
         }
-        groups.insert(integer, at: 0)
-        let sign = value < 0 ? "-" : ""
-        return sign + groups.joined(separator: ",") + (parts.count > 1 ? "." + parts[1] : "")
+        var text = value < 0 && scaled != 0 ? "-" + integer : integer
+        for group in groups.reversed() { text += "," + group }
+        guard decimals > 0 else { return text }
+        let fraction = String(scaled % scale)
+        return text + "." + String(repeating: "0", count: decimals - fraction.utf8.count) + fraction
     }
 
-    /// A date stays `YYYY-MM-DD`; a timestamp becomes UTC `YYYY-MM-DDTHH:MM:SSZ`.
+    /// A date stays `YYYY-MM-DD`; a timestamp (`YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`) becomes UTC
+    /// `YYYY-MM-DDTHH:MM:SSZ`. Parsed by hand: a date formatter per value would cost more than
+    /// the rest of the prompt.
     static func isoDate(_ string: String) -> String? {
-        let trimmed = string.trimmingCharacters(in: .whitespaces)
-        if trimmed.count == 10, trimmed.range(of: #"^\d{4}-\d{2}-\d{2}$"#, options: .regularExpression) != nil { return trimmed }
-        let parser = ISO8601DateFormatter()
-        parser.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        let date = parser.date(from: trimmed) ?? {
-            parser.formatOptions = [.withInternetDateTime]
-            return parser.date(from: trimmed)
-        }()
-        guard let date else { return nil }
-        let printer = ISO8601DateFormatter()
-        printer.formatOptions = [.withInternetDateTime]
-        printer.timeZone = TimeZone(identifier: "UTC")
-        return printer.string(from: date)
+        let bytes = Array(string.utf8)
+        func number(_ from: Int, _ count: Int) -> Int? {
+            guard from + count <= bytes.count else { return nil }
+            var value = 0
+            for byte in bytes[from..<(from + count)] {
+                guard byte >= 48, byte <= 57 else { return nil }
+                value = value * 10 + Int(byte - 48)
+            }
+            return value
+        }
+        guard let year = number(0, 4), bytes.count >= 10, bytes[4] == 45, let month = number(5, 2), bytes[7] == 45, let day = number(8, 2),
+            (1...12).contains(month), (1...31).contains(day)
+        else { return nil }
+        if bytes.count == 10 { return string }
+        guard bytes[10] == 84 || bytes[10] == 32, let hour = number(11, 2), bytes.count > 13, bytes[13] == 58, let minute = number(14, 2) else { return nil }
+        var index = 16
+        var second = 0
+        if index < bytes.count, bytes[index] == 58 {
+            guard let parsed = number(index + 1, 2) else { return nil }
+            second = parsed
+            index += 3
+            if index < bytes.count, bytes[index] == 46 {
+                index += 1
+                while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 { index += 1 }
+            }
+        }
+        var offsetMinutes = 0
+        if index < bytes.count, bytes[index] == 90 {
+            index += 1
+        } else if index < bytes.count, bytes[index] == 43 || bytes[index] == 45, let offsetHours = number(index + 1, 2) {
+            let sign = bytes[index] == 43 ? 1 : -1
+            var offset = offsetHours * 60
+            index += 3
+            if index < bytes.count, bytes[index] == 58 { index += 1 }
+            if let minutes = number(index, 2) {
+                offset += minutes
+                index += 2
+            }
+            offsetMinutes = sign * offset
+        } else {
+            return nil
+        }
+        guard index == bytes.count, hour < 24, minute < 60, second < 61 else { return nil }
+        let total = Self.daysFromCivil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offsetMinutes * 60
+        let days = Int((Double(total) / 86_400).rounded(.down))
+        let seconds = total - days * 86_400
+        let (y, m, d) = Self.civilFromDays(days)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : String(value) }
+        return "\(y)-\(two(m))-\(two(d))T\(two(seconds / 3_600)):\(two(seconds % 3_600 / 60)):\(two(seconds % 60))Z"
+    }
+
+    /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+    static func daysFromCivil(_ year: Int, _ month: Int, _ day: Int) -> Int {
+        let y = month <= 2 ? year - 1 : year
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yearOfEra = y - era * 400
+        let dayOfYear = (153 * (month + (month > 2 ? -3 : 9)) + 2) / 5 + day - 1
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    static func civilFromDays(_ days: Int) -> (Int, Int, Int) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let mp = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }

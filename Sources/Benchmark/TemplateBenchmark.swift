@@ -1,0 +1,82 @@
+import Foundation
+public import OneoCore
+
+/// Expansion of a 50-field record with `{*}` and the guard on, in one thread: expansions per
+/// second on one core, and the share of that time the guard (exclusion, nested scrubbing and the
+/// detectors over the final text) takes.
+public struct TemplateBenchmark: Sendable {
+    public struct Report: Sendable, Encodable {
+        public var fields: Int
+        public var prompt_bytes: Int
+        public var expansions_per_sec: Double
+        public var without_guard_per_sec: Double
+        public var guard_share: Double
+        public var redactions_per_expansion: Int
+    }
+
+    public let seconds: Double
+
+    public init(seconds: Double = 2) {
+        self.seconds = seconds
+    }
+
+    /// 50 fields of every kind the formatter knows, some of them sensitive by name, a few values
+    /// carrying secrets the detectors must find.
+    static func record() -> ([PipelineField], [String: JSONValue]) {
+        var fields: [PipelineField] = []
+        var data: [String: JSONValue] = [:]
+        let types: [FieldType] = [.text, .textarea, .number, .currency, .date, .datetime, .boolean, .tags, .json, .email]
+        for index in 0..<50 {
+            let type = types[index % types.count]
+            let slug = index % 17 == 5 ? "api_key_\(index)" : "field_\(index)"
+            fields.append(PipelineField(id: FieldID(Int64(index + 1)), slug: slug, name: "Field \(index)", type: type, position: index, aiConfig: nil))
+            switch type {
+            case .text: data[slug] = .string("Acme Corporation account \(index)")
+            case .textarea: data[slug] = .string(index == 21 ? "Paid with 4111 1111 1111 1111 last spring; renewal expected in Q3 with expansion." : "Met at the summit; interested in the enterprise tier and SSO; follow up with procurement next week.")
+            case .number: data[slug] = .double(Double(index) * 1234.5678)
+            case .currency: data[slug] = ["amount": .double(Double(index) * 999.99), "currency": "USD"]
+            case .date: data[slug] = .string("2026-11-\(10 + index % 18)")
+            case .datetime: data[slug] = .string("2026-11-25T10:\(10 + index % 50):00Z")
+            case .boolean: data[slug] = .bool(index % 2 == 0)
+            case .tags: data[slug] = ["enterprise", "emea", .integer(Int64(index))]
+            case .json: data[slug] = ["city": "Oslo", "zip": "0150", "card_number": "4111111111111111", "contacts": .integer(Int64(index))]
+            default: data[slug] = .string("person\(index)@example.com")
+            }
+        }
+        return (fields, data)
+    }
+
+    public func run() throws -> Report {
+        let (fields, data) = Self.record()
+        let template = try PromptTemplate(parsing: "Summarize this customer for the account team: {*}")
+        let metadata = PromptRenderer.Metadata(recordID: RecordID(1), pipelineName: "Leads", tenantName: "Acme", currentUser: "bench")
+        let guarded = PromptRenderer(fields: fields, exclusion: FieldExclusion(excludedFields: ["field_7"]))
+        let unguarded = PromptRenderer(fields: fields, exclusion: FieldExclusion(excludedFields: []), detector: SensitiveValueDetector(only: []))
+        let sample = guarded.render(template, data: data, metadata: metadata)
+        func rate(_ renderer: PromptRenderer) -> Double {
+            var count = 0
+            var bytes = 0
+            let start = ContinuousClock.now
+            let end = start + .milliseconds(Int(self.seconds * 1000))
+            while ContinuousClock.now < end {
+                for _ in 0..<100 { bytes &+= renderer.render(template, data: data, metadata: metadata).prompt.utf8.count }
+                count += 100
+            }
+            let elapsed = ContinuousClock.now - start
+            precondition(bytes > 0)
+            return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
+        let withGuard = rate(guarded)
+        // Without the guard: no detectors, and only the AI-output rule of exclusion (which no
+        // prompt can do without) — the built-in sensitive names still apply, so this is a floor.
+        let withoutGuard = rate(unguarded)
+        return Report(
+            fields: fields.count,
+            prompt_bytes: sample.prompt.utf8.count,
+            expansions_per_sec: withGuard,
+            without_guard_per_sec: withoutGuard,
+            guard_share: max(0, 1 - withGuard / withoutGuard),
+            redactions_per_expansion: sample.redactions.values.reduce(0, +)
+        )
+    }
+}

@@ -33,28 +33,40 @@ public struct SensitiveValueDetector: Sendable {
 
     public func redact(_ text: String) -> Result {
         guard !self.kinds.isEmpty else { return Result(text: text, counts: [:]) }
-        let bytes = Array(text.utf8)
-        var output: [UInt8] = []
-        output.reserveCapacity(bytes.count)
-        var counts: [Kind: Int] = [:]
-        var index = 0
-        while index < bytes.count {
-            if let (kind, length) = self.match(bytes, at: index) {
-                output.append(contentsOf: Array("[REDACTED:\(kind.rawValue)]".utf8))
+        let original = text
+        var text = text
+        return text.withUTF8 { bytes in
+            var output: [UInt8] = []
+            var counts: [Kind: Int] = [:]
+            var copied = 0
+            var index = 0
+            while index < bytes.count {
+                // Only a token's first byte (or a PEM dash) can start a match: skip the rest fast.
+                let byte = bytes[index]
+                if byte != UInt8(ascii: "-"), index > 0, Self.isWordByte(bytes[index - 1]) {
+                    index += 1
+                    continue
+                }
+                guard let (kind, length) = self.match(bytes, at: index) else {
+                    index += 1
+                    continue
+                }
+                if output.isEmpty { output.reserveCapacity(bytes.count) }
+                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<index]))
+                output.append(contentsOf: "[REDACTED:\(kind.rawValue)]".utf8)
                 counts[kind, default: 0] += 1
                 index += length
-            } else {
-                output.append(bytes[index])
-                index += 1
+                copied = index
             }
+            guard !counts.isEmpty else { return Result(text: original, counts: [:]) }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied...]))
+            return Result(text: String(decoding: output, as: UTF8.self), counts: counts)
         }
-        guard !counts.isEmpty else { return Result(text: text, counts: [:]) }
-        return Result(text: String(decoding: output, as: UTF8.self), counts: counts)
     }
 
     // MARK: Matchers
 
-    private func match(_ bytes: [UInt8], at index: Int) -> (Kind, Int)? {
+    private func match(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (Kind, Int)? {
         let byte = bytes[index]
         if byte == UInt8(ascii: "-") {
             if self.privateKey, let length = Self.privateKey(bytes, index) { return (.privateKey, length) }
@@ -76,7 +88,15 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn check.
-    static func card(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func card(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+        // Cheap first: at least 13 digits within the next 23 bytes, before collecting them.
+        var quick = 0
+        var scan = start
+        while scan < bytes.count, scan < start + 23, Self.isDigit(bytes[scan]) || bytes[scan] == UInt8(ascii: " ") || bytes[scan] == UInt8(ascii: "-") {
+            if Self.isDigit(bytes[scan]) { quick += 1 }
+            scan += 1
+        }
+        guard quick >= 13 else { return nil }
         var digits: [Int] = []
         var index = start
         var end = start
@@ -121,7 +141,7 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// `AAA-GG-SSSS` with a possible area (not 000), group (not 00) and serial (not 0000).
-    static func ssn(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func ssn(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         let shape = "ddd-dd-dddd"
         guard start + shape.utf8.count <= bytes.count else { return nil }
         for (offset, expected) in shape.utf8.enumerated() {
@@ -137,7 +157,8 @@ public struct SensitiveValueDetector: Sendable {
 
     /// Two letters, two check digits, 11 to 30 letters or digits (groups of four may be spaced),
     /// passing the ISO 13616 mod-97 check.
-    static func iban(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func iban(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+        guard start + 15 <= bytes.count, Self.isUpper(bytes[start + 1]), Self.isDigit(bytes[start + 2]), Self.isDigit(bytes[start + 3]) else { return nil }
         var characters: [UInt8] = []
         var index = start
         var end = start
@@ -163,7 +184,7 @@ public struct SensitiveValueDetector: Sendable {
         return remainder == 1 ? end - start : nil
     }
 
-    static func prefixedToken(_ bytes: [UInt8], _ start: Int, prefix: String, minimumBody: Int) -> Int? {
+    static func prefixedToken(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, prefix: String, minimumBody: Int) -> Int? {
         let prefixBytes = prefix.utf8
         guard start + prefixBytes.count <= bytes.count, bytes[start..<(start + prefixBytes.count)].elementsEqual(prefixBytes) else { return nil }
         var index = start + prefixBytes.count
@@ -172,7 +193,7 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// `AKIA` or `ASIA` and 16 upper-case letters or digits.
-    static func awsKey(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func awsKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         guard start + 20 <= bytes.count else { return nil }
         let head = bytes[start..<(start + 4)]
         guard head.elementsEqual("AKIA".utf8) || head.elementsEqual("ASIA".utf8) else { return nil }
@@ -182,7 +203,7 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// Three base64url segments, the first starting `eyJ` (a JSON header).
-    static func jwt(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func jwt(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         guard start + 3 <= bytes.count, bytes[start..<(start + 3)].elementsEqual("eyJ".utf8) else { return nil }
         var index = start
         var segments = 1
@@ -203,7 +224,7 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// A PEM private key block, whole.
-    static func privateKey(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func privateKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         let begin = "-----BEGIN ".utf8
         guard start + begin.count < bytes.count, bytes[start..<(start + begin.count)].elementsEqual(begin) else { return nil }
         let header = bytes[start...].prefix(80)
@@ -225,7 +246,7 @@ public struct SensitiveValueDetector: Sendable {
         return bytes.count - start
     }
 
-    static func email(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func email(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         var index = start
         while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
         guard index > start, index < bytes.count, bytes[index] == UInt8(ascii: "@") else { return nil }
@@ -243,7 +264,14 @@ public struct SensitiveValueDetector: Sendable {
 
     /// 10 to 15 digits in a phone-like layout: optional `+`, groups split by spaces, dashes,
     /// dots or parentheses.
-    static func phone(_ bytes: [UInt8], _ start: Int) -> Int? {
+    static func phone(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+        var quick = 0
+        var scan = start
+        while scan < bytes.count, scan < start + 24, quick < 10 {
+            if Self.isDigit(bytes[scan]) { quick += 1 } else if !" -.()+".utf8.contains(bytes[scan]) { break }
+            scan += 1
+        }
+        guard quick >= 10 else { return nil }
         let separators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")")]
         var index = start
         var digits = 0

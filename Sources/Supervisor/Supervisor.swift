@@ -75,12 +75,15 @@ public actor Supervisor {
                 }
                 self.logger.notice("serving", metadata: ["api": "http://\(self.configuration.host):\(self.configuration.port)", "database": "\(databaseSettings)"])
                 try? await gracefulShutdown()
+                // Before anything stops: no restart and no new processor from here on.
+                self.stopping = true
                 self.logger.notice("shutting down: draining processors, then the API")
                 await self.stopAll(roles: [.processor])
                 await self.stopAll(roles: [.api])
                 group.cancelAll()
             }
         } catch {
+            self.stopping = true
             await self.stopAll(roles: [.processor, .api])
             await self.stopEmbedded(embedded)
             throw error
@@ -94,7 +97,7 @@ public actor Supervisor {
     /// Starts a child and restarts it whenever it exits, with exponential backoff (100 ms doubling
     /// to 30 s, reset after 10 s of healthy running), until it is stopped.
     private func keepRunning(_ spec: ChildSpec) {
-        guard self.supervised[spec.name] == nil else { return }
+        guard self.supervised[spec.name] == nil, !self.stopping else { return }
         self.supervised[spec.name] = Task {
             var delay = Duration.milliseconds(100)
             while !self.stopping, self.supervised[spec.name] != nil {
@@ -208,6 +211,7 @@ public actor Supervisor {
     /// Starts a processor for each active tenant without one, and stops those of tenants that
     /// are no longer active.
     private func reconcileProcessors(_ directory: TenantDirectory, sealer: KeySealer, database: DatabaseSettings, redis: RedisSettings) async {
+        guard !self.stopping else { return }
         do {
             let tenants = try await directory.activeTenants(logger: self.logger)
             let wanted = Set(tenants.map { "processor:\($0.slug)" })

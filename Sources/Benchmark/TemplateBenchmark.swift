@@ -16,7 +16,8 @@ public struct TemplateBenchmark: Sendable {
 
     public let seconds: Double
 
-    public init(seconds: Double = 2) {
+    /// - Parameter seconds: the length of one measuring round; five rounds run for each variant.
+    public init(seconds: Double = 0.5) {
         self.seconds = seconds
     }
 
@@ -66,10 +67,15 @@ public struct TemplateBenchmark: Sendable {
             precondition(bytes > 0)
             return Double(count) / (Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
         }
-        let withGuard = rate(guarded)
-        // Without the guard: no detectors, and only the AI-output rule of exclusion (which no
-        // prompt can do without) — the built-in sensitive names still apply, so this is a floor.
-        let withoutGuard = rate(unguarded)
+        // Alternating rounds, best of each: a shared 2-core machine is noisy, and the best round
+        // is the one least disturbed. Without the guard means no detectors and no excluded_fields
+        // (built-in sensitive names still apply, so the share is a floor).
+        var withGuard = 0.0
+        var withoutGuard = 0.0
+        for _ in 0..<5 {
+            withGuard = max(withGuard, rate(guarded))
+            withoutGuard = max(withoutGuard, rate(unguarded))
+        }
         return Report(
             fields: fields.count,
             prompt_bytes: sample.prompt.utf8.count,

@@ -39,4 +39,11 @@ public enum TestServices {
     }
 
     public static func executable(_ name: String) -> String { self.binDirectory + "/" + name }
+
+    /// A fresh directory under the system's temporary directory, for one test's files.
+    public static func temporaryDirectory(_ prefix: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UInt32.random(in: 0 ... .max))").path
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
 }

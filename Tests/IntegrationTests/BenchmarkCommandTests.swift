@@ -9,9 +9,8 @@ import Testing
 struct BenchmarkCommandTests {
     @Test("bench at a tiny size fills every field and reports every figure as JSON on its last line")
     func tinyRun() async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("oneo-bench-\(UInt32.random(in: 0 ... .max))").path
+        let directory = try TestServices.temporaryDirectory("oneo-bench")
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // Embedded mode (ManagedProcess clears DATABASE_URL and REDIS_URL), as on a fresh machine.
         let output = try await ManagedProcess.run(
             TestServices.executable("oneo-ai"),

@@ -9,7 +9,7 @@ import Testing
 struct EmbeddedModeTests {
     @Test("two instances with their own data directories and ports run side by side and stop cleanly")
     func twoInstancesSideBySide() async throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("oneo-embedded-\(UInt32.random(in: 0 ... .max))").path
+        let root = try TestServices.temporaryDirectory("oneo-embedded")
         defer { try? FileManager.default.removeItem(atPath: root) }
         var instances: [(ManagedProcess, JSONClient, String)] = []
         for name in ["one", "two"] {

@@ -1,6 +1,8 @@
 import OneoCore
 import Testing
 
+// Every secret below is made-up test data, shaped to trip the detectors: none is a real key.
+// AKIAIOSFODNN7EXAMPLE is the example key of AWS's own documentation.
 @Suite("sensitive-value detectors")
 struct SensitiveValueDetectorTests {
     let detector = SensitiveValueDetector()

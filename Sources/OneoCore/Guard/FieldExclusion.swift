@@ -16,6 +16,8 @@ public struct FieldExclusion: Sendable, Hashable {
     private let explicit: Set<String>
     private let explicitPaths: Set<[String]>
     private let sensitiveWords: [[Substring]]
+    /// The one-word sensitive names, for a set lookup before the sequence search.
+    private let sensitiveSingles: Set<Substring>
 
     public init(excludedFields: [String], tenantSensitiveNames: [String] = []) {
         var explicit = Set<String>()
@@ -29,7 +31,9 @@ public struct FieldExclusion: Sendable, Hashable {
         }
         self.explicit = explicit
         self.explicitPaths = paths
-        self.sensitiveWords = (Self.defaultSensitiveNames + tenantSensitiveNames).map { Self.words($0) }.filter { !$0.isEmpty }
+        let all = (Self.defaultSensitiveNames + tenantSensitiveNames).map { Self.words($0) }.filter { !$0.isEmpty }
+        self.sensitiveSingles = Set(all.filter { $0.count == 1 }.map { $0[0] })
+        self.sensitiveWords = all.filter { $0.count > 1 }
     }
 
     /// Whether a whole field is withheld, and why (nil: it may be seen).
@@ -87,6 +91,8 @@ public struct FieldExclusion: Sendable, Hashable {
     public func isSensitiveName(_ name: String) -> Bool {
         let words = Self.words(name)
         guard !words.isEmpty else { return false }
+        if words.contains(where: { self.sensitiveSingles.contains($0) }) { return true }
+        guard words.count > 1 else { return false }
         return self.sensitiveWords.contains { sensitive in
             sensitive.count <= words.count && (0...(words.count - sensitive.count)).contains { start in
                 words[start..<(start + sensitive.count)].elementsEqual(sensitive)

@@ -66,6 +66,8 @@ public struct PromptRenderer: Sendable {
     private let visible: [PipelineField]
     private let nameable: [String: PipelineField]
     private let withheld: [String]
+    /// `Label: ` for each visible field, built once.
+    private let labels: [String]
 
     public init(fields: [PipelineField], exclusion: FieldExclusion, detector: SensitiveValueDetector = SensitiveValueDetector(), limits: Limits = Limits()) {
         self.fields = fields
@@ -78,6 +80,7 @@ public struct PromptRenderer: Sendable {
             uniquingKeysWith: { first, _ in first }
         )
         self.withheld = fields.filter { !$0.isAIGenerated && exclusion.excludes($0) }.map(\.slug)
+        self.labels = self.visible.map { $0.name + ": " }
     }
 
     /// The renderer a field's config asks for, over the tenant's own sensitive names.
@@ -139,18 +142,23 @@ public struct PromptRenderer: Sendable {
         }
 
         // `{*}`: `Label: value` lines in pipeline order; dropped from the end while over the limit.
-        var lines: [(slug: String, text: String)] = visible.compactMap { field in
-            guard let value = values[field.slug], !value.isNull else { return nil }
-            return (field.slug, "\(field.name): \(formatter.format(value, as: field.type))")
-        }
         var dropped: [String] = []
         if !allFieldsAt.isEmpty {
-            let fixed = pieces.reduce(0) { $0 + $1.count }
-            func total() -> Int { fixed + allFieldsAt.count * lines.reduce(0) { $0 + $1.text.count + 1 } }
-            while !lines.isEmpty, total() > self.limits.promptCharacters {
-                dropped.insert(lines.removeLast().slug, at: 0)
+            var lines: [String] = []
+            var slugs: [String] = []
+            lines.reserveCapacity(visible.count)
+            for (index, field) in visible.enumerated() {
+                guard let value = values[field.slug], !value.isNull else { continue }
+                lines.append(self.labels[index] + formatter.format(value, as: field.type))
+                slugs.append(field.slug)
             }
-            let expansion = lines.map(\.text).joined(separator: "\n")
+            let fixed = pieces.reduce(0) { $0 + $1.count }
+            var listed = lines.reduce(0) { $0 + $1.count + 1 }
+            while !lines.isEmpty, fixed + allFieldsAt.count * listed > self.limits.promptCharacters {
+                listed -= lines.removeLast().count + 1
+                dropped.insert(slugs.removeLast(), at: 0)
+            }
+            let expansion = lines.joined(separator: "\n")
             for index in allFieldsAt { pieces[index] = expansion }
         }
 

@@ -83,15 +83,15 @@ struct ProcessorChild: AsyncParsableCommand {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { await database.run() }
             let rows = try await database.query(
-                "SELECT slug, name, provider_base_url, sensitive_fields FROM tenants WHERE id = \(tenantID)", logger: logger
+                "SELECT slug, name, provider_base_url FROM tenants WHERE id = \(tenantID)", logger: logger
             )
-            var found: (String, String, String, [String])?
-            for try await row in rows.decode((String, String, String, [String]).self) { found = row }
-            guard let (slug, name, baseURL, sensitiveNames) = found, slug == self.tenant else {
+            var found: (String, String, String)?
+            for try await row in rows.decode((String, String, String).self) { found = row }
+            guard let (slug, name, baseURL) = found, slug == self.tenant else {
                 throw ValidationError("tenant \(tenantID) is not '\(self.tenant)'")
             }
             let processor = ProcessorService(
-                settings: .init(tenant: tenantID, tenantName: name, sensitiveNames: sensitiveNames, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency),
+                settings: .init(tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency),
                 database: database,
                 wakeups: wakeups,
                 logger: logger

@@ -32,7 +32,7 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct TenantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [Add.self])
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [Add.self, SetSensitiveFields.self])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -87,6 +87,33 @@ struct TenantCommand: AsyncParsableCommand {
             }
             let slug = self.slug
             print("tenant \(slug) added (id \(tenant)); provider key \(key == nil ? "not set" : "stored sealed")")
+        }
+    }
+}
+
+extension TenantCommand {
+    struct SetSensitiveFields: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-sensitive-fields",
+            abstract: "Set the tenant's own sensitive field names, withheld from every prompt on top of the built-in list.",
+            discussion: "Names match fields, labels and nested keys as whole words (salary matches base_salary). An empty --names clears the tenant's additions; the built-in list always applies."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Argument(help: "The tenant's slug.")
+        var slug: String
+
+        @Option(help: "Comma-separated names, e.g. salary,medical_history.")
+        var names: String
+
+        func run() async throws {
+            let names = self.names.split(separator: ",").map(String.init)
+            let slug = self.slug
+            try await withDatabase(self.instance) { database, logger in
+                try await TenantRegistry(database: database, sealer: nil).setSensitiveNames(tenant: slug, names, logger: logger)
+            }
+            print("tenant \(slug): sensitive field names set to [\(names.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.joined(separator: ", "))] on top of the built-in list")
         }
     }
 }

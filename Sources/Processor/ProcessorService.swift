@@ -14,18 +14,15 @@ public struct ProcessorService: Service {
     public struct Settings: Sendable {
         public var tenant: TenantID
         public var tenantName: String
-        /// The tenant's own sensitive field names, added to the built-in list.
-        public var sensitiveNames: [String]
         public var baseURL: String
         public var key: ProviderKey?
         public var concurrency: Int
         public var leaseSeconds: Int
         public var pollInterval: Duration
 
-        public init(tenant: TenantID, tenantName: String, sensitiveNames: [String] = [], baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5)) {
+        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5)) {
             self.tenant = tenant
             self.tenantName = tenantName
-            self.sensitiveNames = sensitiveNames
             self.baseURL = baseURL
             self.key = key
             self.concurrency = concurrency
@@ -154,7 +151,7 @@ public struct ProcessorService: Service {
                 try await self.store.fail(job, code: "bad_template", message: error.description, retryAfter: nil, logger: logger)
                 return
             }
-            let renderer = PromptRenderer(fields: fields, config: job.config, tenantSensitiveNames: self.settings.sensitiveNames)
+            let renderer = PromptRenderer(fields: fields, config: job.config, tenantSensitiveNames: job.tenantSensitiveNames)
             let rendered = renderer.render(template, data: data, metadata: .init(
                 recordID: job.record, pipelineName: job.pipelineName, tenantName: self.settings.tenantName, currentUser: job.triggeredBy
             ))

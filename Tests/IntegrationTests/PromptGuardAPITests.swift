@@ -91,4 +91,31 @@ struct PromptGuardAPITests {
             #expect(sent.first?.body.contains("123-45-6789") == false)
         }
     }
+
+    @Test("a tenant's own sensitive names, set by the operator, apply to the preview and to running processors")
+    func tenantSensitiveNames() async throws {
+        try await TestStack.with { stack in
+            try await Self.makePipeline(stack)
+            #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Base salary", "slug": "base_salary", "field_type": "number"]).status == 201)
+            #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Summary", "slug": "summary", "field_type": "ai_generated", "ai_config": ["prompt": "{*}"]]).status == 201)
+            let output = try await ManagedProcess.run(
+                TestServices.executable("oneo-ai"),
+                ["tenant", "set-sensitive-fields", stack.tenant, "--names", "salary, medical", "--data-dir", stack.directory + "/data"],
+                environment: ["DATABASE_URL": stack.databaseURL], logFile: stack.directory + "/cli-sensitive.log"
+            )
+            #expect(output.contains("salary, medical"))
+            // The API caches a token's tenant for five seconds: wait for the change, not a fixed time.
+            try await waitUntil("the preview to withhold base_salary", timeout: .seconds(20)) {
+                let preview = try await stack.api.post("/ai/preview/", ["pipeline": "leads", "data": ["name": "Jane", "base_salary": 123456], "ai_config": ["prompt": "{*}"]])
+                return preview["excluded_fields"]?.arrayValue?.contains("base_salary") == true
+            }
+            let created = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Jane", "base_salary": 987654]])
+            let jobID = try #require(created["triggered_jobs"]?.arrayValue?.first?["job_id"]?.stringValue)
+            try await waitUntil("the job to complete") { try await stack.api.get("/ai-jobs/\(jobID)/")["status"] == "completed" }
+            let sent = try await stack.providerRequests()
+            #expect(sent.count == 1)
+            #expect(sent.first?.body.contains("987654") == false, "the processor applied the new name without a restart")
+            #expect(sent.first?.body.contains("Jane") == true)
+        }
+    }
 }

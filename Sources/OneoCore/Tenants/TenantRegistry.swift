@@ -63,6 +63,19 @@ public struct TenantRegistry: Sendable {
         }
     }
 
+    /// Replaces the tenant's own sensitive field names (the built-in list always applies too).
+    /// The API sees the change within seconds, processors from their next claim.
+    public func setSensitiveNames(tenant slug: String, _ names: [String], logger: Logger) async throws {
+        let cleaned = names.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        let rows = try await self.database.query(
+            "UPDATE tenants SET sensitive_fields = \(cleaned), updated_at = now() WHERE slug = \(slug) RETURNING id",
+            logger: logger
+        )
+        var updated = false
+        for try await _ in rows { updated = true }
+        guard updated else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
+    }
+
     /// Creates a token for the tenant and returns it; it is never stored, only its hash.
     public func createToken(tenant slug: String, name: String, permissions: [APIToken.Permission], logger: Logger) async throws -> String {
         let token = APIToken.generate()

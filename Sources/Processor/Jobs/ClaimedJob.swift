@@ -17,4 +17,7 @@ public struct ClaimedJob: Sendable {
     public let pipelineName: String
     /// Tells whether a cached copy of the pipeline's fields is current.
     public let fieldsVersion: Int64
+    /// The tenant's own sensitive names as of the claim: a name added by an operator applies
+    /// from the next claim on, without restarting the processor.
+    public let tenantSensitiveNames: [String]
 }

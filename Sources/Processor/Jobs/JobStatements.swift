@@ -25,9 +25,10 @@ enum JobStatements {
                     FOR UPDATE SKIP LOCKED)
                 RETURNING id, pipeline_id, record_id, field_name, model_name, ai_config, attempt, max_attempts, triggered_by)
             SELECT c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, c.ai_config, c.attempt, c.max_attempts,
-                   c.triggered_by, r.data, p.name, p.fields_version
+                   c.triggered_by, r.data, p.name, p.fields_version, t.sensitive_fields
             FROM claimed c
             JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = $3
+            JOIN tenants t ON t.id = $3
             LEFT JOIN records r ON r.id = c.record_id AND r.tenant_id = $3
             """
         typealias Row = ClaimedJob
@@ -47,12 +48,13 @@ enum JobStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
-            let (id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion) =
-                try row.decode((JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64).self)
+            let (id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive) =
+                try row.decode((JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String]).self)
             return ClaimedJob(
                 id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
                 config: try AIFieldConfig(validating: config), attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
-                recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion
+                recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion,
+                tenantSensitiveNames: sensitive
             )
         }
     }

@@ -99,7 +99,7 @@ public actor Supervisor {
     private func keepRunning(_ spec: ChildSpec) {
         guard self.supervised[spec.name] == nil, !self.stopping else { return }
         self.supervised[spec.name] = Task {
-            var delay = Duration.milliseconds(100)
+            var delay = Duration.milliseconds(50)
             while !self.stopping, self.supervised[spec.name] != nil {
                 let started = ContinuousClock.now
                 do {
@@ -115,14 +115,20 @@ public actor Supervisor {
                         self.logger.info("child stopped", metadata: ["child": "\(spec.name)", "child.exit": "\(status)"])
                         break
                     }
+                    delay = Self.nextDelay(after: delay, ranFor: ContinuousClock.now - started)
                     self.logger.error("child exited; restarting", metadata: ["child": "\(spec.name)", "child.exit": "\(status)", "restart.delay": "\(delay)"])
                 } catch {
-                    self.logger.error("child failed to start", metadata: ["child": "\(spec.name)", "error": "\(error)"])
+                    delay = Self.nextDelay(after: delay, ranFor: .zero)
+                    self.logger.error("child failed to start", metadata: ["child": "\(spec.name)", "error": "\(error)", "restart.delay": "\(delay)"])
                 }
-                delay = ContinuousClock.now - started > .seconds(10) ? .milliseconds(100) : min(delay * 2, .seconds(30))
                 try? await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// The wait before a restart: back to 100 ms after 10 s of healthy running, else doubled, to 30 s.
+    private static func nextDelay(after delay: Duration, ranFor uptime: Duration) -> Duration {
+        uptime > .seconds(10) ? .milliseconds(100) : min(delay * 2, .seconds(30))
     }
 
     /// SIGTERM to each child of these roles, then SIGKILL after the grace period.

@@ -4,6 +4,9 @@ import OneoTesting
 import StackControl
 import Testing
 
+// Test data only: AKIAIOSFODNN7EXAMPLE is the example key of AWS's own documentation, and the
+// card and SSN are made-up numbers shaped to trip the detectors.
+
 /// The guard at the API edge: configs that would leak are refused, the preview shows exactly what
 /// would be sent without calling the provider, and each job records its audit.
 @Suite("prompt guard through the API", .timeLimit(.minutes(3)))

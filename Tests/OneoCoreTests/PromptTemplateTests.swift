@@ -92,6 +92,7 @@ struct PromptRendererTests {
         #expect(rendered.audit["dropped_fields"] == ["billing"])
     }
 
+    // Test data: AKIAIOSFODNN7EXAMPLE is AWS's documented example key, 4111… a test card number.
     @Test("detectors run over the final prompt: a secret in an ordinary field is redacted and counted")
     func detectorsOnValues() throws {
         var data = Self.data

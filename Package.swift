@@ -107,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "OneoCLI",
             dependencies: [
-                "OneoCore", "Supervisor", "API", "Processor", "Benchmark",
+                "OneoCore", "Supervisor", "API", "Processor", "Benchmark", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -168,6 +168,11 @@ let package = Package(
             name: "OneoCoreTests",
             dependencies: ["OneoCore", "Processor", "API", .product(name: "PropertyBased", package: "swift-property-based")],
             resources: [.copy("Golden")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SupervisorTests",
+            dependencies: ["Supervisor", "OneoCore"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

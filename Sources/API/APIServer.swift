@@ -9,7 +9,8 @@ public enum APIServer {
         database: PostgresClient,
         host: String,
         port: Int,
-        logger: Logger
+        logger: Logger,
+        onListening: @escaping @Sendable () async -> Void = {}
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
@@ -27,6 +28,7 @@ public enum APIServer {
             router: router,
             configuration: .init(address: .hostname(host, port: port), serverName: "oneo-ai"),
             services: [database],
+            onServerRunning: { _ in await onListening() },
             logger: logger
         )
     }

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 enum { CHILD_CHANNEL_FD = 3 };
@@ -52,5 +53,28 @@ out_fd:
 
 int oneo_set_parent_death_signal(int signal) {
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0) != 0) return errno;
+    return 0;
+}
+
+int oneo_set_dumpable(int dumpable) {
+    if (prctl(PR_SET_DUMPABLE, (unsigned long)dumpable, 0, 0, 0) != 0) return errno;
+    return 0;
+}
+
+int oneo_pipe(int fds[2], int nonblocking) {
+    if (pipe2(fds, O_CLOEXEC | (nonblocking ? O_NONBLOCK : 0)) != 0) return errno;
+    return 0;
+}
+
+int oneo_accept(int listener) {
+    return accept4(listener, NULL, NULL, SOCK_CLOEXEC);
+}
+
+int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid) {
+    struct ucred credentials;
+    socklen_t length = sizeof credentials;
+    if (getsockopt(socket_fd, SOL_SOCKET, SO_PEERCRED, &credentials, &length) != 0) return errno;
+    *uid = credentials.uid;
+    *pid = credentials.pid;
     return 0;
 }

@@ -1,17 +1,29 @@
 import ArgumentParser
+import Foundation
 import Logging
 import OneoCore
-import ServiceLifecycle
-import UnixSignals
 import Supervisor
+import UnixSignals
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the supervisor: the API, one processor per active tenant, and (embedded mode) PostgreSQL and Redis.",
+        abstract: "Run the supervisor: the API, the tenants' processors, and (embedded mode) PostgreSQL and Redis.",
         discussion: """
             With DATABASE_URL and REDIS_URL unset, a private PostgreSQL and Redis run under --data-dir as \
-            supervised children on Unix sockets only, and stop with serve. SIGTERM or SIGINT drains the \
-            processors' in-flight jobs, stops every child and exits 0.
+            supervised children on Unix sockets only, and stop with serve.
+
+            A tenant's processor starts when the tenant has work (or always, for an always-on tenant) and \
+            stops after --idle-timeout without any. A child that exits is restarted after 100 ms, doubling \
+            to 30 s; more than 5 restarts in 60 s marks it crash-looping and holds it back for 5 minutes. \
+            A child silent for --heartbeat-timeout is terminated and restarted. When serve runs as root, \
+            tenant N's processor runs as uid --processor-uid-base + N, never as root.
+
+            Operators act on a running serve through <data-dir>/run/oneo-ai.sock: `oneo-ai status`, \
+            `oneo-ai tenant restart|stop|start SLUG`.
+
+            SIGTERM or SIGINT: processors stop claiming and finish their jobs (up to --drain-timeout; what \
+            is left is released for retry), then every child stops and serve exits 0. A second signal \
+            kills every child at once.
             """
     )
 
@@ -26,35 +38,61 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Jobs each tenant's processor runs at once.")
     var processorConcurrency: Int = 16
 
+    @Option(help: "Seconds without work after which a processor stops (always-on tenants excepted).")
+    var idleTimeout: Double = 60
+
+    @Option(help: "Seconds a child may stay silent before it is terminated and restarted.")
+    var heartbeatTimeout: Double = 10
+
+    @Option(help: "Seconds processors may take to finish in-flight jobs at shutdown (and by default on restart).")
+    var drainTimeout: Double = 30
+
+    @Option(help: "When run as root: tenant N's processor runs as uid (and the processors' gid) BASE + N.")
+    var processorUIDBase: UInt32 = 1_000_000_000
+
     func validate() throws {
         guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
         guard (1...1024).contains(self.processorConcurrency) else { throw ValidationError("--processor-concurrency must be 1...1024") }
+        guard self.idleTimeout >= 0.1 else { throw ValidationError("--idle-timeout must be at least 0.1 s") }
+        guard self.heartbeatTimeout >= 1 else { throw ValidationError("--heartbeat-timeout must be at least 1 s") }
+        guard (0...3600).contains(self.drainTimeout) else { throw ValidationError("--drain-timeout must be 0...3600 s") }
+        guard self.processorUIDBase >= 65536, self.processorUIDBase <= UInt32.max - (1 << 24) else {
+            throw ValidationError("--processor-uid-base must leave room for 2^24 tenants above it and stay clear of system uids (>= 65536)")
+        }
     }
 
     func run() async throws {
         LogSetup.bootstrap()
         let logger = Logger(label: "oneo.supervisor")
-        let supervisor = Supervisor(
-            configuration: .init(
-                dataDirectory: self.instance.dataDirectory,
-                database: try self.instance.databaseSettings(),
-                redis: try self.instance.redisSettings(),
-                masterKeyFile: self.instance.masterKeyFile,
-                host: self.host,
-                port: self.port,
-                processorConcurrency: self.processorConcurrency
-            ),
-            logger: logger
+        var configuration = Supervisor.Configuration(
+            dataDirectory: self.instance.dataDirectory,
+            database: try self.instance.databaseSettings(),
+            redis: try self.instance.redisSettings(),
+            masterKeyFile: self.instance.masterKeyFile,
+            host: self.host,
+            port: self.port,
+            processorConcurrency: self.processorConcurrency
         )
-        let group = ServiceGroup(
-            configuration: .init(services: [.init(service: SupervisorService(supervisor: supervisor))], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        )
-        try await group.run()
+        configuration.idleTimeout = .milliseconds(Int(self.idleTimeout * 1000))
+        configuration.heartbeatTimeout = .milliseconds(Int(self.heartbeatTimeout * 1000))
+        configuration.drainTimeout = .milliseconds(Int(self.drainTimeout * 1000))
+        configuration.processorUIDBase = self.processorUIDBase
+        let supervisor = Supervisor(configuration: configuration, logger: logger)
+        let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
+        let watcher = Task {
+            var received = 0
+            for await signal in signals {
+                received += 1
+                if received == 1 {
+                    logger.notice("signal received; shutting down (send it again to stop at once)", metadata: ["signal": "\(signal)"])
+                    supervisor.beginShutdown()
+                } else {
+                    await supervisor.stopNow()
+                    Foundation.exit(1)
+                }
+            }
+        }
+        defer { watcher.cancel() }
+        try await supervisor.run()
     }
-}
-
-/// Runs the supervisor as the service group's one service.
-struct SupervisorService: Service {
-    let supervisor: Supervisor
-    func run() async throws { try await self.supervisor.run() }
 }

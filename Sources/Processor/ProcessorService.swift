@@ -19,8 +19,18 @@ public struct ProcessorService: Service {
         public var concurrency: Int
         public var leaseSeconds: Int
         public var pollInterval: Duration
+        /// How this process's leases are marked; the supervisor knows it too.
+        public var worker: String
+        /// After shutdown begins, in-flight jobs have this long before they are released.
+        public var drainTimeout: Duration
 
-        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5)) {
+        public init(
+            tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16,
+            leaseSeconds: Int = 120, pollInterval: Duration = .seconds(5),
+            worker: String? = nil, drainTimeout: Duration = .seconds(30)
+        ) {
+            self.worker = worker ?? "\(ProcessInfo.processInfo.hostName):\(getpid())"
+            self.drainTimeout = drainTimeout
             self.tenant = tenant
             self.tenantName = tenantName
             self.baseURL = baseURL
@@ -40,14 +50,17 @@ public struct ProcessorService: Service {
     private let committer: ResultCommitter
     private let fieldsCache: PipelineFieldsCache
     private let logger: Logger
+    /// What heartbeats report: jobs in flight and finished.
+    public let activity = Activity()
+    private let drainTimeout: DrainTimeout
 
     /// - Parameter wakeups: one element each time the supervisor says this tenant has new work.
     public init(settings: Settings, database: PostgresClient, wakeups: AsyncStream<Void>, logger: Logger) {
         self.settings = settings
         self.database = database
         self.wakeups = wakeups
-        let worker = "\(ProcessInfo.processInfo.hostName):\(getpid())"
-        self.store = JobStore(database: database, tenant: settings.tenant, worker: worker, leaseSeconds: settings.leaseSeconds)
+        self.store = JobStore(database: database, tenant: settings.tenant, worker: settings.worker, leaseSeconds: settings.leaseSeconds)
+        self.drainTimeout = DrainTimeout(settings.drainTimeout)
         // Our own client: the shared one allows 8 connections per host, which would cap a tenant
         // at 8 provider calls in flight whatever its concurrency.
         var configuration = HTTPClient.Configuration()
@@ -59,6 +72,11 @@ public struct ProcessorService: Service {
         self.logger = logger
         self.committer = ResultCommitter(store: self.store, logger: logger)
         self.fieldsCache = PipelineFieldsCache(store: self.store)
+    }
+
+    /// Sets how long the coming drain may take (the supervisor's drain frame carries it).
+    public func drain(within timeout: Duration) {
+        self.drainTimeout.value.withLock { $0 = timeout }
     }
 
     public func run() async throws {
@@ -88,7 +106,7 @@ public struct ProcessorService: Service {
                             nextRescue = .now + .seconds(5)
                             await self.rescue()
                         }
-                        let room = self.settings.concurrency - state.inFlight.withLock { $0 }
+                        let room = self.settings.concurrency - self.activity.inFlightCount.withLock { $0 }
                         var claimed: [ClaimedJob] = []
                         if room > 0 {
                             do {
@@ -101,10 +119,11 @@ public struct ProcessorService: Service {
                         // says otherwise, so a finishing job need not send us claiming again.
                         if room > 0, claimed.count < room { state.queueDrained.withLock { $0 = true } }
                         for job in claimed {
-                            state.inFlight.withLock { $0 += 1 }
+                            self.activity.inFlightCount.withLock { $0 += 1 }
                             jobs.addTask {
                                 await self.process(job)
-                                state.inFlight.withLock { $0 -= 1 }
+                                self.activity.inFlightCount.withLock { $0 -= 1 }
+                                self.activity.finished()
                                 if !state.queueDrained.withLock({ $0 }) { wake.yield() }
                             }
                         }
@@ -112,16 +131,39 @@ public struct ProcessorService: Service {
                         if room > 0, claimed.count == room { continue }
                         guard await iterator.next() != nil else { break }
                     }
-                    self.logger.info("draining", metadata: ["jobs.in_flight": "\(state.inFlight.withLock { $0 })"])
+                    self.logger.info("draining", metadata: ["jobs.in_flight": "\(self.activity.inFlightCount.withLock { $0 })"])
                 }
             } onGracefulShutdown: {
                 state.stopping.withLock { $0 = true }
                 wake.yield()
+                self.releaseAfterDrainTimeout()
             }
             background.cancelAll()
         }
         try await self.http.shutdown()
         self.logger.info("processor stopped")
+    }
+
+    /// When the drain deadline passes with jobs still in flight, they go back to the queue (our
+    /// late results would be fenced out anyway) and the process ends: nothing of another
+    /// tenant waits on it, and this tenant's next processor takes the jobs at once.
+    private func releaseAfterDrainTimeout() {
+        let timeout = self.drainTimeout.value.withLock { $0 }
+        Task {
+            try? await Task.sleep(for: timeout)
+            let inFlight = self.activity.inFlight
+            guard inFlight > 0 else { return }
+            var released = 0
+            do {
+                released = try await self.store.releaseHeldJobs(logger: self.logger)
+            } catch {
+                self.logger.error("releasing in-flight jobs failed; the supervisor releases them when we are gone", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            }
+            self.logger.notice("drain timeout passed; released in-flight jobs for retry and exiting", metadata: [
+                "drain.timeout": "\(timeout)", "jobs.in_flight": "\(inFlight)", "jobs.released": "\(released)",
+            ])
+            exit(0)
+        }
     }
 
     private func rescue() async {
@@ -203,10 +245,28 @@ public struct ProcessorService: Service {
     }
 }
 
+/// Jobs in flight and finished, read by the heartbeat.
+public final class Activity: Sendable {
+    fileprivate let inFlightCount = Mutex(0)
+    private let completedCount = Mutex(0)
+
+    public var inFlight: Int { self.inFlightCount.withLock { $0 } }
+    public var completed: Int { self.completedCount.withLock { $0 } }
+
+    fileprivate func finished() {
+        self.completedCount.withLock { $0 += 1 }
+    }
+}
+
+/// How long the coming drain may take; the supervisor's drain frame can shorten it.
+private final class DrainTimeout: Sendable {
+    let value: Mutex<Duration>
+    init(_ initial: Duration) { self.value = Mutex(initial) }
+}
+
 /// What the claim loop and its job tasks share.
 private final class LoopState: Sendable {
     let stopping = Mutex(false)
-    let inFlight = Mutex(0)
     /// The last claim found fewer jobs than it had room for.
     let queueDrained = Mutex(false)
 }

@@ -12,4 +12,16 @@ int oneo_spawn(const char *path, char *const argv[], char *const envp[], int cha
 /// prctl(PR_SET_PDEATHSIG): prctl is variadic, which Swift cannot call.
 int oneo_set_parent_death_signal(int signal);
 
+/// prctl(PR_SET_DUMPABLE): 0 makes /proc/<pid>/mem, environ and ptrace closed to our own uid.
+int oneo_set_dumpable(int dumpable);
+
+/// pipe2 with O_CLOEXEC (and O_NONBLOCK when asked): a GNU function Swift does not see.
+int oneo_pipe(int fds[2], int nonblocking);
+
+/// accept4(..., SOCK_CLOEXEC): the connection never leaks into a child. Returns the fd or -1.
+int oneo_accept(int listener);
+
+/// The uid and pid of a Unix socket's peer (SO_PEERCRED), or an errno value.
+int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid);
+
 #endif

@@ -18,6 +18,8 @@ public struct DataDirectory: Sendable, Hashable {
     public var redisSocket: String { "\(self.root)/redis/redis.sock" }
     /// Supervisor-owned sockets (the control socket lives here).
     public var runDirectory: String { "\(self.root)/run" }
+    /// Where `serve` answers operator commands (mode 0600).
+    public var controlSocket: String { "\(self.root)/run/oneo-ai.sock" }
     public var masterKeyFile: String { "\(self.root)/master.key" }
 
     public static let embeddedDatabaseName = "oneo"

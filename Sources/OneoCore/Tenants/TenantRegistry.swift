@@ -76,6 +76,48 @@ public struct TenantRegistry: Sendable {
         guard updated else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
     }
 
+    /// A setting of the tenant that its processor reads when it starts.
+    public enum Setting: Sendable {
+        case providerKey(ProviderKey)
+        case monthlyBudget(Microdollars?)
+        case defaultModel(String)
+        case baseURL(String)
+        case alwaysOn(Bool)
+    }
+
+    /// Changes one setting and tells running supervisors (always-on changes which processors run).
+    public func update(tenant slug: String, _ setting: Setting, logger: Logger) async throws {
+        do {
+            try await self.applyUpdate(tenant: slug, setting, logger: logger)
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error
+        }
+    }
+
+    private func applyUpdate(tenant slug: String, _ setting: Setting, logger: Logger) async throws {
+        try await self.database.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("SELECT id FROM tenants WHERE slug = \(slug) FOR UPDATE", logger: logger)
+            var found: TenantID?
+            for try await id in rows.decode(TenantID.self) { found = id }
+            guard let id = found else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
+            switch setting {
+            case .providerKey(let key):
+                guard let sealer = self.sealer else { throw RegistryError(problem: "a provider key needs the master key to seal it") }
+                let sealed = try sealer.seal(key, tenant: id)
+                try await connection.query("UPDATE tenants SET provider_key_sealed = \(sealed), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .monthlyBudget(let budget):
+                try await connection.query("UPDATE tenants SET monthly_budget_micros = \(budget?.rawValue), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .defaultModel(let model):
+                try await connection.query("UPDATE tenants SET default_model = \(model), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .baseURL(let url):
+                try await connection.query("UPDATE tenants SET provider_base_url = \(url), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .alwaysOn(let on):
+                try await connection.query("UPDATE tenants SET always_on = \(on), updated_at = now() WHERE id = \(id)", logger: logger)
+            }
+            try await connection.query("SELECT pg_notify(\(JobChannel.tenantsChanged), '')", logger: logger)
+        }
+    }
+
     /// Creates a token for the tenant and returns it; it is never stored, only its hash.
     public func createToken(tenant slug: String, name: String, permissions: [APIToken.Permission], logger: Logger) async throws -> String {
         let token = APIToken.generate()

@@ -18,10 +18,10 @@ public enum Frame {
     }
 
     /// The body length announced by a 4-byte header, or an error if it exceeds the cap.
-    public static func bodyLength(header: [UInt8]) throws(WireError) -> Int {
+    public static func bodyLength(header: [UInt8], limit: Int = Frame.maximumSize) throws(WireError) -> Int {
         precondition(header.count == 4)
         let length = header.reduce(0) { ($0 << 8) | Int($1) }
-        guard length <= Self.maximumSize else { throw WireError(.oversized, detail: "announced \(length) bytes") }
+        guard length <= limit else { throw WireError(.oversized, detail: "announced \(length) bytes, limit \(limit)") }
         return length
     }
 
@@ -50,7 +50,7 @@ public struct WireError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self.code {
-        case .oversized: return "frame over the \(Frame.maximumSize)-byte limit (\(self.detail))"
+        case .oversized: return "frame over the size limit (\(self.detail))"
         case .malformed: return "malformed frame: \(self.detail)"
         case .unencodable: return "cannot encode frame \(self.detail)"
         case .closed: return "peer closed the socket (\(self.detail))"

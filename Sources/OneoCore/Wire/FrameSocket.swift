@@ -41,9 +41,9 @@ public final class FrameSocket: Sendable {
         return written == bytes.count
     }
 
-    public func receive<Message: Decodable>(_ type: Message.Type) throws(WireError) -> Message {
+    public func receive<Message: Decodable>(_ type: Message.Type, limit: Int = Frame.maximumSize) throws(WireError) -> Message {
         let header = try self.readExactly(4)
-        let body = try self.readExactly(Frame.bodyLength(header: header))
+        let body = try self.readExactly(Frame.bodyLength(header: header, limit: limit))
         return try Frame.decode(type, body: body)
     }
 

@@ -104,25 +104,13 @@ public struct JobStore: Sendable {
     /// their last attempt. Returns how many it rescued.
     @discardableResult
     public func rescueExpiredLeases(logger: Logger) async throws -> Int {
-        let rows = try await self.database.query(
-            """
-            UPDATE ai_jobs j SET
-                status = CASE
-                    WHEN EXISTS (SELECT 1 FROM ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
-                                 AND p.field_name = j.field_name AND p.status = 'pending') THEN 'cancelled'
-                    WHEN j.attempt < j.max_attempts THEN 'pending'
-                    ELSE 'failed' END,
-                retry_count = j.retry_count + CASE WHEN j.attempt < j.max_attempts THEN 1 ELSE 0 END,
-                error_code = 'lease_expired', error_message = 'the processor holding this job stopped before finishing it',
-                lease_until = NULL, locked_by = NULL, run_at = now(), updated_at = now()
-            WHERE j.tenant_id = \(self.tenant) AND j.status = 'processing' AND j.lease_until < now()
-            RETURNING j.id
-            """,
-            logger: logger
-        )
-        var count = 0
-        for try await _ in rows { count += 1 }
-        return count
+        try await JobLeases.release(.expired, tenant: self.tenant, database: self.database, logger: logger)
+    }
+
+    /// Returns the jobs this worker still holds to the queue: its drain deadline passed.
+    @discardableResult
+    public func releaseHeldJobs(logger: Logger) async throws -> Int {
+        try await JobLeases.release(.worker(self.worker), tenant: self.tenant, database: self.database, logger: logger)
     }
 }
 

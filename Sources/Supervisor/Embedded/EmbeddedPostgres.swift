@@ -7,7 +7,9 @@ import PostgresNIO
 /// 0700), with `synchronous_commit` left on: embedded is for convenience, not for less durability.
 struct EmbeddedPostgres {
     let directory: DataDirectory
-    let account: ServiceAccount?
+    let account: ProcessAccount?
+    /// The processors' group, which alone may reach the socket besides the server's account.
+    let clientGroup: gid_t?
     let logger: Logger
 
     /// Debian installs server binaries outside PATH; `ONEO_PG_BINDIR` overrides the search.
@@ -41,7 +43,7 @@ struct EmbeddedPostgres {
     func serverSpec() throws -> ChildSpec {
         try FileManager.default.createDirectory(atPath: self.directory.postgresSocketDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         try self.account?.own(self.directory.postgresSocketDirectory)
-        let arguments = [
+        var arguments = [
             "-D", self.directory.postgresData,
             "-k", self.directory.postgresSocketDirectory,
             "-c", "listen_addresses=",
@@ -49,13 +51,20 @@ struct EmbeddedPostgres {
             "-c", "max_connections=500",
             "-c", "log_min_messages=warning",
         ]
+        if let group = self.clientGroup {
+            // Processors run as uids of their own in this group: the socket and the two
+            // directories above it open to the group, and to no one else.
+            try grantGroupPassage(self.directory.root + "/postgres", group: group)
+            try grantGroupPassage(self.directory.postgresSocketDirectory, group: group)
+            arguments += ["-c", "unix_socket_group=\(group)", "-c", "unix_socket_permissions=0770"]
+        }
         return try self.spec(role: .postgres, name: "postgres", program: "postgres", arguments: arguments)
     }
 
+    /// SIGQUIT on our death is PostgreSQL's immediate shutdown: the postmaster takes its backends
+    /// down with it. (A plain kill of the postmaster would leave them running.)
     private func spec(role: ChildSpec.Role, name: String, program: String, arguments: [String]) throws -> ChildSpec {
-        let path = try Self.binaryDirectory() + "/" + program
-        let (executable, argv) = self.account?.wrap(path, arguments) ?? (path, arguments)
-        return ChildSpec(role: role, name: name, executable: executable, arguments: argv)
+        ChildSpec.foreign(role: role, name: name, program: try Self.binaryDirectory() + "/" + program, arguments: arguments, account: self.account, deathSignal: "SIGQUIT")
     }
 
     /// Ready when `postmaster.pid` reports `ready` (what pg_ctl waits for).

@@ -7,21 +7,55 @@ import PostgresNIO
 struct TenantRuntime: Sendable, Hashable {
     let id: TenantID
     let slug: String
+    let active: Bool
+    let alwaysOn: Bool
     let sealedKey: Data?
 }
 
-/// Reads which tenants should have a processor.
+/// Reads which tenants should have a processor, and the one row a processor is started from.
 struct TenantDirectory: Sendable {
     let database: PostgresClient
 
-    func activeTenants(logger: Logger) async throws -> [TenantRuntime] {
-        let rows = try await self.database.query(
-            "SELECT id, slug, provider_key_sealed FROM tenants WHERE status = 'active' ORDER BY id",
+    /// Active tenants that are always on or have due work: pending jobs whose time has come, or
+    /// processing jobs whose lease ran out (their processor died unseen). Both are partial-index
+    /// probes per tenant, so a thousand idle tenants cost a millisecond.
+    func tenantsWanted(logger: Logger) async throws -> [TenantRuntime] {
+        try await self.tenants(
+            """
+            WHERE t.status = 'active' AND (t.always_on OR EXISTS (
+                SELECT 1 FROM ai_jobs j WHERE j.tenant_id = t.id AND j.status = 'pending' AND j.run_at <= now()
+            ) OR EXISTS (
+                SELECT 1 FROM ai_jobs j WHERE j.tenant_id = t.id AND j.status = 'processing' AND j.lease_until < now()
+            ))
+            """,
             logger: logger
         )
+    }
+
+    func tenant(_ id: TenantID, logger: Logger) async throws -> TenantRuntime? {
+        try await self.tenants("WHERE t.id = \(id)", logger: logger).first
+    }
+
+    func tenant(slug: String, logger: Logger) async throws -> TenantRuntime? {
+        try await self.tenants("WHERE t.slug = \(slug)", logger: logger).first
+    }
+
+    /// Which of these tenants are still active.
+    func active(among ids: [TenantID], logger: Logger) async throws -> Set<TenantID> {
+        let rows = try await self.database.query("SELECT id FROM tenants WHERE status = 'active' AND id = ANY(\(ids.map(\.rawValue)))", logger: logger)
+        var active: Set<TenantID> = []
+        for try await id in rows.decode(TenantID.self) { active.insert(id) }
+        return active
+    }
+
+    private func tenants(_ filter: PostgresQuery, logger: Logger) async throws -> [TenantRuntime] {
+        var query: PostgresQuery = "SELECT t.id, t.slug, t.status = 'active', t.always_on, t.provider_key_sealed FROM tenants t "
+        query.sql += filter.sql
+        query.binds = filter.binds
+        let rows = try await self.database.query(query, logger: logger)
         var tenants: [TenantRuntime] = []
-        for try await (id, slug, sealed) in rows.decode((TenantID, String, Data?).self) {
-            tenants.append(TenantRuntime(id: id, slug: slug, sealedKey: sealed))
+        for try await (id, slug, active, alwaysOn, sealed) in rows.decode((TenantID, String, Bool, Bool, Data?).self) {
+            tenants.append(TenantRuntime(id: id, slug: slug, active: active, alwaysOn: alwaysOn, sealedKey: sealed))
         }
         return tenants
     }

@@ -1,45 +1,13 @@
 import API
 import ArgumentParser
+import CProcess
 import Foundation
 import Logging
-import NIOPosix
 import OneoCore
 import PostgresNIO
 import Processor
 import ServiceLifecycle
 import UnixSignals
-
-/// What a child does first: take its bootstrap frame from fd 3, then read the supervisor's
-/// frames on a thread of its own, exiting as soon as the socket closes (the supervisor is gone:
-/// no orphans) or says something outside the fixed message table.
-enum ChildStart {
-    static func bootstrap(role: String) async throws -> (ChildBootstrap, wakeups: AsyncStream<Void>) {
-        let channel = FrameSocket(descriptor: FrameSocket.childDescriptor)
-        let bootstrap = try await NIOThreadPool.singleton.runIfActive {
-            try channel.receive(ChildBootstrap.self)
-        }
-        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        let reader = Thread {
-            while true {
-                let message: SupervisorMessage?
-                do {
-                    message = SupervisorMessage(try channel.receive(Frame.Typed.self))
-                } catch {
-                    FileHandle.standardError.write(Data("oneo-ai \(role): supervisor gone (\(error)); exiting\n".utf8))
-                    exit(0)
-                }
-                switch message {
-                case .wake: wake.yield()
-                case nil:
-                    FileHandle.standardError.write(Data("oneo-ai \(role): unknown frame from the supervisor; exiting\n".utf8))
-                    exit(70)
-                }
-            }
-        }
-        reader.start()
-        return (bootstrap, wakeups)
-    }
-}
 
 struct APIChild: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -52,10 +20,13 @@ struct APIChild: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap()
         let logger = Logger(label: "oneo.api")
-        let (bootstrap, _) = try await ChildStart.bootstrap(role: "api")
-        let database = PostgresClient(configuration: bootstrap.database.clientConfiguration(maximumConnections: 16), backgroundLogger: logger)
-        let application = APIServer.application(database: database, host: self.host, port: self.port, logger: logger)
+        let link = try await SupervisorLink.connect(role: "api")
+        let database = PostgresClient(configuration: link.bootstrap.database.clientConfiguration(maximumConnections: 16), backgroundLogger: logger)
+        let application = APIServer.application(database: database, host: self.host, port: self.port, logger: logger) { link.ready() }
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        link.onDrain { _ in Task { await group.triggerGracefulShutdown() } }
+        let heartbeats = Task { await link.heartbeats { (0, 0) } }
+        defer { heartbeats.cancel() }
         try await group.run()
     }
 }
@@ -71,10 +42,14 @@ struct ProcessorChild: AsyncParsableCommand {
     @Option var concurrency: Int = 16
 
     func run() async throws {
+        // The one process that holds the tenant's provider key: no core dumps, and no reading
+        // of our memory or environment through /proc or ptrace, even by our own uid.
+        _ = oneo_set_dumpable(0)
         LogSetup.bootstrap()
         var logger = Logger(label: "oneo.processor")
         logger[metadataKey: "tenant"] = "\(self.tenant)"
-        let (bootstrap, wakeups) = try await ChildStart.bootstrap(role: "processor \(self.tenant)")
+        let link = try await SupervisorLink.connect(role: "processor \(self.tenant)")
+        let bootstrap = link.bootstrap
         guard let tenantID = bootstrap.tenant else { throw ValidationError("bootstrap frame names no tenant") }
         // Claims and group commits batch every job in flight, so two connections serve a tenant and
         // a hundred tenants cost two hundred, not one per job. No connection is held during a
@@ -90,14 +65,29 @@ struct ProcessorChild: AsyncParsableCommand {
             guard let (slug, name, baseURL) = found, slug == self.tenant else {
                 throw ValidationError("tenant \(tenantID) is not '\(self.tenant)'")
             }
+            guard let url = URL(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                logger.critical("the tenant's provider base URL is not an http(s) URL; fix it with `oneo-ai tenant set-base-url`", metadata: ["provider.base_url": "\(baseURL)"])
+                throw ExitCode(78)
+            }
             let processor = ProcessorService(
-                settings: .init(tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency),
+                settings: .init(
+                    tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency,
+                    worker: bootstrap.worker, drainTimeout: .milliseconds(bootstrap.drainTimeoutMilliseconds)
+                ),
                 database: database,
-                wakeups: wakeups,
+                wakeups: link.wakeups,
                 logger: logger
             )
-            logger.info("processor started", metadata: ["provider.base_url": "\(baseURL)", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")"])
             let services = ServiceGroup(configuration: .init(services: [.init(service: processor)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+            link.onDrain { timeout in
+                processor.drain(within: timeout)
+                Task { await services.triggerGracefulShutdown() }
+            }
+            group.addTask {
+                await link.heartbeats { (processor.activity.inFlight, processor.activity.completed) }
+            }
+            link.ready()
+            logger.info("processor started", metadata: ["provider.base_url": "\(baseURL)", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")", "uid": "\(getuid())"])
             try await services.run()
             group.cancelAll()
         }

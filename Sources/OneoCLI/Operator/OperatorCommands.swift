@@ -32,7 +32,10 @@ struct Migrate: AsyncParsableCommand {
 }
 
 struct TenantCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [Add.self, SetSensitiveFields.self])
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [
+        Add.self, SetKey.self, SetBudget.self, SetModel.self, SetBaseURL.self, SetAlwaysOn.self, SetSensitiveFields.self,
+        Restart.self, Stop.self, Start.self,
+    ])
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -70,16 +73,7 @@ struct TenantCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            var readKey: ProviderKey?
-            if let path = self.apiKeyFile {
-                guard let contents = FileManager.default.contents(atPath: path) else {
-                    throw ValidationError("cannot read --api-key-file \(path)")
-                }
-                let line = String(decoding: contents, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
-                guard !line.trimmingCharacters(in: .whitespaces).isEmpty else { throw ValidationError("--api-key-file \(path) is empty") }
-                readKey = ProviderKey(line.trimmingCharacters(in: .whitespaces))
-            }
-            let key = readKey
+            let key = try self.apiKeyFile.map(ProviderKeyFile.read)
             let sealer = try KeySealer(masterKeyFile: self.instance.masterKeyPath)
             let registration = TenantRegistry.Registration(slug: self.slug, name: self.name, baseURL: self.baseURL, model: self.model, key: key, active: !self.suspended)
             let tenant = try await withDatabase(self.instance) { database, logger in

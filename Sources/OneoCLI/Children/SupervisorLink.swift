@@ -1,0 +1,86 @@
+import CProcess
+import Foundation
+import NIOPosix
+import OneoCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A child's side of its socket to the supervisor: the bootstrap frame, then the supervisor's
+/// frames on a thread of its own, and our ready and heartbeat frames back. The child dies with
+/// the supervisor: by its parent-death signal, and by its socket closing.
+final class SupervisorLink: Sendable {
+    let bootstrap: ChildBootstrap
+    /// One element each time the supervisor says this tenant has new work.
+    let wakeups: AsyncStream<Void>
+    private let channel: FrameSocket
+    private let drainRequest = Mutex<(@Sendable (Duration) -> Void)?>(nil)
+
+    /// Arms the parent-death signal, reads the bootstrap, and checks that our parent is still the
+    /// supervisor that wrote it: a child orphaned before the signal was armed exits here.
+    static func connect(role: String) async throws -> SupervisorLink {
+        // SIGKILL: when the supervisor is gone nobody can use our work, and our leases are
+        // released by the next supervisor's processors.
+        _ = oneo_set_parent_death_signal(SIGKILL)
+        let channel = FrameSocket(descriptor: FrameSocket.childDescriptor)
+        let bootstrap = try await NIOThreadPool.singleton.runIfActive {
+            try channel.receive(ChildBootstrap.self)
+        }
+        guard getppid() == bootstrap.supervisor else {
+            Self.exit(role, "the supervisor (pid \(bootstrap.supervisor)) is gone", code: 0)
+        }
+        return SupervisorLink(bootstrap: bootstrap, channel: channel, role: role)
+    }
+
+    private init(bootstrap: ChildBootstrap, channel: FrameSocket, role: String) {
+        self.bootstrap = bootstrap
+        self.channel = channel
+        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.wakeups = wakeups
+        let reader = Thread { [self] in
+            while true {
+                let message: SupervisorMessage
+                do throws(WireError) {
+                    message = try channel.receive(SupervisorMessage.self, limit: 4096)
+                } catch {
+                    if error.code == .closed { Self.exit(role, "supervisor gone (its socket closed)", code: 0) }
+                    Self.exit(role, "unreadable frame from the supervisor (\(error))", code: 70)
+                }
+                switch message {
+                case .wake: wake.yield()
+                case .drain(let milliseconds):
+                    let handler = self.drainRequest.withLock { $0 } ?? { _ in Self.exit(role, "asked to drain", code: 0) }
+                    handler(.milliseconds(milliseconds))
+                }
+            }
+        }
+        reader.name = "oneo-supervisor-link"
+        reader.start()
+    }
+
+    /// What to do when the supervisor asks us to drain (default: exit at once).
+    func onDrain(_ handler: @escaping @Sendable (Duration) -> Void) {
+        self.drainRequest.withLock { $0 = handler }
+    }
+
+    func ready() {
+        self.channel.trySend(ChildMessage.ready)
+    }
+
+    /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor
+    /// too busy to read will find us silent, which is the truth.
+    func heartbeats(_ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int)) async {
+        let interval = Duration.milliseconds(max(50, self.bootstrap.heartbeatIntervalMilliseconds))
+        while !Task.isCancelled {
+            let (inFlight, completed) = activity()
+            self.channel.trySend(ChildMessage.heartbeat(inFlight: inFlight, completed: completed))
+            try? await Task.sleep(for: interval)
+        }
+    }
+
+    static func exit(_ role: String, _ reason: String, code: Int32) -> Never {
+        FileHandle.standardError.write(Data("oneo-ai \(role): \(reason); exiting\n".utf8))
+        Glibc.exit(code)
+    }
+}

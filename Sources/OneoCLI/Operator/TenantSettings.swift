@@ -1,0 +1,143 @@
+import ArgumentParser
+import Foundation
+import OneoCore
+
+/// A provider key file: its first line, trimmed. Keys come from files, never argv or env.
+enum ProviderKeyFile {
+    static func read(_ path: String) throws -> ProviderKey {
+        guard let contents = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read --api-key-file \(path)")
+        }
+        let line = String(decoding: contents, as: UTF8.self).split(whereSeparator: \.isNewline).first.map(String.init) ?? ""
+        let key = line.trimmingCharacters(in: .whitespaces)
+        guard !key.isEmpty else { throw ValidationError("--api-key-file \(path) is empty") }
+        return ProviderKey(key)
+    }
+}
+
+/// Stores one setting, then restarts the tenant's processor (and only it) if it is running, so
+/// that the change takes effect now; a stopped processor reads it when it next starts.
+func applySetting(_ setting: TenantRegistry.Setting, tenant slug: String, instance: InstanceOptions, describe: String) async throws {
+    let sealer = try KeySealer(masterKeyFile: instance.masterKeyPath)
+    try await withDatabase(instance) { database, logger in
+        try await TenantRegistry(database: database, sealer: sealer).update(tenant: slug, setting, logger: logger)
+    }
+    print("tenant \(slug): \(describe)")
+    let socket = instance.dataDirectory.controlSocket
+    guard ControlClient.isServing(path: socket) else {
+        print("no supervisor is running for \(instance.dataDir); the processor reads the change when it starts")
+        return
+    }
+    let status = try await ControlClient.send(ControlRequest(command: .status), path: socket, timeout: .seconds(10))
+    let processor = status.children?.first { $0.role == "processor" && $0.tenant == slug }
+    guard let processor, [.starting, .running, .draining].contains(processor.state) else {
+        print("its processor is not running; it reads the change when it next starts")
+        return
+    }
+    let reply = try await ControlClient.send(ControlRequest(command: .restart, tenant: slug), path: socket, timeout: .seconds(120))
+    if let error = reply.error { throw error }
+    print("restarted processor:\(slug) (pid \(reply.children?.first?.pid.map(String.init) ?? "?")); no other tenant was touched")
+}
+
+extension TenantCommand {
+    struct SetKey: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-key",
+            abstract: "Replace the tenant's provider API key (stored sealed) and restart its processor.",
+            discussion: "The key is read from a file, never from argv or the environment."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Option(help: "File holding the provider API key (its first line is used).") var apiKeyFile: String
+
+        func run() async throws {
+            let key = try ProviderKeyFile.read(self.apiKeyFile)
+            try await applySetting(.providerKey(key), tenant: self.slug, instance: self.instance, describe: "provider key replaced (stored sealed)")
+        }
+    }
+
+    struct SetBudget: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-budget",
+            abstract: "Set the tenant's monthly AI budget in cents (stored as integer micro-dollars); --unlimited removes it."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Option(help: "Monthly budget in US cents, e.g. 5000 for $50.00.") var monthlyCents: Int64?
+        @Flag(help: "No monthly budget.") var unlimited = false
+
+        func validate() throws {
+            guard (self.monthlyCents == nil) != !self.unlimited else { throw ValidationError("give --monthly-cents N or --unlimited") }
+            if let cents = self.monthlyCents, !(0...Int64(1) << 40).contains(cents) { throw ValidationError("--monthly-cents must be 0 ... 2^40") }
+        }
+
+        func run() async throws {
+            let budget = self.monthlyCents.map { Microdollars($0 * 10_000) }
+            let describe = budget.map { "monthly budget set to \($0.rawValue) micro-dollars ($\(String(format: "%.2f", Double($0.rawValue) / 1_000_000)))" } ?? "monthly budget removed"
+            try await applySetting(.monthlyBudget(budget), tenant: self.slug, instance: self.instance, describe: describe)
+        }
+    }
+
+    struct SetModel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-model", abstract: "Set the tenant's default model and restart its processor.")
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Argument(help: "Model name, e.g. gpt-4o-mini.") var model: String
+
+        func validate() throws {
+            guard (1...200).contains(self.model.count), !self.model.contains(where: \.isWhitespace) else {
+                throw ValidationError("the model name must be 1-200 characters without spaces")
+            }
+        }
+
+        func run() async throws {
+            try await applySetting(.defaultModel(self.model), tenant: self.slug, instance: self.instance, describe: "default model set to \(self.model)")
+        }
+    }
+
+    struct SetBaseURL: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "set-base-url", abstract: "Set the tenant's OpenAI-compatible base URL (including /v1) and restart its processor.")
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Argument(help: "e.g. https://api.openai.com/v1") var baseURL: String
+
+        func validate() throws {
+            guard let url = URL(string: self.baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+                throw ValidationError("the base URL must be an http(s) URL")
+            }
+        }
+
+        func run() async throws {
+            try await applySetting(.baseURL(self.baseURL), tenant: self.slug, instance: self.instance, describe: "provider base URL set to \(self.baseURL)")
+        }
+    }
+
+    struct SetAlwaysOn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-always-on",
+            abstract: "Keep the tenant's processor running even without work (on), or start it on demand (off, the default)."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Argument(help: "on or off.") var mode: String
+
+        func validate() throws {
+            guard ["on", "off"].contains(self.mode) else { throw ValidationError("say on or off") }
+        }
+
+        func run() async throws {
+            let on = self.mode == "on"
+            let sealer: KeySealer? = nil
+            let slug = self.slug
+            try await withDatabase(self.instance) { database, logger in
+                try await TenantRegistry(database: database, sealer: sealer).update(tenant: slug, .alwaysOn(on), logger: logger)
+            }
+            print("tenant \(slug): always-on \(self.mode)" + (on ? "; a running serve starts its processor within seconds" : "; its processor now stops when idle"))
+        }
+    }
+}

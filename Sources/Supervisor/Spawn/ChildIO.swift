@@ -1,0 +1,150 @@
+import CProcess
+import Foundation
+import OneoCore
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One thread in poll(2) over every child's socket and output pipe: frames from children go to
+/// their handler, output lines go to our stderr tagged with the child's name. One thread for all
+/// children, however many tenants are active.
+final class ChildIO: Sendable {
+    typealias FrameHandler = @Sendable (ChildMessage?) -> Void
+
+    private enum Kind {
+        /// Frames from the child. Holding the socket keeps its descriptor open (and its number
+        /// ours) until we have seen its end, whatever the supervisor has dropped meanwhile.
+        case channel(FrameSocket, FrameHandler)
+        /// The child's stdout and stderr; we own and close this descriptor.
+        case output(Int32)
+    }
+
+    private struct Source {
+        let name: String
+        let kind: Kind
+        var buffer: [UInt8] = []
+    }
+
+    /// Only one kind of source crosses threads, once, here.
+    private struct Pending: @unchecked Sendable {
+        // Safe: a Source is built by the registering thread, handed over under the mutex, and
+        // touched only by the I/O thread afterwards; FrameSocket and the handler are Sendable.
+        let source: Source
+    }
+
+    private let pending = Mutex<[Pending]>([])
+    private let wakeRead: Int32
+    private let wakeWrite: Int32
+    /// A child's frames are a few dozen bytes; anything longer is a broken or hostile child.
+    static let maximumFrame = 4096
+
+    init() {
+        var fds: [Int32] = [-1, -1]
+        precondition(oneo_pipe(&fds, 1) == 0, "cannot create the supervisor's wake pipe")
+        self.wakeRead = fds[0]
+        self.wakeWrite = fds[1]
+        let thread = Thread { [self] in self.loop() }
+        thread.name = "oneo-child-io"
+        thread.start()
+    }
+
+    func watchFrames(of name: String, on socket: FrameSocket, _ handler: @escaping FrameHandler) {
+        self.add(Source(name: name, kind: .channel(socket, handler)))
+    }
+
+    func watchOutput(of name: String, descriptor: Int32) {
+        self.add(Source(name: name, kind: .output(descriptor)))
+    }
+
+    private func add(_ source: Source) {
+        self.pending.withLock { $0.append(Pending(source: source)) }
+        var byte: UInt8 = 1
+        _ = write(self.wakeWrite, &byte, 1)
+    }
+
+    private func loop() {
+        var sources: [Int32: Source] = [:]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            for item in self.pending.withLock({ list in defer { list.removeAll() }; return list }) {
+                sources[Self.descriptor(of: item.source.kind)] = item.source
+            }
+            var polled = [pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0)]
+            polled += sources.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&polled, nfds_t(polled.count), -1)
+            if ready < 0 { continue }
+            if polled[0].revents != 0 {
+                while read(self.wakeRead, &chunk, chunk.count) > 0 {}
+            }
+            for entry in polled.dropFirst() where entry.revents != 0 {
+                guard var source = sources[entry.fd] else { continue }
+                let count: Int
+                switch source.kind {
+                case .channel: count = recv(entry.fd, &chunk, chunk.count, Int32(MSG_DONTWAIT))
+                case .output: count = read(entry.fd, &chunk, chunk.count)
+                }
+                if count < 0, errno == EAGAIN || errno == EINTR { continue }
+                if count <= 0 {
+                    self.finish(source)
+                    sources[entry.fd] = nil
+                    continue
+                }
+                source.buffer += chunk[0..<count]
+                let keep: Bool
+                switch source.kind {
+                case .channel(_, let handler): keep = Self.deliverFrames(&source.buffer, to: handler)
+                case .output: keep = true; Self.writeLines(&source.buffer, of: source.name, flushAll: false)
+                }
+                if keep {
+                    sources[entry.fd] = source
+                } else {
+                    self.finish(source)
+                    sources[entry.fd] = nil
+                }
+            }
+        }
+    }
+
+    private static func descriptor(of kind: Kind) -> Int32 {
+        switch kind {
+        case .channel(let socket, _): socket.descriptor
+        case .output(let fd): fd
+        }
+    }
+
+    private func finish(_ source: Source) {
+        var source = source
+        if case .output(let fd) = source.kind {
+            Self.writeLines(&source.buffer, of: source.name, flushAll: true)
+            close(fd)
+        }
+    }
+
+    /// Hands every whole frame to the handler; false when the child broke the framing.
+    private static func deliverFrames(_ buffer: inout [UInt8], to handler: FrameHandler) -> Bool {
+        while buffer.count >= 4 {
+            guard let length = try? Frame.bodyLength(header: Array(buffer[0..<4]), limit: Self.maximumFrame) else {
+                handler(nil)
+                return false
+            }
+            guard buffer.count >= 4 + length else { return true }
+            let body = Array(buffer[4..<(4 + length)])
+            buffer.removeFirst(4 + length)
+            handler(try? Frame.decode(ChildMessage.self, body: body))
+        }
+        return true
+    }
+
+    /// Writes each complete line as `name | line`, one write(2) per line so lines from different
+    /// children never interleave.
+    private static func writeLines(_ buffer: inout [UInt8], of name: String, flushAll: Bool) {
+        let prefix = Array("\(name) | ".utf8)
+        while let newline = buffer.firstIndex(of: UInt8(ascii: "\n")) ?? ((flushAll || buffer.count > 16384) && !buffer.isEmpty ? buffer.count - 1 : nil) {
+            var line = prefix + buffer[0...newline]
+            if line.last != UInt8(ascii: "\n") { line.append(UInt8(ascii: "\n")) }
+            buffer.removeFirst(newline + 1)
+            line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The unprivileged identity a child runs as when we are root; `setpriv` drops to it at exec
+/// time. PostgreSQL and Redis run as the servers' account; each tenant's processor as a uid of
+/// its own, so that no processor can signal, trace or read the memory of another tenant's.
+struct ProcessAccount: Sendable, Equatable {
+    static let setpriv = "/usr/bin/setpriv"
+
+    let uid: uid_t
+    let gid: gid_t
+    /// Supplementary groups: the servers get the processors' group, so that their sockets can
+    /// be group-owned and reachable by processors and nobody else.
+    var groups: [gid_t] = []
+
+    var setprivArguments: [String] {
+        ["--reuid=\(self.uid)", "--regid=\(self.gid)"]
+            + (self.groups.isEmpty ? ["--clear-groups"] : ["--groups=" + self.groups.map(String.init).joined(separator: ",")])
+    }
+
+    /// nil when we are not root: then every child simply runs as us.
+    static func forServers(processorGroup: gid_t?) -> ProcessAccount? {
+        guard geteuid() == 0 else { return nil }
+        for name in ["postgres", "nobody"] {
+            if let entry = getpwnam(name) {
+                return ProcessAccount(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, groups: processorGroup.map { [$0] } ?? [])
+            }
+        }
+        return nil
+    }
+
+    /// The account of one tenant's processor: uid base + tenant id, the base as its group. nil
+    /// when we are not root.
+    static func forProcessor(tenant: Int64, uidBase: UInt32) -> ProcessAccount? {
+        guard geteuid() == 0 else { return nil }
+        return ProcessAccount(uid: uidBase &+ UInt32(truncatingIfNeeded: tenant), gid: uidBase)
+    }
+
+    /// Why this account could not run `path` (a directory on the way it cannot enter, a file it
+    /// cannot execute), or nil when it can. Checked before spawning, so that the operator reads
+    /// the reason instead of a bare exit status 126.
+    func cannotExecute(_ path: String) -> String? {
+        var prefix = ""
+        let components = path.split(separator: "/").map(String.init)
+        for (index, component) in components.enumerated() {
+            prefix += "/" + component
+            var info = stat()
+            guard stat(prefix, &info) == 0 else { return "\(prefix): \(String(cString: strerror(errno)))" }
+            let mode = info.st_mode
+            let allowed: Bool
+            if info.st_uid == self.uid {
+                allowed = mode & S_IXUSR != 0
+            } else if info.st_gid == self.gid || self.groups.contains(info.st_gid) {
+                allowed = mode & S_IXGRP != 0
+            } else {
+                allowed = mode & S_IXOTH != 0
+            }
+            if !allowed {
+                let what = index == components.count - 1 ? "cannot execute" : "cannot enter directory"
+                return "uid \(self.uid) \(what) \(prefix) (mode \(String(mode & 0o7777, radix: 8)))"
+            }
+        }
+        return nil
+    }
+
+    /// Hands a directory tree to this account.
+    func own(_ path: String) throws {
+        let manager = FileManager.default
+        var paths = [path]
+        if let enumerator = manager.enumerator(atPath: path) {
+            while let relative = enumerator.nextObject() as? String { paths.append(path + "/" + relative) }
+        }
+        for item in paths where lchown(item, self.uid, self.gid) != 0 {
+            throw EmbeddedServiceError(service: "setup", detail: "cannot hand \(item) to uid \(self.uid): errno \(errno)")
+        }
+    }
+}
+
+/// An embedded PostgreSQL or Redis that could not be prepared or started.
+public struct EmbeddedServiceError: Error, Sendable, CustomStringConvertible {
+    public let service: String
+    public let detail: String
+    public var description: String { "\(self.service): \(self.detail)" }
+}
+
+/// Lets a group enter a directory (and nothing more): how processors reach a server's socket.
+func grantGroupPassage(_ path: String, group: gid_t) throws {
+    guard chown(path, UInt32.max, group) == 0, chmod(path, 0o710) == 0 else {
+        throw EmbeddedServiceError(service: "setup", detail: "cannot open \(path) to group \(group): errno \(errno)")
+    }
+}

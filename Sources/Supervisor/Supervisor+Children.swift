@@ -1,0 +1,374 @@
+import Foundation
+import Logging
+import OneoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One supervised child as the supervisor tracks it. Lives inside the actor and never leaves it.
+final class SupervisedChild {
+    enum Launch {
+        case api
+        case processor(TenantID, slug: String)
+        /// PostgreSQL, Redis: a fixed command line.
+        case fixed(ChildSpec)
+    }
+
+    /// Why a child is not to run.
+    enum Hold: String {
+        /// `tenant stop`: until `tenant start` (or serve restarts).
+        case operatorStop = "stopped by operator"
+        /// No work for the idle timeout: until work arrives.
+        case idle = "idle"
+        /// The tenant was suspended or deleted.
+        case inactive = "tenant not active"
+        /// serve is stopping.
+        case shutdown = "shutting down"
+    }
+
+    let name: String
+    let role: ChildSpec.Role
+    let launch: Launch
+    var lifecycle: ChildLifecycle
+    var pid: pid_t?
+    var channel: FrameSocket?
+    /// Counts spawns: a frame or timer of an earlier process of this child is ignored.
+    var generation = 0
+    var worker: String?
+    var hold: Hold?
+    var alwaysOn = false
+    /// An operator's restart: the next exit starts it again at once.
+    var restartRequested = false
+    /// Work arrived while an idle processor was draining: start again when it is gone.
+    var workArrived = false
+    var lastHeard = ContinuousClock.now
+    var lastBusy = ContinuousClock.now
+    var inFlight = 0
+    var completed = 0
+    var terminationSent = false
+    /// Identifies the supervising loop; a loop that finds another id here ends.
+    var loopID = 0
+    var loop: Task<Void, Never>?
+    /// Between the decision to spawn and the spawn (reading the tenant, opening its key).
+    var preparing = false
+
+    init(name: String, role: ChildSpec.Role, launch: Launch, policy: RestartPolicy) {
+        self.name = name
+        self.role = role
+        self.launch = launch
+        self.lifecycle = ChildLifecycle(policy: policy)
+    }
+
+    var tenant: TenantID? {
+        if case .processor(let id, _) = self.launch { return id }
+        return nil
+    }
+
+    var slug: String? {
+        if case .processor(_, let slug) = self.launch { return slug }
+        return nil
+    }
+}
+
+extension Supervisor {
+    @discardableResult
+    func addChild(name: String, role: ChildSpec.Role, launch: SupervisedChild.Launch) -> SupervisedChild {
+        if let existing = self.children[name] { return existing }
+        let child = SupervisedChild(name: name, role: role, launch: launch, policy: self.configuration.restartPolicy)
+        self.children[name] = child
+        return child
+    }
+
+    /// Starts the child's supervising loop, replacing a loop that is waiting out a backoff.
+    func supervise(_ child: SupervisedChild) {
+        guard !self.stopping, child.pid == nil, !child.preparing else { return }
+        child.loop?.cancel()
+        child.loopID += 1
+        let id = child.loopID
+        let name = child.name
+        child.loop = Task { await self.superviseLoop(name, id: id) }
+    }
+
+    /// Spawns the child, waits for its exit, and decides by the policy whether and when to start it
+    /// again, until it is held, the supervisor stops, or another loop replaces this one.
+    private func superviseLoop(_ name: String, id: Int) async {
+        while let child = self.children[name], child.loopID == id, !self.stopping, child.hold == nil, !Task.isCancelled {
+            let decision: ChildLifecycle.Decision
+            do {
+                guard let status = try await self.runOnce(child, loop: id) else { return }
+                let expected = self.stopping || child.hold != nil || child.restartRequested
+                decision = child.lifecycle.exited(status.description, at: .now, expected: expected, random: Double.random(in: 0..<1))
+                if expected {
+                    self.logger.info("child stopped", metadata: ["child": "\(name)", "child.exit": "\(status)", "reason": "\(child.hold?.rawValue ?? (child.restartRequested ? "restart" : "shutdown"))"])
+                }
+            } catch {
+                decision = child.lifecycle.failedToStart(error.description, at: .now, random: Double.random(in: 0..<1))
+                self.logger.error("child failed to start", metadata: ["child": "\(name)", "error": "\(error)"])
+            }
+            if child.restartRequested {
+                child.restartRequested = false
+                child.lifecycle.operatorStart()
+                continue
+            }
+            switch decision {
+            case .stayStopped:
+                if child.hold == .idle, child.workArrived, !self.stopping {
+                    child.hold = nil
+                    child.workArrived = false
+                    continue
+                }
+                if child.loopID == id { child.loop = nil }
+                return
+            case .restart(let at):
+                self.logger.error("child exited; restarting", metadata: [
+                    "child": "\(name)", "child.exit": "\(child.lifecycle.lastExit ?? "")",
+                    "restart.delay": "\(at - .now)", "restarts": "\(child.lifecycle.restarts)",
+                ])
+                try? await Task.sleep(until: at, clock: .continuous)
+            case .holdBack(let until):
+                self.logger.critical("child is crash-looping; holding it back", metadata: [
+                    "child": "\(name)", "child.exit": "\(child.lifecycle.lastExit ?? "")",
+                    "hold": "\(until - .now)", "restarts": "\(child.lifecycle.restarts)",
+                    "hint": "fix the cause, then `oneo-ai tenant start` (or wait for the next try)",
+                ])
+                try? await Task.sleep(until: until, clock: .continuous)
+            }
+        }
+    }
+
+    /// One process of the child, from spawn to exit.
+    /// nil when another loop took over while this one prepared.
+    private func runOnce(_ child: SupervisedChild, loop id: Int) async throws(SpawnError) -> ExitStatus? {
+        child.preparing = true
+        let prepared: Prepared
+        do {
+            prepared = try await self.prepare(child)
+            child.preparing = false
+        } catch {
+            child.preparing = false
+            throw error
+        }
+        guard child.loopID == id, !self.stopping, child.hold == nil else { return nil }
+        let spawned = await self.spawnThread.run { Result { () throws(SpawnError) in try Spawner.spawn(prepared.spec) } }
+        let running = try spawned.get()
+        self.table.childStarted()
+        child.generation += 1
+        let generation = child.generation
+        child.pid = running.pid
+        child.channel = running.channel
+        child.terminationSent = false
+        child.inFlight = 0
+        child.completed = 0
+        child.lastHeard = .now
+        child.lastBusy = .now
+        child.lifecycle.spawned(at: .now)
+        self.io.watchOutput(of: child.name, descriptor: running.output)
+        if let channel = running.channel {
+            let worker = "\(self.hostName):\(running.pid)"
+            child.worker = worker
+            let name = child.name
+            self.io.watchFrames(of: name, on: channel) { message in
+                Task { await self.heard(name, generation: generation, message) }
+            }
+            do {
+                // A fresh socket's buffer holds far more than one bootstrap frame: no blocking.
+                try channel.send(self.bootstrap(for: child, pid: running.pid, worker: worker, key: prepared.providerKey))
+            } catch {
+                self.logger.error("bootstrap frame not delivered; killing the child", metadata: ["child": "\(child.name)", "error": "\(error)"])
+                kill(running.pid, SIGKILL)
+            }
+        } else {
+            // Not ours: alive is all it can tell us.
+            child.lifecycle.ready(at: .now)
+        }
+        self.logger.info("child started", metadata: ["child": "\(child.name)", "child.pid": "\(running.pid)"])
+        let status = await self.table.waitForExit(running.pid)
+        child.pid = nil
+        child.channel = nil
+        child.inFlight = 0
+        if let tenant = child.tenant, let worker = child.worker {
+            await self.releaseJobs(of: worker, tenant: tenant, child: child.name)
+        }
+        child.worker = nil
+        return status
+    }
+
+    private struct Prepared {
+        let spec: ChildSpec
+        let providerKey: ProviderKey?
+    }
+
+    private func prepare(_ child: SupervisedChild) async throws(SpawnError) -> Prepared {
+        switch child.launch {
+        case .fixed(let spec):
+            return Prepared(spec: spec, providerKey: nil)
+        case .api:
+            return Prepared(spec: ChildSpec(
+                role: .api, name: child.name, executable: self.executable,
+                arguments: ["api", "--host", self.configuration.host, "--port", String(self.configuration.port)],
+                wantsChannel: true
+            ), providerKey: nil)
+        case .processor(let tenant, let slug):
+            return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
+        }
+    }
+
+    /// A processor is prepared from its tenant's row as it is now, so that a new key, model or
+    /// base URL reaches it with the next start. Its key is opened here and nowhere else.
+    private func prepareProcessor(_ child: SupervisedChild, tenant: TenantID, slug: String) async throws(SpawnError) -> Prepared {
+        guard let services = self.services else { throw SpawnError(child: child.name, detail: "the database is not ready") }
+        let row: TenantRuntime?
+        do {
+            row = try await services.directory.tenant(tenant, logger: self.logger)
+        } catch {
+            throw SpawnError(child: child.name, detail: "reading the tenant failed: \(SafeErrorDescription.of(error))")
+        }
+        guard let row, row.active else { throw SpawnError(child: child.name, detail: "tenant \(slug) is no longer active") }
+        let key: ProviderKey?
+        do {
+            key = try row.sealedKey.map { sealed throws(SecretError) in try services.sealer.open(sealed, tenant: tenant) }
+        } catch {
+            throw SpawnError(child: child.name, detail: "cannot open the tenant's provider key: \(error)")
+        }
+        var spec = ChildSpec(
+            role: .processor, name: child.name, tenant: tenant, executable: self.executable,
+            arguments: ["processor", "--tenant", slug, "--concurrency", String(self.configuration.processorConcurrency)],
+            wantsChannel: true
+        )
+        if let account = ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase) {
+            if let reason = account.cannotExecute(self.executable) {
+                throw SpawnError(child: child.name, detail: "\(reason): processors run unprivileged; install oneo-ai where others may execute it, or change --processor-uid-base")
+            }
+            spec.arguments = account.setprivArguments + ["--", spec.executable] + spec.arguments
+            spec.executable = ProcessAccount.setpriv
+        }
+        return Prepared(spec: spec, providerKey: key)
+    }
+
+    private func bootstrap(for child: SupervisedChild, pid: pid_t, worker: String, key: ProviderKey?) -> ChildBootstrap {
+        let services = self.services!
+        return ChildBootstrap(
+            database: services.databaseSettings, redis: services.redisSettings, tenant: child.tenant, providerKey: key,
+            supervisor: getpid(), worker: worker,
+            heartbeatIntervalMilliseconds: Int(self.configuration.heartbeatInterval / .milliseconds(1)),
+            drainTimeoutMilliseconds: Int(self.configuration.drainTimeout / .milliseconds(1))
+        )
+    }
+
+    /// The jobs a dead processor held go back to the queue at once: it can never commit them,
+    /// and its successor should not wait for their leases to run out.
+    private func releaseJobs(of worker: String, tenant: TenantID, child: String) async {
+        guard let services = self.services else { return }
+        do {
+            let released = try await JobLeases.release(.worker(worker), tenant: tenant, database: services.database, logger: self.logger)
+            if released > 0 {
+                self.logger.notice("released the jobs of a stopped processor for retry", metadata: ["child": "\(child)", "jobs.released": "\(released)"])
+            }
+        } catch {
+            self.logger.error("releasing a stopped processor's jobs failed; their leases will expire", metadata: ["child": "\(child)", "error": "\(SafeErrorDescription.of(error))"])
+        }
+    }
+
+    /// A frame from a child (nil: one we could not read, which ends our reading of that child).
+    func heard(_ name: String, generation: Int, _ message: ChildMessage?) {
+        guard let child = self.children[name], child.generation == generation, child.pid != nil else { return }
+        switch message {
+        case .ready:
+            child.lastHeard = .now
+            child.lifecycle.ready(at: .now)
+            self.logger.info("child ready", metadata: ["child": "\(name)", "child.pid": "\(child.pid ?? 0)"])
+        case .heartbeat(let inFlight, let completed):
+            child.lastHeard = .now
+            if inFlight > 0 || completed != child.completed { child.lastBusy = .now }
+            child.inFlight = inFlight
+            child.completed = completed
+        case nil:
+            self.logger.error("child broke the frame protocol; it will be treated as silent", metadata: ["child": "\(name)"])
+        }
+    }
+
+    /// Every 250 ms: terminate children that stopped talking, stop processors with nothing to do.
+    func watchChildren() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(250))
+            guard !self.stopping else { continue }
+            let now = ContinuousClock.now
+            for child in self.children.values {
+                guard let pid = child.pid, child.channel != nil else { continue }
+                if !child.terminationSent, now - child.lastHeard > self.configuration.heartbeatTimeout {
+                    self.logger.error("child is silent; terminating it", metadata: [
+                        "child": "\(child.name)", "child.pid": "\(pid)", "silent.for": "\(now - child.lastHeard)",
+                    ])
+                    self.signal(child, SIGTERM, killAfter: self.configuration.killGrace)
+                } else if child.role == .processor, child.hold == nil, !child.alwaysOn, child.lifecycle.state == .running,
+                          child.inFlight == 0, now - child.lastBusy > self.configuration.idleTimeout {
+                    self.logger.info("processor idle; stopping it until work arrives", metadata: ["child": "\(child.name)", "idle.for": "\(now - child.lastBusy)"])
+                    child.hold = .idle
+                    self.drain(child, timeout: self.configuration.drainTimeout)
+                }
+            }
+        }
+    }
+
+    /// Asks the child to finish its work within `timeout` and exit (our children by a drain
+    /// frame, others by SIGTERM), and kills it if it is still there after the timeout and the
+    /// grace period.
+    func drain(_ child: SupervisedChild, timeout: Duration) {
+        guard child.pid != nil else { return }
+        child.lifecycle.draining(at: .now)
+        if let channel = child.channel, channel.trySend(SupervisorMessage.drain(timeoutMilliseconds: Int(timeout / .milliseconds(1)))) {
+            self.signal(child, nil, killAfter: timeout + self.configuration.killGrace)
+        } else {
+            // Our children drain on SIGTERM too, with the bootstrap's timeout.
+            let timeout = child.channel == nil ? timeout : self.configuration.drainTimeout
+            self.signal(child, SIGTERM, killAfter: timeout + self.configuration.killGrace)
+        }
+    }
+
+    /// Sends `signal` now (PostgreSQL gets SIGINT for SIGTERM: its "fast" shutdown; SIGTERM
+    /// would wait for every client), then SIGKILL after `killAfter` if that same process is still
+    /// there.
+    func signal(_ child: SupervisedChild, _ signal: Int32?, killAfter: Duration) {
+        guard let pid = child.pid else { return }
+        child.terminationSent = true
+        if let signal { kill(pid, child.role == .postgres && signal == SIGTERM ? SIGINT : signal) }
+        let generation = child.generation
+        let name = child.name
+        Task {
+            try? await Task.sleep(for: killAfter)
+            if self.isRunning(name, generation: generation) {
+                self.logger.warning("child did not stop in time; killing it", metadata: ["child": "\(name)", "child.pid": "\(pid)"])
+                kill(pid, SIGKILL)
+            }
+        }
+    }
+
+    private func isRunning(_ name: String, generation: Int) -> Bool {
+        guard let child = self.children[name] else { return false }
+        return child.generation == generation && child.pid != nil
+    }
+
+    /// Stops every child of these roles (processors drain up to `timeout`) and waits for them.
+    func stopAll(roles: Set<ChildSpec.Role>, timeout: Duration) async {
+        let chosen = self.children.values.filter { roles.contains($0.role) }
+        for child in chosen {
+            if child.hold == nil || self.stopping { child.hold = .shutdown }
+            if child.pid != nil {
+                self.drain(child, timeout: timeout)
+            } else {
+                child.loop?.cancel()
+                child.lifecycle.hold()
+            }
+        }
+        for child in chosen { await child.loop?.value }
+    }
+
+    /// Waits (polling every 10 ms: operator commands only) until `condition` holds or `deadline`.
+    func wait(until deadline: ContinuousClock.Instant, for condition: () -> Bool) async -> Bool {
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return true
+    }
+}

@@ -14,10 +14,17 @@ public final class TestStack: Sendable {
     public let simulator: JSONClient
     public let local: LocalStack
     public let tenant: String
+    /// What serve and CLI commands run with: the test database and Redis.
+    public let environment: [String: String]
 
     /// - Parameter tenantActive: false adds the tenant suspended, so no processor runs its jobs
     ///   until the test activates it.
-    public static func start(tenant: String = "acme", tenantActive: Bool = true, providerKey: String = "test-provider-key-1") async throws -> TestStack {
+    ///   - serveOptions: extra `serve` options (`--idle-timeout 1`).
+    ///   - simulatorLatencyMilliseconds: how long each provider call takes.
+    public static func start(
+        tenant: String = "acme", tenantActive: Bool = true, providerKey: String = "test-provider-key-1",
+        serveOptions: [String] = [], simulatorLatencyMilliseconds: Int = 0
+    ) async throws -> TestStack {
         let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
         try await Self.admin { client, logger in
             try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
@@ -25,32 +32,72 @@ public final class TestStack: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         let databaseURL = try TestServices.databaseURL(named: name)
         let environment = ["DATABASE_URL": databaseURL, "REDIS_URL": try TestServices.redisURL(), "ONEO_LOG_LEVEL": "debug"]
-        let local = try await LocalStack.start(binDirectory: TestServices.binDirectory, directory: directory, environment: environment, startTimeout: .seconds(60))
+        let local = try await LocalStack.start(
+            binDirectory: TestServices.binDirectory, directory: directory, environment: environment,
+            serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds, startTimeout: .seconds(60)
+        )
         let simulator = JSONClient(baseURL: local.simulatorBase)
-        let keyFile = directory + "/provider.key"
+        let token = try await Self.addTenant(
+            tenant, providerKey: providerKey, active: tenantActive, directory: directory, simulatorBase: local.simulatorBase, environment: environment
+        )
+        return TestStack(
+            databaseName: name, databaseURL: databaseURL, directory: directory,
+            api: JSONClient(baseURL: local.apiBase + "/api/v1", token: token),
+            simulator: simulator, local: local, tenant: tenant, environment: environment
+        )
+    }
+
+    /// Adds a tenant through the CLI, as an operator would, and returns an API token for it.
+    private static func addTenant(_ slug: String, providerKey: String, active: Bool, directory: String, simulatorBase: String, environment: [String: String]) async throws -> String {
+        let keyFile = directory + "/provider-\(slug).key"
         FileManager.default.createFile(atPath: keyFile, contents: Data(providerKey.utf8), attributes: [.posixPermissions: 0o600])
         let cli = TestServices.executable("oneo-ai")
         _ = try await ManagedProcess.run(
             cli,
-            ["tenant", "add", tenant, "--name", "Tenant \(tenant)", "--data-dir", directory + "/data", "--api-key-file", keyFile,
-             "--base-url", local.simulatorBase + "/v1"] + (tenantActive ? [] : ["--suspended"]),
-            environment: environment, logFile: directory + "/cli-tenant.log"
+            ["tenant", "add", slug, "--name", "Tenant \(slug)", "--data-dir", directory + "/data", "--api-key-file", keyFile,
+             "--base-url", simulatorBase + "/v1"] + (active ? [] : ["--suspended"]),
+            environment: environment, logFile: directory + "/cli-tenant-\(slug).log"
         )
         let output = try await ManagedProcess.run(
-            cli, ["token", "create", "--tenant", tenant, "--permissions", "read,create", "--data-dir", directory + "/data"],
-            environment: environment, logFile: directory + "/cli-token.log"
+            cli, ["token", "create", "--tenant", slug, "--permissions", "read,create", "--data-dir", directory + "/data"],
+            environment: environment, logFile: directory + "/cli-token-\(slug).log"
         )
         guard let token = output.split(separator: "\n").last(where: { $0.hasPrefix("oneo_") }).map(String.init) else {
             throw CommandFailed(command: "oneo-ai token create", status: 0, output: output)
         }
-        return TestStack(
-            databaseName: name, databaseURL: databaseURL, directory: directory,
-            api: JSONClient(baseURL: local.apiBase + "/api/v1", token: token),
-            simulator: simulator, local: local, tenant: tenant
+        return token
+    }
+
+    /// Another tenant on this stack; returns its API client.
+    public func addTenant(_ slug: String, providerKey: String) async throws -> JSONClient {
+        let token = try await Self.addTenant(
+            slug, providerKey: providerKey, active: true, directory: self.directory, simulatorBase: self.local.simulatorBase, environment: self.environment
+        )
+        return JSONClient(baseURL: self.local.apiBase + "/api/v1", token: token)
+    }
+
+    /// Runs `oneo-ai ARGS --data-dir <this stack's>` and returns its output; throws on non-zero.
+    @discardableResult
+    public func cli(_ arguments: [String]) async throws -> String {
+        try await ManagedProcess.run(
+            TestServices.executable("oneo-ai"), arguments + ["--data-dir", self.directory + "/data"],
+            environment: self.environment, logFile: self.directory + "/cli-\(UInt32.random(in: 0 ... .max)).log"
         )
     }
 
-    private init(databaseName: String, databaseURL: String, directory: String, api: JSONClient, simulator: JSONClient, local: LocalStack, tenant: String) {
+    /// Every child of serve, from the control socket.
+    public func status() async throws -> [ChildStatus] {
+        let reply = try await ControlClient.send(ControlRequest(command: .status), path: DataDirectory(self.directory + "/data").controlSocket, timeout: .seconds(10))
+        if let error = reply.error { throw error }
+        return reply.children ?? []
+    }
+
+    /// The status row of one child (`api`, `processor:acme`).
+    public func child(_ name: String) async throws -> ChildStatus? {
+        try await self.status().first { $0.name == name }
+    }
+
+    private init(databaseName: String, databaseURL: String, directory: String, api: JSONClient, simulator: JSONClient, local: LocalStack, tenant: String, environment: [String: String]) {
         self.databaseName = databaseName
         self.databaseURL = databaseURL
         self.directory = directory
@@ -58,6 +105,7 @@ public final class TestStack: Sendable {
         self.simulator = simulator
         self.local = local
         self.tenant = tenant
+        self.environment = environment
     }
 
     public var serve: ManagedProcess { self.local.serve }
@@ -67,9 +115,14 @@ public final class TestStack: Sendable {
     @discardableResult
     public static func with(
         tenantActive: Bool = true,
+        serveOptions: [String] = [],
+        simulatorLatencyMilliseconds: Int = 0,
+        providerKey: String = "test-provider-key-1",
         _ body: (TestStack) async throws -> Void
     ) async throws -> Int32? {
-        let stack = try await TestStack.start(tenantActive: tenantActive)
+        let stack = try await TestStack.start(
+            tenantActive: tenantActive, providerKey: providerKey, serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds
+        )
         do {
             try await body(stack)
         } catch {
@@ -130,5 +183,9 @@ public final class TestStack: Sendable {
 public struct StackFailure: Error, CustomStringConvertible {
     public let underlying: any Error
     public let serveLog: String
+    public init(underlying: any Error, serveLog: String) {
+        self.underlying = underlying
+        self.serveLog = serveLog
+    }
     public var description: String { "\(self.underlying)\n--- serve log (end) ---\n\(self.serveLog)" }
 }

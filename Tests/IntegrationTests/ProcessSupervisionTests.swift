@@ -1,0 +1,305 @@
+import Foundation
+import OneoCore
+import OneoTesting
+import PostgresNIO
+import StackControl
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The supervisor with real processes: kills, restarts, crash loops, idle stops, the control
+/// socket, and what a child's /proc shows. Serialized: the restart-time assertions measure the
+/// supervisor, not eight other stacks starting on the same two cores.
+@Suite("process supervision", .serialized, .timeLimit(.minutes(5)))
+struct ProcessSupervisionTests {
+    /// A pipeline `notes` with a text field and an AI field over it.
+    static func makeNotes(_ api: JSONClient) async throws {
+        let pipeline = try await api.post("/pipelines/", ["name": "Notes", "slug": "notes"])
+        try #require(pipeline.status == 201, "pipeline: \(pipeline.body)")
+        let text = try await api.post("/pipelines/notes/fields/", ["name": "Text", "slug": "text", "field_type": "text"])
+        try #require(text.status == 201, "field: \(text.body)")
+        let ai = try await api.post("/pipelines/notes/fields/", [
+            "name": "Summary", "slug": "summary", "field_type": "ai_generated",
+            "ai_config": ["prompt": "Summarize: {text}", "model": "gpt-4o-mini"],
+        ])
+        try #require(ai.status == 201, "ai field: \(ai.body)")
+    }
+
+    /// Creates a record and returns (record id, job id).
+    static func addNote(_ api: JSONClient, _ text: String) async throws -> (record: Int64, job: String) {
+        let created = try await api.post("/pipelines/notes/records/", ["data": ["text": .string(text)]])
+        try #require(created.status == 201, "record: \(created.body)")
+        let record = try #require(created["id"]?.integerValue)
+        let job = try #require(created["triggered_jobs"]?.arrayValue?.first?["job_id"]?.stringValue)
+        return (Int64(record), job)
+    }
+
+    static func jobStatus(_ api: JSONClient, _ job: String) async throws -> String? {
+        try await api.get("/ai-jobs/\(job)/")["status"]?.stringValue
+    }
+
+    /// Gone: no such process, or a zombie nobody has reaped yet (it runs no code).
+    static func isGone(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        guard let close = stat.lastIndex(of: ")") else { return true }
+        return stat[stat.index(close, offsetBy: 2)] == "Z"
+    }
+
+    @Test("kill -9 of a processor mid-job: back within 1 s, and the job completes exactly once")
+    func killedProcessorMidJob() async throws {
+        try await TestStack.with(simulatorLatencyMilliseconds: 1500) { stack in
+            try await Self.makeNotes(stack.api)
+            let (record, job) = try await Self.addNote(stack.api, "the first note")
+            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            let before = try #require(try await stack.child("processor:acme")?.pid)
+            kill(before, SIGKILL)
+            let killed = ContinuousClock.now
+            try await waitUntil("a new processor to be ready", timeout: .seconds(1), interval: .milliseconds(10)) {
+                guard let child = try await stack.child("processor:acme") else { return false }
+                return child.state == .running && child.pid != nil && child.pid != before
+            }
+            let back = ContinuousClock.now - killed
+            let restarted = try #require(try await stack.child("processor:acme"))
+            #expect(restarted.restarts == 1)
+            #expect(restarted.lastError?.contains("signal 9") == true)
+
+            try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            let detail = try await stack.api.get("/ai-jobs/\(job)/")
+            #expect(detail["attempt"]?.integerValue == 2, "the killed attempt and the one that completed")
+            let jobID = try #require(Int64(job))
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE record_id = \(record) AND status = 'completed'") == 1)
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE cost_micros > 0 AND record_id = \(record)") == 1)
+            // Created (version 1), then one AI write (version 2): the killed attempt wrote nothing.
+            #expect(try await stack.count("SELECT version::bigint FROM records WHERE id = \(record)") == 2)
+            print("processor back \(back) after kill -9")
+        }
+    }
+
+    @Test("tenant restart acme leaves globex's jobs alone and acme's resume")
+    func restartIsolation() async throws {
+        try await TestStack.with(simulatorLatencyMilliseconds: 1500) { stack in
+            let globex = try await stack.addTenant("globex", providerKey: "test-provider-key-globex")
+            try await Self.makeNotes(stack.api)
+            try await Self.makeNotes(globex)
+            let acmeJob = try await Self.addNote(stack.api, "acme before the restart").job
+            var globexJobs: [String] = []
+            for index in 0..<4 { globexJobs.append(try await Self.addNote(globex, "globex note \(index)").job) }
+            try await waitUntil("globex's jobs to be in flight") {
+                var statuses: [String?] = []
+                for job in globexJobs { statuses.append(try await Self.jobStatus(globex, job)) }
+                return statuses.allSatisfy { $0 == "processing" }
+            }
+            let globexBefore = try #require(try await stack.child("processor:globex"))
+            let acmeBefore = try #require(try await stack.child("processor:acme")?.pid)
+
+            let output = try await stack.cli(["tenant", "restart", "acme", "--timeout", "10"])
+            #expect(output.contains("processor:acme"))
+            let acmeAfter = try #require(try await stack.child("processor:acme"))
+            #expect(acmeAfter.pid != acmeBefore && acmeAfter.state == .running)
+            #expect(acmeAfter.restarts == 0, "an operator's restart is not a crash")
+
+            for job in globexJobs {
+                try await waitUntil("globex job \(job) to complete") { try await Self.jobStatus(globex, job) == "completed" }
+                let detail = try await globex.get("/ai-jobs/\(job)/")
+                #expect(detail["attempt"]?.integerValue == 1, "globex's job \(job) was re-attempted")
+                #expect((detail["processing_time_ms"]?.integerValue ?? .max) < 1500 + 1000, "globex's job \(job) was delayed")
+            }
+            let globexAfter = try #require(try await stack.child("processor:globex"))
+            #expect(globexAfter.pid == globexBefore.pid && globexAfter.restarts == 0)
+
+            // acme's in-flight job was drained (the timeout is longer than a call), then new work runs.
+            try await waitUntil("acme's drained job to complete") { try await Self.jobStatus(stack.api, acmeJob) == "completed" }
+            #expect(try await stack.api.get("/ai-jobs/\(acmeJob)/")["attempt"]?.integerValue == 1)
+            let resumed = try await Self.addNote(stack.api, "acme after the restart").job
+            try await waitUntil("acme's new job to complete") { try await Self.jobStatus(stack.api, resumed) == "completed" }
+        }
+    }
+
+    @Test("a restart with a short timeout releases acme's unfinished jobs for retry; they complete once")
+    func restartReleasesAfterTimeout() async throws {
+        try await TestStack.with(simulatorLatencyMilliseconds: 2000) { stack in
+            try await Self.makeNotes(stack.api)
+            let job = try await Self.addNote(stack.api, "a slow one").job
+            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            try await stack.cli(["tenant", "restart", "acme", "--timeout", "0"])
+            try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            #expect(try await stack.api.get("/ai-jobs/\(job)/")["attempt"]?.integerValue == 2)
+            let jobID = try #require(Int64(job))
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
+        }
+    }
+
+    @Test("kill -9 of the supervisor: every child is gone within 2 s")
+    func supervisorKilled() async throws {
+        let stack = try await TestStack.start()
+        do {
+            try await Self.makeNotes(stack.api)
+            let job = try await Self.addNote(stack.api, "wake a processor").job
+            try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            let children = try await stack.status().compactMap(\.pid)
+            #expect(children.count == 2, "the API and acme's processor")
+            stack.serve.signal(SIGKILL)
+            try await waitUntil("every child of the killed supervisor to be gone", timeout: .seconds(2), interval: .milliseconds(20)) {
+                children.allSatisfy(Self.isGone)
+            }
+        } catch {
+            try await stack.stop()
+            throw StackFailure(underlying: error, serveLog: String(stack.serve.output.suffix(4000)))
+        }
+        try await stack.stop()
+    }
+
+    @Test("a processor that exits at once every time ends up crash-looping; the supervisor and other tenants carry on")
+    func crashLoop() async throws {
+        try await TestStack.with { stack in
+            let broken = try await stack.addTenant("broken", providerKey: "test-provider-key-broken")
+            try await Self.makeNotes(broken)
+            try await Self.makeNotes(stack.api)
+            // What the CLI refuses to store, a direct write can: the processor exits 78 at start.
+            try await stack.withDatabase { client, logger in
+                try await client.query("UPDATE tenants SET provider_base_url = 'ftp://nowhere' WHERE slug = 'broken'", logger: logger)
+            }
+            let stuck = try await Self.addNote(broken, "never processed").job
+            try await waitUntil("the broken processor to be crash-looping", timeout: .seconds(30), interval: .milliseconds(100)) {
+                try await stack.child("processor:broken")?.state == .crashLooping
+            }
+            let looping = try #require(try await stack.child("processor:broken"))
+            #expect(looping.restarts == 6)
+            #expect(looping.lastError == "exit code 78")
+            #expect(looping.pid == nil)
+            #expect(try await Self.jobStatus(broken, stuck) == "pending")
+
+            let healthy = try await Self.addNote(stack.api, "acme is fine").job
+            try await waitUntil("acme's job to complete") { try await Self.jobStatus(stack.api, healthy) == "completed" }
+            #expect(try await stack.child("api")?.state == .running)
+
+            // Fixed by the operator, started at once out of the crash loop; the queued job runs.
+            try await stack.cli(["tenant", "set-base-url", "broken", stack.local.simulatorBase + "/v1"])
+            try await stack.cli(["tenant", "start", "broken"])
+            try await waitUntil("the queued job to complete") { try await Self.jobStatus(broken, stuck) == "completed" }
+        }
+    }
+
+    @Test("idle processors stop and come back when work arrives")
+    func idleStop() async throws {
+        try await TestStack.with(serveOptions: ["--idle-timeout", "1"]) { stack in
+            #expect(try await stack.child("processor:acme") == nil, "no processor before there is work")
+            try await Self.makeNotes(stack.api)
+            let first = try await Self.addNote(stack.api, "first").job
+            try await waitUntil("the first job to complete") { try await Self.jobStatus(stack.api, first) == "completed" }
+            let pid = try #require(try await stack.child("processor:acme")?.pid)
+            try await waitUntil("the idle processor to stop") {
+                let child = try await stack.child("processor:acme")
+                return child?.state == .stopped && child?.detail == "idle"
+            }
+            #expect(Self.isGone(pid))
+            let second = try await Self.addNote(stack.api, "second").job
+            try await waitUntil("the second job to complete") { try await Self.jobStatus(stack.api, second) == "completed" }
+            let back = try #require(try await stack.child("processor:acme"))
+            #expect(back.restarts == 0, "stopping when idle is not a crash")
+        }
+    }
+
+    @Test("a silent child is terminated and restarted")
+    func silentChild() async throws {
+        try await TestStack.with(serveOptions: ["--heartbeat-timeout", "1"]) { stack in
+            try await Self.makeNotes(stack.api)
+            let job = try await Self.addNote(stack.api, "start a processor").job
+            try await waitUntil("the job to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            let pid = try #require(try await stack.child("processor:acme")?.pid)
+            kill(pid, SIGSTOP)
+            try await waitUntil("the stopped processor to be replaced", timeout: .seconds(20), interval: .milliseconds(100)) {
+                let child = try await stack.child("processor:acme")
+                return child?.pid != nil && child?.pid != pid && child?.state == .running
+            }
+            #expect(Self.isGone(pid))
+            #expect(try await stack.child("processor:acme")?.restarts == 1)
+        }
+    }
+
+    @Test("no provider key in any child's argv or environment, nor in the logs; processors never run as root")
+    func keysStayInMemory() async throws {
+        let key = "sk-test-NEVER-LEAK-4242424242"
+        try await TestStack.with(providerKey: key) { stack in
+            try await Self.makeNotes(stack.api)
+            let job = try await Self.addNote(stack.api, "wake a processor").job
+            try await waitUntil("the job to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            let pids = try await stack.status().compactMap(\.pid) + [stack.serve.pid]
+            #expect(pids.count == 3)
+            for pid in pids {
+                for file in ["cmdline", "environ"] {
+                    let contents = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/\(file)"), "/proc/\(pid)/\(file)")
+                    #expect(!String(decoding: contents, as: UTF8.self).contains(key), "the key is in /proc/\(pid)/\(file)")
+                }
+            }
+            let processor = try #require(try await stack.child("processor:acme")?.pid)
+            let status = try String(contentsOfFile: "/proc/\(processor)/status", encoding: .utf8)
+            let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
+            if geteuid() == 0 {
+                #expect(uid != nil && uid != "0", "the processor runs as uid \(uid ?? "?")")
+            } else {
+                #expect(uid == String(geteuid()))
+            }
+            // The simulator saw the key (it is the provider); nothing we wrote did.
+            #expect(try await stack.providerRequests().contains { $0.authorization == "Bearer \(key)" })
+            #expect(!stack.serve.output.contains(key))
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE ai_jobs::text LIKE '%' || \(key) || '%'") == 0)
+        }
+    }
+
+    @Test("malformed, oversized and unauthorised control input gets an error reply; the supervisor lives")
+    func controlSocketInput() async throws {
+        try await TestStack.with { stack in
+            let path = DataDirectory(stack.directory + "/data").controlSocket
+            var info = stat()
+            #expect(stat(path, &info) == 0 && info.st_mode & 0o777 == 0o600)
+
+            #expect(try Self.rawControl(path, [0, 0, 0, 5] + Array("hello".utf8))?.contains("bad_request") == true)
+            #expect(try Self.rawControl(path, [0x7F, 0xFF, 0xFF, 0xFF])?.contains("bad_request") == true)
+            #expect(try Self.rawControl(path, [0, 0, 0, 2] + Array("{}".utf8))?.contains("bad_request") == true)
+            let unknown = try await ControlClient.send(ControlRequest(command: .restart, tenant: "nobody-here"), path: path, timeout: .seconds(10))
+            #expect(unknown.error?.code == "unknown_tenant")
+
+            if geteuid() == 0 {
+                // Open the way for another uid, so that the peer check itself is what refuses it.
+                chmod(stack.directory + "/data/run", 0o711)
+                chmod(path, 0o666)
+                let client = """
+                    import socket, struct, sys
+                    s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+                    body = b'{"command": "status"}'; s.sendall(struct.pack('>I', len(body)) + body)
+                    print(s.recv(4096)[4:].decode())
+                    """
+                let output = try await ManagedProcess.run(
+                    "/usr/bin/setpriv", ["--reuid=65534", "--regid=65534", "--clear-groups", "--", "/usr/bin/env", "python3", "-c", client, path],
+                    logFile: stack.directory + "/status-as-nobody.log"
+                )
+                #expect(output.contains("forbidden"), "another uid got: \(output)")
+                #expect(!output.contains("children"))
+            }
+            #expect(try await stack.child("api")?.state == .running, "the supervisor still answers")
+        }
+    }
+
+    /// Writes raw bytes to the control socket and returns the reply body, if any.
+    static func rawControl(_ path: String, _ bytes: [UInt8]) throws -> String? {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = try #require(ControlClient.address(path))
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        try #require(connected == 0)
+        _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        var reply = [UInt8](repeating: 0, count: 4096)
+        var total = 0
+        while total < reply.count {
+            let count = reply[total...].withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count <= 0 { break }
+            total += count
+        }
+        return total > 4 ? String(decoding: reply[4..<total], as: UTF8.self) : nil
+    }
+}

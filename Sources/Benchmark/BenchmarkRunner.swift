@@ -138,22 +138,7 @@ public struct BenchmarkRunner: Sendable {
     }
 
     private func makeTenant(_ registry: TenantRegistry, slug: String, active: Bool, stack: LocalStack, http: HTTPClient) async throws -> JSONClient {
-        _ = try await registry.add(.init(slug: slug, name: "Tenant \(slug)", baseURL: stack.simulatorBase + "/v1", model: "gpt-4o-mini", key: ProviderKey("bench-provider-key"), active: active), logger: self.logger)
-        let token = try await registry.createToken(tenant: slug, name: "bench", permissions: [.read, .create], logger: self.logger)
-        let api = JSONClient(baseURL: stack.apiBase + "/api/v1", token: token, http: http)
-        try await self.expect(201, api.post("/pipelines/", ["name": "Leads", "slug": "leads"]))
-        for (name, slug) in [("Name", "name"), ("Company", "company"), ("Industry", "industry"), ("Notes", "notes")] {
-            try await self.expect(201, api.post("/pipelines/leads/fields/", ["name": .string(name), "slug": .string(slug), "field_type": "text"]))
-        }
-        try await self.expect(201, api.post("/pipelines/leads/fields/", [
-            "name": "Summary", "slug": "summary", "field_type": "ai_generated",
-            "ai_config": ["prompt": "Summarize this lead: {*}", "model": "gpt-4o-mini", "max_tokens": 200],
-        ]))
-        return api
-    }
-
-    private func expect(_ status: Int, _ response: JSONClient.Response) throws {
-        guard response.status == status else { throw BenchmarkError("API answered \(response.status): \(response.body.compactJSON)") }
+        try await BenchTenant.make(registry, slug: slug, active: active, stack: stack, http: http, logger: self.logger)
     }
 
     // MARK: Phases

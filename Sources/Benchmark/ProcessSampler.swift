@@ -15,6 +15,10 @@ struct ProcessSampler {
         var cpuSeconds: [ProcessKind: Double] = [:]
         /// Largest peak RSS (VmHWM) of one process of each kind, in MiB.
         var peakRSSMiB: [ProcessKind: Double] = [:]
+        /// Largest current RSS (VmRSS) of one process of each kind, in MiB.
+        var currentRSSMiB: [ProcessKind: Double] = [:]
+        /// Largest private memory (USS: what one more such process costs) of each kind, in MiB.
+        var privateMiB: [ProcessKind: Double] = [:]
         var processCount: [ProcessKind: Int] = [:]
     }
 
@@ -31,7 +35,9 @@ struct ProcessSampler {
             let kind = Self.kind(of: entry, inherited: inherited)
             if let kind {
                 sample.cpuSeconds[kind, default: 0] += entry.cpuSeconds
-                sample.peakRSSMiB[kind] = max(sample.peakRSSMiB[kind] ?? 0, Self.peakRSSMiB(pid))
+                sample.peakRSSMiB[kind] = max(sample.peakRSSMiB[kind] ?? 0, Self.memoryMiB(pid, "VmHWM:"))
+                sample.currentRSSMiB[kind] = max(sample.currentRSSMiB[kind] ?? 0, Self.memoryMiB(pid, "VmRSS:"))
+                sample.privateMiB[kind] = max(sample.privateMiB[kind] ?? 0, Self.privateMiB(pid))
                 sample.processCount[kind, default: 0] += 1
             }
             for child in children[pid] ?? [] { visit(child, inherited: kind == .postgres ? .postgres : nil) }
@@ -75,9 +81,19 @@ struct ProcessSampler {
         return table
     }
 
-    private static func peakRSSMiB(_ pid: Int32) -> Double {
+    /// Private_Clean + Private_Dirty from smaps_rollup: pages no other process shares.
+    private static func privateMiB(_ pid: Int32) -> Double {
+        guard let rollup = try? String(contentsOfFile: "/proc/\(pid)/smaps_rollup", encoding: .utf8) else { return 0 }
+        var kilobytes = 0.0
+        for line in rollup.split(separator: "\n") where line.hasPrefix("Private_Clean:") || line.hasPrefix("Private_Dirty:") {
+            kilobytes += Double(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+        }
+        return kilobytes / 1024
+    }
+
+    private static func memoryMiB(_ pid: Int32, _ field: String) -> Double {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field) }),
             let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
         else { return 0 }
         return kilobytes / 1024

@@ -24,12 +24,20 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Working directory (wiped first).") var dataDir: String = ".oneo/bench"
     @Flag(help: "Also print the figures as one JSON object on the last line.") var json: Bool = false
     @Flag(help: "Measure only the template engine with its guard (expansions/s on one core), no stack.") var templates: Bool = false
+    @Flag(help: "Measure the supervisor: processes per configured tenant, RSS, restart latency after kill -9.") var supervisor: Bool = false
+    @Option(help: "With --supervisor: tenants configured.") var configuredTenants: Int = 1000
+    @Option(help: "With --supervisor: tenants with work (each gets a processor).") var activeTenants: Int = 10
+    @Option(help: "With --supervisor: kill -9 of each busy processor, this many times (after the 5th kill in 60 s a child is crash-looping).") var kills: Int = 1
 
     func validate() throws {
         guard (1...1000).contains(self.tenants) else { throw ValidationError("--tenants must be 1...1000") }
         guard (1...1_000_000).contains(self.records) else { throw ValidationError("--records must be 1...1000000") }
         guard (0...60_000).contains(self.latencyMs) else { throw ValidationError("--latency-ms must be 0...60000") }
         guard (1...1024).contains(self.concurrency) else { throw ValidationError("--concurrency must be 1...1024") }
+        guard (1...100_000).contains(self.configuredTenants), (1...min(100, self.configuredTenants)).contains(self.activeTenants) else {
+            throw ValidationError("--configured-tenants must be 1...100000 and --active-tenants 1...100 (and no more than configured)")
+        }
+        guard (1...5).contains(self.kills) else { throw ValidationError("--kills must be 1...5") }
     }
 
     func run() async throws {
@@ -47,6 +55,25 @@ struct Bench: AsyncParsableCommand {
             return
         }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        if self.supervisor {
+            let benchmark = SupervisorBenchmark(
+                settings: .init(
+                    configuredTenants: self.configuredTenants, activeTenants: self.activeTenants, killsPerTenant: self.kills,
+                    directory: DataDirectory(self.dataDir).root, binDirectory: (executable as NSString).deletingLastPathComponent
+                ),
+                logger: Logger(label: "oneo.bench")
+            ) { line in
+                FileHandle.standardError.write(Data("  \(line)\n".utf8))
+            }
+            let report = try await benchmark.run()
+            print(report.table)
+            if self.json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            }
+            return
+        }
         let settings = BenchmarkSettings(
             tenants: self.tenants, recordsPerTenant: self.records, latencyMilliseconds: self.latencyMs,
             concurrency: self.concurrency, pgbenchSeconds: self.pgbenchSeconds, pacedPhase: !self.noPaced,

@@ -1,0 +1,27 @@
+import AsyncHTTPClient
+import Logging
+import OneoCore
+import StackControl
+
+/// A benchmark tenant: added through the registry, with an API token, pipeline `leads` and the
+/// AI field `summary` made through the HTTP API.
+enum BenchTenant {
+    static func make(_ registry: TenantRegistry, slug: String, active: Bool, stack: LocalStack, http: HTTPClient, logger: Logger) async throws -> JSONClient {
+        _ = try await registry.add(.init(slug: slug, name: "Tenant \(slug)", baseURL: stack.simulatorBase + "/v1", model: "gpt-4o-mini", key: ProviderKey("bench-provider-key"), active: active), logger: logger)
+        let token = try await registry.createToken(tenant: slug, name: "bench", permissions: [.read, .create], logger: logger)
+        let api = JSONClient(baseURL: stack.apiBase + "/api/v1", token: token, http: http)
+        try await self.expect(201, api.post("/pipelines/", ["name": "Leads", "slug": "leads"]))
+        for (name, slug) in [("Name", "name"), ("Company", "company"), ("Industry", "industry"), ("Notes", "notes")] {
+            try await self.expect(201, api.post("/pipelines/leads/fields/", ["name": .string(name), "slug": .string(slug), "field_type": "text"]))
+        }
+        try await self.expect(201, api.post("/pipelines/leads/fields/", [
+            "name": "Summary", "slug": "summary", "field_type": "ai_generated",
+            "ai_config": ["prompt": "Summarize this lead: {*}", "model": "gpt-4o-mini", "max_tokens": 200],
+        ]))
+        return api
+    }
+
+    static func expect(_ status: Int, _ response: JSONClient.Response) throws {
+        guard response.status == status else { throw BenchmarkError("API answered \(response.status): \(response.body.compactJSON)") }
+    }
+}

@@ -249,6 +249,75 @@ struct ProcessSupervisionTests {
         }
     }
 
+    @Test("set-key restarts that tenant's processor alone, and the next call carries the new key")
+    func setKeyRestartsOneProcessor() async throws {
+        try await TestStack.with { stack in
+            let globex = try await stack.addTenant("globex", providerKey: "test-provider-key-globex")
+            try await Self.makeNotes(stack.api)
+            try await Self.makeNotes(globex)
+            for api in [stack.api, globex] {
+                let job = try await Self.addNote(api, "start a processor").job
+                try await waitUntil("job \(job) to complete") { try await Self.jobStatus(api, job) == "completed" }
+            }
+            let acmeBefore = try #require(try await stack.child("processor:acme")?.pid)
+            let globexBefore = try #require(try await stack.child("processor:globex")?.pid)
+            let keyFile = stack.directory + "/rotated.key"
+            FileManager.default.createFile(atPath: keyFile, contents: Data("test-provider-key-rotated\n".utf8), attributes: [.posixPermissions: 0o600])
+            let output = try await stack.cli(["tenant", "set-key", "acme", "--api-key-file", keyFile])
+            #expect(output.contains("restarted processor:acme"))
+            #expect(try await stack.child("processor:acme")?.pid != acmeBefore)
+            #expect(try await stack.child("processor:globex")?.pid == globexBefore)
+            let job = try await Self.addNote(stack.api, "after the rotation").job
+            try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            #expect(try await stack.providerRequests().last?.authorization == "Bearer test-provider-key-rotated")
+            #expect(!stack.serve.output.contains("test-provider-key-rotated"))
+        }
+    }
+
+    @Test("SIGTERM drains the job in flight and exits 0; the children's output is in serve's log, tagged")
+    func gracefulShutdown() async throws {
+        let stack = try await TestStack.start(simulatorLatencyMilliseconds: 1500)
+        var status: Int32?
+        do {
+            try await Self.makeNotes(stack.api)
+            let job = try await Self.addNote(stack.api, "finish me").job
+            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            stack.serve.signal(SIGTERM)
+            status = try await stack.serve.waitForExit(timeout: .seconds(30))
+            let jobID = try #require(Int64(job))
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE id = \(jobID) AND status = 'completed' AND attempt = 1") == 1)
+            #expect(stack.serve.output.contains("processor:acme | "))
+            #expect(stack.serve.output.contains("api | "))
+        } catch {
+            try await stack.stop()
+            throw StackFailure(underlying: error, serveLog: String(stack.serve.output.suffix(4000)))
+        }
+        try await stack.stop()
+        #expect(status == 0)
+    }
+
+    @Test("a second signal stops at once: serve and its children are gone without waiting for the job")
+    func secondSignal() async throws {
+        let stack = try await TestStack.start(simulatorLatencyMilliseconds: 20_000)
+        do {
+            try await Self.makeNotes(stack.api)
+            let job = try await Self.addNote(stack.api, "too slow to wait for").job
+            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            let children = try await stack.status().compactMap(\.pid)
+            stack.serve.signal(SIGTERM)
+            try await waitUntil("the processor to be draining") { try await stack.child("processor:acme")?.state == .draining }
+            stack.serve.signal(SIGINT)
+            let status = try await stack.serve.waitForExit(timeout: .seconds(5))
+            #expect(status != 0)
+            try await waitUntil("every child to be gone", timeout: .seconds(2), interval: .milliseconds(20)) { children.allSatisfy(Self.isGone) }
+            stack.local.simulator.signal(SIGKILL)  // it would finish the 20-s call before stopping
+        } catch {
+            try await stack.stop()
+            throw StackFailure(underlying: error, serveLog: String(stack.serve.output.suffix(4000)))
+        }
+        try await stack.stop()
+    }
+
     @Test("malformed, oversized and unauthorised control input gets an error reply; the supervisor lives")
     func controlSocketInput() async throws {
         try await TestStack.with { stack in
@@ -269,7 +338,9 @@ struct ProcessSupervisionTests {
                 let client = """
                     import socket, struct, sys
                     s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
-                    body = b'{"command": "status"}'; s.sendall(struct.pack('>I', len(body)) + body)
+                    body = b'{"command": "status"}'
+                    try: s.sendall(struct.pack('>I', len(body)) + body)
+                    except BrokenPipeError: pass  # refused before our request was read: the reply is waiting
                     print(s.recv(4096)[4:].decode())
                     """
                 let output = try await ManagedProcess.run(

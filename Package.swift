@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "OneoCore",
             dependencies: [
-                "CHiredis",
+                "CHiredis", "CProcess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),

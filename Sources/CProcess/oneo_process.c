@@ -78,3 +78,9 @@ int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid) {
     *pid = credentials.pid;
     return 0;
 }
+
+int oneo_set_receive_timeout(int socket_fd, int seconds) {
+    struct timeval timeout = { .tv_sec = seconds, .tv_usec = 0 };
+    if (setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) return errno;
+    return 0;
+}

@@ -24,4 +24,7 @@ int oneo_accept(int listener);
 /// The uid and pid of a Unix socket's peer (SO_PEERCRED), or an errno value.
 int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid);
 
+/// SO_RCVTIMEO: a blocking read on the socket gives up after `seconds`.
+int oneo_set_receive_timeout(int socket_fd, int seconds);
+
 #endif

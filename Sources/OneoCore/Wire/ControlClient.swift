@@ -1,3 +1,4 @@
+import CProcess
 import Foundation
 import NIOPosix
 #if canImport(Glibc)
@@ -11,8 +12,7 @@ public enum ControlClient {
     public static func send(_ request: ControlRequest, path: String, timeout: Duration) async throws -> ControlReply {
         try await NIOThreadPool.singleton.runIfActive {
             let socket = try Self.connect(path)
-            var wait = timeval(tv_sec: Int(timeout / .seconds(1)) + 1, tv_usec: 0)
-            setsockopt(socket.descriptor, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
+            _ = oneo_set_receive_timeout(socket.descriptor, Int32(min(86_400, max(1, (timeout / .seconds(1)).rounded(.up) + 1))))
             try socket.send(request)
             return try socket.receive(ControlReply.self)
         }

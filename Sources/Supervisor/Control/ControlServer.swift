@@ -79,8 +79,7 @@ final class ControlServer: Sendable {
             try? connection.send(ControlReply(error: ControlError(code: "forbidden", message: "only uid \(geteuid()) may control this supervisor")))
             return
         }
-        var timeout = timeval(tv_sec: readTimeoutSeconds, tv_usec: 0)
-        setsockopt(connection.descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        _ = oneo_set_receive_timeout(connection.descriptor, Int32(Self.readTimeoutSeconds))
         let reply: ControlReply
         do {
             let request = try connection.receive(ControlRequest.self, limit: ControlRequest.maximumSize)

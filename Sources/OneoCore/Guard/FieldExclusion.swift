@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Which fields and nested keys a prompt must never see:
 /// - every AI output (a prompt sees inputs, not other outputs);
 /// - the field's `excluded_fields`, by slug or label, case-insensitively, with dotted paths
@@ -5,7 +7,7 @@
 /// - names that are sensitive by default or by the tenant's list, matched as whole words of the
 ///   slug, label or key (`customer_ssn`, `Stripe API key`), so a tenant can add to the defaults
 ///   but never empty them.
-public struct FieldExclusion: Sendable, Hashable {
+public struct FieldExclusion: Sendable {
     /// Built in; a tenant's own list adds to it.
     public static let defaultSensitiveNames: [String] = [
         "ssn", "social_security_number", "social_security", "password", "passwd", "token", "api_key", "apikey",
@@ -18,6 +20,8 @@ public struct FieldExclusion: Sendable, Hashable {
     private let sensitiveWords: [[Substring]]
     /// The one-word sensitive names, for a set lookup before the sequence search.
     private let sensitiveSingles: Set<Substring>
+    /// Nested keys repeat from record to record (`amount`, `city`): each is judged once.
+    private let keyVerdicts = KeyVerdicts()
 
     public init(excludedFields: [String], tenantSensitiveNames: [String] = []) {
         var explicit = Set<String>()
@@ -60,8 +64,9 @@ public struct FieldExclusion: Sendable, Hashable {
             var kept: [String: JSONValue] = [:]
             var removed = 0
             for (key, inner) in object {
-                let innerPath = path + [key.lowercased()]
-                if self.explicitPaths.contains(innerPath) || self.isSensitiveName(key) {
+                // Paths matter only for dotted excluded_fields; without any, none is built.
+                let innerPath = self.explicitPaths.isEmpty ? path : path + [key.lowercased()]
+                if (!self.explicitPaths.isEmpty && self.explicitPaths.contains(innerPath)) || self.isSensitiveKey(key) {
                     removed += 1
                     continue
                 }
@@ -88,6 +93,14 @@ public struct FieldExclusion: Sendable, Hashable {
         return lowered.dropFirst().contains { self.isSensitiveName($0) }
     }
 
+    /// `isSensitiveName` for a nested key, remembered.
+    func isSensitiveKey(_ key: String) -> Bool {
+        if let known = self.keyVerdicts.verdict(key) { return known }
+        let verdict = self.isSensitiveName(key)
+        self.keyVerdicts.remember(key, verdict)
+        return verdict
+    }
+
     public func isSensitiveName(_ name: String) -> Bool {
         let words = Self.words(name)
         guard !words.isEmpty else { return false }
@@ -102,6 +115,44 @@ public struct FieldExclusion: Sendable, Hashable {
 
     /// `Stripe API-Key` → ["stripe", "api", "key"].
     static func words(_ name: String) -> [Substring] {
-        name.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+        // Field names and JSON keys are nearly always ASCII: split them by bytes, without the
+        // Unicode property lookups that `Character.isLetter` costs per character.
+        if name.utf8.allSatisfy({ $0 < 0x80 }) {
+            var words: [Substring] = []
+            var lowered = name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
+            lowered.makeContiguousUTF8()
+            var start: String.Index?
+            var index = lowered.utf8.startIndex
+            while index != lowered.utf8.endIndex {
+                let byte = lowered.utf8[index]
+                let isWordByte = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+                if isWordByte, start == nil { start = index }
+                if !isWordByte, let from = start {
+                    words.append(lowered[from..<index])
+                    start = nil
+                }
+                index = lowered.utf8.index(after: index)
+            }
+            if let from = start { words.append(lowered[from...]) }
+            return words
+        }
+        return name.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+    }
+}
+
+/// A bounded memo of nested keys already judged. Keys come from tenant data, so it stops growing
+/// at a fixed size rather than letting a record with a million distinct keys fill memory.
+private final class KeyVerdicts: Sendable {
+    private static let capacity = 4096
+    private let verdicts = Mutex<[String: Bool]>([:])
+
+    func verdict(_ key: String) -> Bool? {
+        self.verdicts.withLock { $0[key] }
+    }
+
+    func remember(_ key: String, _ verdict: Bool) {
+        self.verdicts.withLock { verdicts in
+            if verdicts.count < Self.capacity { verdicts[key] = verdict }
+        }
     }
 }

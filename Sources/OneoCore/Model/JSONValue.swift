@@ -65,17 +65,24 @@ public enum JSONValue: Hashable, Sendable {
             output += "]"
         case .object(let object):
             output += "{"
-            for (index, key) in object.keys.sorted().enumerated() {
+            for (index, entry) in object.sorted(by: { $0.key < $1.key }).enumerated() {
                 if index > 0 { output += "," }
-                Self.writeString(key, to: &output)
+                Self.writeString(entry.key, to: &output)
                 output += ":"
-                object[key]!.write(to: &output)
+                entry.value.write(to: &output)
             }
             output += "}"
         }
     }
 
     private static func writeString(_ value: String, to output: inout String) {
+        // Most strings need no escaping: then they are copied whole, not scalar by scalar.
+        if !value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) {
+            output += "\""
+            output += value
+            output += "\""
+            return
+        }
         output += "\""
         for scalar in value.unicodeScalars {
             switch scalar {

@@ -60,11 +60,13 @@ public struct PromptRenderer: Sendable {
     public let exclusion: FieldExclusion
     public let detector: SensitiveValueDetector
     public let limits: Limits
-    /// Decided once per renderer, not per record: which fields `{*}` shows, which a placeholder
-    /// may name (another AI field's output is a dependency, an excluded field never), and which
-    /// input fields the audit counts as withheld.
-    private let visible: [PipelineField]
-    private let nameable: [String: PipelineField]
+    /// Decided once per renderer, not per record: which fields a placeholder may name (another
+    /// AI field's output is a dependency, an excluded field never), which of those `{*}` shows,
+    /// and which input fields the audit counts as withheld.
+    private let nameable: [PipelineField]
+    private let nameableIndex: [String: Int]
+    /// Positions in `nameable` of the fields `{*}` shows, in pipeline order.
+    private let visible: [Int]
     private let withheld: [String]
     /// `Label: ` for each visible field, built once.
     private let labels: [String]
@@ -74,13 +76,20 @@ public struct PromptRenderer: Sendable {
         self.exclusion = exclusion
         self.detector = detector
         self.limits = limits
-        self.visible = exclusion.visibleFields(of: fields)
-        self.nameable = Dictionary(
-            fields.filter { $0.isAIGenerated || !exclusion.excludes($0) }.map { ($0.slug, $0) },
-            uniquingKeysWith: { first, _ in first }
-        )
+        var nameable: [PipelineField] = []
+        var index: [String: Int] = [:]
+        var visible: [Int] = []
+        for field in fields where field.isAIGenerated || !exclusion.excludes(field) {
+            guard index[field.slug] == nil else { continue }
+            index[field.slug] = nameable.count
+            if !exclusion.excludes(field) { visible.append(nameable.count) }
+            nameable.append(field)
+        }
+        self.nameable = nameable
+        self.nameableIndex = index
+        self.visible = visible
         self.withheld = fields.filter { !$0.isAIGenerated && exclusion.excludes($0) }.map(\.slug)
-        self.labels = self.visible.map { $0.name + ": " }
+        self.labels = visible.map { nameable[$0].name + ": " }
     }
 
     /// The renderer a field's config asks for, over the tenant's own sensitive names.
@@ -95,25 +104,24 @@ public struct PromptRenderer: Sendable {
 
     public func render(_ template: PromptTemplate, data: [String: JSONValue], metadata: Metadata) -> Rendered {
         let formatter = ValueFormatter(maximumCharacters: self.limits.fieldCharacters)
-        let visible = self.visible
-        let visibleBySlug = self.nameable
         var excludedKeys = 0
 
         // Each nameable field's value once, scrubbed of sensitive nested keys.
-        var values: [String: JSONValue] = [:]
-        values.reserveCapacity(visibleBySlug.count)
-        for (slug, _) in visibleBySlug {
-            guard let value = data[slug] else { continue }
-            guard value.objectValue != nil || value.arrayValue != nil else {
-                values[slug] = value
-                continue
+        var values = [JSONValue?](repeating: nil, count: self.nameable.count)
+        for (index, field) in self.nameable.enumerated() {
+            guard let value = data[field.slug] else { continue }
+            switch value {
+            case .object, .array:
+                let (scrubbed, removed) = self.exclusion.scrub(value, at: [field.slug.lowercased()])
+                values[index] = scrubbed
+                excludedKeys += removed
+            default:
+                values[index] = value
             }
-            let (scrubbed, removed) = self.exclusion.scrub(value, at: [slug.lowercased()])
-            values[slug] = scrubbed
-            excludedKeys += removed
         }
 
         var pieces: [String] = []
+        pieces.reserveCapacity(template.segments.count)
         var allFieldsAt: [Int] = []
         for segment in template.segments {
             switch segment {
@@ -123,13 +131,13 @@ public struct PromptRenderer: Sendable {
                 allFieldsAt.append(pieces.count)
                 pieces.append("")
             case .field(let path, _):
-                guard let head = path.first, let field = visibleBySlug[head], !self.exclusion.excludes(path: path) else {
+                guard let head = path.first, let index = self.nameableIndex[head], !self.exclusion.excludes(path: path) else {
                     pieces.append(Self.emptyMarker)
                     continue
                 }
-                var value = values[head]
+                var value = values[index]
                 for key in path.dropFirst() { value = value?.objectValue?[key] }
-                pieces.append(value.map { formatter.format($0, as: path.count == 1 ? field.type : .json) } ?? Self.emptyMarker)
+                pieces.append(value.map { formatter.format($0, as: path.count == 1 ? self.nameable[index].type : .json) } ?? Self.emptyMarker)
             case .builtin(let builtin, _):
                 switch builtin {
                 case .recordID: pieces.append(metadata.recordID.map { "\($0)" } ?? Self.emptyMarker)
@@ -141,28 +149,47 @@ public struct PromptRenderer: Sendable {
             }
         }
 
-        // `{*}`: `Label: value` lines in pipeline order; dropped from the end while over the limit.
+        // `{*}`: `Label: value` lines in pipeline order, written straight into one buffer; lines are
+        // dropped from the end, deterministically, only when the prompt would exceed its limit.
+        var expansion = ""
         var dropped: [String] = []
         if !allFieldsAt.isEmpty {
-            var lines: [String] = []
+            var lineEnds: [String.Index] = []
             var slugs: [String] = []
-            lines.reserveCapacity(visible.count)
-            for (index, field) in visible.enumerated() {
-                guard let value = values[field.slug], !value.isNull else { continue }
-                lines.append(self.labels[index] + formatter.format(value, as: field.type))
-                slugs.append(field.slug)
+            lineEnds.reserveCapacity(self.visible.count)
+            for (position, index) in self.visible.enumerated() {
+                guard let value = values[index], !value.isNull else { continue }
+                if !lineEnds.isEmpty { expansion += "\n" }
+                expansion += self.labels[position]
+                expansion += formatter.format(value, as: self.nameable[index].type)
+                lineEnds.append(expansion.endIndex)
+                slugs.append(self.nameable[index].slug)
             }
-            let fixed = pieces.reduce(0) { $0 + $1.count }
-            var listed = lines.reduce(0) { $0 + $1.count + 1 }
-            while !lines.isEmpty, fixed + allFieldsAt.count * listed > self.limits.promptCharacters {
-                listed -= lines.removeLast().count + 1
-                dropped.insert(slugs.removeLast(), at: 0)
+            // A character is at least one UTF-8 byte: within the limit by bytes is within it by
+            // characters, and characters are only counted when bytes exceed it.
+            let fixedBytes = pieces.reduce(0) { $0 + $1.utf8.count }
+            if fixedBytes + allFieldsAt.count * expansion.utf8.count > self.limits.promptCharacters {
+                let fixed = pieces.reduce(0) { $0 + $1.count }
+                var listed = expansion.count
+                var kept = lineEnds.count
+                while kept > 0, fixed + allFieldsAt.count * listed > self.limits.promptCharacters {
+                    // The last kept line and the newline before it.
+                    let start = kept > 1 ? lineEnds[kept - 2] : expansion.startIndex
+                    listed -= expansion[start..<lineEnds[kept - 1]].count
+                    kept -= 1
+                }
+                dropped = Array(slugs[kept...])
+                expansion = kept == 0 ? "" : String(expansion[..<lineEnds[kept - 1]])
             }
-            let expansion = lines.joined(separator: "\n")
-            for index in allFieldsAt { pieces[index] = expansion }
         }
 
-        let redacted = self.detector.redact(pieces.joined())
+        var prompt = ""
+        prompt.reserveCapacity(pieces.reduce(0) { $0 + $1.utf8.count } + allFieldsAt.count * expansion.utf8.count)
+        for (index, piece) in pieces.enumerated() {
+            prompt += allFieldsAt.contains(index) ? expansion : piece
+        }
+
+        let redacted = self.detector.redact(prompt)
         return Rendered(prompt: redacted.text, excludedFields: self.withheld, excludedKeys: excludedKeys, droppedFields: dropped, redactions: redacted.counts)
     }
 }

@@ -65,6 +65,14 @@ public struct ValueFormatter: Sendable {
         // (0.30000000000000004) fall back to 12 significant digits.
         let shortest = value.description
         if shortest.utf8.count <= 14 { return shortest }
+        // Where %.12g prints without an exponent, rounding to 12 significant digits and taking the
+        // shortest form gives the same digits, without a trip through NSString.
+        let magnitude = Int(log10(abs(value)).rounded(.down))
+        if (-4...11).contains(magnitude) {
+            let scale = Self.powersOfTen[11 - magnitude]
+            let rounded = ((value * scale).rounded() / scale).description
+            if !rounded.utf8.contains(UInt8(ascii: "e")) { return rounded.hasSuffix(".0") ? String(rounded.dropLast(2)) : rounded }
+        }
         var text = String(format: "%.12g", value)
         if text.contains("."), !text.contains("e") {
             while text.hasSuffix("0") { text.removeLast() }
@@ -73,23 +81,32 @@ public struct ValueFormatter: Sendable {
         return text
     }
 
-    /// `1234.5` → `1,234.50`, by integer arithmetic on the rounded cents.
+    private static let powersOfTen: [Double] = (0...15).map { exponent in (0..<exponent).reduce(1.0) { value, _ in value * 10 } }
+
+    /// `1234.5` → `1,234.50`, by integer arithmetic on the rounded cents, written as bytes.
     static func grouped(_ value: Double, decimals: Int) -> String {
         guard value.isFinite, abs(value) < 1e15 else { return Self.number(value) }
         var scale: Int64 = 1
         for _ in 0..<decimals { scale *= 10 }
-        let scaled = Int64((abs(value) * Double(scale)).rounded())
-        var integer = String(scaled / scale)
-        var groups: [Substring] = []
-        while integer.utf8.count > 3 {
-            groups.append(integer.suffix(3))
-            integer.removeLast(3)
+        var scaled = Int64((abs(value) * Double(scale)).rounded())
+        let negative = value < 0 && scaled != 0
+        // Written backwards: fraction digits, the point, then integer digits with a comma every three.
+        var reversed: [UInt8] = []
+        reversed.reserveCapacity(28)
+        for _ in 0..<decimals {
+            reversed.append(UInt8(ascii: "0") + UInt8(scaled % 10))
+            scaled /= 10
         }
-        var text = value < 0 && scaled != 0 ? "-" + integer : integer
-        for group in groups.reversed() { text += "," + group }
-        guard decimals > 0 else { return text }
-        let fraction = String(scaled % scale)
-        return text + "." + String(repeating: "0", count: decimals - fraction.utf8.count) + fraction
+        if decimals > 0 { reversed.append(UInt8(ascii: ".")) }
+        var digits = 0
+        repeat {
+            if digits > 0, digits % 3 == 0 { reversed.append(UInt8(ascii: ",")) }
+            reversed.append(UInt8(ascii: "0") + UInt8(scaled % 10))
+            scaled /= 10
+            digits += 1
+        } while scaled > 0
+        if negative { reversed.append(UInt8(ascii: "-")) }
+        return String(decoding: reversed.reversed(), as: UTF8.self)
     }
 
     /// A date stays `YYYY-MM-DD`; a timestamp (`YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`) becomes UTC
@@ -139,6 +156,8 @@ public struct ValueFormatter: Sendable {
             return nil
         }
         guard index == bytes.count, hour < 24, minute < 60, second < 61 else { return nil }
+        // Already `YYYY-MM-DDTHH:MM:SSZ`: nothing to convert.
+        if bytes.count == 20, bytes[10] == 84, bytes[19] == 90, second < 60 { return string }
         let total = Self.daysFromCivil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offsetMinutes * 60
         let days = Int((Double(total) / 86_400).rounded(.down))
         let seconds = total - days * 86_400

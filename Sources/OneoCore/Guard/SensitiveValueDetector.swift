@@ -33,35 +33,45 @@ public struct SensitiveValueDetector: Sendable {
 
     public func redact(_ text: String) -> Result {
         guard !self.kinds.isEmpty else { return Result(text: text, counts: [:]) }
-        let original = text
         var text = text
-        return text.withUTF8 { bytes in
-            var output: [UInt8] = []
-            var counts: [Kind: Int] = [:]
-            var copied = 0
-            var index = 0
-            while index < bytes.count {
-                // Only a token's first byte (or a PEM dash) can start a match: skip the rest fast.
-                let byte = bytes[index]
-                if byte != UInt8(ascii: "-"), index > 0, Self.isWordByte(bytes[index - 1]) {
-                    index += 1
-                    continue
-                }
-                guard let (kind, length) = self.match(bytes, at: index) else {
-                    index += 1
-                    continue
-                }
-                if output.isEmpty { output.reserveCapacity(bytes.count) }
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<index]))
-                output.append(contentsOf: "[REDACTED:\(kind.rawValue)]".utf8)
-                counts[kind, default: 0] += 1
-                index += length
-                copied = index
+        let (redacted, counts) = text.withUTF8 { self.scan($0) }
+        return Result(text: redacted.map { String(decoding: $0, as: UTF8.self) } ?? text, counts: counts)
+    }
+
+    /// `redact` over a prompt still in bytes: the renderer's buffer becomes a `String` once.
+    public func redact(bytes: [UInt8]) -> Result {
+        guard !self.kinds.isEmpty else { return Result(text: String(decoding: bytes, as: UTF8.self), counts: [:]) }
+        let (redacted, counts) = bytes.withUnsafeBufferPointer { self.scan($0) }
+        return Result(text: String(decoding: redacted ?? bytes, as: UTF8.self), counts: counts)
+    }
+
+    /// The redacted bytes (nil when nothing matched) and the counts per kind.
+    private func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> ([UInt8]?, [Kind: Int]) {
+        var output: [UInt8] = []
+        var counts: [Kind: Int] = [:]
+        var copied = 0
+        var index = 0
+        while index < bytes.count {
+            // Only a token's first byte (or a PEM dash) can start a match: skip the rest fast.
+            let byte = bytes[index]
+            if byte != UInt8(ascii: "-"), index > 0, Self.isWordByte(bytes[index - 1]) {
+                index += 1
+                continue
             }
-            guard !counts.isEmpty else { return Result(text: original, counts: [:]) }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied...]))
-            return Result(text: String(decoding: output, as: UTF8.self), counts: counts)
+            guard let (kind, length) = self.match(bytes, at: index) else {
+                index += 1
+                continue
+            }
+            if output.isEmpty { output.reserveCapacity(bytes.count) }
+            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<index]))
+            output.append(contentsOf: "[REDACTED:\(kind.rawValue)]".utf8)
+            counts[kind, default: 0] += 1
+            index += length
+            copied = index
         }
+        guard !counts.isEmpty else { return (nil, [:]) }
+        output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied...]))
+        return (output, counts)
     }
 
     // MARK: Matchers

@@ -120,76 +120,90 @@ public struct PromptRenderer: Sendable {
             }
         }
 
-        var pieces: [String] = []
-        pieces.reserveCapacity(template.segments.count)
+        // Everything but `{*}` goes into one byte buffer; each `{*}` is an offset in it.
+        var fixed: [UInt8] = []
+        fixed.reserveCapacity(1024)
         var allFieldsAt: [Int] = []
         for segment in template.segments {
             switch segment {
             case .literal(let text):
-                pieces.append(text)
+                fixed.append(contentsOf: text.utf8)
             case .allFields:
-                allFieldsAt.append(pieces.count)
-                pieces.append("")
+                allFieldsAt.append(fixed.count)
             case .field(let path, _):
                 guard let head = path.first, let index = self.nameableIndex[head], !self.exclusion.excludes(path: path) else {
-                    pieces.append(Self.emptyMarker)
+                    fixed.append(contentsOf: Self.emptyMarker.utf8)
                     continue
                 }
                 var value = values[index]
                 for key in path.dropFirst() { value = value?.objectValue?[key] }
-                pieces.append(value.map { formatter.format($0, as: path.count == 1 ? self.nameable[index].type : .json) } ?? Self.emptyMarker)
+                if let value {
+                    formatter.write(value, as: path.count == 1 ? self.nameable[index].type : .json, to: &fixed)
+                } else {
+                    fixed.append(contentsOf: Self.emptyMarker.utf8)
+                }
             case .builtin(let builtin, _):
                 switch builtin {
-                case .recordID: pieces.append(metadata.recordID.map { "\($0)" } ?? Self.emptyMarker)
-                case .pipelineName: pieces.append(metadata.pipelineName)
-                case .tenantName: pieces.append(metadata.tenantName)
-                case .currentUser: pieces.append(metadata.currentUser ?? Self.emptyMarker)
-                case .workflowData: pieces.append(metadata.workflowData.map { formatter.format($0, as: .json) } ?? Self.emptyMarker)
+                case .recordID: fixed.append(contentsOf: (metadata.recordID.map { "\($0)" } ?? Self.emptyMarker).utf8)
+                case .pipelineName: fixed.append(contentsOf: metadata.pipelineName.utf8)
+                case .tenantName: fixed.append(contentsOf: metadata.tenantName.utf8)
+                case .currentUser: fixed.append(contentsOf: (metadata.currentUser ?? Self.emptyMarker).utf8)
+                case .workflowData:
+                    if let data = metadata.workflowData { formatter.write(data, as: .json, to: &fixed) } else { fixed.append(contentsOf: Self.emptyMarker.utf8) }
                 }
             }
         }
 
-        // `{*}`: `Label: value` lines in pipeline order, written straight into one buffer; lines are
+        // `{*}`: `Label: value` lines in pipeline order, written into a second buffer; lines are
         // dropped from the end, deterministically, only when the prompt would exceed its limit.
-        var expansion = ""
+        var expansion: [UInt8] = []
         var dropped: [String] = []
         if !allFieldsAt.isEmpty {
-            var lineEnds: [String.Index] = []
-            var slugs: [String] = []
+            expansion.reserveCapacity(4096)
+            var lineEnds: [Int] = []
             lineEnds.reserveCapacity(self.visible.count)
+            var slugs: [String] = []
             for (position, index) in self.visible.enumerated() {
                 guard let value = values[index], !value.isNull else { continue }
-                if !lineEnds.isEmpty { expansion += "\n" }
-                expansion += self.labels[position]
-                expansion += formatter.format(value, as: self.nameable[index].type)
-                lineEnds.append(expansion.endIndex)
+                if !lineEnds.isEmpty { expansion.append(UInt8(ascii: "\n")) }
+                expansion.append(contentsOf: self.labels[position].utf8)
+                formatter.write(value, as: self.nameable[index].type, to: &expansion)
+                lineEnds.append(expansion.count)
                 slugs.append(self.nameable[index].slug)
             }
             // A character is at least one UTF-8 byte: within the limit by bytes is within it by
             // characters, and characters are only counted when bytes exceed it.
-            let fixedBytes = pieces.reduce(0) { $0 + $1.utf8.count }
-            if fixedBytes + allFieldsAt.count * expansion.utf8.count > self.limits.promptCharacters {
-                let fixed = pieces.reduce(0) { $0 + $1.count }
-                var listed = expansion.count
+            if fixed.count + allFieldsAt.count * expansion.count > self.limits.promptCharacters {
+                let fixedCharacters = String(decoding: fixed, as: UTF8.self).count
+                var listed = String(decoding: expansion, as: UTF8.self).count
                 var kept = lineEnds.count
-                while kept > 0, fixed + allFieldsAt.count * listed > self.limits.promptCharacters {
+                while kept > 0, fixedCharacters + allFieldsAt.count * listed > self.limits.promptCharacters {
                     // The last kept line and the newline before it.
-                    let start = kept > 1 ? lineEnds[kept - 2] : expansion.startIndex
-                    listed -= expansion[start..<lineEnds[kept - 1]].count
+                    let start = kept > 1 ? lineEnds[kept - 2] : 0
+                    listed -= String(decoding: expansion[start..<lineEnds[kept - 1]], as: UTF8.self).count
                     kept -= 1
                 }
                 dropped = Array(slugs[kept...])
-                expansion = kept == 0 ? "" : String(expansion[..<lineEnds[kept - 1]])
+                expansion.removeSubrange((kept == 0 ? 0 : lineEnds[kept - 1])...)
             }
         }
 
-        var prompt = ""
-        prompt.reserveCapacity(pieces.reduce(0) { $0 + $1.utf8.count } + allFieldsAt.count * expansion.utf8.count)
-        for (index, piece) in pieces.enumerated() {
-            prompt += allFieldsAt.contains(index) ? expansion : piece
+        var prompt: [UInt8]
+        if allFieldsAt.isEmpty {
+            prompt = fixed
+        } else {
+            prompt = []
+            prompt.reserveCapacity(fixed.count + allFieldsAt.count * expansion.count)
+            var copied = 0
+            for offset in allFieldsAt {
+                prompt.append(contentsOf: fixed[copied..<offset])
+                prompt.append(contentsOf: expansion)
+                copied = offset
+            }
+            prompt.append(contentsOf: fixed[copied...])
         }
 
-        let redacted = self.detector.redact(prompt)
+        let redacted = self.detector.redact(bytes: prompt)
         return Rendered(prompt: redacted.text, excludedFields: self.withheld, excludedKeys: excludedKeys, droppedFields: dropped, redactions: redacted.counts)
     }
 }

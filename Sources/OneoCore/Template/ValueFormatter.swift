@@ -14,31 +14,55 @@ public struct ValueFormatter: Sendable {
     }
 
     public func format(_ value: JSONValue, as type: FieldType = .text) -> String {
-        let text: String
+        var bytes: [UInt8] = []
+        self.write(value, as: type, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// `format`, appended to a byte buffer: how the renderer builds a prompt without a `String`
+    /// per value.
+    public func write(_ value: JSONValue, as type: FieldType = .text, to out: inout [UInt8]) {
+        let start = out.count
         switch value {
-        case .null: return Self.emptyMarker
-        case .bool(let bool): text = bool ? "true" : "false"
-        case .integer(let integer): text = type == .currency ? Self.grouped(Double(integer), decimals: 2) : String(integer)
-        case .double(let double): text = type == .currency ? Self.grouped(double, decimals: 2) : Self.number(double)
+        case .null:
+            out.append(contentsOf: Self.emptyMarker.utf8)
+            return
+        case .bool(let bool): out.append(contentsOf: (bool ? "true" : "false").utf8)
+        case .integer(let integer):
+            if type == .currency { Self.writeGrouped(Double(integer), decimals: 2, to: &out) } else { out.append(contentsOf: String(integer).utf8) }
+        case .double(let double):
+            if type == .currency { Self.writeGrouped(double, decimals: 2, to: &out) } else { out.append(contentsOf: Self.number(double).utf8) }
         case .string(let string):
             switch type {
-            case .date, .datetime: text = Self.isoDate(string) ?? string
-            default: text = string
+            case .date, .datetime: out.append(contentsOf: (Self.isoDate(string) ?? string).utf8)
+            default: out.append(contentsOf: string.utf8)
             }
         case .array(let items):
             if items.allSatisfy({ if case .array = $0 { return false } else if case .object = $0 { return false } else { return true } }) {
-                text = items.map { self.format($0) }.joined(separator: ", ")
+                for (index, item) in items.enumerated() {
+                    if index > 0 { out.append(contentsOf: ", ".utf8) }
+                    self.write(item, to: &out)
+                }
             } else {
-                text = value.compactJSON
+                value.writeJSON(to: &out)
             }
         case .object(let object):
-            if let money = Self.money(object) { text = money } else { text = value.compactJSON }
+            if !Self.writeMoney(object, to: &out) { value.writeJSON(to: &out) }
         }
-        return self.truncated(text)
+        self.truncate(&out, from: start)
+    }
+
+    /// Cuts what was written from `start` to the field's limit, with a visible marker. A character
+    /// is at least one byte: most values are decided without counting characters.
+    private func truncate(_ out: inout [UInt8], from start: Int) {
+        guard out.count - start > self.maximumCharacters else { return }
+        let text = String(decoding: out[start...], as: UTF8.self)
+        guard text.count > self.maximumCharacters else { return }
+        out.removeSubrange(start...)
+        out.append(contentsOf: self.truncated(text).utf8)
     }
 
     func truncated(_ text: String) -> String {
-        // A character is at least one byte: most values are decided without counting characters.
         guard text.utf8.count > self.maximumCharacters, text.count > self.maximumCharacters else { return text }
         let kept = text.prefix(self.maximumCharacters)
         return "\(kept)… [truncated \(text.count - kept.count) characters]"
@@ -46,15 +70,28 @@ public struct ValueFormatter: Sendable {
 
     /// `{"amount": 1234.5, "currency": "USD"}` → `USD 1,234.50`.
     static func money(_ object: [String: JSONValue]) -> String? {
-        guard object.count == 2, case .string(let currency)? = object["currency"], currency.count == 3 else { return nil }
+        var bytes: [UInt8] = []
+        return Self.writeMoney(object, to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
+    }
+
+    /// Writes a money object and returns true, or writes nothing and returns false.
+    static func writeMoney(_ object: [String: JSONValue], to out: inout [UInt8]) -> Bool {
+        guard object.count == 2, case .string(let currency)? = object["currency"], currency.count == 3 else { return false }
         let amount: Double
         switch object["amount"] {
         case .integer(let integer)?: amount = Double(integer)
         case .double(let double)?: amount = double
-        case .string(let string)?: guard let parsed = Double(string) else { return nil }; amount = parsed
-        default: return nil
+        case .string(let string)?: guard let parsed = Double(string) else { return false }; amount = parsed
+        default: return false
         }
-        return "\(currency.uppercased()) \(Self.grouped(amount, decimals: 2))"
+        if currency.utf8.count == 3 {
+            for byte in currency.utf8 { out.append(byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte) }
+        } else {
+            out.append(contentsOf: currency.uppercased().utf8)
+        }
+        out.append(UInt8(ascii: " "))
+        Self.writeGrouped(amount, decimals: 2, to: &out)
+        return true
     }
 
     /// Up to 12 significant digits: `0.1 + 0.2` prints `0.3`, `1e21` stays exact enough.
@@ -83,30 +120,45 @@ public struct ValueFormatter: Sendable {
 
     private static let powersOfTen: [Double] = (0...15).map { exponent in (0..<exponent).reduce(1.0) { value, _ in value * 10 } }
 
-    /// `1234.5` → `1,234.50`, by integer arithmetic on the rounded cents, written as bytes.
+    /// `1234.5` → `1,234.50`, by integer arithmetic on the rounded cents.
     static func grouped(_ value: Double, decimals: Int) -> String {
-        guard value.isFinite, abs(value) < 1e15 else { return Self.number(value) }
+        var bytes: [UInt8] = []
+        Self.writeGrouped(value, decimals: decimals, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func writeGrouped(_ value: Double, decimals: Int, to out: inout [UInt8]) {
+        guard value.isFinite, abs(value) < 1e15 else {
+            out.append(contentsOf: Self.number(value).utf8)
+            return
+        }
         var scale: Int64 = 1
         for _ in 0..<decimals { scale *= 10 }
         var scaled = Int64((abs(value) * Double(scale)).rounded())
         let negative = value < 0 && scaled != 0
-        // Written backwards: fraction digits, the point, then integer digits with a comma every three.
-        var reversed: [UInt8] = []
-        reversed.reserveCapacity(28)
-        for _ in 0..<decimals {
-            reversed.append(UInt8(ascii: "0") + UInt8(scaled % 10))
-            scaled /= 10
+        // Written backwards into a fixed buffer: fraction digits, the point, then the integer
+        // digits with a comma every three, then the sign.
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 32) { buffer in
+            var end = buffer.count
+            func put(_ byte: UInt8) {
+                end -= 1
+                buffer[end] = byte
+            }
+            for _ in 0..<decimals {
+                put(UInt8(ascii: "0") + UInt8(scaled % 10))
+                scaled /= 10
+            }
+            if decimals > 0 { put(UInt8(ascii: ".")) }
+            var digits = 0
+            repeat {
+                if digits > 0, digits % 3 == 0 { put(UInt8(ascii: ",")) }
+                put(UInt8(ascii: "0") + UInt8(scaled % 10))
+                scaled /= 10
+                digits += 1
+            } while scaled > 0
+            if negative { put(UInt8(ascii: "-")) }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[end...]))
         }
-        if decimals > 0 { reversed.append(UInt8(ascii: ".")) }
-        var digits = 0
-        repeat {
-            if digits > 0, digits % 3 == 0 { reversed.append(UInt8(ascii: ",")) }
-            reversed.append(UInt8(ascii: "0") + UInt8(scaled % 10))
-            scaled /= 10
-            digits += 1
-        } while scaled > 0
-        if negative { reversed.append(UInt8(ascii: "-")) }
-        return String(decoding: reversed.reversed(), as: UTF8.self)
     }
 
     /// A date stays `YYYY-MM-DD`; a timestamp (`YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`) becomes UTC

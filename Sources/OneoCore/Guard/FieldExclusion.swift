@@ -56,7 +56,30 @@ public struct FieldExclusion: Sendable {
     }
 
     /// A value with every excluded or sensitive nested key removed, and how many were removed.
+    /// Most values have nothing to remove: they are checked first and returned as they are,
+    /// without rebuilding their dictionaries.
     public func scrub(_ value: JSONValue, at path: [String]) -> (JSONValue, removed: Int) {
+        guard self.needsScrubbing(value, at: path) else { return (value, 0) }
+        return self.rebuild(value, at: path)
+    }
+
+    private func needsScrubbing(_ value: JSONValue, at path: [String]) -> Bool {
+        switch value {
+        case .null, .bool, .integer, .double, .string:
+            return false
+        case .object(let object):
+            for (key, inner) in object {
+                let innerPath = self.explicitPaths.isEmpty ? path : path + [key.lowercased()]
+                if !self.explicitPaths.isEmpty, self.explicitPaths.contains(innerPath) { return true }
+                if self.isSensitiveKey(key) || self.needsScrubbing(inner, at: innerPath) { return true }
+            }
+            return false
+        case .array(let items):
+            return items.contains { self.needsScrubbing($0, at: path) }
+        }
+    }
+
+    private func rebuild(_ value: JSONValue, at path: [String]) -> (JSONValue, removed: Int) {
         switch value {
         case .null, .bool, .integer, .double, .string:
             return (value, 0)
@@ -70,7 +93,7 @@ public struct FieldExclusion: Sendable {
                     removed += 1
                     continue
                 }
-                let (scrubbed, count) = self.scrub(inner, at: innerPath)
+                let (scrubbed, count) = self.rebuild(inner, at: innerPath)
                 kept[key] = scrubbed
                 removed += count
             }
@@ -78,7 +101,7 @@ public struct FieldExclusion: Sendable {
         case .array(let items):
             var removed = 0
             let scrubbed = items.map { item -> JSONValue in
-                let (value, count) = self.scrub(item, at: path)
+                let (value, count) = self.rebuild(item, at: path)
                 removed += count
                 return value
             }

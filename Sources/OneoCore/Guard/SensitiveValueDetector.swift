@@ -153,7 +153,8 @@ public struct SensitiveValueDetector: Sendable {
     /// `AAA-GG-SSSS` with a possible area (not 000), group (not 00) and serial (not 0000).
     static func ssn(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         let shape = "ddd-dd-dddd"
-        guard start + shape.utf8.count <= bytes.count else { return nil }
+        // The dashes decide almost every candidate (dates, amounts, counts) before the loop.
+        guard start + 11 <= bytes.count, bytes[start + 3] == UInt8(ascii: "-"), bytes[start + 6] == UInt8(ascii: "-") else { return nil }
         for (offset, expected) in shape.utf8.enumerated() {
             let byte = bytes[start + offset]
             if expected == UInt8(ascii: "d") ? !Self.isDigit(byte) : byte != expected { return nil }

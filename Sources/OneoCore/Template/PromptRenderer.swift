@@ -65,6 +65,10 @@ public struct PromptRenderer: Sendable {
     /// and which input fields the audit counts as withheld.
     private let nameable: [PipelineField]
     private let nameableIndex: [String: Int]
+    /// Of each nameable field, read per record without copying the field.
+    private let slugs: [String]
+    private let loweredSlugs: [String]
+    private let types: [FieldType]
     /// Positions in `nameable` of the fields `{*}` shows, in pipeline order.
     private let visible: [Int]
     private let withheld: [String]
@@ -87,6 +91,9 @@ public struct PromptRenderer: Sendable {
         }
         self.nameable = nameable
         self.nameableIndex = index
+        self.slugs = nameable.map(\.slug)
+        self.loweredSlugs = nameable.map { $0.slug.lowercased() }
+        self.types = nameable.map(\.type)
         self.visible = visible
         self.withheld = fields.filter { !$0.isAIGenerated && exclusion.excludes($0) }.map(\.slug)
         self.labels = visible.map { nameable[$0].name + ": " }
@@ -108,11 +115,11 @@ public struct PromptRenderer: Sendable {
 
         // Each nameable field's value once, scrubbed of sensitive nested keys.
         var values = [JSONValue?](repeating: nil, count: self.nameable.count)
-        for (index, field) in self.nameable.enumerated() {
-            guard let value = data[field.slug] else { continue }
+        for (index, slug) in self.slugs.enumerated() {
+            guard let value = data[slug] else { continue }
             switch value {
             case .object, .array:
-                let (scrubbed, removed) = self.exclusion.scrub(value, at: [field.slug.lowercased()])
+                let (scrubbed, removed) = self.exclusion.scrub(value, at: [self.loweredSlugs[index]])
                 values[index] = scrubbed
                 excludedKeys += removed
             default:
@@ -138,7 +145,7 @@ public struct PromptRenderer: Sendable {
                 var value = values[index]
                 for key in path.dropFirst() { value = value?.objectValue?[key] }
                 if let value {
-                    formatter.write(value, as: path.count == 1 ? self.nameable[index].type : .json, to: &fixed)
+                    formatter.write(value, as: path.count == 1 ? self.types[index] : .json, to: &fixed)
                 } else {
                     fixed.append(contentsOf: Self.emptyMarker.utf8)
                 }
@@ -167,9 +174,9 @@ public struct PromptRenderer: Sendable {
                 guard let value = values[index], !value.isNull else { continue }
                 if !lineEnds.isEmpty { expansion.append(UInt8(ascii: "\n")) }
                 expansion.append(contentsOf: self.labels[position].utf8)
-                formatter.write(value, as: self.nameable[index].type, to: &expansion)
+                formatter.write(value, as: self.types[index], to: &expansion)
                 lineEnds.append(expansion.count)
-                slugs.append(self.nameable[index].slug)
+                slugs.append(self.slugs[index])
             }
             // A character is at least one UTF-8 byte: within the limit by bytes is within it by
             // characters, and characters are only counted when bytes exceed it.

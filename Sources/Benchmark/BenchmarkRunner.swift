@@ -36,93 +36,70 @@ public struct BenchmarkRunner: Sendable {
     }
 
     public func run() async throws -> BenchmarkReport {
-        let environment = ProcessInfo.processInfo.environment
-        var serveEnvironment: [String: String] = [:]
-        let external = environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        if let external { serveEnvironment["DATABASE_URL"] = external }
-        if let redis = environment["REDIS_URL"], !redis.isEmpty { serveEnvironment["REDIS_URL"] = redis }
-        try? FileManager.default.removeItem(atPath: self.settings.directory)
-        self.progress("starting serve (\(external == nil ? "embedded PostgreSQL and Redis" : "DATABASE_URL")) and the simulator at \(self.settings.latencyMilliseconds) ms")
-        let stack = try await LocalStack.start(
-            binDirectory: self.settings.binDirectory, directory: self.settings.directory, environment: serveEnvironment,
+        try await BenchStack.with(
+            directory: self.settings.directory, binDirectory: self.settings.binDirectory,
             serveOptions: ["--processor-concurrency", String(self.settings.concurrency)],
-            simulatorLatencyMilliseconds: self.settings.latencyMilliseconds
+            simulatorLatencyMilliseconds: self.settings.latencyMilliseconds, httpConnections: max(8, self.settings.concurrency * 2),
+            logger: self.logger, progress: self.progress
+        ) { parts in
+            try await self.measure(parts)
+        }
+    }
+
+    private func measure(_ parts: BenchStack.Parts) async throws -> BenchmarkReport {
+        let (stack, client, settings, http) = (parts.stack, parts.database, parts.databaseSettings, parts.http)
+        let sealer = try KeySealer(masterKeyFile: DataDirectory(stack.directory + "/data").masterKeyFile)
+        let registry = TenantRegistry(database: client, sealer: sealer)
+        let tenants = try await self.makeTenants(registry, stack: stack, http: http)
+        let sampler = ProcessSampler(supervisor: stack.serve.pid, simulator: stack.simulator.pid)
+
+        self.progress("warming up: one record per tenant")
+        var last = try await self.maxJobID(client)
+        try await self.write(tenants, recordsPerTenant: 1, ratePerSecond: nil, label: "warm-up")
+        try await self.waitForJobs(client, after: last, expected: tenants.count, label: "warm-up")
+        last = try await self.maxJobID(client)
+
+        let total = tenants.count * self.settings.recordsPerTenant
+        let peak = try await self.phase(client, sampler: sampler, after: &last, expected: total, label: "peak") {
+            try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: nil, label: "peak")
+        }
+        var paced: Phase?
+        var pacedRate: Double?
+        if self.settings.pacedPhase {
+            let rate = max(1, peak.jobsPerSecond / 2)
+            pacedRate = rate
+            paced = try await self.phase(client, sampler: sampler, after: &last, expected: total, label: "half peak") {
+                try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: rate, label: "half peak")
+            }
+        }
+        let finalSample = sampler.sample()
+
+        var ceiling: Double?
+        if self.settings.pgbenchSeconds > 0 {
+            self.progress("pgbench: one job's statements, \(self.settings.concurrency) clients, \(self.settings.pgbenchSeconds) s")
+            ceiling = try await self.pgbenchCeiling(registry, client: client, stack: stack, database: settings, http: http)
+        }
+        return BenchmarkReport(
+            tenants: self.settings.tenants,
+            records_per_tenant: self.settings.recordsPerTenant,
+            latency_ms_setting: self.settings.latencyMilliseconds,
+            concurrency: self.settings.concurrency,
+            jobs: peak.jobs,
+            jobs_per_sec: peak.jobsPerSecond,
+            p50_ms: (paced ?? peak).latency.p50_ms,
+            p95_ms: (paced ?? peak).latency.p95_ms,
+            p99_ms: (paced ?? peak).latency.p99_ms,
+            peak_latency: peak.latency,
+            paced_latency: paced?.latency,
+            paced_rate_per_sec: pacedRate,
+            pg_commits_per_job: Double(peak.commits) / Double(max(peak.jobs, 1)),
+            cpu_s_per_job: Dictionary(uniqueKeysWithValues: peak.cpuSeconds.map { ($0.key.rawValue, $0.value / Double(max(peak.jobs, 1))) }),
+            rss_mib: Dictionary(uniqueKeysWithValues: finalSample.peakRSSMiB.map { ($0.key.rawValue, $0.value) }),
+            processes: Dictionary(uniqueKeysWithValues: finalSample.processCount.map { ($0.key.rawValue, $0.value) }),
+            pgbench_jobs_per_sec: ceiling,
+            ratio_to_pgbench: ceiling.map { peak.jobsPerSecond / $0 }
         )
-        var configuration = HTTPClient.Configuration()
-        configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: max(8, self.settings.concurrency * 2))
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            let database = try external.map { try DatabaseSettings(url: $0) } ?? DataDirectory(self.settings.directory + "/data").embeddedDatabase
-            let report = try await self.measure(stack: stack, database: database, http: http)
-            try await http.shutdown()
-            let status = await stack.stop()
-            guard status == 0 else { throw BenchmarkError("serve exited with \(status.map(String.init) ?? "?") at shutdown; see \(stack.directory)/serve.log") }
-            return report
-        } catch {
-            try? await http.shutdown()
-            _ = await stack.stop()
-            throw error
-        }
-    }
-
-    private func measure(stack: LocalStack, database settings: DatabaseSettings, http: HTTPClient) async throws -> BenchmarkReport {
-        let client = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2), backgroundLogger: self.logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            let sealer = try KeySealer(masterKeyFile: DataDirectory(stack.directory + "/data").masterKeyFile)
-            let registry = TenantRegistry(database: client, sealer: sealer)
-            let tenants = try await self.makeTenants(registry, stack: stack, http: http)
-            let sampler = ProcessSampler(supervisor: stack.serve.pid, simulator: stack.simulator.pid)
-
-            self.progress("warming up: one record per tenant")
-            var last = try await self.maxJobID(client)
-            try await self.write(tenants, recordsPerTenant: 1, ratePerSecond: nil, label: "warm-up")
-            try await self.waitForJobs(client, after: last, expected: tenants.count, label: "warm-up")
-            last = try await self.maxJobID(client)
-
-            let total = tenants.count * self.settings.recordsPerTenant
-            let peak = try await self.phase(client, sampler: sampler, after: &last, expected: total, label: "peak") {
-                try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: nil, label: "peak")
-            }
-            var paced: Phase?
-            var pacedRate: Double?
-            if self.settings.pacedPhase {
-                let rate = max(1, peak.jobsPerSecond / 2)
-                pacedRate = rate
-                paced = try await self.phase(client, sampler: sampler, after: &last, expected: total, label: "half peak") {
-                    try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: rate, label: "half peak")
-                }
-            }
-            let finalSample = sampler.sample()
-
-            var ceiling: Double?
-            if self.settings.pgbenchSeconds > 0 {
-                self.progress("pgbench: one job's statements, \(self.settings.concurrency) clients, \(self.settings.pgbenchSeconds) s")
-                ceiling = try await self.pgbenchCeiling(registry, client: client, stack: stack, database: settings, http: http)
-            }
-            return BenchmarkReport(
-                tenants: self.settings.tenants,
-                records_per_tenant: self.settings.recordsPerTenant,
-                latency_ms_setting: self.settings.latencyMilliseconds,
-                concurrency: self.settings.concurrency,
-                jobs: peak.jobs,
-                jobs_per_sec: peak.jobsPerSecond,
-                p50_ms: (paced ?? peak).latency.p50_ms,
-                p95_ms: (paced ?? peak).latency.p95_ms,
-                p99_ms: (paced ?? peak).latency.p99_ms,
-                peak_latency: peak.latency,
-                paced_latency: paced?.latency,
-                paced_rate_per_sec: pacedRate,
-                pg_commits_per_job: Double(peak.commits) / Double(max(peak.jobs, 1)),
-                cpu_s_per_job: Dictionary(uniqueKeysWithValues: peak.cpuSeconds.map { ($0.key.rawValue, $0.value / Double(max(peak.jobs, 1))) }),
-                rss_mib: Dictionary(uniqueKeysWithValues: finalSample.peakRSSMiB.map { ($0.key.rawValue, $0.value) }),
-                processes: Dictionary(uniqueKeysWithValues: finalSample.processCount.map { ($0.key.rawValue, $0.value) }),
-                pgbench_jobs_per_sec: ceiling,
-                ratio_to_pgbench: ceiling.map { peak.jobsPerSecond / $0 }
-            )
-        }
-    }
+}
 
     // MARK: Setup
 

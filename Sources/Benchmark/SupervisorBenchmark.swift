@@ -69,96 +69,73 @@ public struct SupervisorBenchmark: Sendable {
     }
 
     public func run() async throws -> Report {
-        let environment = ProcessInfo.processInfo.environment
-        var serveEnvironment: [String: String] = [:]
-        let external = environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
-        if let external { serveEnvironment["DATABASE_URL"] = external }
-        if let redis = environment["REDIS_URL"], !redis.isEmpty { serveEnvironment["REDIS_URL"] = redis }
-        try? FileManager.default.removeItem(atPath: self.settings.directory)
-        self.progress("starting serve (\(external == nil ? "embedded PostgreSQL and Redis" : "DATABASE_URL")) and the simulator")
-        let stack = try await LocalStack.start(
-            binDirectory: self.settings.binDirectory, directory: self.settings.directory, environment: serveEnvironment,
-            serveOptions: ["--idle-timeout", "3600"]
+        try await BenchStack.with(
+            directory: self.settings.directory, binDirectory: self.settings.binDirectory, serveOptions: ["--idle-timeout", "3600"],
+            simulatorLatencyMilliseconds: 0, httpConnections: 8, logger: self.logger, progress: self.progress
+        ) { parts in
+            try await self.measure(parts)
+        }
+    }
+
+    private func measure(_ parts: BenchStack.Parts) async throws -> Report {
+        let (stack, client, http) = (parts.stack, parts.database, parts.http)
+        let registry = TenantRegistry(database: client, sealer: try KeySealer(masterKeyFile: DataDirectory(stack.directory + "/data").masterKeyFile))
+        let control = DataDirectory(stack.directory + "/data").controlSocket
+
+        let idle = self.settings.configuredTenants - self.settings.activeTenants
+        self.progress("configuring \(idle) tenants without work and \(self.settings.activeTenants) with a pipeline")
+        try await client.query(
+            """
+            INSERT INTO tenants (slug, name, provider_base_url)
+            SELECT 'idle-' || g, 'Idle tenant ' || g, \(stack.simulatorBase + "/v1") FROM generate_series(1, \(idle)) g
+            """,
+            logger: self.logger
         )
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        do {
-            let database = try external.map { try DatabaseSettings(url: $0) } ?? DataDirectory(self.settings.directory + "/data").embeddedDatabase
-            let report = try await self.measure(stack: stack, database: database, http: http)
-            try await http.shutdown()
-            let status = await stack.stop()
-            guard status == 0 else { throw BenchmarkError("serve exited with \(status.map(String.init) ?? "?") at shutdown; see \(stack.directory)/serve.log") }
-            return report
-        } catch {
-            try? await http.shutdown()
-            _ = await stack.stop()
-            throw error
+        var active: [(slug: String, api: JSONClient)] = []
+        for index in 1...self.settings.activeTenants {
+            let slug = String(format: "busy-%02d", index)
+            active.append((slug, try await BenchTenant.make(registry, slug: slug, active: true, stack: stack, http: http, logger: self.logger)))
         }
-    }
-
-    private func measure(stack: LocalStack, database settings: DatabaseSettings, http: HTTPClient) async throws -> Report {
-        let client = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2), backgroundLogger: self.logger)
-        return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await client.run() }
-            defer { group.cancelAll() }
-            let registry = TenantRegistry(database: client, sealer: try KeySealer(masterKeyFile: DataDirectory(stack.directory + "/data").masterKeyFile))
-            let control = DataDirectory(stack.directory + "/data").controlSocket
-
-            let idle = self.settings.configuredTenants - self.settings.activeTenants
-            self.progress("configuring \(idle) tenants without work and \(self.settings.activeTenants) with a pipeline")
-            try await client.query(
-                """
-                INSERT INTO tenants (slug, name, provider_base_url)
-                SELECT 'idle-' || g, 'Idle tenant ' || g, \(stack.simulatorBase + "/v1") FROM generate_series(1, \(idle)) g
-                """,
-                logger: self.logger
-            )
-            var active: [(slug: String, api: JSONClient)] = []
-            for index in 1...self.settings.activeTenants {
-                let slug = String(format: "busy-%02d", index)
-                active.append((slug, try await BenchTenant.make(registry, slug: slug, active: true, stack: stack, http: http, logger: self.logger)))
+        self.progress("one record per busy tenant; waiting for their processors and jobs")
+        for tenant in active {
+            try await BenchTenant.expect(201, tenant.api.post("/pipelines/leads/records/", ["data": ["name": "Ada", "company": "Initech"]]))
+        }
+        try await waitUntil("every busy tenant's job to complete", timeout: .seconds(120), interval: .milliseconds(100)) {
+            var done = 0
+            for try await count in try await client.query("SELECT count(*)::bigint FROM ai_jobs WHERE status = 'completed'", logger: self.logger).decode(Int64.self) {
+                done = Int(count)
             }
-            self.progress("one record per busy tenant; waiting for their processors and jobs")
+            return done == self.settings.activeTenants
+        }
+        // Let the processors go quiet (nothing in flight, heartbeats only) before reading memory.
+        try await Task.sleep(for: .seconds(2))
+        let sampler = ProcessSampler(supervisor: stack.serve.pid, simulator: stack.simulator.pid)
+        let sample = sampler.sample()
+
+        var samples: [Double] = []
+        self.progress("restart latency: kill -9 of each busy processor, \(self.settings.killsPerTenant) time(s) each")
+        for _ in 0..<self.settings.killsPerTenant {
             for tenant in active {
-                try await BenchTenant.expect(201, tenant.api.post("/pipelines/leads/records/", ["data": ["name": "Ada", "company": "Initech"]]))
+                samples.append(try await self.restartMilliseconds(of: "processor:\(tenant.slug)", control: control))
             }
-            try await waitUntil("every busy tenant's job to complete", timeout: .seconds(120), interval: .milliseconds(100)) {
-                var done = 0
-                for try await count in try await client.query("SELECT count(*)::bigint FROM ai_jobs WHERE status = 'completed'", logger: self.logger).decode(Int64.self) {
-                    done = Int(count)
-                }
-                return done == self.settings.activeTenants
-            }
-            // Let the processors go quiet (nothing in flight, heartbeats only) before reading memory.
-            try await Task.sleep(for: .seconds(2))
-            let sampler = ProcessSampler(supervisor: stack.serve.pid, simulator: stack.simulator.pid)
-            let sample = sampler.sample()
-
-            var samples: [Double] = []
-            self.progress("restart latency: kill -9 of each busy processor, \(self.settings.killsPerTenant) time(s) each")
-            for round in 0..<self.settings.killsPerTenant {
-                for tenant in active {
-                    samples.append(try await self.restartMilliseconds(of: "processor:\(tenant.slug)", control: control))
-                    _ = round
-                }
-            }
-            samples.sort()
-            return Report(
-                configured_tenants: self.settings.configuredTenants,
-                active_tenants: self.settings.activeTenants,
-                processor_processes: sample.processCount[.processor] ?? 0,
-                supervisor_tree_processes: ProcessKind.allCases.filter { $0 != .simulator }.reduce(0) { $0 + (sample.processCount[$1] ?? 0) },
-                restart_samples: samples.count,
-                restart_p50_ms: Self.percentile(samples, 0.5),
-                restart_p99_ms: Self.percentile(samples, 0.99),
-                restart_max_ms: samples.last ?? 0,
-                supervisor_rss_mib: sample.currentRSSMiB[.supervisor] ?? 0,
-                idle_processor_rss_mib: sample.currentRSSMiB[.processor] ?? 0,
-                api_rss_mib: sample.currentRSSMiB[.api] ?? 0,
-                supervisor_private_mib: sample.privateMiB[.supervisor] ?? 0,
-                idle_processor_private_mib: sample.privateMiB[.processor] ?? 0
-            )
         }
-    }
+        samples.sort()
+        return Report(
+            configured_tenants: self.settings.configuredTenants,
+            active_tenants: self.settings.activeTenants,
+            processor_processes: sample.processCount[.processor] ?? 0,
+            supervisor_tree_processes: ProcessKind.allCases.filter { $0 != .simulator }.reduce(0) { $0 + (sample.processCount[$1] ?? 0) },
+            restart_samples: samples.count,
+            restart_p50_ms: Self.percentile(samples, 0.5),
+            restart_p99_ms: Self.percentile(samples, 0.99),
+            restart_max_ms: samples.last ?? 0,
+            supervisor_rss_mib: sample.currentRSSMiB[.supervisor] ?? 0,
+            idle_processor_rss_mib: sample.currentRSSMiB[.processor] ?? 0,
+            api_rss_mib: sample.currentRSSMiB[.api] ?? 0,
+            supervisor_private_mib: sample.privateMiB[.supervisor] ?? 0,
+            idle_processor_private_mib: sample.privateMiB[.processor] ?? 0
+        )
+}
 
     /// Kills the child and polls `status` every 2 ms until a new process of it is running.
     private func restartMilliseconds(of name: String, control: String) async throws -> Double {

@@ -31,4 +31,25 @@ struct BenchmarkCommandTests {
         }
         #expect(output.contains("jobs/s (first write → last field)"), "the table is printed")
     }
+
+    @Test("bench --supervisor at a tiny size: a processor per busy tenant only, and a restart measured per kill")
+    func tinySupervisorRun() async throws {
+        let directory = try TestServices.temporaryDirectory("oneo-bench-supervisor")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let output = try await ManagedProcess.run(
+            TestServices.executable("oneo-ai"),
+            ["bench", "--supervisor", "--configured-tenants", "30", "--active-tenants", "2", "--data-dir", directory + "/run", "--json"],
+            logFile: directory + "/bench.log"
+        )
+        let last = try #require(output.split(separator: "\n").last.map(String.init))
+        let report = try JSONValue.parse(Array(last.utf8))
+        #expect(report["configured_tenants"]?.integerValue == 30)
+        #expect(report["processor_processes"]?.integerValue == 2, "30 configured, 2 with work: 2 processors")
+        #expect(report["restart_samples"]?.integerValue == 2)
+        for key in ["restart_p50_ms", "restart_p99_ms", "supervisor_rss_mib", "idle_processor_rss_mib", "idle_processor_private_mib"] {
+            let value = report[key].flatMap { if case .double(let number) = $0 { number } else { $0.integerValue.map(Double.init) } }
+            #expect((value ?? 0) > 0, "\(key) is reported")
+        }
+        #expect(output.contains("processor processes:"), "the table is printed")
+    }
 }

@@ -48,7 +48,7 @@ public struct ProcessorService: Service {
     private let provider: ChatCompletionsClient
     private let http: HTTPClient
     private let committer: ResultCommitter
-    private let fieldsCache: PipelineFieldsCache
+    private let preparation: PromptPreparation
     private let logger: Logger
     /// What heartbeats report: jobs in flight and finished.
     public let activity = Activity()
@@ -71,7 +71,7 @@ public struct ProcessorService: Service {
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
         self.logger = logger
         self.committer = ResultCommitter(store: self.store, logger: logger)
-        self.fieldsCache = PipelineFieldsCache(store: self.store)
+        self.preparation = PromptPreparation(store: self.store)
     }
 
     /// Sets how long the coming drain may take (the supervisor's drain frame carries it).
@@ -185,16 +185,14 @@ public struct ProcessorService: Service {
                 try await self.store.fail(job, code: "record_missing", message: "the record no longer exists", retryAfter: nil, logger: logger)
                 return
             }
-            let fields = try await self.fieldsCache.fields(for: job, logger: logger)
-            let template: PromptTemplate
-            do {
-                template = try PromptTemplate(parsing: job.config.prompt)
-            } catch {
+            let prepared: PromptPreparation.Prepared
+            switch try await self.preparation.prepare(job, logger: logger) {
+            case .success(let ready): prepared = ready
+            case .failure(let error):
                 try await self.store.fail(job, code: "bad_template", message: error.description, retryAfter: nil, logger: logger)
                 return
             }
-            let renderer = PromptRenderer(fields: fields, config: job.config, tenantSensitiveNames: job.tenantSensitiveNames)
-            let rendered = renderer.render(template, data: data, metadata: .init(
+            let rendered = prepared.renderer.render(prepared.template, data: data, metadata: .init(
                 recordID: job.record, pipelineName: job.pipelineName, tenantName: self.settings.tenantName, currentUser: job.triggeredBy
             ))
             logger.info("prompt rendered", metadata: [

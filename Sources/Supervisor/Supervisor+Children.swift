@@ -203,11 +203,15 @@ extension Supervisor {
         case .fixed(let spec):
             return Prepared(spec: spec, providerKey: nil)
         case .api:
-            return Prepared(spec: ChildSpec(
+            let spec = ChildSpec(
                 role: .api, name: child.name, executable: self.executable,
                 arguments: ["api", "--host", self.configuration.host, "--port", String(self.configuration.port)],
                 wantsChannel: true
-            ), providerKey: nil)
+            )
+            // The process that parses untrusted HTTP never runs as root either: it gets the base
+            // uid (no tenant's), in the processors' group for the database socket.
+            let account = ProcessAccount.forProcessor(tenant: 0, uidBase: self.configuration.processorUIDBase)
+            return Prepared(spec: try self.unprivileged(spec, as: account, bindsPrivilegedPort: self.configuration.port < 1024), providerKey: nil)
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
         }
@@ -235,14 +239,22 @@ extension Supervisor {
             arguments: ["processor", "--tenant", slug, "--concurrency", String(self.configuration.processorConcurrency)],
             wantsChannel: true
         )
-        if let account = ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase) {
-            if let reason = account.cannotExecute(self.executable) {
-                throw SpawnError(child: child.name, detail: "\(reason): processors run unprivileged; install oneo-ai where others may execute it, or change --processor-uid-base")
-            }
-            spec.arguments = account.setprivArguments + ["--", spec.executable] + spec.arguments
-            spec.executable = ProcessAccount.setpriv
-        }
+        spec = try self.unprivileged(spec, as: ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase))
         return Prepared(spec: spec, providerKey: key)
+    }
+
+    /// The spec run through setpriv as `account` (nil: we are not root, nothing to drop). A port
+    /// below 1024 keeps only the capability to bind it.
+    private func unprivileged(_ spec: ChildSpec, as account: ProcessAccount?, bindsPrivilegedPort: Bool = false) throws(SpawnError) -> ChildSpec {
+        guard let account else { return spec }
+        if let reason = account.cannotExecute(spec.executable) {
+            throw SpawnError(child: spec.name, detail: "\(reason): the API and processors run unprivileged; install oneo-ai where others may execute it, or change --processor-uid-base")
+        }
+        var wrapped = spec
+        let capabilities = bindsPrivilegedPort ? ["--inh-caps=+net_bind_service", "--ambient-caps=+net_bind_service"] : []
+        wrapped.arguments = account.setprivArguments + capabilities + ["--", spec.executable] + spec.arguments
+        wrapped.executable = ProcessAccount.setpriv
+        return wrapped
     }
 
     private func bootstrap(for child: SupervisedChild, pid: pid_t, worker: String, key: ProviderKey?) -> ChildBootstrap {

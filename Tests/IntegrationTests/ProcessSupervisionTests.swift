@@ -219,7 +219,7 @@ struct ProcessSupervisionTests {
         }
     }
 
-    @Test("no provider key in any child's argv or environment, nor in the logs; processors never run as root")
+    @Test("no provider key in any child's argv or environment, nor in the logs; the API and processors never run as root")
     func keysStayInMemory() async throws {
         let key = "sk-test-NEVER-LEAK-4242424242"
         try await TestStack.with(providerKey: key) { stack in
@@ -234,13 +234,17 @@ struct ProcessSupervisionTests {
                     #expect(!String(decoding: contents, as: UTF8.self).contains(key), "the key is in /proc/\(pid)/\(file)")
                 }
             }
-            let processor = try #require(try await stack.child("processor:acme")?.pid)
-            let status = try String(contentsOfFile: "/proc/\(processor)/status", encoding: .utf8)
-            let uid = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
+            var uids: [String: String] = [:]
+            for name in ["processor:acme", "api"] {
+                let pid = try #require(try await stack.child(name)?.pid)
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                uids[name] = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
+            }
             if geteuid() == 0 {
-                #expect(uid != nil && uid != "0", "the processor runs as uid \(uid ?? "?")")
+                #expect(uids.values.allSatisfy { $0 != "0" }, "the API and the processor run unprivileged: \(uids)")
+                #expect(uids["api"] != uids["processor:acme"], "the API does not share the tenant's uid")
             } else {
-                #expect(uid == String(geteuid()))
+                #expect(uids.values.allSatisfy { $0 == String(geteuid()) })
             }
             // The simulator saw the key (it is the provider); nothing we wrote did.
             #expect(try await stack.providerRequests().contains { $0.authorization == "Bearer \(key)" })

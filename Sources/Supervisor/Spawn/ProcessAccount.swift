@@ -31,8 +31,8 @@ struct ProcessAccount: Sendable, Equatable {
         return nil
     }
 
-    /// The account of one tenant's processor: uid base + tenant id, the base as its group. nil
-    /// when we are not root.
+    /// The account of one tenant's processor: uid base + tenant id, the base as its group (tenant
+    /// ids start at 1: the base itself is the API's). nil when we are not root.
     static func forProcessor(tenant: Int64, uidBase: UInt32) -> ProcessAccount? {
         guard geteuid() == 0 else { return nil }
         return ProcessAccount(uid: uidBase &+ UInt32(truncatingIfNeeded: tenant), gid: uidBase)

@@ -108,7 +108,12 @@ extension Supervisor {
             guard !known.isEmpty else { return }
             let active = try await directory.active(among: known, logger: self.logger)
             for child in self.children.values where child.role == .processor {
-                guard let tenant = child.tenant, !active.contains(tenant), child.hold != .inactive else { continue }
+                guard let tenant = child.tenant else { continue }
+                if let alwaysOn = active[tenant] {
+                    child.alwaysOn = alwaysOn
+                    continue
+                }
+                guard child.hold != .inactive else { continue }
                 self.logger.notice("tenant no longer active; stopping its processor", metadata: ["child": "\(child.name)"])
                 child.hold = .inactive
                 if child.pid != nil {

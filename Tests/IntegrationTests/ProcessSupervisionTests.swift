@@ -202,6 +202,26 @@ struct ProcessSupervisionTests {
         }
     }
 
+    @Test("an always-on tenant's processor starts without work and outlives the idle timeout")
+    func alwaysOn() async throws {
+        try await TestStack.with(serveOptions: ["--idle-timeout", "1"]) { stack in
+            #expect(try await stack.child("processor:acme") == nil)
+            try await stack.cli(["tenant", "set-always-on", "acme", "on"])
+            try await waitUntil("the always-on processor to start") { try await stack.child("processor:acme")?.state == .running }
+            let pid = try #require(try await stack.child("processor:acme")?.pid)
+            // Three idle timeouts later it is the same process, still running.
+            try await waitUntil("the processor to have run three idle timeouts", timeout: .seconds(20), interval: .milliseconds(100)) {
+                (try await stack.child("processor:acme")?.uptimeSeconds ?? 0) >= 3
+            }
+            let child = try #require(try await stack.child("processor:acme"))
+            #expect(child.pid == pid && child.state == .running && child.detail == "always on")
+            try await stack.cli(["tenant", "set-always-on", "acme", "off"])
+            try await waitUntil("the processor to stop when idle once always-on is off") {
+                try await stack.child("processor:acme")?.state == .stopped
+            }
+        }
+    }
+
     @Test("a silent child is terminated and restarted")
     func silentChild() async throws {
         try await TestStack.with(serveOptions: ["--heartbeat-timeout", "1"]) { stack in

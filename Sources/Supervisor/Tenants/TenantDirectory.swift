@@ -40,11 +40,13 @@ struct TenantDirectory: Sendable {
         try await self.tenants("WHERE t.slug = \(slug)", logger: logger).first
     }
 
-    /// Which of these tenants are still active.
-    func active(among ids: [TenantID], logger: Logger) async throws -> Set<TenantID> {
-        let rows = try await self.database.query("SELECT id FROM tenants WHERE status = 'active' AND id = ANY(\(ids.map(\.rawValue)))", logger: logger)
-        var active: Set<TenantID> = []
-        for try await id in rows.decode(TenantID.self) { active.insert(id) }
+    /// Which of these tenants are still active, and whether each is always on.
+    func active(among ids: [TenantID], logger: Logger) async throws -> [TenantID: Bool] {
+        let rows = try await self.database.query(
+            "SELECT id, always_on FROM tenants WHERE status = 'active' AND id = ANY(\(ids.map(\.rawValue)))", logger: logger
+        )
+        var active: [TenantID: Bool] = [:]
+        for try await (id, alwaysOn) in rows.decode((TenantID, Bool).self) { active[id] = alwaysOn }
         return active
     }
 

@@ -179,7 +179,7 @@ extension Supervisor {
             }
         } else {
             // Not ours: alive is all it can tell us.
-            child.lifecycle.ready(at: .now)
+            child.lifecycle.ready()
         }
         self.logger.info("child started", metadata: ["child": "\(child.name)", "child.pid": "\(running.pid)"])
         let status = await self.table.waitForExit(running.pid)
@@ -208,9 +208,8 @@ extension Supervisor {
                 arguments: ["api", "--host", self.configuration.host, "--port", String(self.configuration.port)],
                 wantsChannel: true
             )
-            // The process that parses untrusted HTTP never runs as root either: it gets the base
-            // uid (no tenant's), in the processors' group for the database socket.
-            let account = ProcessAccount.forProcessor(tenant: 0, uidBase: self.configuration.processorUIDBase)
+            // The process that parses untrusted HTTP never runs as root either.
+            let account = ProcessAccount.forAPI(uidBase: self.configuration.processorUIDBase)
             return Prepared(spec: try self.unprivileged(spec, as: account, bindsPrivilegedPort: self.configuration.port < 1024), providerKey: nil)
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
@@ -287,7 +286,7 @@ extension Supervisor {
         switch message {
         case .ready:
             child.lastHeard = .now
-            child.lifecycle.ready(at: .now)
+            child.lifecycle.ready()
             self.logger.info("child ready", metadata: ["child": "\(name)", "child.pid": "\(child.pid ?? 0)"])
         case .heartbeat(let inFlight, let completed):
             child.lastHeard = .now
@@ -327,7 +326,7 @@ extension Supervisor {
     /// grace period.
     func drain(_ child: SupervisedChild, timeout: Duration) {
         guard child.pid != nil else { return }
-        child.lifecycle.draining(at: .now)
+        child.lifecycle.draining()
         if let channel = child.channel, channel.trySend(SupervisorMessage.drain(timeoutMilliseconds: Int(timeout / .milliseconds(1)))) {
             self.signal(child, nil, killAfter: timeout + self.configuration.killGrace)
         } else {
@@ -360,11 +359,12 @@ extension Supervisor {
         return child.generation == generation && child.pid != nil
     }
 
-    /// Stops every child of these roles (processors drain up to `timeout`) and waits for them.
+    /// At shutdown: stops every child of these roles (processors drain up to `timeout`) and waits
+    /// for them.
     func stopAll(roles: Set<ChildSpec.Role>, timeout: Duration) async {
         let chosen = self.children.values.filter { roles.contains($0.role) }
         for child in chosen {
-            if child.hold == nil || self.stopping { child.hold = .shutdown }
+            child.hold = .shutdown
             if child.pid != nil {
                 self.drain(child, timeout: timeout)
             } else {

@@ -8,7 +8,8 @@ import Testing
 @Suite("prompt guard properties")
 struct GuardPropertyTests {
     /// Values that must never reach a prompt, each unmistakable in the output. Made-up test data:
-    /// no real card, account or key.
+    /// no real card, account or key (AKIAIOSFODNN7EXAMPLE is the example key of AWS's own
+    /// documentation; the JWT signs nothing).
     static let secrets = [
         "4111 1111 1111 1111", "123-45-6789", "GB82 WEST 1234 5698 7654 32", "sk-live-ABCDEFGHIJKLMNOPQRSTUV0123",
         "AKIAIOSFODNN7EXAMPLE", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlLXZhbHVlLTEyMw",

@@ -75,7 +75,7 @@ struct ChildLifecycleTests {
         var lifecycle = ChildLifecycle(policy: RestartPolicy())
         for index in 0..<5 { _ = self.crash(&lifecycle, at: .seconds(index)) }
         lifecycle.spawned(at: self.start + .seconds(10))
-        lifecycle.ready(at: self.start + .seconds(10))
+        lifecycle.ready()
         #expect(lifecycle.state == .running)
         let decision = lifecycle.exited("signal 9", at: self.start + .seconds(10) + .seconds(301), expected: false, random: 0)
         #expect(decision == .restart(at: self.start + .seconds(311) + .milliseconds(100)))
@@ -85,8 +85,8 @@ struct ChildLifecycleTests {
     func expectedExit() {
         var lifecycle = ChildLifecycle(policy: RestartPolicy())
         lifecycle.spawned(at: self.start)
-        lifecycle.ready(at: self.start)
-        lifecycle.draining(at: self.start + .seconds(1))
+        lifecycle.ready()
+        lifecycle.draining()
         #expect(lifecycle.state == .draining)
         #expect(lifecycle.exited("exit code 0", at: self.start + .seconds(2), expected: true, random: 0) == .stayStopped)
         #expect(lifecycle.state == .stopped)

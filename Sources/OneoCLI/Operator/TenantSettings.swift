@@ -15,14 +15,19 @@ enum ProviderKeyFile {
     }
 }
 
-/// Stores one setting, then restarts the tenant's processor (and only it) if it is running, so
-/// that the change takes effect now; a stopped processor reads it when it next starts.
-func applySetting(_ setting: TenantRegistry.Setting, tenant slug: String, instance: InstanceOptions, describe: String) async throws {
-    let sealer = try KeySealer(masterKeyFile: instance.masterKeyPath)
+/// Stores one setting and, when `restartsProcessor`, restarts the tenant's processor (and only it)
+/// if it is running, so that the change takes effect now; a stopped processor reads it when it
+/// next starts. Always-on needs no restart: the supervisor reads it within its poll interval.
+func applySetting(_ setting: TenantRegistry.Setting, tenant slug: String, instance: InstanceOptions, describe: String, restartsProcessor: Bool = true) async throws {
+    // Only a new key is sealed: other settings do not need the master key at all.
+    var sealer: KeySealer?
+    if case .providerKey = setting { sealer = try KeySealer(masterKeyFile: instance.masterKeyPath) }
+    let registrySealer = sealer
     try await withDatabase(instance) { database, logger in
-        try await TenantRegistry(database: database, sealer: sealer).update(tenant: slug, setting, logger: logger)
+        try await TenantRegistry(database: database, sealer: registrySealer).update(tenant: slug, setting, logger: logger)
     }
     print("tenant \(slug): \(describe)")
+    guard restartsProcessor else { return }
     let socket = instance.dataDirectory.controlSocket
     guard ControlClient.isServing(path: socket) else {
         print("no supervisor is running for \(instance.dataDir); the processor reads the change when it starts")
@@ -132,12 +137,8 @@ extension TenantCommand {
 
         func run() async throws {
             let on = self.mode == "on"
-            let sealer: KeySealer? = nil
-            let slug = self.slug
-            try await withDatabase(self.instance) { database, logger in
-                try await TenantRegistry(database: database, sealer: sealer).update(tenant: slug, .alwaysOn(on), logger: logger)
-            }
-            print("tenant \(slug): always-on \(self.mode)" + (on ? "; a running serve starts its processor within seconds" : "; its processor now stops when idle"))
+            let describe = "always-on \(self.mode)" + (on ? "; a running serve starts its processor within seconds" : "; its processor now stops when idle")
+            try await applySetting(.alwaysOn(on), tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
         }
     }
 }

@@ -47,15 +47,6 @@ public final class FrameSocket: Sendable {
         return try Frame.decode(type, body: body)
     }
 
-    /// Blocks until the peer closes the socket; bytes received meanwhile are discarded.
-    public func waitUntilClosed() {
-        var buffer = [UInt8](repeating: 0, count: 512)
-        while true {
-            let count = buffer.withUnsafeMutableBytes { read(self.descriptor, $0.baseAddress, $0.count) }
-            if count == 0 || (count < 0 && errno != EINTR) { return }
-        }
-    }
-
     private func readExactly(_ count: Int) throws(WireError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0

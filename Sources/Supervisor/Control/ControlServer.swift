@@ -84,7 +84,7 @@ final class ControlServer: Sendable {
         do {
             let request = try connection.receive(ControlRequest.self, limit: ControlRequest.maximumSize)
             logger.info("control request", metadata: ["command": "\(request.command.rawValue)", "tenant": "\(request.tenant ?? "-")", "peer.pid": "\(peer.pid)"])
-            reply = Self.await { await supervisor.handle(request) }
+            reply = Self.waitFor { await supervisor.handle(request) }
         } catch {
             logger.warning("bad control request", metadata: ["error": "\(error)", "peer.pid": "\(peer.pid)"])
             reply = ControlReply(error: ControlError(code: "bad_request", message: "\(error)"))
@@ -94,7 +94,7 @@ final class ControlServer: Sendable {
 
     /// Runs async work from this dedicated thread and waits for it (a blocking wait, but on our
     /// own thread, never on the cooperative pool).
-    private static func await<Result: Sendable>(_ body: @escaping @Sendable () async -> Result) -> Result {
+    private static func waitFor<Result: Sendable>(_ body: @escaping @Sendable () async -> Result) -> Result {
         let box = Mutex<Result?>(nil)
         let done = DispatchSemaphore(value: 0)
         Task {

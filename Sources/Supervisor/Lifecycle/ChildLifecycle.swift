@@ -74,16 +74,14 @@ public struct ChildLifecycle: Sendable {
         self.phase = .starting(since: now)
     }
 
-    public mutating func ready(at now: Instant) {
+    public mutating func ready() {
         guard case .starting(let since) = self.phase else { return }
         self.phase = .running(since: since)
-        _ = now
     }
 
-    public mutating func draining(at now: Instant) {
+    public mutating func draining() {
         guard let since = self.upSince else { return }
         self.phase = .draining(since: since)
-        _ = now
     }
 
     /// The child could not even be started (its spec failed, exec failed).

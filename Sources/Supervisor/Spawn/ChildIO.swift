@@ -12,7 +12,7 @@ import Glibc
 final class ChildIO: Sendable {
     typealias FrameHandler = @Sendable (ChildMessage?) -> Void
 
-    private enum Kind {
+    private enum Kind: Sendable {
         /// Frames from the child. Holding the socket keeps its descriptor open (and its number
         /// ours) until we have seen its end, whatever the supervisor has dropped meanwhile.
         case channel(FrameSocket, FrameHandler)
@@ -20,20 +20,14 @@ final class ChildIO: Sendable {
         case output(Int32)
     }
 
-    private struct Source {
+    private struct Source: Sendable {
         let name: String
         let kind: Kind
         var buffer: [UInt8] = []
     }
 
-    /// Only one kind of source crosses threads, once, here.
-    private struct Pending: @unchecked Sendable {
-        // Safe: a Source is built by the registering thread, handed over under the mutex, and
-        // touched only by the I/O thread afterwards; FrameSocket and the handler are Sendable.
-        let source: Source
-    }
-
-    private let pending = Mutex<[Pending]>([])
+    /// Sources registered since the I/O thread last looked.
+    private let pending = Mutex<[Source]>([])
     private let wakeRead: Int32
     private let wakeWrite: Int32
     /// A child's frames are a few dozen bytes; anything longer is a broken or hostile child.
@@ -58,7 +52,7 @@ final class ChildIO: Sendable {
     }
 
     private func add(_ source: Source) {
-        self.pending.withLock { $0.append(Pending(source: source)) }
+        self.pending.withLock { $0.append(source) }
         var byte: UInt8 = 1
         _ = write(self.wakeWrite, &byte, 1)
     }
@@ -67,8 +61,8 @@ final class ChildIO: Sendable {
         var sources: [Int32: Source] = [:]
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
-            for item in self.pending.withLock({ list in defer { list.removeAll() }; return list }) {
-                sources[Self.descriptor(of: item.source.kind)] = item.source
+            for source in self.pending.withLock({ list in defer { list.removeAll() }; return list }) {
+                sources[Self.descriptor(of: source.kind)] = source
             }
             var polled = [pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0)]
             polled += sources.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }

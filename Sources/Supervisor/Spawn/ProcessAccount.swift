@@ -31,11 +31,18 @@ struct ProcessAccount: Sendable, Equatable {
         return nil
     }
 
-    /// The account of one tenant's processor: uid base + tenant id, the base as its group (tenant
-    /// ids start at 1: the base itself is the API's). nil when we are not root.
+    /// The account of one tenant's processor: uid base + tenant id, the base as its group. nil
+    /// when we are not root.
     static func forProcessor(tenant: Int64, uidBase: UInt32) -> ProcessAccount? {
         guard geteuid() == 0 else { return nil }
         return ProcessAccount(uid: uidBase &+ UInt32(truncatingIfNeeded: tenant), gid: uidBase)
+    }
+
+    /// The API's account: the base uid itself (tenant ids start at 1, so it is no tenant's), in
+    /// the processors' group for the database socket. nil when we are not root.
+    static func forAPI(uidBase: UInt32) -> ProcessAccount? {
+        guard geteuid() == 0 else { return nil }
+        return ProcessAccount(uid: uidBase, gid: uidBase)
     }
 
     /// Why this account could not run `path` (a directory on the way it cannot enter, a file it

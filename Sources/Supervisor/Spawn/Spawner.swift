@@ -7,7 +7,6 @@ import Glibc
 
 /// A child we started: its pid and, when it has one, our end of its socket.
 struct RunningChild: Sendable {
-    let spec: ChildSpec
     let pid: pid_t
     let channel: FrameSocket?
     /// Our end of the pipe its stdout and stderr go to.
@@ -47,7 +46,7 @@ enum Spawner {
             if pair[0] >= 0 { close(pair[0]) }
             throw SpawnError(child: spec.name, detail: "cannot start \(spec.executable): \(String(cString: strerror(result)))")
         }
-        return RunningChild(spec: spec, pid: pid, channel: pair[0] >= 0 ? FrameSocket(descriptor: pair[0]) : nil, output: output[0])
+        return RunningChild(pid: pid, channel: pair[0] >= 0 ? FrameSocket(descriptor: pair[0]) : nil, output: output[0])
     }
 }
 

@@ -79,6 +79,16 @@ struct GuardPropertyTests {
         }
     }
 
+    @Test("the byte matcher of sensitive names agrees with the word definition on random names")
+    func sensitiveNameMatcher() async {
+        let pieces = ["api", "KEY", "_", "-", " ", "card", "number", "credit", "x", "ssn", "Token", "tokens", "9", "é", "secret", "ary", "."]
+        let names = Gen.int(in: 0...(pieces.count - 1)).array(of: 0...7).map { $0.map { pieces[$0] }.joined() }
+        let exclusion = FieldExclusion(excludedFields: [])
+        await propertyCheck(count: 500, input: names) { name in
+            #expect(exclusion.isSensitiveName(name) == FieldExclusionTests.referenceVerdict(name, sensitive: FieldExclusion.defaultSensitiveNames), "\(name)")
+        }
+    }
+
     @Test("arbitrary text never crashes the parser or the renderer")
     func arbitraryText() async {
         await propertyCheck(count: 500, input: Gen.ascii.string(of: 0...60), Self.record) { source, data in

@@ -111,4 +111,12 @@ struct PromptRendererTests {
         #expect(rendered.prompt == "(empty) {\"city\":\"Oslo\"} old output")
         #expect(rendered.excludedKeys == 1)
     }
+
+    @Test("withheld nested keys are counted for the values a prompt shows, each field once")
+    func withheldKeysAudit() throws {
+        var data = Self.data
+        data["billing"] = ["city": "Oslo", "card_number": "4111111111111111", "cvv": "123"]
+        #expect(try self.render("{billing} and again {billing}", data: data).excludedKeys == 2)
+        #expect(try self.render("{billing.city}", data: data).excludedKeys == 0, "nothing of billing but its city is shown")
+    }
 }

@@ -73,16 +73,50 @@ struct FieldExclusionTests {
         #expect(exclusion.excludes(Self.field("summary", "Summary", .aiGenerated)), "AI outputs stay out of {*}")
     }
 
-    @Test("nested keys are removed by dotted path or sensitive name, at any depth")
+    @Test("nested keys are withheld by dotted path or sensitive name, at any depth, as a value is written")
     func nested() {
         let exclusion = FieldExclusion(excludedFields: ["billing.internal_code"])
-        let value: JSONValue = ["city": "Oslo", "card_number": "4111111111111111", "internal_code": "X1", "bank": ["iban": "x", "name": "DNB"]]
-        let (scrubbed, removed) = exclusion.scrub(value, at: ["billing"])
-        #expect(scrubbed == ["city": "Oslo", "bank": ["name": "DNB"]])
-        #expect(removed == 3)
+        let value: JSONValue = [
+            "city": "Oslo", "card_number": "4111111111111111", "internal_code": "X1", "bank": ["iban": "x", "name": "DNB"],
+            "contacts": [["Password": "p", "role": "cfo"]],
+        ]
+        var written: [UInt8] = []
+        let withheld = ValueFormatter(maximumCharacters: 1_000).write(value, as: .json, keeping: exclusion.nestedKeys(at: ["billing"]), to: &written)
+        #expect(String(decoding: written, as: UTF8.self) == #"{"bank":{"name":"DNB"},"city":"Oslo","contacts":[{"role":"cfo"}]}"#)
+        #expect(withheld == 4)
         #expect(exclusion.excludes(path: ["billing", "internal_code"]))
         #expect(exclusion.excludes(path: ["billing", "card_number"]))
         #expect(!exclusion.excludes(path: ["billing", "city"]))
+    }
+
+    @Test("money whose amount or currency a tenant names sensitive is not shown as money")
+    func sensitiveMoneyKey() {
+        let exclusion = FieldExclusion(excludedFields: [], tenantSensitiveNames: ["amount"])
+        var written: [UInt8] = []
+        let withheld = ValueFormatter(maximumCharacters: 100).write(["amount": 1234.5, "currency": "USD"], as: .currency, keeping: exclusion.nestedKeys(at: ["deal"]), to: &written)
+        #expect(String(decoding: written, as: UTF8.self) == #"{"currency":"USD"}"#)
+        #expect(withheld == 1)
+    }
+
+    /// The plain definition the byte matcher must agree with: lower-cased runs of letters and
+    /// digits, and a sensitive name as a run of whole words among them.
+    static func referenceVerdict(_ name: String, sensitive: [String]) -> Bool {
+        func words(_ text: String) -> [String] { text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init) }
+        let nameWords = words(name)
+        return sensitive.map(words).filter { !$0.isEmpty }.contains { run in
+            run.count <= nameWords.count && (0...(nameWords.count - run.count)).contains { Array(nameWords[$0..<($0 + run.count)]) == run }
+        }
+    }
+
+    @Test("sensitive names match exactly as the word definition says, for any name", arguments: [
+        "API_KEY", "my-api-key", "apiKey", "api key id", "key_api", "credit card", "CreditCard", "credit__card", "social security number x",
+        "social_number", "ssn2", "2ssn", "tax-ID", "taxid", "Private Notes", "private", "secretary", "top secret", "Passwörter", "pässword",
+        "token\u{301}", "İBAN", "iban_ü", "", "___", "a", "card_number_card", "bank_account_number",
+    ])
+    func matcherAgreesWithDefinition(name: String) {
+        let exclusion = FieldExclusion(excludedFields: [], tenantSensitiveNames: ["salary", "Kontonummer", "home address"])
+        let sensitive = FieldExclusion.defaultSensitiveNames + ["salary", "Kontonummer", "home address"]
+        #expect(exclusion.isSensitiveName(name) == Self.referenceVerdict(name, sensitive: sensitive), "\(name)")
     }
 }
 

@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Which fields and nested keys a prompt must never see:
 /// - every AI output (a prompt sees inputs, not other outputs);
 /// - the field's `excluded_fields`, by slug or label, case-insensitively, with dotted paths
@@ -17,11 +15,7 @@ public struct FieldExclusion: Sendable {
 
     private let explicit: Set<String>
     private let explicitPaths: Set<[String]>
-    private let sensitiveWords: [[Substring]]
-    /// The one-word sensitive names, for a set lookup before the sequence search.
-    private let sensitiveSingles: Set<Substring>
-    /// Nested keys repeat from record to record (`amount`, `city`): each is judged once.
-    private let keyVerdicts = KeyVerdicts()
+    private let sensitiveNames: SensitiveNames
 
     public init(excludedFields: [String], tenantSensitiveNames: [String] = []) {
         var explicit = Set<String>()
@@ -35,9 +29,7 @@ public struct FieldExclusion: Sendable {
         }
         self.explicit = explicit
         self.explicitPaths = paths
-        let all = (Self.defaultSensitiveNames + tenantSensitiveNames).map { Self.words($0) }.filter { !$0.isEmpty }
-        self.sensitiveSingles = Set(all.filter { $0.count == 1 }.map { $0[0] })
-        self.sensitiveWords = all.filter { $0.count > 1 }
+        self.sensitiveNames = SensitiveNames(Self.defaultSensitiveNames + tenantSensitiveNames)
     }
 
     /// Whether a whole field is withheld, and why (nil: it may be seen).
@@ -55,60 +47,6 @@ public struct FieldExclusion: Sendable {
         fields.filter { !self.excludes($0) }
     }
 
-    /// A value with every excluded or sensitive nested key removed, and how many were removed.
-    /// Most values have nothing to remove: they are checked first and returned as they are,
-    /// without rebuilding their dictionaries.
-    public func scrub(_ value: JSONValue, at path: [String]) -> (JSONValue, removed: Int) {
-        guard self.needsScrubbing(value, at: path) else { return (value, 0) }
-        return self.rebuild(value, at: path)
-    }
-
-    private func needsScrubbing(_ value: JSONValue, at path: [String]) -> Bool {
-        switch value {
-        case .null, .bool, .integer, .double, .string:
-            return false
-        case .object(let object):
-            for (key, inner) in object {
-                let innerPath = self.explicitPaths.isEmpty ? path : path + [key.lowercased()]
-                if !self.explicitPaths.isEmpty, self.explicitPaths.contains(innerPath) { return true }
-                if self.isSensitiveKey(key) || self.needsScrubbing(inner, at: innerPath) { return true }
-            }
-            return false
-        case .array(let items):
-            return items.contains { self.needsScrubbing($0, at: path) }
-        }
-    }
-
-    private func rebuild(_ value: JSONValue, at path: [String]) -> (JSONValue, removed: Int) {
-        switch value {
-        case .null, .bool, .integer, .double, .string:
-            return (value, 0)
-        case .object(let object):
-            var kept: [String: JSONValue] = [:]
-            var removed = 0
-            for (key, inner) in object {
-                // Paths matter only for dotted excluded_fields; without any, none is built.
-                let innerPath = self.explicitPaths.isEmpty ? path : path + [key.lowercased()]
-                if (!self.explicitPaths.isEmpty && self.explicitPaths.contains(innerPath)) || self.isSensitiveKey(key) {
-                    removed += 1
-                    continue
-                }
-                let (scrubbed, count) = self.rebuild(inner, at: innerPath)
-                kept[key] = scrubbed
-                removed += count
-            }
-            return (.object(kept), removed)
-        case .array(let items):
-            var removed = 0
-            let scrubbed = items.map { item -> JSONValue in
-                let (value, count) = self.rebuild(item, at: path)
-                removed += count
-                return value
-            }
-            return (.array(scrubbed), removed)
-        }
-    }
-
     /// Whether a dotted path is withheld (the placeholder `{billing.card_number}`).
     public func excludes(path: [String]) -> Bool {
         let lowered = path.map { $0.lowercased() }
@@ -116,66 +54,36 @@ public struct FieldExclusion: Sendable {
         return lowered.dropFirst().contains { self.isSensitiveName($0) }
     }
 
-    /// `isSensitiveName` for a nested key, remembered.
-    func isSensitiveKey(_ key: String) -> Bool {
-        if let known = self.keyVerdicts.verdict(key) { return known }
-        let verdict = self.isSensitiveName(key)
-        self.keyVerdicts.remember(key, verdict)
-        return verdict
-    }
-
     public func isSensitiveName(_ name: String) -> Bool {
-        let words = Self.words(name)
-        guard !words.isEmpty else { return false }
-        if words.contains(where: { self.sensitiveSingles.contains($0) }) { return true }
-        guard words.count > 1 else { return false }
-        return self.sensitiveWords.contains { sensitive in
-            sensitive.count <= words.count && (0...(words.count - sensitive.count)).contains { start in
-                words[start..<(start + sensitive.count)].elementsEqual(sensitive)
-            }
+        self.sensitiveNames.occurs(in: name)
+    }
+
+    /// The nested keys a value at `path` (lower-cased: `["billing"]`) keeps when it is written:
+    /// every key but the sensitive ones and those a dotted `excluded_fields` entry names.
+    public func nestedKeys(at path: [String]) -> NestedKeys {
+        NestedKeys(names: self.sensitiveNames, dotted: self.explicitPaths.isEmpty ? nil : (self.explicitPaths, path))
+    }
+
+    /// The key filter a value is written through, so that what a prompt shows of an object is the
+    /// object less its withheld keys, at any depth. Asked once per key written: it holds one
+    /// reference, and a path only when dotted paths are excluded.
+    public struct NestedKeys: JSONKeyFilter, Sendable {
+        let names: SensitiveNames
+        let dotted: (excluded: Set<[String]>, path: [String])?
+        public let keepsMoneyKeys: Bool
+
+        init(names: SensitiveNames, dotted: (excluded: Set<[String]>, path: [String])?) {
+            self.names = names
+            self.dotted = dotted
+            self.keepsMoneyKeys = !names.occurs(in: "amount") && !names.occurs(in: "currency")
+                && !(dotted.map { $0.excluded.contains($0.path + ["amount"]) || $0.excluded.contains($0.path + ["currency"]) } ?? false)
         }
-    }
 
-    /// `Stripe API-Key` → ["stripe", "api", "key"].
-    static func words(_ name: String) -> [Substring] {
-        // Field names and JSON keys are nearly always ASCII: split them by bytes, without the
-        // Unicode property lookups that `Character.isLetter` costs per character.
-        if name.utf8.allSatisfy({ $0 < 0x80 }) {
-            var words: [Substring] = []
-            var lowered = name.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }) ? name.lowercased() : name
-            lowered.makeContiguousUTF8()
-            var start: String.Index?
-            var index = lowered.utf8.startIndex
-            while index != lowered.utf8.endIndex {
-                let byte = lowered.utf8[index]
-                let isWordByte = (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
-                if isWordByte, start == nil { start = index }
-                if !isWordByte, let from = start {
-                    words.append(lowered[from..<index])
-                    start = nil
-                }
-                index = lowered.utf8.index(after: index)
-            }
-            if let from = start { words.append(lowered[from...]) }
-            return words
-        }
-        return name.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
-    }
-}
-
-/// A bounded memo of nested keys already judged. Keys come from tenant data, so it stops growing
-/// at a fixed size rather than letting a record with a million distinct keys fill memory.
-private final class KeyVerdicts: Sendable {
-    private static let capacity = 4096
-    private let verdicts = Mutex<[String: Bool]>([:])
-
-    func verdict(_ key: String) -> Bool? {
-        self.verdicts.withLock { $0[key] }
-    }
-
-    func remember(_ key: String, _ verdict: Bool) {
-        self.verdicts.withLock { verdicts in
-            if verdicts.count < Self.capacity { verdicts[key] = verdict }
+        public func keeping(_ key: String) -> NestedKeys? {
+            guard !self.names.occurs(in: key) else { return nil }
+            guard let dotted = self.dotted else { return self }
+            let inner = dotted.path + [key.lowercased()]
+            return dotted.excluded.contains(inner) ? nil : NestedKeys(names: self.names, dotted: (dotted.excluded, inner))
         }
     }
 }

@@ -22,7 +22,10 @@ public enum JSONValue: Hashable, Sendable {
         return nil
     }
 
-    public var isNull: Bool { self == .null }
+    public var isNull: Bool {
+        if case .null = self { return true }
+        return false
+    }
 
     /// `value["a"]?["b"]` on nested objects; nil when absent or not an object.
     public subscript(key: String) -> JSONValue? { self.objectValue?[key] }
@@ -50,6 +53,14 @@ public enum JSONValue: Hashable, Sendable {
 
     /// Compact JSON with sorted keys, appended to a byte buffer.
     func writeJSON(to output: inout [UInt8]) {
+        var omitted = 0
+        self.writeJSON(to: &output, keeping: KeepEveryKey(), omitted: &omitted)
+    }
+
+    /// Compact JSON with sorted keys, leaving out the object keys `filter` refuses, at any depth,
+    /// and counting them: how a prompt shows a value without its sensitive nested keys, without
+    /// first building a copy of the value that lacks them.
+    func writeJSON<Filter: JSONKeyFilter>(to output: inout [UInt8], keeping filter: Filter, omitted: inout Int) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
@@ -65,16 +76,22 @@ public enum JSONValue: Hashable, Sendable {
             output.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                item.writeJSON(to: &output)
+                item.writeJSON(to: &output, keeping: filter, omitted: &omitted)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
             output.append(UInt8(ascii: "{"))
-            for (index, entry) in object.sorted(by: { $0.key < $1.key }).enumerated() {
-                if index > 0 { output.append(UInt8(ascii: ",")) }
+            var first = true
+            for entry in object.sorted(by: { $0.key < $1.key }) {
+                guard let inner = filter.keeping(entry.key) else {
+                    omitted += 1
+                    continue
+                }
+                if !first { output.append(UInt8(ascii: ",")) }
+                first = false
                 Self.writeString(entry.key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                entry.value.writeJSON(to: &output)
+                entry.value.writeJSON(to: &output, keeping: inner, omitted: &omitted)
             }
             output.append(UInt8(ascii: "}"))
         }
@@ -83,8 +100,11 @@ public enum JSONValue: Hashable, Sendable {
     private static func writeString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
         // Most strings need no escaping: then they are copied whole.
-        guard value.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }) else {
-            output.append(contentsOf: value.utf8)
+        let plain = value.utf8.withContiguousStorageIfAvailable { bytes in
+            !bytes.contains { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }
+        }
+        if plain == true {
+            output.appendUTF8(value)
             output.append(UInt8(ascii: "\""))
             return
         }
@@ -157,6 +177,25 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
     public init(nilLiteral: ()) { self = .null }
+}
+
+/// Which keys of the objects in a value a writer keeps. Generic rather than a closure, so that
+/// writing everything (`KeepEveryKey`) costs nothing extra.
+public protocol JSONKeyFilter {
+    /// The filter for the value under `key`, or nil to leave the key and its value out.
+    func keeping(_ key: String) -> Self?
+    /// Whether both keys of a money object (`amount`, `currency`) are kept. Asked for every
+    /// money value a prompt shows, so a filter may know the answer rather than match each time.
+    var keepsMoneyKeys: Bool { get }
+}
+
+extension JSONKeyFilter {
+    public var keepsMoneyKeys: Bool { self.keeping("amount") != nil && self.keeping("currency") != nil }
+}
+
+public struct KeepEveryKey: JSONKeyFilter {
+    public init() {}
+    public func keeping(_ key: String) -> KeepEveryKey? { self }
 }
 
 /// Binds and reads JSON values as `jsonb`, through PostgresNIO's JSON codable support.

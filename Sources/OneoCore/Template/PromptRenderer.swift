@@ -1,7 +1,8 @@
 /// Renders a parsed template against one record: the one engine the processor and the preview
-/// endpoint use. Excluded and sensitive fields are removed before anything is rendered, so they
-/// cannot reach the output through `{*}`, a dotted path or a nested object; then the detectors
-/// run over the final text, values included.
+/// endpoint use. Excluded and sensitive fields are never written (no `{*}` line, the empty marker
+/// for a placeholder), and every value is written through its field's nested-key filter, so
+/// they cannot reach the output through `{*}`, a dotted path or a nested object; then the
+/// detectors run over the final text, values included.
 public struct PromptRenderer: Sendable {
     public static var emptyMarker: String { ValueFormatter.emptyMarker }
 
@@ -36,7 +37,7 @@ public struct PromptRenderer: Sendable {
         public let prompt: String
         /// Input fields withheld from the prompt, by slug.
         public let excludedFields: [String]
-        /// Nested keys removed from object values.
+        /// Nested keys withheld from the object values the prompt shows.
         public let excludedKeys: Int
         /// `{*}` fields left out, from the end, to keep the prompt within its size limit.
         public let droppedFields: [String]
@@ -67,13 +68,15 @@ public struct PromptRenderer: Sendable {
     private let nameableIndex: [String: Int]
     /// Of each nameable field, read per record without copying the field.
     private let slugs: [String]
-    private let loweredSlugs: [String]
     private let types: [FieldType]
+    /// The nested keys each nameable field's value keeps when written.
+    private let nestedKeys: [FieldExclusion.NestedKeys]
     /// Positions in `nameable` of the fields `{*}` shows, in pipeline order.
     private let visible: [Int]
     private let withheld: [String]
-    /// `Label: ` for each visible field, built once.
-    private let labels: [String]
+    /// `Label: ` of each visible field, as bytes in one buffer: `labels[labelEnds[i-1]..<labelEnds[i]]`.
+    private let labels: [UInt8]
+    private let labelEnds: [Int]
 
     public init(fields: [PipelineField], exclusion: FieldExclusion, detector: SensitiveValueDetector = SensitiveValueDetector(), limits: Limits = Limits()) {
         self.fields = fields
@@ -92,11 +95,19 @@ public struct PromptRenderer: Sendable {
         self.nameable = nameable
         self.nameableIndex = index
         self.slugs = nameable.map(\.slug)
-        self.loweredSlugs = nameable.map { $0.slug.lowercased() }
         self.types = nameable.map(\.type)
+        self.nestedKeys = nameable.map { exclusion.nestedKeys(at: [$0.slug.lowercased()]) }
         self.visible = visible
         self.withheld = fields.filter { !$0.isAIGenerated && exclusion.excludes($0) }.map(\.slug)
-        self.labels = visible.map { nameable[$0].name + ": " }
+        var labels: [UInt8] = []
+        var labelEnds: [Int] = []
+        for position in visible {
+            labels.append(contentsOf: nameable[position].name.utf8)
+            labels.append(contentsOf: ": ".utf8)
+            labelEnds.append(labels.count)
+        }
+        self.labels = labels
+        self.labelEnds = labelEnds
     }
 
     /// The renderer a field's config asks for, over the tenant's own sensitive names.
@@ -111,20 +122,13 @@ public struct PromptRenderer: Sendable {
 
     public func render(_ template: PromptTemplate, data: [String: JSONValue], metadata: Metadata) -> Rendered {
         let formatter = ValueFormatter(maximumCharacters: self.limits.fieldCharacters)
-        var excludedKeys = 0
-
-        // Each nameable field's value once, scrubbed of sensitive nested keys.
-        var values = [JSONValue?](repeating: nil, count: self.nameable.count)
-        for (index, slug) in self.slugs.enumerated() {
-            guard let value = data[slug] else { continue }
-            switch value {
-            case .object, .array:
-                let (scrubbed, removed) = self.exclusion.scrub(value, at: [self.loweredSlugs[index]])
-                values[index] = scrubbed
-                excludedKeys += removed
-            default:
-                values[index] = value
-            }
+        // Nested keys withheld, per nameable field: a field shown twice counts once, at its
+        // largest showing (a whole value holds whatever a dotted path into it withholds).
+        var withheldKeys: [Int] = []
+        func count(_ omitted: Int, of index: Int) {
+            guard omitted > 0 else { return }
+            if withheldKeys.isEmpty { withheldKeys = [Int](repeating: 0, count: self.nameable.count) }
+            withheldKeys[index] = max(withheldKeys[index], omitted)
         }
 
         // Everything but `{*}` goes into one byte buffer; each `{*}` is an offset in it.
@@ -134,7 +138,7 @@ public struct PromptRenderer: Sendable {
         for segment in template.segments {
             switch segment {
             case .literal(let text):
-                fixed.append(contentsOf: text.utf8)
+                fixed.appendUTF8(text)
             case .allFields:
                 allFieldsAt.append(fixed.count)
             case .field(let path, _):
@@ -142,12 +146,16 @@ public struct PromptRenderer: Sendable {
                     fixed.append(contentsOf: Self.emptyMarker.utf8)
                     continue
                 }
-                var value = values[index]
+                var value = data[head]
                 for key in path.dropFirst() { value = value?.objectValue?[key] }
-                if let value {
-                    formatter.write(value, as: path.count == 1 ? self.types[index] : .json, to: &fixed)
-                } else {
+                guard let value else {
                     fixed.append(contentsOf: Self.emptyMarker.utf8)
+                    continue
+                }
+                if path.count == 1 {
+                    count(formatter.write(value, as: self.types[index], keeping: self.nestedKeys[index], to: &fixed), of: index)
+                } else {
+                    count(formatter.write(value, as: .json, keeping: self.exclusion.nestedKeys(at: path.map { $0.lowercased() }), to: &fixed), of: index)
                 }
             case .builtin(let builtin, _):
                 switch builtin {
@@ -169,14 +177,19 @@ public struct PromptRenderer: Sendable {
             expansion.reserveCapacity(4096)
             var lineEnds: [Int] = []
             lineEnds.reserveCapacity(self.visible.count)
-            var slugs: [String] = []
-            for (position, index) in self.visible.enumerated() {
-                guard let value = values[index], !value.isNull else { continue }
-                if !lineEnds.isEmpty { expansion.append(UInt8(ascii: "\n")) }
-                expansion.append(contentsOf: self.labels[position].utf8)
-                formatter.write(value, as: self.types[index], to: &expansion)
-                lineEnds.append(expansion.count)
-                slugs.append(self.slugs[index])
+            var shown: [Int] = []
+            shown.reserveCapacity(self.visible.count)
+            self.labels.withUnsafeBufferPointer { labels in
+                var labelStart = 0
+                for (position, index) in self.visible.enumerated() {
+                    defer { labelStart = self.labelEnds[position] }
+                    guard let value = data[self.slugs[index]], !value.isNull else { continue }
+                    if !lineEnds.isEmpty { expansion.append(UInt8(ascii: "\n")) }
+                    expansion.append(contentsOf: UnsafeBufferPointer(rebasing: labels[labelStart..<self.labelEnds[position]]))
+                    count(formatter.write(value, as: self.types[index], keeping: self.nestedKeys[index], to: &expansion), of: index)
+                    lineEnds.append(expansion.count)
+                    shown.append(index)
+                }
             }
             // A character is at least one UTF-8 byte: within the limit by bytes is within it by
             // characters, and characters are only counted when bytes exceed it.
@@ -190,7 +203,7 @@ public struct PromptRenderer: Sendable {
                     listed -= String(decoding: expansion[start..<lineEnds[kept - 1]], as: UTF8.self).count
                     kept -= 1
                 }
-                dropped = Array(slugs[kept...])
+                dropped = shown[kept...].map { self.slugs[$0] }
                 expansion.removeSubrange((kept == 0 ? 0 : lineEnds[kept - 1])...)
             }
         }
@@ -211,6 +224,8 @@ public struct PromptRenderer: Sendable {
         }
 
         let redacted = self.detector.redact(bytes: prompt)
-        return Rendered(prompt: redacted.text, excludedFields: self.withheld, excludedKeys: excludedKeys, droppedFields: dropped, redactions: redacted.counts)
+        return Rendered(
+            prompt: redacted.text, excludedFields: self.withheld, excludedKeys: withheldKeys.reduce(0, +), droppedFields: dropped,
+            redactions: redacted.counts)
     }
 }

@@ -22,20 +22,27 @@ public struct ValueFormatter: Sendable {
     /// `format`, appended to a byte buffer: how the renderer builds a prompt without a `String`
     /// per value.
     public func write(_ value: JSONValue, as type: FieldType = .text, to out: inout [UInt8]) {
+        self.write(value, as: type, keeping: KeepEveryKey(), to: &out)
+    }
+
+    /// `write`, leaving out the nested keys `filter` refuses; returns how many it left out.
+    @discardableResult
+    public func write<Filter: JSONKeyFilter>(_ value: JSONValue, as type: FieldType = .text, keeping filter: Filter, to out: inout [UInt8]) -> Int {
         let start = out.count
+        var omitted = 0
         switch value {
         case .null:
             out.append(contentsOf: Self.emptyMarker.utf8)
-            return
+            return 0
         case .bool(let bool): out.append(contentsOf: (bool ? "true" : "false").utf8)
         case .integer(let integer):
             if type == .currency { Self.writeGrouped(Double(integer), decimals: 2, to: &out) } else { out.append(contentsOf: String(integer).utf8) }
         case .double(let double):
-            if type == .currency { Self.writeGrouped(double, decimals: 2, to: &out) } else { out.append(contentsOf: Self.number(double).utf8) }
+            if type == .currency { Self.writeGrouped(double, decimals: 2, to: &out) } else { out.appendUTF8(Self.number(double)) }
         case .string(let string):
             switch type {
-            case .date, .datetime: out.append(contentsOf: (Self.isoDate(string) ?? string).utf8)
-            default: out.append(contentsOf: string.utf8)
+            case .date, .datetime: Self.writeDate(string, to: &out)
+            default: out.appendUTF8(string)
             }
         case .array(let items):
             if items.allSatisfy({ if case .array = $0 { return false } else if case .object = $0 { return false } else { return true } }) {
@@ -44,12 +51,14 @@ public struct ValueFormatter: Sendable {
                     self.write(item, to: &out)
                 }
             } else {
-                value.writeJSON(to: &out)
+                value.writeJSON(to: &out, keeping: filter, omitted: &omitted)
             }
         case .object(let object):
-            if !Self.writeMoney(object, to: &out) { value.writeJSON(to: &out) }
+            // Money only when neither of its keys is withheld; otherwise what is left is JSON.
+            if !Self.writeMoney(object, keeping: filter, to: &out) { value.writeJSON(to: &out, keeping: filter, omitted: &omitted) }
         }
         self.truncate(&out, from: start)
+        return omitted
     }
 
     /// Cuts what was written from `start` to the field's limit, with a visible marker. A character
@@ -71,19 +80,28 @@ public struct ValueFormatter: Sendable {
     /// `{"amount": 1234.5, "currency": "USD"}` → `USD 1,234.50`.
     static func money(_ object: [String: JSONValue]) -> String? {
         var bytes: [UInt8] = []
-        return Self.writeMoney(object, to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
+        return Self.writeMoney(object, keeping: KeepEveryKey(), to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
     }
 
-    /// Writes a money object and returns true, or writes nothing and returns false.
-    static func writeMoney(_ object: [String: JSONValue], to out: inout [UInt8]) -> Bool {
-        guard object.count == 2, case .string(let currency)? = object["currency"], currency.count == 3 else { return false }
+    /// Writes a money object and returns true, or writes nothing and returns false. The two
+    /// entries are read by walking them: cheaper than hashing two lookups.
+    static func writeMoney<Filter: JSONKeyFilter>(_ object: [String: JSONValue], keeping filter: Filter, to out: inout [UInt8]) -> Bool {
+        guard object.count == 2 else { return false }
+        var currency: String?
+        var amountValue: JSONValue?
+        for (key, value) in object {
+            if key == "currency", case .string(let code) = value { currency = code } else if key == "amount" { amountValue = value }
+        }
+        guard let currency, let amountValue, currency.count == 3 else { return false }
         let amount: Double
-        switch object["amount"] {
-        case .integer(let integer)?: amount = Double(integer)
-        case .double(let double)?: amount = double
-        case .string(let string)?: guard let parsed = Double(string) else { return false }; amount = parsed
+        switch amountValue {
+        case .integer(let integer): amount = Double(integer)
+        case .double(let double): amount = double
+        case .string(let string): guard let parsed = Double(string) else { return false }; amount = parsed
         default: return false
         }
+        // A tenant may name `amount` or `currency` sensitive: then the object is not money.
+        guard filter.keepsMoneyKeys else { return false }
         if currency.utf8.count == 3 {
             for byte in currency.utf8 { out.append(byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte) }
         } else {
@@ -162,14 +180,20 @@ public struct ValueFormatter: Sendable {
     }
 
     /// A date stays `YYYY-MM-DD`; a timestamp (`YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`) becomes UTC
-    /// `YYYY-MM-DDTHH:MM:SSZ`. Parsed by hand: a date formatter per value would cost more than
-    /// the rest of the prompt.
-    static func isoDate(_ string: String) -> String? {
-        let bytes = Array(string.utf8)
+    /// `YYYY-MM-DDTHH:MM:SSZ`; anything else is written as it is.
+    static func writeDate(_ string: String, to out: inout [UInt8]) {
+        let converted = string.utf8.withContiguousStorageIfAvailable(Self.utcTimestamp) ?? Array(string.utf8).withUnsafeBufferPointer(Self.utcTimestamp)
+        out.appendUTF8(converted ?? string)
+    }
+
+    /// The UTC form of a timestamp that is not already in it; nil for a date, a timestamp already
+    /// in UTC form, or text that is neither. Parsed by hand, in place: a date formatter per value
+    /// would cost more than the rest of the prompt.
+    static func utcTimestamp(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
         func number(_ from: Int, _ count: Int) -> Int? {
             guard from + count <= bytes.count else { return nil }
             var value = 0
-            for byte in bytes[from..<(from + count)] {
+            for byte in UnsafeBufferPointer(rebasing: bytes[from..<(from + count)]) {
                 guard byte >= 48, byte <= 57 else { return nil }
                 value = value * 10 + Int(byte - 48)
             }
@@ -178,7 +202,7 @@ public struct ValueFormatter: Sendable {
         guard let year = number(0, 4), bytes.count >= 10, bytes[4] == 45, let month = number(5, 2), bytes[7] == 45, let day = number(8, 2),
             (1...12).contains(month), (1...31).contains(day)
         else { return nil }
-        if bytes.count == 10 { return string }
+        if bytes.count == 10 { return nil }
         guard bytes[10] == 84 || bytes[10] == 32, let hour = number(11, 2), bytes.count > 13, bytes[13] == 58, let minute = number(14, 2) else { return nil }
         var index = 16
         var second = 0
@@ -209,7 +233,7 @@ public struct ValueFormatter: Sendable {
         }
         guard index == bytes.count, hour < 24, minute < 60, second < 61 else { return nil }
         // Already `YYYY-MM-DDTHH:MM:SSZ`: nothing to convert.
-        if bytes.count == 20, bytes[10] == 84, bytes[19] == 90, second < 60 { return string }
+        if bytes.count == 20, bytes[10] == 84, bytes[19] == 90, second < 60 { return nil }
         let total = Self.daysFromCivil(year, month, day) * 86_400 + hour * 3_600 + minute * 60 + second - offsetMinutes * 60
         let days = Int((Double(total) / 86_400).rounded(.down))
         let seconds = total - days * 86_400

@@ -44,8 +44,9 @@ struct Bench: AsyncParsableCommand {
         LogSetup.bootstrap()
         if self.templates {
             let report = try TemplateBenchmark().run()
-            print(String(format: "template engine: %d-field record with {*}, guard on: %.0f expansions/s on one core (per second of the thread's CPU time; %d-byte prompt, %d redactions each)",
-                         report.fields, report.expansions_per_sec, report.prompt_bytes, report.redactions_per_expansion))
+            print(String(format: "template engine: %d-field record with {*}, guard on: %.0f expansions/s on one core, best round (median %.0f)",
+                         report.fields, report.expansions_per_sec, report.median_expansions_per_sec))
+            print(String(format: "  per second of the rendering thread's CPU time; %d-byte prompt, %d redaction(s) each", report.prompt_bytes, report.redactions_per_expansion))
             print(String(format: "without the detectors: %.0f expansions/s; the guard's share of the time: %.0f%%", report.without_guard_per_sec, report.guard_share * 100))
             if self.json {
                 let encoder = JSONEncoder()

@@ -52,4 +52,20 @@ struct BenchmarkCommandTests {
         }
         #expect(output.contains("processor processes:"), "the table is printed")
     }
+
+    @Test("bench --templates renders the 50-field record with the guard on and reports both variants")
+    func templateRun() async throws {
+        let directory = try TestServices.temporaryDirectory("oneo-bench-templates")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let output = try await ManagedProcess.run(TestServices.executable("oneo-ai"), ["bench", "--templates", "--json"], logFile: directory + "/bench.log")
+        let last = try #require(output.split(separator: "\n").last.map(String.init))
+        let report = try JSONValue.parse(Array(last.utf8))
+        #expect(report["fields"]?.integerValue == 50)
+        #expect(report["redactions_per_expansion"]?.integerValue == 1, "the card number in a text value is redacted")
+        for key in ["expansions_per_sec", "median_expansions_per_sec", "without_guard_per_sec"] {
+            let value = report[key].flatMap { if case .double(let number) = $0 { number } else { $0.integerValue.map(Double.init) } }
+            #expect((value ?? 0) > 0, "\(key) is reported")
+        }
+        #expect(output.contains("guard on:"), "the summary is printed")
+    }
 }

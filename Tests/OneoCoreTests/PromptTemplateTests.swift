@@ -77,6 +77,18 @@ struct PromptRendererTests {
         #expect(empty.prompt == "(empty)")
     }
 
+    @Test("{workflow_data} renders a workflow's data as compact JSON, without its sensitive keys; absent, the empty marker")
+    func workflowData() throws {
+        let template = try PromptTemplate(parsing: "Run: {workflow_data}")
+        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: []))
+        var metadata = Self.metadata
+        metadata.workflowData = ["step": "qualify", "api_key": "k", "ids": [3, 1]]
+        let rendered = renderer.render(template, data: Self.data, metadata: metadata)
+        #expect(rendered.prompt == #"Run: {"ids":[3,1],"step":"qualify"}"#)
+        #expect(rendered.excludedKeys == 1)
+        #expect(renderer.render(template, data: Self.data, metadata: Self.metadata).prompt == "Run: (empty)")
+    }
+
     @Test("the same record always renders the same bytes")
     func deterministic() throws {
         let first = try self.render("{*}").prompt

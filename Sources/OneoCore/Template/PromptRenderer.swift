@@ -125,6 +125,7 @@ public struct PromptRenderer: Sendable {
         // Nested keys withheld, per nameable field: a field shown twice counts once, at its
         // largest showing (a whole value holds whatever a dotted path into it withholds).
         var withheldKeys: [Int] = []
+        var workflowKeysWithheld = 0
         func count(_ omitted: Int, of index: Int) {
             guard omitted > 0 else { return }
             if withheldKeys.isEmpty { withheldKeys = [Int](repeating: 0, count: self.nameable.count) }
@@ -164,7 +165,12 @@ public struct PromptRenderer: Sendable {
                 case .tenantName: fixed.append(contentsOf: metadata.tenantName.utf8)
                 case .currentUser: fixed.append(contentsOf: (metadata.currentUser ?? Self.emptyMarker).utf8)
                 case .workflowData:
-                    if let data = metadata.workflowData { formatter.write(data, as: .json, to: &fixed) } else { fixed.append(contentsOf: Self.emptyMarker.utf8) }
+                    // Workflow data is tenant data too: its sensitive keys are withheld like a field's.
+                    if let data = metadata.workflowData {
+                        workflowKeysWithheld = formatter.write(data, as: .json, keeping: self.exclusion.nestedKeys(at: ["workflow_data"]), to: &fixed)
+                    } else {
+                        fixed.append(contentsOf: Self.emptyMarker.utf8)
+                    }
                 }
             }
         }
@@ -225,7 +231,7 @@ public struct PromptRenderer: Sendable {
 
         let redacted = self.detector.redact(bytes: prompt)
         return Rendered(
-            prompt: redacted.text, excludedFields: self.withheld, excludedKeys: withheldKeys.reduce(0, +), droppedFields: dropped,
+            prompt: redacted.text, excludedFields: self.withheld, excludedKeys: withheldKeys.reduce(0, +) + workflowKeysWithheld, droppedFields: dropped,
             redactions: redacted.counts)
     }
 }

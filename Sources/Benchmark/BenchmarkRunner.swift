@@ -1,8 +1,8 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 public import Logging
 import NIOCore
-public import OneoCore
+import OneoCore
 import PostgresNIO
 import StackControl
 import Synchronization

@@ -1,7 +1,7 @@
-public import AsyncHTTPClient
+import AsyncHTTPClient
 import Foundation
 public import Logging
-public import OneoCore
+import OneoCore
 import PostgresNIO
 import StackControl
 #if canImport(Glibc)

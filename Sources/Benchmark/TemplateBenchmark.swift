@@ -1,5 +1,5 @@
 import Foundation
-public import OneoCore
+import OneoCore
 
 /// Expansion of a 50-field record with `{*}` and the guard on, in one thread: expansions per
 /// second of that thread's CPU time (one core's worth of work, whatever else the machine runs;

@@ -27,7 +27,7 @@ public final class TestStack: Sendable {
     ) async throws -> TestStack {
         let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
         try await Self.admin { client, logger in
-            try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         let databaseURL = try TestServices.databaseURL(named: name)
@@ -50,7 +50,9 @@ public final class TestStack: Sendable {
     /// Adds a tenant through the CLI, as an operator would, and returns an API token for it.
     private static func addTenant(_ slug: String, providerKey: String, active: Bool, directory: String, simulatorBase: String, environment: [String: String]) async throws -> String {
         let keyFile = directory + "/provider-\(slug).key"
-        FileManager.default.createFile(atPath: keyFile, contents: Data(providerKey.utf8), attributes: [.posixPermissions: 0o600])
+        guard FileManager.default.createFile(atPath: keyFile, contents: Data(providerKey.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: keyFile])
+        }
         let cli = TestServices.executable("oneo-ai")
         _ = try await ManagedProcess.run(
             cli,
@@ -137,7 +139,7 @@ public final class TestStack: Sendable {
     public func stop() async throws -> Int32? {
         let status = await self.local.stop()
         try await Self.admin { client, logger in
-            try await client.query("DROP DATABASE IF EXISTS \(unescaped: self.databaseName) WITH (FORCE)", logger: logger)
+            _ = try await client.query("DROP DATABASE IF EXISTS \(unescaped: self.databaseName) WITH (FORCE)", logger: logger)
         }
         return status
     }

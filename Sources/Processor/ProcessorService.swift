@@ -82,7 +82,7 @@ public struct ProcessorService: Service {
     public func run() async throws {
         let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         let state = LoopState()
-        try await withThrowingTaskGroup(of: Void.self) { background in
+        await withTaskGroup(of: Void.self) { background in
             background.addTask {
                 for await _ in self.wakeups {
                     state.queueDrained.withLock { $0 = false }
@@ -91,8 +91,10 @@ public struct ProcessorService: Service {
             }
             background.addTask { await self.committer.run() }
             background.addTask {
+                // Ends when the group is cancelled at shutdown (the sleep returns early then).
                 while !Task.isCancelled {
-                    try await Task.sleep(for: self.settings.pollInterval)
+                    try? await Task.sleep(for: self.settings.pollInterval)
+                    guard !Task.isCancelled else { break }
                     state.queueDrained.withLock { $0 = false }
                     wake.yield()
                 }

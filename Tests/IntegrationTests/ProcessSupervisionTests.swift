@@ -159,7 +159,7 @@ struct ProcessSupervisionTests {
             try await Self.makeNotes(stack.api)
             // What the CLI refuses to store, a direct write can: the processor exits 78 at start.
             try await stack.withDatabase { client, logger in
-                try await client.query("UPDATE tenants SET provider_base_url = 'ftp://nowhere' WHERE slug = 'broken'", logger: logger)
+                _ = try await client.query("UPDATE tenants SET provider_base_url = 'ftp://nowhere' WHERE slug = 'broken'", logger: logger)
             }
             let stuck = try await Self.addNote(broken, "never processed").job
             try await waitUntil("the broken processor to be crash-looping", timeout: .seconds(30), interval: .milliseconds(100)) {
@@ -286,7 +286,7 @@ struct ProcessSupervisionTests {
             let acmeBefore = try #require(try await stack.child("processor:acme")?.pid)
             let globexBefore = try #require(try await stack.child("processor:globex")?.pid)
             let keyFile = stack.directory + "/rotated.key"
-            FileManager.default.createFile(atPath: keyFile, contents: Data("test-provider-key-rotated\n".utf8), attributes: [.posixPermissions: 0o600])
+            try #require(FileManager.default.createFile(atPath: keyFile, contents: Data("test-provider-key-rotated\n".utf8), attributes: [.posixPermissions: 0o600]))
             let output = try await stack.cli(["tenant", "set-key", "acme", "--api-key-file", keyFile])
             #expect(output.contains("restarted processor:acme"))
             #expect(try await stack.child("processor:acme")?.pid != acmeBefore)

@@ -144,7 +144,7 @@ struct RecordToFieldTests {
             #expect(try await stack.count("SELECT count(*) FROM ai_jobs") == 1)
 
             try await stack.withDatabase { client, logger in
-                try await client.query("UPDATE tenants SET status = 'active'", logger: logger)
+                _ = try await client.query("UPDATE tenants SET status = 'active'", logger: logger)
             }
             try await waitUntil("the job to complete once the tenant is active") {
                 try await stack.api.get("/ai-jobs/?status=completed")["count"]?.integerValue == 1

@@ -15,7 +15,7 @@ struct TransactionalQueueTests {
     func rollbackQueuesNothing() async throws {
         let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
         try await TestStack.database(nil) { client, logger in
-            try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
         }
         defer {
             Task { try? await TestStack.database(nil) { client, logger in try await client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) } }

@@ -76,9 +76,9 @@ public struct TemplateBenchmark: Sendable {
             precondition(bytes > 0)
             return Double(count) / (Double(now - start) / 1e9)
         }
-        // Short alternating rounds, best of each: on a shared VM even a thread's CPU time varies
-        // by a third with what its neighbours do to the caches, and the best round is the one
-        // least disturbed; the median says what a busy moment gives. Without the guard means no
+        // Short alternating rounds, best of each: on a shared VM even a thread's CPU rate flips
+        // between two levels, one nearly twice the other, every few seconds; the best round is
+        // the engine, the median what a slow moment gives. Without the guard means no
         // detectors and no excluded_fields (built-in sensitive names still apply, so the share
         // is a floor).
         var withGuard: [Double] = []

@@ -77,14 +77,9 @@ public struct ValueFormatter: Sendable {
         return "\(kept)… [truncated \(text.count - kept.count) characters]"
     }
 
-    /// `{"amount": 1234.5, "currency": "USD"}` → `USD 1,234.50`.
-    static func money(_ object: [String: JSONValue]) -> String? {
-        var bytes: [UInt8] = []
-        return Self.writeMoney(object, keeping: KeepEveryKey(), to: &bytes) ? String(decoding: bytes, as: UTF8.self) : nil
-    }
-
-    /// Writes a money object and returns true, or writes nothing and returns false. The two
-    /// entries are read by walking them: cheaper than hashing two lookups.
+    /// Writes a money object (`{"amount": 1234.5, "currency": "USD"}` → `USD 1,234.50`) and returns
+    /// true, or writes nothing and returns false. The two entries are read by walking them:
+    /// cheaper than hashing two lookups.
     static func writeMoney<Filter: JSONKeyFilter>(_ object: [String: JSONValue], keeping filter: Filter, to out: inout [UInt8]) -> Bool {
         guard object.count == 2 else { return false }
         var currency: String?
@@ -139,12 +134,6 @@ public struct ValueFormatter: Sendable {
     private static let powersOfTen: [Double] = (0...15).map { exponent in (0..<exponent).reduce(1.0) { value, _ in value * 10 } }
 
     /// `1234.5` → `1,234.50`, by integer arithmetic on the rounded cents.
-    static func grouped(_ value: Double, decimals: Int) -> String {
-        var bytes: [UInt8] = []
-        Self.writeGrouped(value, decimals: decimals, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
     static func writeGrouped(_ value: Double, decimals: Int, to out: inout [UInt8]) {
         guard value.isFinite, abs(value) < 1e15 else {
             out.append(contentsOf: Self.number(value).utf8)

@@ -39,7 +39,7 @@ struct FieldValidationTests {
         Row(slug: "x", fieldType: "ai_generated", config: ["prompt": "{billing.card_number}"], message: "placeholder '{billing.card_number}' at position 0 names a key that is excluded or sensitive"),
         Row(slug: "x", fieldType: "ai_generated", config: ["prompt": "{billing.zip}", "excluded_fields": ["billing.zip"]], message: "placeholder '{billing.zip}' at position 0 names a key that is excluded"),
         Row(slug: "x", fieldType: "ai_generated", config: ["prompt": "{name}", "trigger_fields": ["stage"]], message: "ai_config.trigger_fields names 'stage', which is no field of this pipeline"),
-        Row(slug: "c", fieldType: "ai_generated", config: ["prompt": "Given {b}"], message: "the AI fields would depend on each other in a cycle: c → b → a → c"),
+        Row(slug: "c", fieldType: "ai_generated", config: ["prompt": "Given {b}"], message: "placeholder '{b}' at position 6 makes the AI fields depend on each other in a cycle: c → b → a → c"),
     ]
 
     @Test("each bad configuration is refused with 422 and a message naming the problem", arguments: Self.rows)

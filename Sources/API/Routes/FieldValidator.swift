@@ -33,7 +33,13 @@ enum FieldValidator {
         }
         let candidate = PipelineField(id: FieldID(0), slug: slug, name: name, type: type, position: existing.count, aiConfig: config)
         if let cycle = self.dependencyCycle(from: candidate, among: existing + [candidate]) {
-            throw APIError.invalid("ai_config.prompt: the AI fields would depend on each other in a cycle: \(cycle.joined(separator: " → "))")
+            // The cycle leaves this field through one of its own placeholders: name it.
+            let placeholder = template.segments.lazy.compactMap { segment -> (String, Int)? in
+                guard case .field(let path, let position) = segment, path.first == cycle[1] else { return nil }
+                return ("{\(path.joined(separator: "."))}", position)
+            }.first
+            let at = placeholder.map { "placeholder '\($0.0)' at position \($0.1) " } ?? ""
+            throw APIError.invalid("ai_config.prompt: \(at)makes the AI fields depend on each other in a cycle: \(cycle.joined(separator: " → "))")
         }
         return (type, config)
     }

@@ -126,6 +126,7 @@ struct PromptRendererTests {
 
     @Test("withheld nested keys are counted for the values a prompt shows, each field once")
     func withheldKeysAudit() throws {
+        // Test data: 4111… is the standard test card number, 123 a made-up CVV.
         var data = Self.data
         data["billing"] = ["city": "Oslo", "card_number": "4111111111111111", "cvv": "123"]
         #expect(try self.render("{billing} and again {billing}", data: data).excludedKeys == 2)

@@ -9,11 +9,13 @@ public enum APIServer {
         database: PostgresClient,
         host: String,
         port: Int,
+        connections: ConnectionSettings = ConnectionSettings(),
         logger: Logger,
         onListening: @escaping @Sendable () async -> Void = {}
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
+        router.add(middleware: ErrorShapeMiddleware())
         router.get("healthz") { _, _ in
             try await database.query("SELECT 1", logger: logger)
             return "ok\n"
@@ -24,8 +26,11 @@ public enum APIServer {
         RecordRoutes(database: database, pipelines: pipelines).add(to: api)
         JobRoutes(database: database, pipelines: pipelines).add(to: api)
         PreviewRoutes(database: database, pipelines: pipelines).add(to: api)
+        // Every connection gets its own guard over the shared counts: caps, head and body deadlines.
+        let counts = ConnectionCounts(settings: connections)
         return Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(counts: counts)])),
             configuration: .init(address: .hostname(host, port: port), serverName: "oneo-ai"),
             services: [database],
             onServerRunning: { _ in await onListening() },

@@ -24,6 +24,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Working directory (wiped first).") var dataDir: String = ".oneo/bench"
     @Flag(help: "Also print the figures as one JSON object on the last line.") var json: Bool = false
     @Flag(help: "Measure only the template engine with its guard (expansions/s on one core), no stack.") var templates: Bool = false
+    @Flag(help: "With --templates: ns per byte of render + guard on adversarial values (each matcher's alphabet) against ordinary prose, at 1 KB, 64 KB and 1 MB.") var adversarial: Bool = false
     @Flag(help: "Measure the supervisor: processes per configured tenant, RSS, restart latency after kill -9.") var supervisor: Bool = false
     @Option(help: "With --supervisor: tenants configured.") var configuredTenants: Int = 1000
     @Option(help: "With --supervisor: tenants with work (each gets a processor).") var activeTenants: Int = 10
@@ -38,10 +39,22 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--configured-tenants must be 1...100000 and --active-tenants 1...100 (and no more than configured)")
         }
         guard (1...5).contains(self.kills) else { throw ValidationError("--kills must be 1...5") }
+        guard !self.adversarial || self.templates else { throw ValidationError("--adversarial goes with --templates") }
     }
 
     func run() async throws {
         LogSetup.bootstrap()
+        if self.templates, self.adversarial {
+            FileHandle.standardError.write(Data("  rendering \(AdversarialBenchmark.inputs.count + 2) inputs at 1 KB, 64 KB and 1 MB, best of three each…\n".utf8))
+            let report = try AdversarialBenchmark().run()
+            print(report.table)
+            if self.json {
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = .sortedKeys
+                print(String(decoding: try encoder.encode(report), as: UTF8.self))
+            }
+            return
+        }
         if self.templates {
             let report = try TemplateBenchmark().run()
             print(String(format: "template engine: %d-field record with {*}, guard on: %.0f expansions/s on one core, best round (median %.0f)",

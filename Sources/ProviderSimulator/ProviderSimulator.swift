@@ -56,13 +56,18 @@ public enum ProviderSimulator {
         let max_tokens: Int?
     }
 
-    /// A readable answer built from the prompt's `Label: value` lines, tagged with a digest of the
-    /// whole prompt. A token is counted as four bytes, as the usual rule of thumb.
+    /// A readable answer built from the `Label: value` lines of the user message's record data
+    /// block, tagged with a digest of the whole request's messages. A token is counted as four
+    /// bytes, as the usual rule of thumb.
     static func completion(for request: ChatRequest) -> JSONValueOut {
         let prompt = request.messages.map { $0.content ?? "" }.joined(separator: "\n")
         let digest = SHA256.hash(data: Data(prompt.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
-        let values = prompt.split(separator: "\n").compactMap { line -> String? in
-            guard let separator = line.range(of: ": ", options: .backwards) else { return nil }
+        let user = request.messages.last(where: { $0.role == "user" })?.content ?? ""
+        var inBlock = false
+        let values = user.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
+            if line.hasSuffix("<record_data>") { inBlock = true; return nil }
+            if line == "</record_data>" { inBlock = false; return nil }
+            guard inBlock, let separator = line.range(of: ": ") else { return nil }
             let value = line[separator.upperBound...].trimmingCharacters(in: .whitespaces)
             return value.isEmpty ? nil : value
         }

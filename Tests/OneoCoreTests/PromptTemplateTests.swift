@@ -56,7 +56,7 @@ struct PromptRendererTests {
     @Test("{*} lists visible input fields in pipeline order, without excluded or AI fields")
     func allFields() throws {
         let rendered = try self.render("Customer:\n{*}")
-        #expect(rendered.prompt == "Customer:\nName: Jane\nDeal size: 1500\nBilling: {\"city\":\"Oslo\",\"zip\":\"0150\"}")
+        #expect(rendered.prompt == "Customer:\n<record_data>\nName: Jane\nDeal size: 1500\nBilling: {\"city\":\"Oslo\",\"zip\":\"0150\"}\n</record_data>")
         #expect(rendered.excludedFieldCount == 1)
     }
 
@@ -72,7 +72,7 @@ struct PromptRendererTests {
     @Test("fields, nested paths and built-ins render; missing values render as the empty marker")
     func placeholders() throws {
         let rendered = try self.render("{name}/{billing.city}/{billing.country}/{record_id}/{pipeline_name}/{tenant_name}/{current_user}", data: Self.data)
-        #expect(rendered.prompt == "Jane/Oslo/(empty)/7/Leads/Acme/ops")
+        #expect(rendered.prompt == "<data>Jane</data>/<data>Oslo</data>/(empty)/7/Leads/Acme/ops")
         let empty = try self.render("{name}", data: ["name": .null])
         #expect(empty.prompt == "(empty)")
     }
@@ -84,7 +84,7 @@ struct PromptRendererTests {
         var metadata = Self.metadata
         metadata.workflowData = ["step": "qualify", "api_key": "k", "ids": [3, 1]]
         let rendered = renderer.render(template, data: Self.data, metadata: metadata)
-        #expect(rendered.prompt == #"Run: {"ids":[3,1],"step":"qualify"}"#)
+        #expect(rendered.prompt == #"Run: <data>{"ids":[3,1],"step":"qualify"}</data>"#)
         #expect(rendered.excludedKeys == 1)
         #expect(renderer.render(template, data: Self.data, metadata: Self.metadata).prompt == "Run: (empty)")
     }
@@ -97,9 +97,10 @@ struct PromptRendererTests {
 
     @Test("{*} drops fields from its end to stay within the prompt limit, and says which")
     func promptLimit() throws {
-        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: ["ssn"]), limits: .init(fieldCharacters: 2_000, promptCharacters: 40))
+        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: ["ssn"]), limits: .init(fieldCharacters: 2_000, promptCharacters: 70))
         let rendered = renderer.render(try PromptTemplate(parsing: "Lead: {*}"), data: Self.data, metadata: Self.metadata)
-        #expect(rendered.prompt == "Lead: Name: Jane\nDeal size: 1500")
+        #expect(rendered.prompt == "Lead: <record_data>\nName: Jane\nDeal size: 1500\n</record_data>")
+        #expect(rendered.reachedLimit)
         #expect(rendered.droppedFields == ["billing"])
         #expect(rendered.audit["dropped_fields"] == ["billing"])
     }
@@ -110,7 +111,7 @@ struct PromptRendererTests {
         var data = Self.data
         data["name"] = "Jane, card 4111 1111 1111 1111, key AKIAIOSFODNN7EXAMPLE"
         let rendered = try self.render("{name}", data: data)
-        #expect(rendered.prompt == "Jane, card [REDACTED:card], key [REDACTED:aws_key]")
+        #expect(rendered.prompt == "<data>Jane, card [REDACTED:card], key [REDACTED:aws_key]</data>")
         #expect(rendered.redactions == [.card: 1, .awsKey: 1])
         #expect(rendered.audit["redactions"] == ["card": 1, "aws_key": 1])
     }
@@ -120,7 +121,7 @@ struct PromptRendererTests {
         var data = Self.data
         data["billing"] = ["city": "Oslo", "card_number": "4111111111111111"]
         let rendered = try self.render("{billing.card_number} {billing} {summary}", data: data)
-        #expect(rendered.prompt == "(empty) {\"city\":\"Oslo\"} old output")
+        #expect(rendered.prompt == "(empty) <data>{\"city\":\"Oslo\"}</data> <ai_output>old output</ai_output>")
         #expect(rendered.excludedKeys == 1)
     }
 

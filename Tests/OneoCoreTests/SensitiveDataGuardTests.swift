@@ -100,11 +100,45 @@ struct FieldExclusionTests {
 
     /// The plain definition the byte matcher must agree with: lower-cased runs of letters and
     /// digits, and a sensitive name as a run of whole words among them.
+    /// The word definition, written plainly: invisible scalars and combining marks dropped; a
+    /// word ends at anything that is not a letter or digit, between lower and upper case, between
+    /// letters and digits, and before the last capital of a run followed by a lower-case letter.
+    static func referenceWords(_ text: String) -> [String] {
+        func kind(_ scalar: Unicode.Scalar) -> Character {
+            let p = scalar.properties
+            if p.numericType != nil, !p.isAlphabetic { return "d" }
+            if p.isAlphabetic { return p.isUppercase ? "u" : (p.isLowercase ? "l" : "c") }
+            return "o"
+        }
+        let scalars = Array(text.unicodeScalars).filter {
+            let category = $0.properties.generalCategory
+            return !(category == .format || $0.properties.isDefaultIgnorableCodePoint || category == .nonspacingMark || category == .spacingMark || category == .enclosingMark)
+        }
+        var spaced: [Unicode.Scalar] = []
+        for (index, scalar) in scalars.enumerated() {
+            let current = kind(scalar)
+            if index > 0 {
+                let previous = kind(scalars[index - 1])
+                let letter: Set<Character> = ["l", "u", "c"]
+                if (previous == "l" || previous == "d") && current == "u" || previous == "d" && letter.contains(current) || letter.contains(previous) && current == "d" {
+                    spaced.append(" ")
+                } else if previous == "u", current == "l", index >= 2, kind(scalars[index - 2]) == "u", spaced.last != " " {
+                    spaced.insert(" ", at: spaced.count - 1)
+                }
+            }
+            spaced.append(current == "o" ? " " : scalar)
+        }
+        return String(String.UnicodeScalarView(spaced)).lowercased().split(separator: " ").map(String.init)
+    }
+
+    /// A name is sensitive when a sensitive name's words occur in it as a run, or one of its words
+    /// is, or ends with, a sensitive name written as one word (at least three bytes to end one).
     static func referenceVerdict(_ name: String, sensitive: [String]) -> Bool {
-        func words(_ text: String) -> [String] { text.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map(String.init) }
-        let nameWords = words(name)
-        return sensitive.map(words).filter { !$0.isEmpty }.contains { run in
-            run.count <= nameWords.count && (0...(nameWords.count - run.count)).contains { Array(nameWords[$0..<($0 + run.count)]) == run }
+        let nameWords = referenceWords(name)
+        return sensitive.map(referenceWords).filter { !$0.isEmpty }.contains { run in
+            let joined = run.joined()
+            if nameWords.contains(where: { $0 == joined || (joined.utf8.count >= 3 && $0.hasSuffix(joined)) }) { return true }
+            return run.count <= nameWords.count && (0...(nameWords.count - run.count)).contains { Array(nameWords[$0..<($0 + run.count)]) == run }
         }
     }
 
@@ -112,6 +146,9 @@ struct FieldExclusionTests {
         "API_KEY", "my-api-key", "apiKey", "api key id", "key_api", "credit card", "CreditCard", "credit__card", "social security number x",
         "social_number", "ssn2", "2ssn", "tax-ID", "taxid", "Private Notes", "private", "secretary", "top secret", "Passwörter", "pässword",
         "token\u{301}", "İBAN", "iban_ü", "", "___", "a", "card_number_card", "bank_account_number",
+        "accessToken", "clientSecret", "cardNumber", "customerSSN", "APIKey", "stripeApiKey", "ACCESS_TOKEN", "accesstoken",
+        "customerssn", "stripeapikey", "CARDNUMBER", "pass\u{200B}word", "oauth2Token", "tokens", "tokenCount", "XMLHttpRequest",
+        "Kontonummer2", "kundenKontonummer", "homeAddress", "HOMEADDRESS", "secret\u{00A0}key", "key：secret", "カードsecret",
     ])
     func matcherAgreesWithDefinition(name: String) {
         let exclusion = FieldExclusion(excludedFields: [], tenantSensitiveNames: ["salary", "Kontonummer", "home address"])

@@ -48,8 +48,9 @@ public struct JobResource: Codable, Sendable {
     public let field_name: String
     public let ai_provider: String
     public let model_name: String
-    public let prompt_template: String
-    public let ai_config: JSONValue
+    /// Only on a single job (`GET /ai-jobs/{id}/`): the config of the field version it ran.
+    public let prompt_template: String?
+    public let ai_config: JSONValue?
     public let input_data: JSONValue
     public let status: String
     public let output_data: JSONValue

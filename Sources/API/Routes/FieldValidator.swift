@@ -16,7 +16,7 @@ enum FieldValidator {
         guard PipelineField.isValidSlug(slug) else {
             throw APIError.invalid("slug must be lower-case letters, digits and '_', starting with a letter (at most 63)")
         }
-        guard !name.isEmpty, name.count <= 200 else { throw APIError.invalid("name must be 1 to 200 characters") }
+        try self.checkName(name)
         guard let type = FieldType(rawValue: fieldType) else {
             throw APIError.invalid("field_type '\(fieldType)' is unknown (known: \(FieldType.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
@@ -42,6 +42,20 @@ enum FieldValidator {
             throw APIError.invalid("ai_config.prompt: \(at)makes the AI fields depend on each other in a cycle: \(cycle.joined(separator: " → "))")
         }
         return (type, config)
+    }
+
+    /// A pipeline's or field's name: 1 to 200 Unicode scalars (not grapheme clusters: one
+    /// "character" of 100,000 combining marks is 100,000 scalars), no control characters (a
+    /// label is written into every `{*}` line).
+    static func checkName(_ name: String) throws(APIError) {
+        let scalars = name.unicodeScalars.count
+        guard scalars >= 1, scalars <= 200 else { throw APIError.invalid("name must be 1 to 200 characters (Unicode scalars); it has \(scalars)") }
+        if name.unicodeScalars.contains(where: { $0.value == 0 }) {
+            throw APIError.invalid("name contains a NUL character (U+0000), which cannot be stored")
+        }
+        if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
+            throw APIError.invalid("name must not contain control characters or line breaks")
+        }
     }
 
     /// Validates an `ai_config` as the API reports it: the message names the key at fault.

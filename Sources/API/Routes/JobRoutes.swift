@@ -17,19 +17,24 @@ struct JobRoutes {
             let caller = try context.require(.read)
             let text = try context.parameters.require("job")
             guard let id = JobID(parsing: text) else { throw APIError.notFound("job '\(text)'") }
+            // One job shows the config it ran with; a list never does (templates are up to 32 KiB).
             let rows = try await self.database.query(
-                "SELECT \(unescaped: Self.columnList) FROM ai_jobs WHERE id = \(id) AND tenant_id = \(caller.tenant)",
+                """
+                SELECT \(unescaped: Self.columnList), v.ai_config FROM ai_jobs
+                LEFT JOIN field_versions v ON v.id = ai_jobs.field_version_id AND v.tenant_id = ai_jobs.tenant_id
+                WHERE ai_jobs.id = \(id) AND ai_jobs.tenant_id = \(caller.tenant)
+                """,
                 logger: context.logger
             )
-            for try await row in rows { return try Self.job(row) }
+            for try await row in rows { return try Self.job(row, withConfig: true) }
             throw APIError.notFound("job \(id)")
         }
     }
 
     private static let columnList = """
-        id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, prompt_template, ai_config, \
+        ai_jobs.id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, \
         input_data, status, output_data, tokens_used, prompt_tokens, completion_tokens, cost_cents, cost_micros, \
-        processing_time_ms, error_code, error_message, retry_count, attempt, cache_hit, prompt_audit, created_at, updated_at, completed_at
+        processing_time_ms, error_code, error_message, retry_count, attempt, cache_hit, prompt_audit, ai_jobs.created_at, updated_at, completed_at
         """
 
     private func list(_ request: Request, _ context: APIRequestContext, _ caller: Caller) async throws -> Page<JobResource> {
@@ -85,8 +90,9 @@ struct JobRoutes {
         return "http://\(host)\(request.uri.path)?\(items.joined(separator: "&"))"
     }
 
-    private static func job(_ row: PostgresRow) throws -> JobResource {
+    private static func job(_ row: PostgresRow, withConfig: Bool = false) throws -> JobResource {
         let r = row.makeRandomAccess()
+        let config = withConfig ? try r["ai_config"].decode(JSONValue?.self) : nil
         return JobResource(
             id: try r["id"].decode(JobID.self),
             job_type: try r["job_type"].decode(String.self),
@@ -95,8 +101,8 @@ struct JobRoutes {
             field_name: try r["field_name"].decode(String.self),
             ai_provider: try r["ai_provider"].decode(String.self),
             model_name: try r["model_name"].decode(String.self),
-            prompt_template: try r["prompt_template"].decode(String.self),
-            ai_config: try r["ai_config"].decode(JSONValue.self),
+            prompt_template: config?["prompt"]?.stringValue,
+            ai_config: config,
             input_data: try r["input_data"].decode(JSONValue.self),
             status: try r["status"].decode(String.self),
             output_data: try r["output_data"].decode(JSONValue.self),

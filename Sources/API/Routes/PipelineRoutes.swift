@@ -25,7 +25,7 @@ struct PipelineRoutes {
             guard PipelineField.isValidSlug(body.slug) else {
                 throw APIError.invalid("slug must be lower-case letters, digits and '_', starting with a letter (at most 63)")
             }
-            guard !body.name.isEmpty, body.name.count <= 200 else { throw APIError.invalid("name must be 1 to 200 characters") }
+            try FieldValidator.checkName(body.name)
             let pipeline = try await self.pipelines.create(tenant: caller.tenant, name: body.name, slug: body.slug, logger: context.logger)
             return EditedResponse(status: .created, response: pipeline)
         }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import OneoCore
+import NIOPosix
 import PostgresNIO
 
 /// `POST /api/v1/ai/preview/`: the exact prompt a field config would send for a record (or for
@@ -19,11 +20,13 @@ struct PreviewRoutes {
 
     struct PreviewResponse: ResponseEncodable {
         let prompt: String
-        let system_message: String?
+        let system_message: String
         let model: String
         let excluded_fields: [String]
         let excluded_keys: Int
         let dropped_fields: [String]
+        let dropped_placeholders: [String]
+        let prompt_limit_reached: Bool
         let redactions: [String: Int]
         let estimated_input_tokens: Int
         let max_output_tokens: Int
@@ -40,6 +43,7 @@ struct PreviewRoutes {
             let config = try FieldValidator.config(body.ai_config)
             let template = try FieldValidator.template(config.prompt)
             try FieldValidator.checkPlaceholders(template, config: config, slug: "", existing: fields, tenantSensitiveNames: caller.sensitiveNames)
+            try RecordWriter.checkStorable(body.data ?? [:])
             var data = body.data ?? [:]
             var recordID: RecordID?
             if let id = body.record_id {
@@ -47,23 +51,28 @@ struct PreviewRoutes {
                 recordID = RecordID(id)
                 data = try await self.recordData(caller.tenant, pipeline.id, RecordID(id), context)
             }
-            let rendered = PromptRenderer(fields: fields, config: config, tenantSensitiveNames: caller.sensitiveNames).render(
-                template, data: data,
-                metadata: .init(recordID: recordID, pipelineName: pipeline.name, tenantName: caller.tenantName, currentUser: caller.tokenName)
-            )
+            // Rendering is linear and bounded, but it is CPU work on tenant input: it runs on the
+            // thread pool, so a large preview never holds a cooperative thread that every other
+            // request and the API's heartbeat share.
+            let renderer = PromptRenderer(fields: fields, config: config, tenantSensitiveNames: caller.sensitiveNames)
+            let metadata = PromptRenderer.Metadata(recordID: recordID, pipelineName: pipeline.name, tenantName: caller.tenantName, currentUser: caller.tokenName)
+            let rendered = try await NIOThreadPool.singleton.runIfActive { [data] in renderer.render(template, data: data, metadata: metadata) }
             let model = config.model ?? caller.defaultModel
-            let sent = rendered.prompt.utf8.count + (config.systemMessage?.utf8.count ?? 0)
+            let system = PromptFence.systemMessage(config.systemMessage)
+            let sent = rendered.prompt.utf8.count + system.utf8.count
             // A token is at least one byte: bytes sent bound the input tokens from above; the
             // estimate is the usual four bytes a token.
-            let framing = 4 * (config.systemMessage == nil ? 1 : 2) + 3
+            let framing = 4 * 2 + 3
             let worstCase = ModelPricing.forModel(model).cost(promptTokens: sent + framing, completionTokens: config.maxTokens)
             return PreviewResponse(
                 prompt: rendered.prompt,
-                system_message: config.systemMessage,
+                system_message: system,
                 model: model,
                 excluded_fields: rendered.excludedFields,
                 excluded_keys: rendered.excludedKeys,
                 dropped_fields: rendered.droppedFields,
+                dropped_placeholders: rendered.droppedPlaceholders,
+                prompt_limit_reached: rendered.reachedLimit,
                 redactions: Dictionary(uniqueKeysWithValues: rendered.redactions.map { ($0.key.rawValue, $0.value) }),
                 estimated_input_tokens: (sent + 3) / 4 + framing,
                 max_output_tokens: config.maxTokens,

@@ -104,12 +104,21 @@ struct PipelineStore: Sendable {
                 """
                 WITH bumped AS (
                     UPDATE pipelines SET fields_version = fields_version + 1, updated_at = now()
-                    WHERE id = \(pipeline) AND tenant_id = \(tenant) RETURNING id)
-                INSERT INTO fields (tenant_id, pipeline_id, name, slug, field_type, ai_config, position)
-                SELECT \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
-                       (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline))
-                FROM bumped
-                RETURNING id, position
+                    WHERE id = \(pipeline) AND tenant_id = \(tenant) RETURNING id),
+                field AS (
+                    INSERT INTO fields (tenant_id, pipeline_id, name, slug, field_type, ai_config, position)
+                    SELECT \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
+                           (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline))
+                    FROM bumped
+                    RETURNING id, position, ai_config),
+                version AS (
+                    -- The config's first version: what the field's jobs point at.
+                    INSERT INTO field_versions (tenant_id, field_id, ai_config)
+                    SELECT \(tenant), id, ai_config FROM field WHERE ai_config IS NOT NULL
+                    RETURNING id, field_id),
+                current AS (
+                    UPDATE fields f SET version_id = version.id FROM version WHERE f.id = version.field_id)
+                SELECT id, position FROM field
                 """,
                 logger: logger
             )

@@ -99,13 +99,14 @@ public struct RecordWriter: Sendable {
             let rows = try await connection.query(
                 """
                 WITH queued AS (
-                    INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, prompt_template,
-                                         ai_config, input_data, record_version, triggered_by)
-                    VALUES (\(self.tenant), \(record.pipeline), \(record.id), \(field.slug), \(config.model ?? self.defaultModel),
-                            \(config.prompt), \(config.jsonValue), \(input), \(record.version), \(self.user))
+                    INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id,
+                                         input_data, record_version, triggered_by)
+                    SELECT \(self.tenant), \(record.pipeline), \(record.id), \(field.slug), \(config.model ?? self.defaultModel),
+                           f.version_id, \(input), \(record.version), \(self.user)
+                    FROM fields f WHERE f.id = \(field.id) AND f.tenant_id = \(self.tenant)
                     ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending'
-                    DO UPDATE SET model_name = EXCLUDED.model_name, prompt_template = EXCLUDED.prompt_template,
-                                  ai_config = EXCLUDED.ai_config, input_data = EXCLUDED.input_data,
+                    DO UPDATE SET model_name = EXCLUDED.model_name, field_version_id = EXCLUDED.field_version_id,
+                                  input_data = EXCLUDED.input_data,
                                   record_version = EXCLUDED.record_version, triggered_by = EXCLUDED.triggered_by,
                                   run_at = now(), updated_at = now()
                     RETURNING id)
@@ -124,8 +125,9 @@ public struct RecordWriter: Sendable {
         try await PipelineStore.fields(tenant: self.tenant, pipeline: pipeline, query: { try await connection.query($0, logger: logger) })
     }
 
-    /// Clients write only the pipeline's own, non-AI fields.
+    /// Clients write only the pipeline's own, non-AI fields, and only what PostgreSQL can store.
     static func validate(_ data: [String: JSONValue], against fields: [PipelineField]) throws(APIError) {
+        try Self.checkStorable(data)
         let bySlug = Dictionary(fields.map { ($0.slug, $0) }, uniquingKeysWith: { first, _ in first })
         for key in data.keys.sorted() {
             guard let field = bySlug[key] else {
@@ -134,6 +136,14 @@ public struct RecordWriter: Sendable {
             if field.isAIGenerated {
                 throw APIError.invalid("data.\(key) is an ai_generated field: its value is written by the engine")
             }
+        }
+    }
+
+    /// Refuses a NUL character anywhere in record data with a 422 naming where it is (jsonb
+    /// cannot hold one; without this check PostgreSQL's refusal would be the caller's 500).
+    static func checkStorable(_ data: [String: JSONValue], under prefix: String = "data") throws(APIError) {
+        if let path = JSONValue.object(data).pathOfUnstorableText(under: prefix) {
+            throw APIError.invalid("\(String(path.unicodeScalars.prefix(200))) contains a NUL character (U+0000), which cannot be stored")
         }
     }
 

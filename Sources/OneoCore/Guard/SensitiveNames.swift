@@ -1,116 +1,158 @@
-/// Names that make a field or nested key sensitive when they occur as whole words of it:
-/// `customer_ssn` and `Stripe API-Key` match `ssn` and `api_key`, `secretary` does not match
-/// `secret`. Every slug, label and nested key of every record is asked, so ASCII names (nearly
-/// all of them) are matched over their bytes, folding case as they are read, without allocating,
-/// hashing or remembering anything; other names are split into Unicode words. A class: the key
-/// filter that carries it is copied per nested key written, and one reference is cheaper to copy
-/// than its arrays.
+/// Names that make a field or nested key sensitive, matched against words as people and
+/// integrations write them:
+/// - a name is split into words at punctuation and spaces, at case changes (`accessToken` →
+///   access token, `customerSSN` → customer ssn, `APIKey` → api key) and between letters and
+///   digits (`oauth2Token` → oauth 2 token); boundaries are decided by Unicode scalar class, so
+///   `Passwörter` is one word and a non-breaking space or `：` splits; invisible format scalars
+///   (a zero-width space, a soft hyphen) are dropped, not taken as boundaries;
+/// - a sensitive name matches as a run of whole words (`api key` in `stripe_api_key`), and a word
+///   matches when it ends with a sensitive name written as one word (`customerssn`,
+///   `stripeapikey`, `CARDNUMBER`); `secretary` and `tokens` do not match `secret` and `token`.
+/// Every slug, label and nested key of every record is asked, so ASCII names (nearly all of
+/// them) are matched over their bytes, folding case as they are read, without allocating.
+/// A class: the key filter that carries it is copied per nested key written.
 final class SensitiveNames: Sendable {
-    /// Every distinct word of the sensitive names, lower-cased, as one byte buffer: word `i` is
-    /// `vocabulary[wordStarts[i]..<wordStarts[i + 1]]`. Flat arrays, so that matching reads
-    /// bytes and integers rather than copying inner arrays.
+    /// Every distinct word and one-word form of the sensitive names, lower-cased, as one byte
+    /// buffer: entry `i` is `vocabulary[starts[i]..<starts[i + 1]]`.
     private let vocabulary: [UInt8]
-    private let wordStarts: [Int]
-    /// Open addressing over the words' FNV-1a hashes (linear probing, at most a quarter full):
-    /// an ordinary word lands on an empty slot in one probe. The table is fixed when the names
-    /// are, so a name from tenant data can make it probe at most `slots.count` times.
+    private let starts: [Int]
+    /// Open addressing over the entries' FNV-1a hashes (linear probing, at most a quarter full).
+    /// Fixed when the names are, so a name from tenant data probes a bounded number of slots.
     private let slots: [Int32]
-    /// Per lower-cased first byte (ASCII), bit `n` set when a word of `n` bytes (up to 63) starts
-    /// with it: most words of a name are rejected by this, before hashing.
+    /// Per lower-cased first byte, bit `n` set when an entry of `n` bytes (up to 63) starts with it.
     private let lengthsByFirstByte: [UInt64]
-    /// Per word: a sensitive name by itself; the last word of a multi-word name.
-    private let single: [Bool]
+    /// Per last byte, bit `n` set when a one-word name of `n` bytes ends with it: the suffixes a
+    /// word is looked up by.
+    private let suffixLengthsByLastByte: [UInt64]
+    /// Per entry: a sensitive name written as one word (`ssn`, `apikey`); the last word of a
+    /// multi-word name.
+    private let oneWord: [Bool]
     private let endsSequence: [Bool]
-    /// Multi-word names as word indexes, flat: name `s` is `sequenceWords[sequenceStarts[s]..<sequenceStarts[s + 1]]`.
+    /// Multi-word names as entry indexes, flat: name `s` is `sequenceWords[sequenceStarts[s]..<sequenceStarts[s + 1]]`.
     private let sequenceWords: [Int]
     private let sequenceStarts: [Int]
     /// The most words of one sensitive name.
     private let longest: Int
-    /// The same names as word lists, for names that are not ASCII.
-    private let unicodeNames: [[Substring]]
-    private let vocabularyIsASCII: Bool
+
+    /// A one-word name shorter than this matches only a whole word, never the end of one.
+    private static let shortestSuffix = 3
 
     init(_ names: [String]) {
-        let split = names.map(Self.unicodeWords).filter { !$0.isEmpty }
-        let words = Set(split.joined()).sorted()
-        var index: [Substring: Int] = [:]
+        let split = names.map { Self.words(of: $0) }.filter { !$0.isEmpty }
+        var entries = Set<String>()
+        for words in split {
+            entries.formUnion(words)
+            entries.insert(words.joined())
+        }
+        let sorted = entries.sorted()
+        var index: [String: Int] = [:]
         var vocabulary: [UInt8] = []
-        var wordStarts: [Int] = []
-        var slots = [Int32](repeating: -1, count: max(64, 1 << (Int.bitWidth - (4 * words.count).leadingZeroBitCount)))
-        var lengthsByFirstByte = [UInt64](repeating: 0, count: 128)
-        for (id, word) in words.enumerated() {
-            if let first = word.utf8.first, first < 0x80 { lengthsByFirstByte[Int(first)] |= 1 << UInt64(min(word.utf8.count, 63)) }
-            index[word] = id
-            wordStarts.append(vocabulary.count)
-            vocabulary.append(contentsOf: word.utf8)
-            var slot = Int(Self.hash(word.utf8)) & (slots.count - 1)
+        var starts: [Int] = []
+        var slots = [Int32](repeating: -1, count: max(64, 1 << (Int.bitWidth - (4 * sorted.count).leadingZeroBitCount)))
+        var lengthsByFirstByte = [UInt64](repeating: 0, count: 256)
+        for (id, entry) in sorted.enumerated() {
+            if let first = entry.utf8.first { lengthsByFirstByte[Int(first)] |= 1 << UInt64(min(entry.utf8.count, 63)) }
+            index[entry] = id
+            starts.append(vocabulary.count)
+            vocabulary.append(contentsOf: entry.utf8)
+            var slot = Int(Self.hash(entry.utf8)) & (slots.count - 1)
             while slots[slot] >= 0 { slot = (slot + 1) & (slots.count - 1) }
             slots[slot] = Int32(id)
         }
-        wordStarts.append(vocabulary.count)
-        var single = [Bool](repeating: false, count: words.count)
-        var endsSequence = [Bool](repeating: false, count: words.count)
+        starts.append(vocabulary.count)
+        var oneWord = [Bool](repeating: false, count: sorted.count)
+        var endsSequence = [Bool](repeating: false, count: sorted.count)
+        var suffixLengths = [UInt64](repeating: 0, count: 256)
         var sequenceWords: [Int] = []
         var sequenceStarts: [Int] = [0]
-        for name in split {
-            if name.count == 1 {
-                single[index[name[0]]!] = true
-            } else {
-                sequenceWords.append(contentsOf: name.map { index[$0]! })
+        for words in split {
+            let joined = words.joined()
+            oneWord[index[joined]!] = true
+            if let last = joined.utf8.last { suffixLengths[Int(last)] |= 1 << UInt64(min(joined.utf8.count, 63)) }
+            if words.count > 1 {
+                sequenceWords.append(contentsOf: words.map { index[$0]! })
                 sequenceStarts.append(sequenceWords.count)
-                endsSequence[index[name[name.count - 1]]!] = true
+                endsSequence[index[words[words.count - 1]]!] = true
             }
         }
         self.vocabulary = vocabulary
-        self.wordStarts = wordStarts
+        self.starts = starts
         self.slots = slots
         self.lengthsByFirstByte = lengthsByFirstByte
-        self.single = single
+        self.suffixLengthsByLastByte = suffixLengths
+        self.oneWord = oneWord
         self.endsSequence = endsSequence
         self.sequenceWords = sequenceWords
         self.sequenceStarts = sequenceStarts
         self.longest = split.map(\.count).max() ?? 0
-        self.unicodeNames = split
-        self.vocabularyIsASCII = vocabulary.allSatisfy { $0 < 0x80 }
     }
 
-    /// Whether a sensitive name occurs in `name` as a run of whole words.
+    /// Whether a sensitive name occurs in `name`.
     func occurs(in name: String) -> Bool {
-        guard !self.single.isEmpty else { return false }
-        if self.vocabularyIsASCII, let verdict = name.utf8.withContiguousStorageIfAvailable({ self.occurs(inASCII: $0) }), let verdict {
+        guard !self.oneWord.isEmpty else { return false }
+        if let verdict = name.utf8.withContiguousStorageIfAvailable({ self.occurs(inASCII: $0) }), let verdict {
             return verdict
         }
-        return self.occurs(inWords: Self.unicodeWords(name))
+        // Not ASCII (or not contiguous): split by scalar class, then the same matching.
+        var matcher = Matcher(names: self)
+        for word in Self.words(of: name) {
+            var bytes = Array(word.utf8)
+            if bytes.withUnsafeMutableBufferPointer({ matcher.next(UnsafeBufferPointer($0)) }) { return true }
+        }
+        return false
     }
 
     /// The byte matcher; nil when the name is not ASCII.
     private func occurs(inASCII name: UnsafeBufferPointer<UInt8>) -> Bool? {
-        // The last `longest` words' indexes (-1: not a sensitive word), as a ring.
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(self.longest, 1)) { recent in
-            var seen = 0
-            var start = -1
-            for position in 0...name.count {
-                let byte = position < name.count ? name[position] : 0
-                guard byte < 0x80 else { return nil }
-                if Self.isWordByte(byte) {
-                    if start < 0 { start = position }
-                    continue
-                }
-                guard start >= 0 else { continue }
-                let id = self.wordIndex(of: UnsafeBufferPointer(rebasing: name[start..<position]))
-                start = -1
-                recent[seen % recent.count] = id
-                seen += 1
-                guard id >= 0 else { continue }
-                if self.single[id] { return true }
-                if self.endsSequence[id], self.sequenceEnds(with: id, recent: recent, seen: seen) { return true }
-            }
-            return false
+        for byte in name where byte >= 0x80 { return nil }
+        var matcher = Matcher(names: self)
+        var found = false
+        Self.splitASCII(name) { range in
+            found = matcher.next(UnsafeBufferPointer(rebasing: name[range]))
+            return !found
+        }
+        return found
+    }
+
+    /// Words in order, each checked on its own and as the end of a multi-word name; remembers the
+    /// last `longest` words' entries.
+    private struct Matcher {
+        let names: SensitiveNames
+        var recent: [Int]
+        var seen = 0
+
+        init(names: SensitiveNames) {
+            self.names = names
+            self.recent = [Int](repeating: -1, count: max(names.longest, 1))
+        }
+
+        /// Whether the name matches by the word just read (compared case-folded).
+        mutating func next(_ word: UnsafeBufferPointer<UInt8>) -> Bool {
+            guard !word.isEmpty else { return false }
+            let id = self.names.entry(word, from: 0)
+            self.recent[self.seen % self.recent.count] = id
+            self.seen += 1
+            if id >= 0, self.names.oneWord[id] { return true }
+            if id >= 0, self.names.endsSequence[id], self.names.sequenceEnds(with: id, recent: self.recent, seen: self.seen) { return true }
+            return self.names.endsWithOneWordName(word)
         }
     }
 
+    /// Whether the word ends with a sensitive name written as one word (at least three bytes).
+    private func endsWithOneWordName(_ word: UnsafeBufferPointer<UInt8>) -> Bool {
+        var lengths = self.suffixLengthsByLastByte[Int(Self.lowered(word[word.count - 1]))]
+        while lengths != 0 {
+            let length = lengths.trailingZeroBitCount
+            lengths &= lengths - 1
+            guard length >= Self.shortestSuffix, length < word.count else { continue }
+            let id = self.entry(word, from: word.count - length)
+            if id >= 0, self.oneWord[id] { return true }
+        }
+        return false
+    }
+
     /// Whether a multi-word name ends with the word just seen, its earlier words before it.
-    private func sequenceEnds(with id: Int, recent: UnsafeMutableBufferPointer<Int>, seen: Int) -> Bool {
+    private func sequenceEnds(with id: Int, recent: [Int], seen: Int) -> Bool {
         sequences: for sequence in 0..<(self.sequenceStarts.count - 1) {
             let first = self.sequenceStarts[sequence]
             let last = self.sequenceStarts[sequence + 1] - 1
@@ -121,17 +163,20 @@ final class SensitiveNames: Sendable {
         return false
     }
 
-    /// The vocabulary index of a word (compared case-folded), or -1.
-    private func wordIndex(of word: UnsafeBufferPointer<UInt8>) -> Int {
-        guard self.lengthsByFirstByte[Int(Self.lowered(word[0]))] & (1 << UInt64(min(word.count, 63))) != 0 else { return -1 }
-        var slot = Int(Self.hash(word.lazy.map(Self.lowered))) & (self.slots.count - 1)
+    /// The entry of `word[from...]` (compared case-folded), or -1.
+    private func entry(_ word: UnsafeBufferPointer<UInt8>, from: Int) -> Int {
+        let count = word.count - from
+        guard self.lengthsByFirstByte[Int(Self.lowered(word[from]))] & (1 << UInt64(min(count, 63))) != 0 else { return -1 }
+        var hash = Self.fnvOffset
+        for offset in from..<word.count { hash = (hash ^ UInt32(Self.lowered(word[offset]))) &* Self.fnvPrime }
+        var slot = Int(hash) & (self.slots.count - 1)
         while true {
             let id = Int(self.slots[slot])
             guard id >= 0 else { return -1 }
-            let start = self.wordStarts[id]
-            if self.wordStarts[id + 1] - start == word.count {
+            let start = self.starts[id]
+            if self.starts[id + 1] - start == count {
                 var equal = true
-                for offset in 0..<word.count where Self.lowered(word[offset]) != self.vocabulary[start + offset] {
+                for offset in 0..<count where Self.lowered(word[from + offset]) != self.vocabulary[start + offset] {
                     equal = false
                     break
                 }
@@ -148,22 +193,104 @@ final class SensitiveNames: Sendable {
         bytes.reduce(Self.fnvOffset) { ($0 ^ UInt32($1)) &* Self.fnvPrime }
     }
 
-    private func occurs(inWords words: [Substring]) -> Bool {
-        self.unicodeNames.contains { sensitive in
-            sensitive.count <= words.count && (0...(words.count - sensitive.count)).contains { start in
-                words[start..<(start + sensitive.count)].elementsEqual(sensitive)
+    // MARK: Words
+
+    /// What a scalar is to the word split.
+    enum ScalarClass: Equatable {
+        case lower, upper, uncased, digit, boundary, invisible
+    }
+
+    /// The split of ASCII bytes: ranges of words, handed over until `body` returns false.
+    static func splitASCII(_ name: UnsafeBufferPointer<UInt8>, _ body: (Range<Int>) -> Bool) {
+        @inline(__always) func kind(_ byte: UInt8) -> ScalarClass {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): return .lower
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): return .upper
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return .digit
+            default: return .boundary
             }
+        }
+        var start = -1
+        var index = 0
+        while index <= name.count {
+            let current: ScalarClass = index < name.count ? kind(name[index]) : .boundary
+            if start >= 0 {
+                switch Self.boundary(before: current, previous: kind(name[index - 1]), beforePrevious: index - start >= 2 ? kind(name[index - 2]) : nil) {
+                case .none: break
+                case .here:
+                    guard body(start..<index) else { return }
+                    start = -1
+                case .beforePrevious:
+                    guard body(start..<(index - 1)) else { return }
+                    start = index - 1
+                }
+            }
+            if start < 0, current != .boundary { start = index }
+            index += 1
         }
     }
 
-    /// `Stripe API-Key` → ["stripe", "api", "key"]: lower-cased runs of letters and digits.
-    static func unicodeWords(_ name: String) -> [Substring] {
-        name.lowercased().split(whereSeparator: { !($0.isLetter || $0.isNumber) })
+    enum Split { case none, here, beforePrevious }
+
+    /// Where a word ends, given the classes of the current scalar and the one or two before it
+    /// in the same word: at a boundary; lower or digit → upper (`accessToken`); between letters
+    /// and digits; and before the last of a run of capitals followed by a lower-case letter
+    /// (`APIKey` → API, Key).
+    static func boundary(before current: ScalarClass, previous: ScalarClass, beforePrevious: ScalarClass?) -> Split {
+        switch (previous, current) {
+        case (_, .boundary): return .here
+        case (.lower, .upper), (.digit, .upper), (.digit, .lower), (.digit, .uncased), (.lower, .digit), (.upper, .digit), (.uncased, .digit): return .here
+        case (.upper, .lower) where beforePrevious == .upper: return .beforePrevious
+        default: return .none
+        }
     }
 
-    @inline(__always) private static func isWordByte(_ byte: UInt8) -> Bool {
-        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
-            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9"))
+    /// `Stripe API-Key` → ["stripe", "api", "key"], for any name: the same split by Unicode
+    /// scalar class, lower-cased.
+    static func words(of name: String) -> [String] {
+        var classified: [(Unicode.Scalar, ScalarClass)] = []
+        for scalar in name.unicodeScalars {
+            let properties = scalar.properties
+            let kind: ScalarClass
+            if properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint {
+                kind = .invisible
+            } else if properties.numericType != nil, !properties.isAlphabetic {
+                kind = .digit
+            } else if properties.isAlphabetic {
+                kind = properties.isUppercase ? .upper : (properties.isLowercase ? .lower : .uncased)
+            } else if properties.generalCategory == .nonspacingMark || properties.generalCategory == .spacingMark || properties.generalCategory == .enclosingMark {
+                // A combining accent belongs to the letter before it.
+                kind = .invisible
+            } else {
+                kind = .boundary
+            }
+            if kind != .invisible { classified.append((scalar, kind)) }
+        }
+        var words: [String] = []
+        var current = String.UnicodeScalarView()
+        var start = -1
+        for index in 0...classified.count {
+            let kind = index < classified.count ? classified[index].1 : .boundary
+            if start >= 0 {
+                switch Self.boundary(before: kind, previous: classified[index - 1].1, beforePrevious: index - start >= 2 ? classified[index - 2].1 : nil) {
+                case .none: break
+                case .here:
+                    words.append(String(current).lowercased())
+                    current = String.UnicodeScalarView()
+                    start = -1
+                case .beforePrevious:
+                    let last = current.removeLast()
+                    words.append(String(current).lowercased())
+                    current = String.UnicodeScalarView([last])
+                    start = index - 1
+                }
+            }
+            if kind != .boundary {
+                if start < 0 { start = index }
+                current.append(classified[index].0)
+            }
+        }
+        return words
     }
 
     @inline(__always) private static func lowered(_ byte: UInt8) -> UInt8 {

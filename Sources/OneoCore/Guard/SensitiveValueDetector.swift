@@ -1,6 +1,17 @@
-/// Finds secrets and personal identifiers in the final prompt text, values included, and replaces
-/// each with `[REDACTED:kind]`. One pass over the UTF-8 bytes with hand-written matchers: the
-/// checksums (Luhn for cards, mod 97 for IBANs) keep ordinary numbers and words out.
+/// Finds secrets and personal identifiers in prompt text, values included, and replaces each with
+/// `[REDACTED:kind]`. One pass over the UTF-8 bytes with hand-written matchers: the checksums
+/// (Luhn for cards, mod 97 for IBANs) keep ordinary numbers and words out.
+///
+/// Everything it reads is written by someone else, so the pass is linear in the bytes it reads,
+/// whatever they are: every matcher either reads a bounded number of bytes from its start, or,
+/// when it read a long run and failed, moves its own frontier past the run, so no later start
+/// inside that run is tried again (the run could not match from there either).
+///
+/// Boundaries: a token (a key, a JWT, an IBAN, an e-mail) starts where the byte before it is not
+/// an ASCII letter, digit or `_`; a number (a card, an SSN, a phone) where the byte before it is
+/// not a digit. Every byte of a non-ASCII scalar is a boundary: a key written against CJK text, a
+/// full-width colon, a non-breaking space or an emoji is still a key. A JSON escape (`\n`, `\t`,
+/// …) before a token is a boundary too.
 public struct SensitiveValueDetector: Sendable {
     public enum Kind: String, Sendable, Hashable, CaseIterable, Codable, Comparable {
         case card, ssn, iban, apiKey = "api_key", awsKey = "aws_key", jwt, privateKey = "private_key", email, phone
@@ -15,12 +26,16 @@ public struct SensitiveValueDetector: Sendable {
     /// The same set as flags: the matchers ask per candidate, and a set lookup hashes.
     private let card, ssn, iban, apiKey, awsKey, jwt, privateKey, email, phone: Bool
     /// Per byte value, what the scanner needs to know of it for these kinds: whether it is a word
-    /// byte, and whether a match can start with it (at a word start, or anywhere for a PEM dash).
-    /// One table lookup per byte instead of a chain of comparisons.
+    /// byte, a digit, and which kind of start it can be. One table lookup per byte.
     private let byteClasses: [UInt8]
     private static let wordByte: UInt8 = 1
-    private static let startsAtWord: UInt8 = 2
-    private static let startsAnywhere: UInt8 = 4
+    private static let digitByte: UInt8 = 2
+    /// Starts a token: the byte before must not be a word byte.
+    private static let startsToken: UInt8 = 4
+    /// Starts a number: the byte before must not be a digit.
+    private static let startsNumber: UInt8 = 8
+    /// A PEM dash: starts where the byte before is not a dash.
+    private static let startsBlock: UInt8 = 16
 
     public init(alsoRedact extra: Set<Kind> = []) {
         self.init(only: Set(Kind.allCases).subtracting(Self.optIn).union(extra))
@@ -33,16 +48,18 @@ public struct SensitiveValueDetector: Sendable {
         (self.jwt, self.privateKey, self.email, self.phone) = (kinds.contains(.jwt), kinds.contains(.privateKey), kinds.contains(.email), kinds.contains(.phone))
         var classes = [UInt8](repeating: 0, count: 256)
         for byte in 0...UInt8.max {
-            var starts = false
-            if Self.isDigit(byte) { starts = self.ssn || self.card || self.phone }
-            if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") { starts = starts || self.phone }
-            if byte == UInt8(ascii: "s") { starts = starts || self.apiKey }
-            if byte == UInt8(ascii: "A") { starts = starts || self.awsKey }
-            if byte == UInt8(ascii: "e") { starts = starts || self.jwt }
-            if Self.isUpper(byte) { starts = starts || self.iban }
-            if Self.isWordByte(byte) { starts = starts || self.email }
-            classes[Int(byte)] = (Self.isWordByte(byte) ? Self.wordByte : 0) | (starts ? Self.startsAtWord : 0)
-                | (byte == UInt8(ascii: "-") && self.privateKey ? Self.startsAnywhere : 0)
+            var token = false
+            var number = false
+            if Self.isDigit(byte) { number = self.ssn || self.card || self.phone }
+            if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") { number = number || self.phone }
+            if Self.tokenFirstBytes.utf8.contains(byte) { token = token || self.apiKey }
+            if byte == UInt8(ascii: "A") { token = token || self.awsKey || self.apiKey }
+            if byte == UInt8(ascii: "e") { token = token || self.jwt }
+            if Self.isUpper(byte) { token = token || self.iban }
+            if Self.isWordByte(byte) { token = token || self.email }
+            classes[Int(byte)] = (Self.isWordByte(byte) ? Self.wordByte : 0) | (Self.isDigit(byte) ? Self.digitByte : 0)
+                | (token ? Self.startsToken : 0) | (number ? Self.startsNumber : 0)
+                | (byte == UInt8(ascii: "-") && self.privateKey ? Self.startsBlock : 0)
         }
         self.byteClasses = classes
     }
@@ -66,30 +83,60 @@ public struct SensitiveValueDetector: Sendable {
         return Result(text: String(decoding: redacted ?? bytes, as: UTF8.self), counts: counts)
     }
 
+    /// Redacts `buffer[start...]` in place, as text of its own (its first byte starts a token):
+    /// how a value is redacted whole before it is cut to its limit, so no part of a secret that
+    /// straddles the cut survives it.
+    public func redact(_ buffer: inout [UInt8], from start: Int) -> [Kind: Int] {
+        guard !self.kinds.isEmpty, start < buffer.count else { return [:] }
+        let (redacted, counts) = buffer.withUnsafeBufferPointer { self.scan(UnsafeBufferPointer(rebasing: $0[start...])) }
+        if let redacted { buffer.replaceSubrange(start..., with: redacted) }
+        return counts
+    }
+
+    /// Where the matchers that read long runs may start again: each is moved past a run it read
+    /// and failed on, so a run is read a bounded number of times however many starts it holds.
+    private struct Frontiers {
+        var jwt = 0
+        var email = 0
+        var phone = 0
+    }
+
     /// The redacted bytes (nil when nothing matched) and the counts per kind.
     private func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> ([UInt8]?, [Kind: Int]) {
         var output: [UInt8] = []
         var counts: [Kind: Int] = [:]
         var copied = 0
         var index = 0
+        var frontiers = Frontiers()
         self.byteClasses.withUnsafeBufferPointer { classes in
-            var previousIsWord = false
+            // The class of the byte before `index`; the text starts after a boundary.
+            var previous: UInt8 = 0
+            var previousByte: UInt8 = UInt8(ascii: " ")
             while index < bytes.count {
-                // Only a token's first byte (or a PEM dash) can start a match: skip the rest fast.
-                let byteClass = classes[Int(bytes[index])]
-                if byteClass & Self.startsAnywhere != 0 || (byteClass & Self.startsAtWord != 0 && !previousIsWord),
-                    let (kind, length) = self.match(bytes, at: index)
-                {
-                    if output.isEmpty { output.reserveCapacity(bytes.count) }
-                    output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<index]))
-                    output.append(contentsOf: "[REDACTED:\(kind.rawValue)]".utf8)
-                    counts[kind, default: 0] += 1
-                    index += length
-                    copied = index
-                    previousIsWord = classes[Int(bytes[index - 1])] & Self.wordByte != 0
-                    continue
+                let byte = bytes[index]
+                let byteClass = classes[Int(byte)]
+                if byteClass & (Self.startsToken | Self.startsNumber | Self.startsBlock) != 0 {
+                    let afterWord = byteClass & Self.startsToken != 0
+                        && (previous & Self.wordByte == 0 || Self.followsEscape(bytes, index))
+                    let afterDigit = byteClass & Self.startsNumber != 0 && previous & Self.digitByte == 0
+                    let block = byteClass & Self.startsBlock != 0 && previousByte != UInt8(ascii: "-")
+                    if afterWord || afterDigit || block,
+                        let (kind, length) = self.match(bytes, at: index, token: afterWord, number: afterDigit, block: block, frontiers: &frontiers)
+                    {
+                        if output.isEmpty { output.reserveCapacity(bytes.count) }
+                        output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<index]))
+                        output.append(contentsOf: "[REDACTED:\(kind.rawValue)]".utf8)
+                        counts[kind, default: 0] += 1
+                        index += length
+                        copied = index
+                        // The marker ends in `]`: what follows starts after a boundary.
+                        previous = 0
+                        previousByte = UInt8(ascii: "]")
+                        continue
+                    }
                 }
-                previousIsWord = byteClass & Self.wordByte != 0
+                previous = byteClass
+                previousByte = byte
                 index += 1
             }
         }
@@ -98,30 +145,62 @@ public struct SensitiveValueDetector: Sendable {
         return (output, counts)
     }
 
+    /// `\n`, `\t` and the other one-letter JSON escapes end a word as the characters they stand for do.
+    @inline(__always)
+    private static func followsEscape(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {
+        guard index >= 2, bytes[index - 2] == UInt8(ascii: "\\") else { return false }
+        return "nrtbf".utf8.contains(bytes[index - 1])
+    }
+
     // MARK: Matchers
 
-    private func match(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (Kind, Int)? {
+    private func match(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int, token: Bool, number: Bool, block: Bool, frontiers: inout Frontiers) -> (Kind, Int)? {
         let byte = bytes[index]
-        if byte == UInt8(ascii: "-") {
-            if self.privateKey, let length = Self.privateKey(bytes, index) { return (.privateKey, length) }
+        if block {
+            if let length = Self.privateKey(bytes, index) { return (.privateKey, length) }
             return nil
         }
-        guard index == 0 || !Self.isWordByte(bytes[index - 1]) else { return nil }
-        if Self.isDigit(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") {
+        if number {
             if self.ssn, let length = Self.ssn(bytes, index) { return (.ssn, length) }
-            if self.card, let length = Self.card(bytes, index) { return (.card, length) }
-            if self.phone, let length = Self.phone(bytes, index) { return (.phone, length) }
-            return nil
+            if self.card, Self.isDigit(byte), let length = Self.card(bytes, index) { return (.card, length) }
+            if self.phone, index >= frontiers.phone, let length = Self.phone(bytes, index, frontier: &frontiers.phone) { return (.phone, length) }
         }
-        if byte == UInt8(ascii: "s"), self.apiKey, let length = Self.prefixedToken(bytes, index, prefix: "sk-", minimumBody: 20) { return (.apiKey, length) }
+        guard token else { return nil }
+        if self.apiKey, let length = Self.providerKey(bytes, index) { return (.apiKey, length) }
         if byte == UInt8(ascii: "A"), self.awsKey, let length = Self.awsKey(bytes, index) { return (.awsKey, length) }
-        if byte == UInt8(ascii: "e"), self.jwt, let length = Self.jwt(bytes, index) { return (.jwt, length) }
+        if byte == UInt8(ascii: "e"), self.jwt, index >= frontiers.jwt, let length = Self.jwt(bytes, index, frontier: &frontiers.jwt) { return (.jwt, length) }
         if Self.isUpper(byte), self.iban, let length = Self.iban(bytes, index) { return (.iban, length) }
-        if self.email, Self.isWordByte(byte), let length = Self.email(bytes, index) { return (.email, length) }
+        if self.email, index >= frontiers.email, Self.isWordByte(byte), let length = Self.email(bytes, index, frontier: &frontiers.email) { return (.email, length) }
         return nil
     }
 
-    /// 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn check.
+    /// The first bytes of the provider key formats below, and of AWS keys.
+    private static let tokenFirstBytes = "srgxA"
+
+    /// A provider's secret key by its published prefix, with at least `body` more letters,
+    /// digits, `_` or `-`: OpenAI and Anthropic (`sk-`), Stripe (`sk_live_`, `rk_live_`, and their
+    /// test forms), GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`), GitLab
+    /// (`glpat-`), Slack (`xoxb-` and its kin) and Google (`AIza`).
+    private static let keyFormats: [(prefix: StaticString, body: Int)] = [
+        ("sk-", 20), ("sk_live_", 16), ("sk_test_", 16), ("rk_live_", 16), ("rk_test_", 16),
+        ("ghp_", 30), ("gho_", 30), ("ghu_", 30), ("ghs_", 30), ("ghr_", 30), ("github_pat_", 30), ("glpat-", 20),
+        ("xoxb-", 10), ("xoxp-", 10), ("xoxa-", 10), ("xoxs-", 10), ("xoxr-", 10), ("xoxe-", 10),
+        ("AIza", 30),
+    ]
+
+    /// The whole run of key bytes after a known prefix. It fails only on a run shorter than
+    /// the prefix and its body, so a failure has read a bounded number of bytes.
+    static func providerKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+        let first = bytes[start]
+        for format in Self.keyFormats where format.prefix.utf8Start.pointee == first {
+            guard let length = Self.prefixedToken(bytes, start, prefix: format.prefix, minimumBody: format.body) else { continue }
+            return length
+        }
+        return nil
+    }
+
+    /// 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn check: the
+    /// longest Luhn-valid run of at least 13 that ends where a group ends. Reads at most 37 bytes.
     static func card(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         // Cheap first: at least 13 digits within the next 23 bytes, before collecting them.
         var quick = 0
@@ -131,34 +210,45 @@ public struct SensitiveValueDetector: Sendable {
             scan += 1
         }
         guard quick >= 13 else { return nil }
-        var digits: [Int] = []
-        var index = start
-        var end = start
-        while index < bytes.count, digits.count < 19 {
-            let byte = bytes[index]
-            if Self.isDigit(byte) {
-                digits.append(Int(byte - 48))
-                index += 1
-                end = index
-            } else if (byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-")), index + 1 < bytes.count, Self.isDigit(bytes[index + 1]), !digits.isEmpty {
-                index += 1
-            } else {
-                break
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 20) { ends -> Int? in
+            // `ends[n]`: the byte offset just past the n-th digit. Digits are re-read from there.
+            var count = 0
+            var index = start
+            while index < bytes.count, count < 19 {
+                let byte = bytes[index]
+                if Self.isDigit(byte) {
+                    count += 1
+                    index += 1
+                    ends[count] = index
+                } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), index + 1 < bytes.count, Self.isDigit(bytes[index + 1]), count > 0 {
+                    index += 1
+                } else {
+                    break
+                }
             }
-        }
-        guard digits.count >= 13, end == bytes.count || !Self.isDigit(bytes[end]) || digits.count == 19 else { return nil }
-        // Longest Luhn-valid prefix of at least 13 digits.
-        for count in stride(from: digits.count, through: 13, by: -1) where Self.luhn(digits.prefix(count)) {
-            var consumed = 0
-            var taken = 0
-            while taken < count {
-                if Self.isDigit(bytes[start + consumed]) { taken += 1 }
-                consumed += 1
+            let end = ends[count]
+            guard count >= 13, end == bytes.count || !Self.isDigit(bytes[end]) || count == 19 else { return nil }
+            // Luhn of every prefix in one pass: doubling the digits of one parity or the other.
+            var sumDoublingEven = 0
+            var sumDoublingOdd = 0
+            var valid: UInt32 = 0
+            var position = 0
+            for offset in start..<end where Self.isDigit(bytes[offset]) {
+                let digit = Int(bytes[offset] - 48)
+                let doubled = digit * 2 > 9 ? digit * 2 - 9 : digit * 2
+                if position % 2 == 0 { sumDoublingEven += doubled; sumDoublingOdd += digit } else { sumDoublingEven += digit; sumDoublingOdd += doubled }
+                position += 1
+                // A prefix of `position` digits doubles the digits of the parity opposite its last.
+                let sum = position % 2 == 0 ? sumDoublingEven : sumDoublingOdd
+                if position >= 13, sum % 10 == 0 { valid |= 1 << UInt32(position) }
             }
-            if start + consumed < bytes.count, Self.isDigit(bytes[start + consumed]) { return nil }
-            return consumed
+            for length in stride(from: count, through: 13, by: -1) where valid & (1 << UInt32(length)) != 0 {
+                let consumed = ends[length] - start
+                if start + consumed < bytes.count, Self.isDigit(bytes[start + consumed]) { return nil }
+                return consumed
+            }
+            return nil
         }
-        return nil
     }
 
     static func luhn(_ digits: ArraySlice<Int>) -> Bool {
@@ -174,51 +264,101 @@ public struct SensitiveValueDetector: Sendable {
         return sum % 10 == 0
     }
 
-    /// `AAA-GG-SSSS` with a possible area (not 000), group (not 00) and serial (not 0000).
+    /// `AAA-GG-SSSS` with a possible area (not 000), group (not 00) and serial (not 0000). Written
+    /// with spaces, dots or no separator it is an SSN only where the text just before names one
+    /// (`SSN`, `social security`): nine digits alone are too often something else.
     static func ssn(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        let shape = "ddd-dd-dddd"
-        // The dashes decide almost every candidate (dates, amounts, counts) before the loop.
-        guard start + 11 <= bytes.count, bytes[start + 3] == UInt8(ascii: "-"), bytes[start + 6] == UInt8(ascii: "-") else { return nil }
-        for (offset, expected) in shape.utf8.enumerated() {
-            let byte = bytes[start + offset]
-            if expected == UInt8(ascii: "d") ? !Self.isDigit(byte) : byte != expected { return nil }
+        guard start + 9 <= bytes.count, Self.isDigit(bytes[start]), Self.isDigit(bytes[start + 1]), Self.isDigit(bytes[start + 2]) else { return nil }
+        let separator = bytes[start + 3]
+        let length: Int
+        var offsets: (area: Int, group: Int, serial: Int)
+        if separator == UInt8(ascii: "-") || separator == UInt8(ascii: " ") || separator == UInt8(ascii: ".") {
+            // The separators decide almost every candidate (dates, amounts, counts) first.
+            guard start + 11 <= bytes.count, bytes[start + 6] == separator else { return nil }
+            for offset in [4, 5, 7, 8, 9, 10] where !Self.isDigit(bytes[start + offset]) { return nil }
+            length = 11
+            offsets = (0, 4, 7)
+        } else if Self.isDigit(separator) {
+            for offset in 4..<9 where !Self.isDigit(bytes[start + offset]) { return nil }
+            length = 9
+            offsets = (0, 3, 5)
+        } else {
+            return nil
         }
-        let end = start + shape.utf8.count
+        let end = start + length
         if end < bytes.count, Self.isWordByte(bytes[end]) || bytes[end] == UInt8(ascii: "-") { return nil }
+        if end + 1 < bytes.count, bytes[end] == separator, Self.isDigit(bytes[end + 1]) { return nil }
         func number(_ from: Int, _ count: Int) -> Int { bytes[(start + from)..<(start + from + count)].reduce(0) { $0 * 10 + Int($1 - 48) } }
-        guard number(0, 3) != 0, number(4, 2) != 0, number(7, 4) != 0 else { return nil }
-        return shape.utf8.count
+        guard number(offsets.area, 3) != 0, number(offsets.group, 2) != 0, number(offsets.serial, 4) != 0 else { return nil }
+        if separator != UInt8(ascii: "-"), !Self.namesSSN(before: start, in: bytes) { return nil }
+        return length
+    }
+
+    /// Whether the 48 bytes before `start` name a social security number, in any case.
+    private static func namesSSN(before start: Int, in bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let from = max(0, start - 48)
+        func lowered(_ byte: UInt8) -> UInt8 { Self.isUpper(byte) ? byte + 32 : byte }
+        func names(_ word: StaticString, at index: Int) -> Bool {
+            let count = word.utf8CodeUnitCount
+            guard index + count <= start else { return false }
+            for offset in 0..<count where lowered(bytes[index + offset]) != word.utf8Start[offset] { return false }
+            return true
+        }
+        for index in from..<start {
+            let byte = lowered(bytes[index])
+            if byte == UInt8(ascii: "s"), names("ssn", at: index) || names("social security", at: index) || names("social_security", at: index) { return true }
+        }
+        return false
     }
 
     /// Two letters, two check digits, 11 to 30 letters or digits (groups of four may be spaced),
-    /// passing the ISO 13616 mod-97 check.
+    /// passing the ISO 13616 mod-97 check. Reads at most 42 bytes.
     static func iban(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         guard start + 15 <= bytes.count, Self.isUpper(bytes[start + 1]), Self.isDigit(bytes[start + 2]), Self.isDigit(bytes[start + 3]) else { return nil }
-        var characters: [UInt8] = []
+        var count = 0
         var index = start
         var end = start
-        while index < bytes.count, characters.count < 34 {
+        while index < bytes.count, count < 34 {
             let byte = bytes[index]
             if Self.isUpper(byte) || Self.isDigit(byte) {
-                characters.append(byte)
+                count += 1
                 index += 1
                 end = index
-            } else if byte == UInt8(ascii: " "), index + 1 < bytes.count, Self.isUpper(bytes[index + 1]) || Self.isDigit(bytes[index + 1]), characters.count % 4 == 0, characters.count >= 4 {
+            } else if byte == UInt8(ascii: " "), index + 1 < bytes.count, Self.isUpper(bytes[index + 1]) || Self.isDigit(bytes[index + 1]), count % 4 == 0, count >= 4 {
                 index += 1
             } else {
                 break
             }
         }
-        guard characters.count >= 15, Self.isUpper(characters[0]), Self.isUpper(characters[1]), Self.isDigit(characters[2]), Self.isDigit(characters[3]) else { return nil }
+        guard count >= 15 else { return nil }
         guard end == bytes.count || !Self.isWordByte(bytes[end]) else { return nil }
+        // Mod 97 of the rearranged characters (the first four moved to the end), by digits.
         var remainder = 0
-        for byte in characters[4...] + characters[..<4] {
+        func add(_ byte: UInt8) {
             let value = Self.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
             remainder = value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
         }
+        var seen = 0
+        var held: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
+        for offset in start..<end where bytes[offset] != UInt8(ascii: " ") {
+            switch seen {
+            case 0: held.0 = bytes[offset]
+            case 1: held.1 = bytes[offset]
+            case 2: held.2 = bytes[offset]
+            case 3: held.3 = bytes[offset]
+            default: add(bytes[offset])
+            }
+            seen += 1
+        }
+        add(held.0)
+        add(held.1)
+        add(held.2)
+        add(held.3)
         return remainder == 1 ? end - start : nil
     }
 
+    /// A prefix and at least `minimumBody` key bytes after it, taken whole. It fails only on a
+    /// short run, so a failure reads a bounded number of bytes.
     static func prefixedToken(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, prefix: StaticString, minimumBody: Int) -> Int? {
         guard Self.hasPrefix(bytes, start, prefix) else { return nil }
         var index = start + prefix.utf8CodeUnitCount
@@ -235,8 +375,10 @@ public struct SensitiveValueDetector: Sendable {
         return 20
     }
 
-    /// Three base64url segments, the first starting `eyJ` (a JSON header).
-    static func jwt(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+    /// Three base64url segments, the first starting `eyJ` (a JSON header). A failure after 20
+    /// bytes or more had too few segments or an empty one, which every later start in the same
+    /// run has too: the frontier moves past the run.
+    static func jwt(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, frontier: inout Int) -> Int? {
         guard Self.hasPrefix(bytes, start, "eyJ") else { return nil }
         var index = start
         var segments = 1
@@ -253,20 +395,29 @@ public struct SensitiveValueDetector: Sendable {
             }
             index += 1
         }
-        return segments == 3 && segmentLength > 0 && index - start >= 20 ? index - start : nil
+        if segments == 3, segmentLength > 0, index - start >= 20 { return index - start }
+        if index - start >= 20 { frontier = index }
+        return nil
     }
 
-    /// A PEM private key block, whole.
+    /// A PEM private key block, whole (to the end of the text when it has no end line).
     static func privateKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        let begin = "-----BEGIN ".utf8
-        guard start + begin.count < bytes.count, Self.hasPrefix(bytes, start, "-----BEGIN ") else { return nil }
-        let header = bytes[start...].prefix(80)
-        guard String(decoding: header, as: UTF8.self).split(separator: "\n").first?.contains("PRIVATE KEY-----") == true else { return nil }
-        let endMarker = Array("-----END ".utf8)
-        var index = start + begin.count
-        while index + endMarker.count <= bytes.count {
-            if bytes[index] == UInt8(ascii: "-"), Array(bytes[index..<(index + endMarker.count)]) == endMarker {
-                var close = index + endMarker.count
+        let begin: StaticString = "-----BEGIN "
+        guard Self.hasPrefix(bytes, start, begin) else { return nil }
+        // `PRIVATE KEY-----` within the header line's first 80 bytes.
+        var index = start + begin.utf8CodeUnitCount
+        var found = false
+        while index < min(bytes.count, start + 80), bytes[index] != UInt8(ascii: "\n") {
+            if bytes[index] == UInt8(ascii: "P"), Self.hasPrefix(bytes, index, "PRIVATE KEY-----") {
+                found = true
+                break
+            }
+            index += 1
+        }
+        guard found else { return nil }
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "-"), Self.hasPrefix(bytes, index, "-----END ") {
+                var close = index + 9
                 var dashes = 0
                 while close < bytes.count, dashes < 5 {
                     dashes = bytes[close] == UInt8(ascii: "-") ? dashes + 1 : 0
@@ -279,10 +430,16 @@ public struct SensitiveValueDetector: Sendable {
         return bytes.count - start
     }
 
-    static func email(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+    /// A local part, `@`, and a domain with a dot and a top-level part of two or more. A failure
+    /// without `@` moves the frontier past the local part (every later start in it reaches the
+    /// same end); a failed domain moves it to the domain, which is read once more at most.
+    static func email(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, frontier: inout Int) -> Int? {
         var index = start
         while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index > start, index < bytes.count, bytes[index] == UInt8(ascii: "@") else { return nil }
+        guard index > start, index < bytes.count, bytes[index] == UInt8(ascii: "@") else {
+            frontier = index
+            return nil
+        }
         index += 1
         let domainStart = index
         var lastDot = -1
@@ -291,13 +448,20 @@ public struct SensitiveValueDetector: Sendable {
             index += 1
         }
         while index > domainStart, bytes[index - 1] == UInt8(ascii: ".") { index -= 1 }
-        guard lastDot > domainStart, lastDot < index - 2 else { return nil }
+        guard lastDot > domainStart, lastDot < index - 2 else {
+            frontier = domainStart
+            return nil
+        }
         return index - start
     }
 
+    private static let phoneSeparators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")")]
+
     /// 10 to 15 digits in a phone-like layout: optional `+`, groups split by spaces, dashes,
-    /// dots or parentheses.
-    static func phone(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
+    /// dots or parentheses. A run of more digits is read once: the frontier moves to the first
+    /// group from which 15 or fewer remain (the phone a person would see at its end), or past
+    /// the run.
+    static func phone(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, frontier: inout Int) -> Int? {
         var quick = 0
         var scan = start
         while scan < bytes.count, scan < start + 24, quick < 10 {
@@ -305,28 +469,45 @@ public struct SensitiveValueDetector: Sendable {
             scan += 1
         }
         guard quick >= 10 else { return nil }
-        let separators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")")]
-        var index = start
-        var digits = 0
-        var end = start
-        if bytes[index] == UInt8(ascii: "+") { index += 1 }
-        while index < bytes.count {
-            let byte = bytes[index]
-            if Self.isDigit(byte) {
-                digits += 1
-                index += 1
-                end = index
-                continue
+        // The run: digits, and at most two separators in a row with a digit after them.
+        func walk(_ visit: (_ groupStart: Int, _ digitsBefore: Int) -> Bool) -> (digits: Int, end: Int) {
+            var index = start
+            var digits = 0
+            var end = start
+            var groupStart = start
+            if bytes[index] == UInt8(ascii: "+") { index += 1 }
+            while index < bytes.count {
+                let byte = bytes[index]
+                if Self.isDigit(byte) {
+                    if index == groupStart || !Self.isDigit(bytes[index - 1]) {
+                        if !visit(groupStart, digits) { return (digits, end) }
+                    }
+                    digits += 1
+                    index += 1
+                    end = index
+                    continue
+                }
+                guard Self.phoneSeparators.contains(byte) else { break }
+                var next = index + 1
+                if next < bytes.count, Self.phoneSeparators.contains(bytes[next]) { next += 1 }
+                guard next < bytes.count, Self.isDigit(bytes[next]) else { break }
+                index = next
+                groupStart = next
             }
-            // At most two separators in a row (`) ` in `(555) 123`), and a digit after them.
-            guard separators.contains(byte) else { break }
-            var next = index + 1
-            if next < bytes.count, separators.contains(bytes[next]) { next += 1 }
-            guard next < bytes.count, Self.isDigit(bytes[next]) else { break }
-            index = next
+            return (digits, end)
         }
-        guard (10...15).contains(digits), end == bytes.count || !Self.isWordByte(bytes[end]) else { return nil }
-        return end - start
+        let (digits, end) = walk { _, _ in true }
+        let glued = end < bytes.count && Self.isWordByte(bytes[end])
+        if (10...15).contains(digits), !glued { return end - start }
+        frontier = end
+        guard digits > 15, !glued else { return nil }
+        // The first group start after `start` from which 10 to 15 digits remain.
+        _ = walk { groupStart, before in
+            guard groupStart > start, digits - before <= 15 else { return true }
+            if digits - before >= 10 { frontier = groupStart }
+            return false
+        }
+        return nil
     }
 
     /// Whether `ascii` is at `start`, compared byte by byte (a slice's `elementsEqual` against a
@@ -340,7 +521,8 @@ public struct SensitiveValueDetector: Sendable {
 
     @inline(__always) static func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
     @inline(__always) static func isUpper(_ byte: UInt8) -> Bool { byte >= 65 && byte <= 90 }
+    /// ASCII letters, digits and `_`. Bytes of non-ASCII scalars are boundaries.
     @inline(__always) static func isWordByte(_ byte: UInt8) -> Bool {
-        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95 || byte >= 128
+        (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95
     }
 }

@@ -27,6 +27,27 @@ public enum JSONValue: Hashable, Sendable {
         return false
     }
 
+    /// The path of the first string or key holding U+0000, which PostgreSQL's `text` and `jsonb`
+    /// refuse (`data.notes`, `data.tags[2]`); nil when there is none.
+    public func pathOfUnstorableText(under prefix: String) -> String? {
+        switch self {
+        case .string(let string): return string.utf8.contains(0) ? prefix : nil
+        case .array(let items):
+            for (index, item) in items.enumerated() {
+                if let path = item.pathOfUnstorableText(under: "\(prefix)[\(index)]") { return path }
+            }
+            return nil
+        case .object(let object):
+            for key in object.keys.sorted() {
+                let name = key.utf8.contains(0) ? key.replacingOccurrences(of: "\u{0}", with: "\\u0000") : key
+                if key.utf8.contains(0) { return "\(prefix).\(name)" }
+                if let path = object[key]!.pathOfUnstorableText(under: "\(prefix).\(name)") { return path }
+            }
+            return nil
+        default: return nil
+        }
+    }
+
     /// `value["a"]?["b"]` on nested objects; nil when absent or not an object.
     public subscript(key: String) -> JSONValue? { self.objectValue?[key] }
 
@@ -59,8 +80,13 @@ public enum JSONValue: Hashable, Sendable {
 
     /// Compact JSON with sorted keys, leaving out the object keys `filter` refuses, at any depth,
     /// and counting them: how a prompt shows a value without its sensitive nested keys, without
-    /// first building a copy of the value that lacks them.
+    /// first building a copy of the value that lacks them. A string that holds a JSON object or
+    /// list is read as one and filtered the same way (an integration's `"{\"password\": …}"`).
     func writeJSON<Filter: JSONKeyFilter>(to output: inout [UInt8], keeping filter: Filter, omitted: inout Int) {
+        self.writeJSON(to: &output, keeping: filter, omitted: &omitted, embedded: 0)
+    }
+
+    private func writeJSON<Filter: JSONKeyFilter>(to output: inout [UInt8], keeping filter: Filter, omitted: inout Int, embedded: Int) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
@@ -71,12 +97,17 @@ public enum JSONValue: Hashable, Sendable {
             } else {
                 output.append(contentsOf: "null".utf8)
             }
-        case .string(let value): Self.writeString(value, to: &output)
+        case .string(let value):
+            if let filtered = Self.filteredEmbeddedJSON(value, keeping: filter, omitted: &omitted, embedded: embedded) {
+                Self.writeString(String(decoding: filtered, as: UTF8.self), to: &output)
+            } else {
+                Self.writeString(value, to: &output)
+            }
         case .array(let items):
             output.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                item.writeJSON(to: &output, keeping: filter, omitted: &omitted)
+                item.writeJSON(to: &output, keeping: filter, omitted: &omitted, embedded: embedded)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
@@ -91,36 +122,84 @@ public enum JSONValue: Hashable, Sendable {
                 first = false
                 Self.writeString(entry.key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                entry.value.writeJSON(to: &output, keeping: inner, omitted: &omitted)
+                entry.value.writeJSON(to: &output, keeping: inner, omitted: &omitted, embedded: embedded)
             }
             output.append(UInt8(ascii: "}"))
         }
     }
 
+    /// How deep JSON held in a string is read: a string in a string in a string.
+    private static let embeddedDepth = 3
+
+    /// When `value` is a JSON object or list in text and `filter` withholds some of its keys, that
+    /// JSON without them (compact, keys sorted); nil when it is no JSON or nothing is withheld,
+    /// and the string is written as it is.
+    static func filteredEmbeddedJSON<Filter: JSONKeyFilter>(_ value: String, keeping filter: Filter, omitted: inout Int, embedded: Int = 0) -> [UInt8]? {
+        guard filter.filtersKeys, embedded < Self.embeddedDepth, Self.looksLikeJSONContainer(value),
+            let parsed = try? JSONValue.parse(Array(value.utf8))
+        else { return nil }
+        switch parsed {
+        case .object, .array: break
+        default: return nil
+        }
+        var inner = 0
+        var bytes: [UInt8] = []
+        parsed.writeJSON(to: &bytes, keeping: filter, omitted: &inner, embedded: embedded + 1)
+        guard inner > 0 else { return nil }
+        omitted += inner
+        return bytes
+    }
+
+    /// `{…}` or `[…]`, spaces around allowed: the only strings worth parsing.
+    private static func looksLikeJSONContainer(_ value: String) -> Bool {
+        let utf8 = value.utf8
+        guard let first = utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }),
+            let last = utf8.last(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 })
+        else { return false }
+        return (first == UInt8(ascii: "{") && last == UInt8(ascii: "}")) || (first == UInt8(ascii: "[") && last == UInt8(ascii: "]"))
+    }
+
+    /// A JSON string literal. Beyond JSON's own escapes, U+0085, U+2028 and U+2029 are escaped
+    /// (no line break of any kind inside a prompt's data) and so is the `<` of a fence tag.
     private static func writeString(_ value: String, to output: inout [UInt8]) {
         output.append(UInt8(ascii: "\""))
-        // Most strings need no escaping: then they are copied whole.
-        let plain = value.utf8.withContiguousStorageIfAvailable { bytes in
-            !bytes.contains { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") || $0 < 0x20 }
-        }
-        if plain == true {
-            output.appendUTF8(value)
-            output.append(UInt8(ascii: "\""))
-            return
-        }
-        for byte in value.utf8 {
-            switch byte {
-            case UInt8(ascii: "\""): output.append(contentsOf: "\\\"".utf8)
-            case UInt8(ascii: "\\"): output.append(contentsOf: "\\\\".utf8)
-            case UInt8(ascii: "\n"): output.append(contentsOf: "\\n".utf8)
-            case UInt8(ascii: "\r"): output.append(contentsOf: "\\r".utf8)
-            case UInt8(ascii: "\t"): output.append(contentsOf: "\\t".utf8)
-            case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                output.append(contentsOf: "\\u00".utf8)
-                output.append(hex[Int(byte >> 4)])
-                output.append(hex[Int(byte & 0xF)])
-            default: output.append(byte)
+        var value = value
+        value.withUTF8 { bytes in
+            // Most strings need no escaping: then they are copied whole.
+            var plain = true
+            for byte in bytes where byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") || byte < 0x20 || byte == UInt8(ascii: "<") || byte == 0xC2 || byte == 0xE2 {
+                plain = false
+                break
+            }
+            if plain {
+                output.append(contentsOf: bytes)
+                return
+            }
+            let hex = Array("0123456789abcdef".utf8)
+            var index = 0
+            while index < bytes.count {
+                let byte = bytes[index]
+                switch byte {
+                case UInt8(ascii: "\""): output.append(contentsOf: "\\\"".utf8)
+                case UInt8(ascii: "\\"): output.append(contentsOf: "\\\\".utf8)
+                case UInt8(ascii: "\n"): output.append(contentsOf: "\\n".utf8)
+                case UInt8(ascii: "\r"): output.append(contentsOf: "\\r".utf8)
+                case UInt8(ascii: "\t"): output.append(contentsOf: "\\t".utf8)
+                case 0..<0x20:
+                    output.append(contentsOf: "\\u00".utf8)
+                    output.append(hex[Int(byte >> 4)])
+                    output.append(hex[Int(byte & 0xF)])
+                case UInt8(ascii: "<") where PromptFence.opensTag(bytes, at: index):
+                    output.append(contentsOf: "\\u003c".utf8)
+                case 0xC2 where index + 1 < bytes.count && bytes[index + 1] == 0x85:
+                    output.append(contentsOf: "\\u0085".utf8)
+                    index += 1
+                case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
+                    output.append(contentsOf: (bytes[index + 2] == 0xA8 ? "\\u2028" : "\\u2029").utf8)
+                    index += 2
+                default: output.append(byte)
+                }
+                index += 1
             }
         }
         output.append(UInt8(ascii: "\""))
@@ -187,15 +266,20 @@ public protocol JSONKeyFilter {
     /// Whether both keys of a money object (`amount`, `currency`) are kept. Asked for every
     /// money value a prompt shows, so a filter may know the answer rather than match each time.
     var keepsMoneyKeys: Bool { get }
+    /// Whether the filter can withhold any key at all; when not, strings holding JSON are
+    /// written as they are, unparsed.
+    var filtersKeys: Bool { get }
 }
 
 extension JSONKeyFilter {
     public var keepsMoneyKeys: Bool { self.keeping("amount") != nil && self.keeping("currency") != nil }
+    public var filtersKeys: Bool { true }
 }
 
 public struct KeepEveryKey: JSONKeyFilter {
     public init() {}
     public func keeping(_ key: String) -> KeepEveryKey? { self }
+    public var filtersKeys: Bool { false }
 }
 
 /// Binds and reads JSON values as `jsonb`, through PostgresNIO's JSON codable support.

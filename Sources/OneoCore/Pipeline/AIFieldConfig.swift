@@ -22,9 +22,9 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
     public var budgetLimitCents: Int64?
     public var outputType: OutputType
     public var systemMessage: String?
-    /// Each value's text is cut at this many characters, with a visible marker.
+    /// Each value's text is cut at this many Unicode scalars, with a visible marker.
     public var maxFieldChars: Int
-    /// `{*}` drops fields from its end to keep the prompt within this many characters.
+    /// The whole prompt stays within this many Unicode scalars (`PromptRenderer` says how).
     public var maxPromptChars: Int
     /// Personal values redacted on top of the built-in detectors: `email`, `phone`.
     public var redact: [SensitiveValueDetector.Kind]
@@ -83,15 +83,21 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw FieldConfigError(key: unknown, problem: "is not an ai_config key (known: \(known.sorted().joined(separator: ", ")))")
         }
+        if let path = value.pathOfUnstorableText(under: "ai_config") {
+            throw FieldConfigError(key: nil, problem: "\(path) contains a NUL character (U+0000), which cannot be stored")
+        }
         let reader = Reader(object: object)
         let prompt = try reader.string(.prompt)
         guard let prompt, !prompt.isEmpty else {
             throw FieldConfigError(key: "prompt", problem: "is required and must be a non-empty string")
         }
+        guard prompt.utf8.count <= PromptLimits.templateBytes else {
+            throw FieldConfigError(key: "prompt", problem: "is \(prompt.utf8.count) bytes; the limit is \(PromptLimits.templateBytes) bytes")
+        }
         self.init(prompt: prompt)
         self.model = try reader.string(.model)
-        if let model, model.isEmpty || model.count > 100 {
-            throw FieldConfigError(key: "model", problem: "must be a model name of 1 to 100 characters")
+        if let model, model.isEmpty || model.utf8.count > 100 {
+            throw FieldConfigError(key: "model", problem: "must be a model name of 1 to 100 bytes")
         }
         self.temperature = try reader.number(.temperature) ?? self.temperature
         guard (0...2).contains(self.temperature) else {
@@ -124,13 +130,16 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             self.outputType = type
         }
         self.systemMessage = try reader.string(.systemMessage)
+        if let systemMessage, systemMessage.utf8.count > PromptLimits.systemMessageBytes {
+            throw FieldConfigError(key: "system_message", problem: "is \(systemMessage.utf8.count) bytes; the limit is \(PromptLimits.systemMessageBytes) bytes")
+        }
         self.maxFieldChars = try reader.integer(.maxFieldChars).map { Int($0) } ?? self.maxFieldChars
-        guard (20...100_000).contains(self.maxFieldChars) else {
-            throw FieldConfigError(key: "max_field_chars", problem: "must be between 20 and 100000")
+        guard (20...PromptLimits.fieldCharacters).contains(self.maxFieldChars) else {
+            throw FieldConfigError(key: "max_field_chars", problem: "must be between 20 and \(PromptLimits.fieldCharacters) (Unicode scalars)")
         }
         self.maxPromptChars = try reader.integer(.maxPromptChars).map { Int($0) } ?? self.maxPromptChars
-        guard (100...1_000_000).contains(self.maxPromptChars) else {
-            throw FieldConfigError(key: "max_prompt_chars", problem: "must be between 100 and 1000000")
+        guard (100...PromptLimits.promptCharacters).contains(self.maxPromptChars) else {
+            throw FieldConfigError(key: "max_prompt_chars", problem: "must be between 100 and \(PromptLimits.promptCharacters) (Unicode scalars; the hard ceiling)")
         }
         self.redact = try (reader.strings(.redact) ?? []).map { name throws(FieldConfigError) in
             guard let kind = SensitiveValueDetector.Kind(rawValue: name), SensitiveValueDetector.optIn.contains(kind) else {

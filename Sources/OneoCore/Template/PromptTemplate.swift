@@ -21,7 +21,12 @@ public struct PromptTemplate: Sendable, Hashable {
     public let source: String
     public let segments: [Segment]
 
+    /// Parses a template, refusing one over `PromptLimits.templateBytes`, with more than
+    /// `PromptLimits.placeholders` placeholders, or with a path deeper than `PromptLimits.pathDepth`.
     public init(parsing source: String) throws(TemplateError) {
+        guard source.utf8.count <= PromptLimits.templateBytes else {
+            throw TemplateError(.tooLong(bytes: source.utf8.count), position: 0)
+        }
         self.source = source
         self.segments = try Self.parse(Array(source.unicodeScalars))
     }
@@ -43,6 +48,7 @@ public struct PromptTemplate: Sendable, Hashable {
 
     private static func parse(_ scalars: [Unicode.Scalar]) throws(TemplateError) -> [Segment] {
         var segments: [Segment] = []
+        var placeholders = 0
         var literal = String.UnicodeScalarView()
         var index = 0
         func flushLiteral() {
@@ -66,6 +72,8 @@ public struct PromptTemplate: Sendable, Hashable {
                 }
                 let name = String(String.UnicodeScalarView(scalars[(index + 1)..<close]))
                 flushLiteral()
+                placeholders += 1
+                guard placeholders <= PromptLimits.placeholders else { throw TemplateError(.tooManyPlaceholders, position: index) }
                 segments.append(try Self.placeholder(name, position: index))
                 index = close + 1
             default:
@@ -82,8 +90,9 @@ public struct PromptTemplate: Sendable, Hashable {
         if let builtin = Builtin(rawValue: name) { return .builtin(builtin, position: position) }
         let path = name.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard path.allSatisfy(Self.isIdentifier) else {
-            throw TemplateError(.invalidPlaceholder(name), position: position)
+            throw TemplateError(.invalidPlaceholder(String(name.unicodeScalars.prefix(80))), position: position)
         }
+        guard path.count <= PromptLimits.pathDepth else { throw TemplateError(.pathTooDeep, position: position) }
         return .field(path: path, position: position)
     }
 
@@ -101,6 +110,9 @@ public struct TemplateError: Error, Hashable, Sendable, CustomStringConvertible 
         case unclosedPlaceholder
         case unmatchedClosingBrace
         case invalidPlaceholder(String)
+        case tooLong(bytes: Int)
+        case tooManyPlaceholders
+        case pathTooDeep
     }
 
     public let reason: Reason
@@ -119,6 +131,12 @@ public struct TemplateError: Error, Hashable, Sendable, CustomStringConvertible 
             return "unmatched '}' at position \(self.position) (write '}}' for a literal brace)"
         case .invalidPlaceholder(let name):
             return "invalid placeholder '{\(name)}' at position \(self.position): use a field slug, a dotted path, '*' or a built-in name"
+        case .tooLong(let bytes):
+            return "the template is \(bytes) bytes; the limit is \(PromptLimits.templateBytes) bytes"
+        case .tooManyPlaceholders:
+            return "placeholder at position \(self.position) is one too many: a template may hold at most \(PromptLimits.placeholders) placeholders"
+        case .pathTooDeep:
+            return "placeholder at position \(self.position) is a path of more than \(PromptLimits.pathDepth) keys"
         }
     }
 }

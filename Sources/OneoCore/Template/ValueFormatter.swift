@@ -1,16 +1,21 @@
 import Foundation
 
 /// One value as prompt text. The same value always gives the same bytes (so the cache works):
-/// strings as they are, numbers without float noise, money as `USD 1,234.50`, dates in ISO 8601,
-/// lists of plain values joined with commas, structures as compact JSON with sorted keys, and
-/// long text cut at the field's limit with a visible marker.
+/// strings as they are (a line break written `↵`, a fence tag's `<` written `＜`: see
+/// `PromptFence`), numbers without float noise, money as `USD 1,234.50`, dates in ISO 8601, lists
+/// of plain values joined with commas, structures as compact JSON with sorted keys, and long text
+/// cut at the field's limit (in Unicode scalars) with a visible marker. A value about to be cut is
+/// redacted whole first, so no part of a secret that straddles the cut is written.
 public struct ValueFormatter: Sendable {
     public static let emptyMarker = "(empty)"
 
     public let maximumCharacters: Int
+    /// Runs over a value before it is cut; nil: values are cut as they are.
+    public let detector: SensitiveValueDetector?
 
-    public init(maximumCharacters: Int) {
+    public init(maximumCharacters: Int, detector: SensitiveValueDetector? = nil) {
         self.maximumCharacters = maximumCharacters
+        self.detector = detector
     }
 
     public func format(_ value: JSONValue, as type: FieldType = .text) -> String {
@@ -28,6 +33,15 @@ public struct ValueFormatter: Sendable {
     /// `write`, leaving out the nested keys `filter` refuses; returns how many it left out.
     @discardableResult
     public func write<Filter: JSONKeyFilter>(_ value: JSONValue, as type: FieldType = .text, keeping filter: Filter, to out: inout [UInt8]) -> Int {
+        var redactions: [SensitiveValueDetector.Kind: Int] = [:]
+        return self.write(value, as: type, keeping: filter, to: &out, redactions: &redactions)
+    }
+
+    /// `write`, adding what was redacted before a cut to `redactions`.
+    public func write<Filter: JSONKeyFilter>(
+        _ value: JSONValue, as type: FieldType = .text, keeping filter: Filter, to out: inout [UInt8],
+        redactions: inout [SensitiveValueDetector.Kind: Int]
+    ) -> Int {
         let start = out.count
         var omitted = 0
         switch value {
@@ -42,13 +56,19 @@ public struct ValueFormatter: Sendable {
         case .string(let string):
             switch type {
             case .date, .datetime: Self.writeDate(string, to: &out)
-            default: out.appendUTF8(string)
+            default:
+                // JSON held in text is filtered by key like any nested object.
+                if let filtered = JSONValue.filteredEmbeddedJSON(string, keeping: filter, omitted: &omitted) {
+                    out.append(contentsOf: filtered)
+                } else {
+                    PromptFence.appendEscaped(string, to: &out)
+                }
             }
         case .array(let items):
             if items.allSatisfy({ if case .array = $0 { return false } else if case .object = $0 { return false } else { return true } }) {
                 for (index, item) in items.enumerated() {
                     if index > 0 { out.append(contentsOf: ", ".utf8) }
-                    self.write(item, to: &out)
+                    _ = ValueFormatter(maximumCharacters: Int.max).write(item, keeping: filter, to: &out, redactions: &redactions)
                 }
             } else {
                 value.writeJSON(to: &out, keeping: filter, omitted: &omitted)
@@ -57,24 +77,39 @@ public struct ValueFormatter: Sendable {
             // Money only when neither of its keys is withheld; otherwise what is left is JSON.
             if !Self.writeMoney(object, keeping: filter, to: &out) { value.writeJSON(to: &out, keeping: filter, omitted: &omitted) }
         }
-        self.truncate(&out, from: start)
+        self.truncate(&out, from: start, redactions: &redactions)
         return omitted
     }
 
-    /// Cuts what was written from `start` to the field's limit, with a visible marker. A character
-    /// is at least one byte: most values are decided without counting characters.
-    private func truncate(_ out: inout [UInt8], from start: Int) {
-        guard out.count - start > self.maximumCharacters else { return }
-        let text = String(decoding: out[start...], as: UTF8.self)
-        guard text.count > self.maximumCharacters else { return }
-        out.removeSubrange(start...)
-        out.append(contentsOf: self.truncated(text).utf8)
+    /// Cuts what was written from `start` to the field's limit, with a visible marker, after
+    /// redacting it whole. A scalar is at least one byte: most values are decided without
+    /// counting.
+    private func truncate(_ out: inout [UInt8], from start: Int, redactions: inout [SensitiveValueDetector.Kind: Int]) {
+        guard out.count - start > self.maximumCharacters, Self.scalarCount(out, from: start) > self.maximumCharacters else { return }
+        if let detector = self.detector {
+            for (kind, count) in detector.redact(&out, from: start) { redactions[kind, default: 0] += count }
+        }
+        let total = Self.scalarCount(out, from: start)
+        guard total > self.maximumCharacters else { return }
+        out.removeSubrange(Self.offset(ofScalar: self.maximumCharacters, in: out, from: start)...)
+        out.append(contentsOf: "… [truncated \(total - self.maximumCharacters) characters]".utf8)
     }
 
-    func truncated(_ text: String) -> String {
-        guard text.utf8.count > self.maximumCharacters, text.count > self.maximumCharacters else { return text }
-        let kept = text.prefix(self.maximumCharacters)
-        return "\(kept)… [truncated \(text.count - kept.count) characters]"
+    /// Unicode scalars in `bytes[start...]` (valid UTF-8): the bytes that do not continue one.
+    public static func scalarCount(_ bytes: [UInt8], from start: Int = 0) -> Int {
+        var count = 0
+        for index in start..<bytes.count where bytes[index] & 0xC0 != 0x80 { count += 1 }
+        return count
+    }
+
+    /// The byte offset at which scalar number `n` (from 0) after `start` begins, or the end.
+    public static func offset(ofScalar n: Int, in bytes: [UInt8], from start: Int) -> Int {
+        var seen = 0
+        for index in start..<bytes.count where bytes[index] & 0xC0 != 0x80 {
+            if seen == n { return index }
+            seen += 1
+        }
+        return bytes.count
     }
 
     /// Writes a money object (`{"amount": 1234.5, "currency": "USD"}` → `USD 1,234.50`) and returns
@@ -87,7 +122,9 @@ public struct ValueFormatter: Sendable {
         for (key, value) in object {
             if key == "currency", case .string(let code) = value { currency = code } else if key == "amount" { amountValue = value }
         }
-        guard let currency, let amountValue, currency.count == 3 else { return false }
+        guard let currency, let amountValue, currency.utf8.count == 3,
+            currency.utf8.allSatisfy({ ($0 | 0x20) >= UInt8(ascii: "a") && ($0 | 0x20) <= UInt8(ascii: "z") })
+        else { return false }
         let amount: Double
         switch amountValue {
         case .integer(let integer): amount = Double(integer)
@@ -97,11 +134,7 @@ public struct ValueFormatter: Sendable {
         }
         // A tenant may name `amount` or `currency` sensitive: then the object is not money.
         guard filter.keepsMoneyKeys else { return false }
-        if currency.utf8.count == 3 {
-            for byte in currency.utf8 { out.append(byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte) }
-        } else {
-            out.append(contentsOf: currency.uppercased().utf8)
-        }
+        for byte in currency.utf8 { out.append(byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z") ? byte - 32 : byte) }
         out.append(UInt8(ascii: " "))
         Self.writeGrouped(amount, decimals: 2, to: &out)
         return true
@@ -172,7 +205,7 @@ public struct ValueFormatter: Sendable {
     /// `YYYY-MM-DDTHH:MM:SSZ`; anything else is written as it is.
     static func writeDate(_ string: String, to out: inout [UInt8]) {
         let converted = string.utf8.withContiguousStorageIfAvailable(Self.utcTimestamp) ?? Array(string.utf8).withUnsafeBufferPointer(Self.utcTimestamp)
-        out.appendUTF8(converted ?? string)
+        if let converted { out.appendUTF8(converted) } else { PromptFence.appendEscaped(string, to: &out) }
     }
 
     /// The UTC form of a timestamp that is not already in it; nil for a date, a timestamp already

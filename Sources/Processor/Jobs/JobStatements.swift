@@ -23,10 +23,11 @@ enum JobStatements {
                     ORDER BY c.run_at, c.id
                     LIMIT $4
                     FOR UPDATE SKIP LOCKED)
-                RETURNING id, pipeline_id, record_id, field_name, model_name, ai_config, attempt, max_attempts, triggered_by)
-            SELECT c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, c.ai_config, c.attempt, c.max_attempts,
+                RETURNING id, pipeline_id, record_id, field_name, model_name, field_version_id, attempt, max_attempts, triggered_by)
+            SELECT c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, v.ai_config, c.attempt, c.max_attempts,
                    c.triggered_by, r.data, p.name, p.fields_version, t.sensitive_fields
             FROM claimed c
+            JOIN field_versions v ON v.id = c.field_version_id AND v.tenant_id = $3
             JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = $3
             JOIN tenants t ON t.id = $3
             LEFT JOIN records r ON r.id = c.record_id AND r.tenant_id = $3

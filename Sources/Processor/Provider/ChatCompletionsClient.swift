@@ -39,7 +39,8 @@ public struct ChatCompletionsClient: Sendable {
 
     public static func request(config: AIFieldConfig, model: String, prompt: String) -> Request {
         var messages: [Request.Message] = []
-        if let system = config.systemMessage, !system.isEmpty { messages.append(.init(role: "system", content: system)) }
+        // The preamble says what of the prompt is fenced data; the field's own message follows it.
+        messages.append(.init(role: "system", content: PromptFence.systemMessage(config.systemMessage)))
         messages.append(.init(role: "user", content: prompt))
         return Request(model: model, messages: messages, temperature: config.temperature, max_tokens: config.maxTokens)
     }

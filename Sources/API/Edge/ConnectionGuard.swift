@@ -1,0 +1,183 @@
+import Hummingbird
+import HTTPTypes
+public import NIOCore
+import NIOHTTPTypes
+import Synchronization
+
+/// How many connections the API holds open and for how long: what a client that opens
+/// thousands of connections, or sends its headers or body a byte at a time, can take.
+public struct ConnectionSettings: Sendable {
+    /// Open connections in all; past it a new connection is answered 503 and closed.
+    public var maximum: Int
+    /// Open connections from one client address.
+    public var perAddress: Int
+    /// From a connection's start, or the end of its last response, until the next request's
+    /// head is complete: covers idle keep-alive connections and slow headers alike.
+    public var headTimeout: TimeAmount
+    /// From a request's head until its body is complete.
+    public var bodyTimeout: TimeAmount
+
+    public init(maximum: Int = 4_096, perAddress: Int = 256, headTimeout: TimeAmount = .seconds(20), bodyTimeout: TimeAmount = .seconds(30)) {
+        self.maximum = maximum
+        self.perAddress = perAddress
+        self.headTimeout = headTimeout
+        self.bodyTimeout = bodyTimeout
+    }
+}
+
+/// The count of open connections, in all and per client address, shared by every connection's
+/// `ConnectionGuard`.
+final class ConnectionCounts: Sendable {
+    private struct Counts {
+        var total = 0
+        var byAddress: [String: Int] = [:]
+    }
+
+    let settings: ConnectionSettings
+    private let counts = Mutex(Counts())
+
+    init(settings: ConnectionSettings) {
+        self.settings = settings
+    }
+
+    /// Counts a connection in if there is room for it.
+    func admit(_ address: String) -> Bool {
+        self.counts.withLock { counts in
+            guard counts.total < self.settings.maximum, counts.byAddress[address, default: 0] < self.settings.perAddress else { return false }
+            counts.total += 1
+            counts.byAddress[address, default: 0] += 1
+            return true
+        }
+    }
+
+    func release(_ address: String) {
+        self.counts.withLock { counts in
+            counts.total -= 1
+            let left = counts.byAddress[address, default: 1] - 1
+            counts.byAddress[address] = left > 0 ? left : nil
+        }
+    }
+
+    var open: Int { self.counts.withLock { $0.total } }
+}
+
+/// One per connection, after HTTP decoding: admits the connection against the caps (or answers
+/// its first request 503 and closes), and closes it when a request's head or body does not
+/// arrive in time (408 when part of a request came, silently when it was idle).
+final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let counts: ConnectionCounts
+    private var admitted = false
+    /// Requests whose head came and whose response has not ended.
+    private var inFlight = 0
+    private var readingBody = false
+    /// Bytes of the next request have arrived (its head is not complete yet).
+    private var partialHead = false
+    private var timer: Scheduled<Void>?
+
+    init(counts: ConnectionCounts) {
+        self.counts = counts
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        let address = Self.address(of: context.channel)
+        self.admitted = self.counts.admit(address)
+        if self.admitted {
+            let counts = self.counts
+            context.channel.closeFuture.whenComplete { _ in counts.release(address) }
+        }
+        if context.channel.isActive { self.arm(context, self.counts.settings.headTimeout) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        self.arm(context, self.counts.settings.headTimeout)
+        context.fireChannelActive()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        // Bytes came in while no request is in flight: a head has started.
+        if self.inFlight == 0 { self.partialHead = true }
+        context.fireChannelReadComplete()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = self.unwrapInboundIn(data)
+        guard self.admitted else {
+            if case .head = part { self.reject(context) }
+            return
+        }
+        switch part {
+        case .head:
+            self.inFlight += 1
+            self.readingBody = true
+            self.partialHead = false
+            self.arm(context, self.counts.settings.bodyTimeout)
+        case .body:
+            break
+        case .end:
+            self.readingBody = false
+            self.timer?.cancel()
+            self.timer = nil
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = self.unwrapOutboundIn(data), self.inFlight > 0 {
+            self.inFlight -= 1
+            if self.inFlight == 0, !self.readingBody {
+                self.partialHead = false
+                self.arm(context, self.counts.settings.headTimeout)
+            }
+        }
+        context.write(data, promise: promise)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.timer?.cancel()
+        self.timer = nil
+    }
+
+    private func arm(_ context: ChannelHandlerContext, _ delay: TimeAmount) {
+        self.timer?.cancel()
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [weak self] in
+            self?.expired(context)
+        }
+    }
+
+    private func expired(_ context: ChannelHandlerContext) {
+        self.timer = nil
+        // A request half-sent (its head or its body) hears why; an idle connection just closes.
+        if self.readingBody || (self.inFlight == 0 && self.partialHead) {
+            self.answer(context, .requestTimeout, code: "timeout", message: "the request did not arrive in time")
+        } else if self.inFlight == 0 {
+            context.close(promise: nil)
+        }
+    }
+
+    private func reject(_ context: ChannelHandlerContext) {
+        self.answer(context, .serviceUnavailable, code: "overloaded", message: "too many open connections; retry shortly")
+    }
+
+    /// Writes a whole JSON error response, bypassing the router, and closes the connection.
+    private func answer(_ context: ChannelHandlerContext, _ status: HTTPResponse.Status, code: String, message: String) {
+        let body = context.channel.allocator.buffer(string: #"{"code":"\#(code)","message":"\#(message)"}"#)
+        var fields: HTTPFields = [.contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close"]
+        if status == .serviceUnavailable { fields[.retryAfter] = "1" }
+        context.write(self.wrapOutboundOut(.head(HTTPResponse(status: status, headerFields: fields))), promise: nil)
+        context.write(self.wrapOutboundOut(.body(body)), promise: nil)
+        context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
+            context.close(promise: nil)
+        }
+    }
+
+    /// The client's IP address; IPv4 mapped into IPv6 counts as the IPv4 address.
+    private static func address(of channel: any Channel) -> String {
+        guard let address = channel.remoteAddress?.ipAddress else { return "local" }
+        return address.hasPrefix("::ffff:") ? String(address.dropFirst(7)) : address
+    }
+}

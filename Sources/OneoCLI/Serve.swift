@@ -50,12 +50,30 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "When run as root: tenant N's processor runs as uid (and the processors' gid) BASE + N.")
     var processorUIDBase: UInt32 = 1_000_000_000
 
+    @Option(help: "Open HTTP connections the API holds in all; past it a connection's request is answered 503.")
+    var httpMaxConnections: Int = 4_096
+
+    @Option(help: "Open HTTP connections from one client address.")
+    var httpMaxConnectionsPerAddress: Int = 256
+
+    @Option(help: "Seconds for a request's headers to arrive, from the connection's start or its last response (idle keep-alive connections close after it).")
+    var httpHeaderTimeout: Double = 20
+
+    @Option(help: "Seconds for a request's body to arrive after its headers.")
+    var httpBodyTimeout: Double = 30
+
     func validate() throws {
         guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
         guard (1...1024).contains(self.processorConcurrency) else { throw ValidationError("--processor-concurrency must be 1...1024") }
         guard self.idleTimeout >= 0.1 else { throw ValidationError("--idle-timeout must be at least 0.1 s") }
         guard self.heartbeatTimeout >= 1 else { throw ValidationError("--heartbeat-timeout must be at least 1 s") }
         guard (0...3600).contains(self.drainTimeout) else { throw ValidationError("--drain-timeout must be 0...3600 s") }
+        guard (1...1_000_000).contains(self.httpMaxConnections), (1...self.httpMaxConnections).contains(self.httpMaxConnectionsPerAddress) else {
+            throw ValidationError("--http-max-connections must be 1...1000000 and --http-max-connections-per-address 1...that")
+        }
+        guard (0.1...3600).contains(self.httpHeaderTimeout), (0.1...3600).contains(self.httpBodyTimeout) else {
+            throw ValidationError("--http-header-timeout and --http-body-timeout must be 0.1...3600 s")
+        }
         guard self.processorUIDBase >= 65536, self.processorUIDBase <= UInt32.max - (1 << 24) else {
             throw ValidationError("--processor-uid-base must leave room for 2^24 tenants above it and stay clear of system uids (>= 65536)")
         }
@@ -77,6 +95,10 @@ struct Serve: AsyncParsableCommand {
         configuration.heartbeatTimeout = .milliseconds(Int(self.heartbeatTimeout * 1000))
         configuration.drainTimeout = .milliseconds(Int(self.drainTimeout * 1000))
         configuration.processorUIDBase = self.processorUIDBase
+        configuration.apiArguments = [
+            "--max-connections", String(self.httpMaxConnections), "--max-connections-per-address", String(self.httpMaxConnectionsPerAddress),
+            "--header-timeout", String(self.httpHeaderTimeout), "--body-timeout", String(self.httpBodyTimeout),
+        ]
         let supervisor = Supervisor(configuration: configuration, logger: logger)
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let watcher = Task {

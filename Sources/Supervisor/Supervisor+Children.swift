@@ -205,7 +205,7 @@ extension Supervisor {
         case .api:
             let spec = ChildSpec(
                 role: .api, name: child.name, executable: self.executable,
-                arguments: ["api", "--host", self.configuration.host, "--port", String(self.configuration.port)],
+                arguments: ["api", "--host", self.configuration.host, "--port", String(self.configuration.port)] + self.configuration.apiArguments,
                 wantsChannel: true
             )
             // The process that parses untrusted HTTP never runs as root either.

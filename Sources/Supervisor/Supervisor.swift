@@ -37,6 +37,8 @@ public actor Supervisor {
         public var restartPolicy = RestartPolicy()
         /// When root, tenant N's processor runs as uid base + N with gid base.
         public var processorUIDBase: UInt32 = 1_000_000_000
+        /// Options the API child is started with after its host and port (connection limits).
+        public var apiArguments: [String] = []
 
         public init(dataDirectory: DataDirectory, database: DatabaseSettings?, redis: RedisSettings?, masterKeyFile: String?, host: String, port: Int, processorConcurrency: Int) {
             self.dataDirectory = dataDirectory

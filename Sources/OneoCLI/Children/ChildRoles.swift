@@ -16,13 +16,27 @@ struct APIChild: AsyncParsableCommand {
 
     @Option var host: String = "127.0.0.1"
     @Option var port: Int = 8000
+    @Option var maxConnections: Int = 4_096
+    @Option var maxConnectionsPerAddress: Int = 256
+    @Option var headerTimeout: Double = 20
+    @Option var bodyTimeout: Double = 30
 
     func run() async throws {
         LogSetup.bootstrap()
         let logger = Logger(label: "oneo.api")
+        // Every open connection is a descriptor: take the hard limit, and keep the cap below it
+        // with room for the database pool and the supervisor link.
+        let descriptors = FileDescriptorLimit.raiseToHard()
+        let connections = ConnectionSettings(
+            maximum: max(1, min(self.maxConnections, descriptors - 128)), perAddress: self.maxConnectionsPerAddress,
+            headTimeout: .milliseconds(Int64(self.headerTimeout * 1000)), bodyTimeout: .milliseconds(Int64(self.bodyTimeout * 1000))
+        )
+        if connections.maximum < self.maxConnections {
+            logger.warning("connection cap lowered to fit the descriptor limit", metadata: ["http.max_connections": "\(connections.maximum)", "nofile": "\(descriptors)"])
+        }
         let link = try await SupervisorLink.connect(role: "api")
         let database = PostgresClient(configuration: link.bootstrap.database.clientConfiguration(maximumConnections: 16), backgroundLogger: logger)
-        let application = APIServer.application(database: database, host: self.host, port: self.port, logger: logger) { link.ready() }
+        let application = APIServer.application(database: database, host: self.host, port: self.port, connections: connections, logger: logger) { link.ready() }
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         link.onDrain { _ in Task { await group.triggerGracefulShutdown() } }
         let heartbeats = Task { await link.heartbeats { (0, 0) } }

@@ -94,36 +94,47 @@ final class SensitiveNames: Sendable {
             return verdict
         }
         // Not ASCII (or not contiguous): split by scalar class, then the same matching.
-        var matcher = Matcher(names: self)
-        for word in Self.words(of: name) {
-            var bytes = Array(word.utf8)
-            if bytes.withUnsafeMutableBufferPointer({ matcher.next(UnsafeBufferPointer($0)) }) { return true }
+        return self.withMatcher { matcher in
+            for word in Self.words(of: name) {
+                var bytes = Array(word.utf8)
+                if bytes.withUnsafeMutableBufferPointer({ matcher.next(UnsafeBufferPointer($0)) }) { return true }
+            }
+            return false
         }
-        return false
     }
 
     /// The byte matcher; nil when the name is not ASCII.
     private func occurs(inASCII name: UnsafeBufferPointer<UInt8>) -> Bool? {
         for byte in name where byte >= 0x80 { return nil }
-        var matcher = Matcher(names: self)
-        var found = false
-        Self.splitASCII(name) { range in
-            found = matcher.next(UnsafeBufferPointer(rebasing: name[range]))
-            return !found
+        return self.withMatcher { matcher in
+            var found = false
+            Self.splitASCII(name) { range in
+                found = matcher.next(UnsafeBufferPointer(rebasing: name[range]))
+                return !found
+            }
+            return found
         }
-        return found
+    }
+
+    /// A matcher over a ring of the last words on the stack: asked for every nested key written,
+    /// so nothing is allocated.
+    private func withMatcher<Result>(_ body: (inout Matcher) -> Result) -> Result {
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(self.longest, 1)) { recent in
+            var matcher = Matcher(names: self, recent: recent)
+            return body(&matcher)
+        }
     }
 
     /// Words in order, each checked on its own and as the end of a multi-word name; remembers the
     /// last `longest` words' entries.
     private struct Matcher {
         let names: SensitiveNames
-        var recent: [Int]
+        let recent: UnsafeMutableBufferPointer<Int>
         var seen = 0
 
-        init(names: SensitiveNames) {
+        init(names: SensitiveNames, recent: UnsafeMutableBufferPointer<Int>) {
             self.names = names
-            self.recent = [Int](repeating: -1, count: max(names.longest, 1))
+            self.recent = recent
         }
 
         /// Whether the name matches by the word just read (compared case-folded).
@@ -152,7 +163,7 @@ final class SensitiveNames: Sendable {
     }
 
     /// Whether a multi-word name ends with the word just seen, its earlier words before it.
-    private func sequenceEnds(with id: Int, recent: [Int], seen: Int) -> Bool {
+    private func sequenceEnds(with id: Int, recent: UnsafeMutableBufferPointer<Int>, seen: Int) -> Bool {
         sequences: for sequence in 0..<(self.sequenceStarts.count - 1) {
             let first = self.sequenceStarts[sequence]
             let last = self.sequenceStarts[sequence + 1] - 1

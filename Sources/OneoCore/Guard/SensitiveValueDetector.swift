@@ -52,7 +52,7 @@ public struct SensitiveValueDetector: Sendable {
             var number = false
             if Self.isDigit(byte) { number = self.ssn || self.card || self.phone }
             if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") { number = number || self.phone }
-            if Self.tokenFirstBytes.utf8.contains(byte) { token = token || self.apiKey }
+            if UnsafeBufferPointer(start: Self.tokenFirstBytes.utf8Start, count: Self.tokenFirstBytes.utf8CodeUnitCount).contains(byte) { token = token || self.apiKey }
             if byte == UInt8(ascii: "A") { token = token || self.awsKey || self.apiKey }
             if byte == UInt8(ascii: "e") { token = token || self.jwt }
             if Self.isUpper(byte) { token = token || self.iban }
@@ -175,73 +175,81 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// The first bytes of the provider key formats below, and of AWS keys.
-    private static let tokenFirstBytes = "srgxA"
+    private static let tokenFirstBytes: StaticString = "srgxA"
 
-    /// A provider's secret key by its published prefix, with at least `body` more letters,
+    /// A provider's secret key by its published prefix, with at least so many more letters,
     /// digits, `_` or `-`: OpenAI and Anthropic (`sk-`), Stripe (`sk_live_`, `rk_live_`, and their
     /// test forms), GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`, `github_pat_`), GitLab
-    /// (`glpat-`), Slack (`xoxb-` and its kin) and Google (`AIza`).
-    private static let keyFormats: [(prefix: StaticString, body: Int)] = [
-        ("sk-", 20), ("sk_live_", 16), ("sk_test_", 16), ("rk_live_", 16), ("rk_test_", 16),
-        ("ghp_", 30), ("gho_", 30), ("ghu_", 30), ("ghs_", 30), ("ghr_", 30), ("github_pat_", 30), ("glpat-", 20),
-        ("xoxb-", 10), ("xoxp-", 10), ("xoxa-", 10), ("xoxs-", 10), ("xoxr-", 10), ("xoxe-", 10),
-        ("AIza", 30),
-    ]
-
-    /// The whole run of key bytes after a known prefix. It fails only on a run shorter than
-    /// the prefix and its body, so a failure has read a bounded number of bytes.
+    /// (`glpat-`), Slack (`xoxb-` and its kin) and Google (`AIza`). Dispatched on the first byte:
+    /// most words that start with one of these letters are rejected by the second.
     static func providerKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        let first = bytes[start]
-        for format in Self.keyFormats where format.prefix.utf8Start.pointee == first {
-            guard let length = Self.prefixedToken(bytes, start, prefix: format.prefix, minimumBody: format.body) else { continue }
-            return length
+        guard start + 4 < bytes.count else { return nil }
+        let second = bytes[start + 1]
+        switch bytes[start] {
+        case UInt8(ascii: "s"):
+            guard second == UInt8(ascii: "k") else { return nil }
+            return Self.prefixedToken(bytes, start, prefix: "sk-", minimumBody: 20)
+                ?? Self.prefixedToken(bytes, start, prefix: "sk_live_", minimumBody: 16)
+                ?? Self.prefixedToken(bytes, start, prefix: "sk_test_", minimumBody: 16)
+        case UInt8(ascii: "r"):
+            guard second == UInt8(ascii: "k") else { return nil }
+            return Self.prefixedToken(bytes, start, prefix: "rk_live_", minimumBody: 16)
+                ?? Self.prefixedToken(bytes, start, prefix: "rk_test_", minimumBody: 16)
+        case UInt8(ascii: "g"):
+            if second == UInt8(ascii: "h") {
+                let third = bytes[start + 2]
+                if bytes[start + 3] == UInt8(ascii: "_"), "pousr".utf8.contains(third) {
+                    return Self.prefixedToken(bytes, start, prefix: "gh__", minimumBody: 30, wildcard: 2)
+                }
+                return Self.prefixedToken(bytes, start, prefix: "github_pat_", minimumBody: 30)
+            }
+            guard second == UInt8(ascii: "l") else { return nil }
+            return Self.prefixedToken(bytes, start, prefix: "glpat-", minimumBody: 20)
+        case UInt8(ascii: "x"):
+            guard second == UInt8(ascii: "o"), bytes[start + 2] == UInt8(ascii: "x"), bytes[start + 4] == UInt8(ascii: "-"),
+                "bpaser".utf8.contains(bytes[start + 3])
+            else { return nil }
+            return Self.prefixedToken(bytes, start, prefix: "xox_-", minimumBody: 10, wildcard: 3)
+        case UInt8(ascii: "A"):
+            guard second == UInt8(ascii: "I") else { return nil }
+            return Self.prefixedToken(bytes, start, prefix: "AIza", minimumBody: 30)
+        default:
+            return nil
         }
-        return nil
     }
 
     /// 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn check: the
-    /// longest Luhn-valid run of at least 13 that ends where a group ends. Reads at most 37 bytes.
+    /// longest Luhn-valid run of at least 13 that ends where a group ends. One pass over at most
+    /// 37 bytes, the Luhn sum of every prefix kept as it goes (a prefix doubles the digits of the
+    /// parity opposite its last).
     static func card(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        // Cheap first: at least 13 digits within the next 23 bytes, before collecting them.
-        var quick = 0
-        var scan = start
-        while scan < bytes.count, scan < start + 23, Self.isDigit(bytes[scan]) || bytes[scan] == UInt8(ascii: " ") || bytes[scan] == UInt8(ascii: "-") {
-            if Self.isDigit(bytes[scan]) { quick += 1 }
-            scan += 1
-        }
-        guard quick >= 13 else { return nil }
-        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 20) { ends -> Int? in
-            // `ends[n]`: the byte offset just past the n-th digit. Digits are re-read from there.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 20) { ends -> Int? in
             var count = 0
             var index = start
+            var sumDoublingEven = 0
+            var sumDoublingOdd = 0
+            var valid: UInt32 = 0
             while index < bytes.count, count < 19 {
                 let byte = bytes[index]
                 if Self.isDigit(byte) {
+                    let digit = Int(byte &- 48)
+                    let doubled = digit < 5 ? digit * 2 : digit * 2 - 9
+                    if count & 1 == 0 { sumDoublingEven += doubled; sumDoublingOdd += digit } else { sumDoublingEven += digit; sumDoublingOdd += doubled }
                     count += 1
                     index += 1
                     ends[count] = index
-                } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), index + 1 < bytes.count, Self.isDigit(bytes[index + 1]), count > 0 {
+                    if count >= 13, (count & 1 == 0 ? sumDoublingEven : sumDoublingOdd) % 10 == 0 { valid |= 1 << UInt32(count) }
+                } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), count > 0, index + 1 < bytes.count, Self.isDigit(bytes[index + 1]) {
                     index += 1
                 } else {
                     break
                 }
+                // Thirteen digits within the first 23 bytes, or no card: most runs end here.
+                if count < 13, index - start >= 23 { return nil }
             }
+            guard count >= 13, valid != 0 else { return nil }
             let end = ends[count]
-            guard count >= 13, end == bytes.count || !Self.isDigit(bytes[end]) || count == 19 else { return nil }
-            // Luhn of every prefix in one pass: doubling the digits of one parity or the other.
-            var sumDoublingEven = 0
-            var sumDoublingOdd = 0
-            var valid: UInt32 = 0
-            var position = 0
-            for offset in start..<end where Self.isDigit(bytes[offset]) {
-                let digit = Int(bytes[offset] - 48)
-                let doubled = digit * 2 > 9 ? digit * 2 - 9 : digit * 2
-                if position % 2 == 0 { sumDoublingEven += doubled; sumDoublingOdd += digit } else { sumDoublingEven += digit; sumDoublingOdd += doubled }
-                position += 1
-                // A prefix of `position` digits doubles the digits of the parity opposite its last.
-                let sum = position % 2 == 0 ? sumDoublingEven : sumDoublingOdd
-                if position >= 13, sum % 10 == 0 { valid |= 1 << UInt32(position) }
-            }
+            guard end == bytes.count || !Self.isDigit(bytes[end]) || count == 19 else { return nil }
             for length in stride(from: count, through: 13, by: -1) where valid & (1 << UInt32(length)) != 0 {
                 let consumed = ends[length] - start
                 if start + consumed < bytes.count, Self.isDigit(bytes[start + consumed]) { return nil }
@@ -359,8 +367,8 @@ public struct SensitiveValueDetector: Sendable {
 
     /// A prefix and at least `minimumBody` key bytes after it, taken whole. It fails only on a
     /// short run, so a failure reads a bounded number of bytes.
-    static func prefixedToken(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, prefix: StaticString, minimumBody: Int) -> Int? {
-        guard Self.hasPrefix(bytes, start, prefix) else { return nil }
+    static func prefixedToken(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, prefix: StaticString, minimumBody: Int, wildcard: Int = -1) -> Int? {
+        guard Self.hasPrefix(bytes, start, prefix, wildcard: wildcard) else { return nil }
         var index = start + prefix.utf8CodeUnitCount
         while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: "-") { index += 1 }
         return index - start - prefix.utf8CodeUnitCount >= minimumBody ? index - start : nil
@@ -455,7 +463,9 @@ public struct SensitiveValueDetector: Sendable {
         return index - start
     }
 
-    private static let phoneSeparators: [UInt8] = [UInt8(ascii: " "), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "("), UInt8(ascii: ")")]
+    @inline(__always) private static func isPhoneSeparator(_ byte: UInt8) -> Bool {
+        byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") || byte == UInt8(ascii: "(") || byte == UInt8(ascii: ")")
+    }
 
     /// 10 to 15 digits in a phone-like layout: optional `+`, groups split by spaces, dashes,
     /// dots or parentheses. A run of more digits is read once: the frontier moves to the first
@@ -465,7 +475,7 @@ public struct SensitiveValueDetector: Sendable {
         var quick = 0
         var scan = start
         while scan < bytes.count, scan < start + 24, quick < 10 {
-            if Self.isDigit(bytes[scan]) { quick += 1 } else if !" -.()+".utf8.contains(bytes[scan]) { break }
+            if Self.isDigit(bytes[scan]) { quick += 1 } else if !Self.isPhoneSeparator(bytes[scan]), bytes[scan] != UInt8(ascii: "+") { break }
             scan += 1
         }
         guard quick >= 10 else { return nil }
@@ -487,9 +497,9 @@ public struct SensitiveValueDetector: Sendable {
                     end = index
                     continue
                 }
-                guard Self.phoneSeparators.contains(byte) else { break }
+                guard Self.isPhoneSeparator(byte) else { break }
                 var next = index + 1
-                if next < bytes.count, Self.phoneSeparators.contains(bytes[next]) { next += 1 }
+                if next < bytes.count, Self.isPhoneSeparator(bytes[next]) { next += 1 }
                 guard next < bytes.count, Self.isDigit(bytes[next]) else { break }
                 index = next
                 groupStart = next
@@ -512,10 +522,11 @@ public struct SensitiveValueDetector: Sendable {
 
     /// Whether `ascii` is at `start`, compared byte by byte (a slice's `elementsEqual` against a
     /// `String.UTF8View` goes through the generic iterator path, at every candidate).
-    static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ ascii: StaticString) -> Bool {
+    /// The byte at offset `wildcard` (if any) is not compared: the caller has checked it.
+    static func hasPrefix(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ ascii: StaticString, wildcard: Int = -1) -> Bool {
         guard start + ascii.utf8CodeUnitCount <= bytes.count else { return false }
         let expected = UnsafeBufferPointer(start: ascii.utf8Start, count: ascii.utf8CodeUnitCount)
-        for offset in 0..<expected.count where bytes[start + offset] != expected[offset] { return false }
+        for offset in 0..<expected.count where offset != wildcard && bytes[start + offset] != expected[offset] { return false }
         return true
     }
 

@@ -205,8 +205,10 @@ public enum JSONValue: Hashable, Sendable {
         output.append(UInt8(ascii: "\""))
     }
 
+    /// Parses JSON text (`JSONParser`: one pass, linear, nesting bounded).
     public static func parse(_ bytes: some Collection<UInt8>) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        if let parsed = try bytes.withContiguousStorageIfAvailable({ buffer throws -> JSONValue in try JSONParser.parse(buffer) }) { return parsed }
+        return try Array(bytes).withUnsafeBufferPointer { buffer throws -> JSONValue in try JSONParser.parse(buffer) }
     }
 }
 

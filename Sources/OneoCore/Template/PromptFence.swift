@@ -37,10 +37,13 @@ public enum PromptFence {
     static let escapedLess: [UInt8] = Array("＜".utf8)
     static let replacement: [UInt8] = Array("\u{FFFD}".utf8)
 
-    /// Per byte: 1 when a text value needs a closer look at it (a control byte, `<`, or the lead
-    /// byte of U+0085, U+2028 and U+2029).
-    private static let special: [Bool] = (0...255).map { byte in
-        (byte < 0x20 && byte != 0x09) || byte == 0x7F || byte == Int(UInt8(ascii: "<")) || byte == 0xC2 || byte == 0xE2
+    /// Whether a text value needs a closer look at this byte: a control byte (tab aside), `<`, or
+    /// the lead byte of U+0085, U+2028 and U+2029. Compared inline: a static table would be
+    /// reached through a lazy-initialisation check on every byte.
+    @inline(__always)
+    static func isSpecial(_ byte: UInt8) -> Bool {
+        if byte < 0x7F { return byte < 0x20 ? byte != 0x09 : byte == 0x3C }
+        return byte == 0x7F || byte == 0xC2 || byte == 0xE2
     }
 
     /// Appends `text` as data: unchanged unless it holds a line break, another control
@@ -52,7 +55,7 @@ public enum PromptFence {
 
     public static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var plain = true
-        for byte in bytes where Self.special[Int(byte)] {
+        for byte in bytes where Self.isSpecial(byte) {
             plain = false
             break
         }
@@ -63,7 +66,7 @@ public enum PromptFence {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
-            guard Self.special[Int(byte)] else {
+            guard Self.isSpecial(byte) else {
                 out.append(byte)
                 index += 1
                 continue

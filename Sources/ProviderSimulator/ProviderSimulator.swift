@@ -65,7 +65,7 @@ public enum ProviderSimulator {
         let user = request.messages.last(where: { $0.role == "user" })?.content ?? ""
         var inBlock = false
         let values = user.split(separator: "\n", omittingEmptySubsequences: false).compactMap { line -> String? in
-            if line.hasSuffix("<record_data>") { inBlock = true; return nil }
+            if line == "<record_data>" { inBlock = true; return nil }
             if line == "</record_data>" { inBlock = false; return nil }
             guard inBlock, let separator = line.range(of: ": ") else { return nil }
             let value = line[separator.upperBound...].trimmingCharacters(in: .whitespaces)

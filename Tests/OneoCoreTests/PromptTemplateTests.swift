@@ -56,7 +56,7 @@ struct PromptRendererTests {
     @Test("{*} lists visible input fields in pipeline order, without excluded or AI fields")
     func allFields() throws {
         let rendered = try self.render("Customer:\n{*}")
-        #expect(rendered.prompt == "Customer:\n<record_data>\nName: Jane\nDeal size: 1500\nBilling: {\"city\":\"Oslo\",\"zip\":\"0150\"}\n</record_data>")
+        #expect(rendered.prompt == "Customer:\n\n<record_data>\nName: Jane\nDeal size: 1500\nBilling: {\"city\":\"Oslo\",\"zip\":\"0150\"}\n</record_data>\n")
         #expect(rendered.excludedFieldCount == 1)
     }
 
@@ -97,9 +97,9 @@ struct PromptRendererTests {
 
     @Test("{*} drops fields from its end to stay within the prompt limit, and says which")
     func promptLimit() throws {
-        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: ["ssn"]), limits: .init(fieldCharacters: 2_000, promptCharacters: 70))
+        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: ["ssn"]), limits: .init(fieldCharacters: 2_000, promptCharacters: 72))
         let rendered = renderer.render(try PromptTemplate(parsing: "Lead: {*}"), data: Self.data, metadata: Self.metadata)
-        #expect(rendered.prompt == "Lead: <record_data>\nName: Jane\nDeal size: 1500\n</record_data>")
+        #expect(rendered.prompt == "Lead: \n<record_data>\nName: Jane\nDeal size: 1500\n</record_data>\n")
         #expect(rendered.reachedLimit)
         #expect(rendered.droppedFields == ["billing"])
         #expect(rendered.audit["dropped_fields"] == ["billing"])

@@ -99,6 +99,7 @@ public struct SensitiveValueDetector: Sendable {
         var jwt = 0
         var email = 0
         var phone = 0
+        var card = CardRun()
     }
 
     /// The redacted bytes (nil when nothing matched) and the counts per kind.
@@ -162,7 +163,7 @@ public struct SensitiveValueDetector: Sendable {
         }
         if number {
             if self.ssn, let length = Self.ssn(bytes, index) { return (.ssn, length) }
-            if self.card, Self.isDigit(byte), let length = Self.card(bytes, index) { return (.card, length) }
+            if self.card, Self.isDigit(byte), let length = frontiers.card.match(bytes, at: index) { return (.card, length) }
             if self.phone, index >= frontiers.phone, let length = Self.phone(bytes, index, frontier: &frontiers.phone) { return (.phone, length) }
         }
         guard token else { return nil }
@@ -196,15 +197,14 @@ public struct SensitiveValueDetector: Sendable {
             return Self.prefixedToken(bytes, start, prefix: "rk_live_", minimumBody: 16)
                 ?? Self.prefixedToken(bytes, start, prefix: "rk_test_", minimumBody: 16)
         case UInt8(ascii: "g"):
-            if second == UInt8(ascii: "h") {
-                let third = bytes[start + 2]
-                if bytes[start + 3] == UInt8(ascii: "_"), "pousr".utf8.contains(third) {
-                    return Self.prefixedToken(bytes, start, prefix: "gh__", minimumBody: 30, wildcard: 2)
-                }
-                return Self.prefixedToken(bytes, start, prefix: "github_pat_", minimumBody: 30)
+            switch second {
+            case UInt8(ascii: "h"):
+                guard bytes[start + 3] == UInt8(ascii: "_"), "pousr".utf8.contains(bytes[start + 2]) else { return nil }
+                return Self.prefixedToken(bytes, start, prefix: "gh__", minimumBody: 30, wildcard: 2)
+            case UInt8(ascii: "i"): return Self.prefixedToken(bytes, start, prefix: "github_pat_", minimumBody: 30)
+            case UInt8(ascii: "l"): return Self.prefixedToken(bytes, start, prefix: "glpat-", minimumBody: 20)
+            default: return nil
             }
-            guard second == UInt8(ascii: "l") else { return nil }
-            return Self.prefixedToken(bytes, start, prefix: "glpat-", minimumBody: 20)
         case UInt8(ascii: "x"):
             guard second == UInt8(ascii: "o"), bytes[start + 2] == UInt8(ascii: "x"), bytes[start + 4] == UInt8(ascii: "-"),
                 "bpaser".utf8.contains(bytes[start + 3])
@@ -216,60 +216,6 @@ public struct SensitiveValueDetector: Sendable {
         default:
             return nil
         }
-    }
-
-    /// 13 to 19 digits, optionally grouped by single spaces or dashes, passing the Luhn check: the
-    /// longest Luhn-valid run of at least 13 that ends where a group ends. One pass over at most
-    /// 37 bytes, the Luhn sum of every prefix kept as it goes (a prefix doubles the digits of the
-    /// parity opposite its last).
-    static func card(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        withUnsafeTemporaryAllocation(of: Int.self, capacity: 20) { ends -> Int? in
-            var count = 0
-            var index = start
-            var sumDoublingEven = 0
-            var sumDoublingOdd = 0
-            var valid: UInt32 = 0
-            while index < bytes.count, count < 19 {
-                let byte = bytes[index]
-                if Self.isDigit(byte) {
-                    let digit = Int(byte &- 48)
-                    let doubled = digit < 5 ? digit * 2 : digit * 2 - 9
-                    if count & 1 == 0 { sumDoublingEven += doubled; sumDoublingOdd += digit } else { sumDoublingEven += digit; sumDoublingOdd += doubled }
-                    count += 1
-                    index += 1
-                    ends[count] = index
-                    if count >= 13, (count & 1 == 0 ? sumDoublingEven : sumDoublingOdd) % 10 == 0 { valid |= 1 << UInt32(count) }
-                } else if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), count > 0, index + 1 < bytes.count, Self.isDigit(bytes[index + 1]) {
-                    index += 1
-                } else {
-                    break
-                }
-                // Thirteen digits within the first 23 bytes, or no card: most runs end here.
-                if count < 13, index - start >= 23 { return nil }
-            }
-            guard count >= 13, valid != 0 else { return nil }
-            let end = ends[count]
-            guard end == bytes.count || !Self.isDigit(bytes[end]) || count == 19 else { return nil }
-            for length in stride(from: count, through: 13, by: -1) where valid & (1 << UInt32(length)) != 0 {
-                let consumed = ends[length] - start
-                if start + consumed < bytes.count, Self.isDigit(bytes[start + consumed]) { return nil }
-                return consumed
-            }
-            return nil
-        }
-    }
-
-    static func luhn(_ digits: ArraySlice<Int>) -> Bool {
-        var sum = 0
-        for (offset, digit) in digits.reversed().enumerated() {
-            if offset % 2 == 1 {
-                let doubled = digit * 2
-                sum += doubled > 9 ? doubled - 9 : doubled
-            } else {
-                sum += digit
-            }
-        }
-        return sum % 10 == 0
     }
 
     /// `AAA-GG-SSSS` with a possible area (not 000), group (not 00) and serial (not 0000). Written
@@ -293,9 +239,10 @@ public struct SensitiveValueDetector: Sendable {
         } else {
             return nil
         }
+        // A number ends where digits do (letters after it are a boundary, as before it).
         let end = start + length
-        if end < bytes.count, Self.isWordByte(bytes[end]) || bytes[end] == UInt8(ascii: "-") { return nil }
-        if end + 1 < bytes.count, bytes[end] == separator, Self.isDigit(bytes[end + 1]) { return nil }
+        if end < bytes.count, Self.isDigit(bytes[end]) { return nil }
+        if end + 1 < bytes.count, bytes[end] == separator || bytes[end] == UInt8(ascii: "-"), Self.isDigit(bytes[end + 1]) { return nil }
         func number(_ from: Int, _ count: Int) -> Int { bytes[(start + from)..<(start + from + count)].reduce(0) { $0 * 10 + Int($1 - 48) } }
         guard number(offsets.area, 3) != 0, number(offsets.group, 2) != 0, number(offsets.serial, 4) != 0 else { return nil }
         if separator != UInt8(ascii: "-"), !Self.namesSSN(before: start, in: bytes) { return nil }
@@ -320,49 +267,38 @@ public struct SensitiveValueDetector: Sendable {
     }
 
     /// Two letters, two check digits, 11 to 30 letters or digits (groups of four may be spaced),
-    /// passing the ISO 13616 mod-97 check. Reads at most 42 bytes.
+    /// passing the ISO 13616 mod-97 check: the longest such prefix of the run, so an IBAN glued to
+    /// a following capitalised word is still found. Reads at most 42 bytes; the check of every
+    /// length is kept as it goes (the first four characters move to the end, so each length
+    /// folds them onto the remainder of the rest).
     static func iban(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         guard start + 15 <= bytes.count, Self.isUpper(bytes[start + 1]), Self.isDigit(bytes[start + 2]), Self.isDigit(bytes[start + 3]) else { return nil }
+        @inline(__always) func fold(_ remainder: Int, _ byte: UInt8) -> Int {
+            let value = Self.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
+            return value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
+        }
         var count = 0
         var index = start
-        var end = start
+        var remainder = 0
+        var longest = -1
         while index < bytes.count, count < 34 {
             let byte = bytes[index]
             if Self.isUpper(byte) || Self.isDigit(byte) {
                 count += 1
                 index += 1
-                end = index
+                if count > 4 { remainder = fold(remainder, byte) }
+                if count >= 15 {
+                    var check = remainder
+                    for offset in 0..<4 { check = fold(check, bytes[start + offset]) }
+                    if check == 1 { longest = index }
+                }
             } else if byte == UInt8(ascii: " "), index + 1 < bytes.count, Self.isUpper(bytes[index + 1]) || Self.isDigit(bytes[index + 1]), count % 4 == 0, count >= 4 {
                 index += 1
             } else {
                 break
             }
         }
-        guard count >= 15 else { return nil }
-        guard end == bytes.count || !Self.isWordByte(bytes[end]) else { return nil }
-        // Mod 97 of the rearranged characters (the first four moved to the end), by digits.
-        var remainder = 0
-        func add(_ byte: UInt8) {
-            let value = Self.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
-            remainder = value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
-        }
-        var seen = 0
-        var held: (UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0)
-        for offset in start..<end where bytes[offset] != UInt8(ascii: " ") {
-            switch seen {
-            case 0: held.0 = bytes[offset]
-            case 1: held.1 = bytes[offset]
-            case 2: held.2 = bytes[offset]
-            case 3: held.3 = bytes[offset]
-            default: add(bytes[offset])
-            }
-            seen += 1
-        }
-        add(held.0)
-        add(held.1)
-        add(held.2)
-        add(held.3)
-        return remainder == 1 ? end - start : nil
+        return longest > 0 ? longest - start : nil
     }
 
     /// A prefix and at least `minimumBody` key bytes after it, taken whole. It fails only on a
@@ -374,12 +310,12 @@ public struct SensitiveValueDetector: Sendable {
         return index - start - prefix.utf8CodeUnitCount >= minimumBody ? index - start : nil
     }
 
-    /// `AKIA` or `ASIA` and 16 upper-case letters or digits.
+    /// `AKIA` or `ASIA` and 16 upper-case letters or digits, whatever follows them.
     static func awsKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         guard start + 20 <= bytes.count else { return nil }
         guard Self.hasPrefix(bytes, start, "AKIA") || Self.hasPrefix(bytes, start, "ASIA") else { return nil }
         guard bytes[(start + 4)..<(start + 20)].allSatisfy({ Self.isUpper($0) || Self.isDigit($0) }) else { return nil }
-        if start + 20 < bytes.count, Self.isWordByte(bytes[start + 20]) { return nil }
+        // Whatever follows: a key glued to the next word is still a key.
         return 20
     }
 
@@ -507,10 +443,9 @@ public struct SensitiveValueDetector: Sendable {
             return (digits, end)
         }
         let (digits, end) = walk { _, _ in true }
-        let glued = end < bytes.count && Self.isWordByte(bytes[end])
-        if (10...15).contains(digits), !glued { return end - start }
+        if (10...15).contains(digits) { return end - start }
         frontier = end
-        guard digits > 15, !glued else { return nil }
+        guard digits > 15 else { return nil }
         // The first group start after `start` from which 10 to 15 digits remain.
         _ = walk { groupStart, before in
             guard groupStart > start, digits - before <= 15 else { return true }
@@ -535,5 +470,105 @@ public struct SensitiveValueDetector: Sendable {
     /// ASCII letters, digits and `_`. Bytes of non-ASCII scalars are boundaries.
     @inline(__always) static func isWordByte(_ byte: UInt8) -> Bool {
         (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122) || byte == 95
+    }
+}
+
+/// Cards: 13 to 19 digits, optionally grouped by single spaces or dashes, with at least 13 of
+/// them in the first 23 bytes, passing the Luhn check: at each start, the longest Luhn-valid run
+/// of at least 13 that ends where a group ends. A run of digit groups holds a start at every
+/// group, so the run is read once, as the starts move along it: a ring of the last 32 digits
+/// keeps each one's bytes and the Luhn sums of the run up to it, and every start is decided by
+/// at most seven subtractions (a window of `L` digits doubles those of the parity opposite its
+/// last, so its sum is a difference of one of two prefix sums).
+struct CardRun {
+    private static let ring = 32
+    /// Per digit of the run, by index mod 32, four rings in one array: its first byte, the byte
+    /// after it, and the sums of the digits before it doubling the even-indexed or the
+    /// odd-indexed ones.
+    /// Allocated at the first card candidate of a scan: most prompts have none.
+    private var storage: [Int] = []
+    /// Digits read, where reading goes on, and whether the run has ended.
+    private var count = 0
+    private var next = -1
+    private var ended = true
+    /// The digit the last start was at.
+    private var cursor = 0
+    private var runStart = -1
+
+    init() {}
+
+    mutating func match(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
+        if !self.locate(bytes, start) { self.begin(at: start) }
+        let first = self.cursor
+        // Up to 19 digits from this start.
+        while self.count < first + 19, self.read(bytes) {}
+        let available = min(19, self.count - first)
+        guard available >= 13, self.storage[Self.ring + (first + 12) % Self.ring] - start <= 23 else { return nil }
+        let base = first % Self.ring
+        for length in stride(from: available, through: 13, by: -1) {
+            let last = (first + length) % Self.ring
+            // The window's prefix sum at its end, past a digit of index first + length - 1.
+            let sum = (first + length) % 2 == 0
+                ? self.storage[2 * Self.ring + last] - self.storage[2 * Self.ring + base]
+                : self.storage[3 * Self.ring + last] - self.storage[3 * Self.ring + base]
+            guard sum % 10 == 0 else { continue }
+            let end = self.storage[Self.ring + (first + length - 1) % Self.ring]
+            if end < bytes.count, SensitiveValueDetector.isDigit(bytes[end]) { return nil }
+            return end - start
+        }
+        return nil
+    }
+
+    /// Moves the cursor to the digit at `start` if it belongs to the run being read.
+    private mutating func locate(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
+        guard self.runStart >= 0, start > self.runStart else { return false }
+        while true {
+            while self.cursor >= self.count {
+                guard self.read(bytes) else { return false }
+            }
+            let at = self.storage[self.cursor % Self.ring]
+            if at == start { return true }
+            if at > start { return false }
+            self.cursor += 1
+        }
+    }
+
+    private mutating func begin(at start: Int) {
+        self.runStart = start
+        self.next = start
+        self.count = 0
+        self.cursor = 0
+        self.ended = false
+        if self.storage.isEmpty { self.storage = [Int](repeating: 0, count: 4 * Self.ring) }
+        self.storage[2 * Self.ring] = 0
+        self.storage[3 * Self.ring] = 0
+    }
+
+    /// Reads the run's next digit (past one separator); false when the run has ended.
+    private mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !self.ended, self.next < bytes.count else {
+            self.ended = true
+            return false
+        }
+        var index = self.next
+        if !SensitiveValueDetector.isDigit(bytes[index]) {
+            let byte = bytes[index]
+            guard self.count > 0, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), index + 1 < bytes.count, SensitiveValueDetector.isDigit(bytes[index + 1]) else {
+                self.ended = true
+                return false
+            }
+            index += 1
+        }
+        let digit = Int(bytes[index] &- 48)
+        let doubled = digit < 5 ? digit * 2 : digit * 2 - 9
+        let slot = self.count % Self.ring
+        let following = (self.count + 1) % Self.ring
+        self.storage[slot] = index
+        self.storage[Self.ring + slot] = index + 1
+        self.storage[2 * Self.ring + following] = self.storage[2 * Self.ring + slot] + (self.count % 2 == 0 ? doubled : digit)
+        self.storage[3 * Self.ring + following] = self.storage[3 * Self.ring + slot] + (self.count % 2 == 0 ? digit : doubled)
+        self.count += 1
+        self.next = index + 1
+        return true
     }
 }

@@ -83,10 +83,6 @@ public enum JSONValue: Hashable, Sendable {
     /// first building a copy of the value that lacks them. A string that holds a JSON object or
     /// list is read as one and filtered the same way (an integration's `"{\"password\": …}"`).
     func writeJSON<Filter: JSONKeyFilter>(to output: inout [UInt8], keeping filter: Filter, omitted: inout Int) {
-        self.writeJSON(to: &output, keeping: filter, omitted: &omitted, embedded: 0)
-    }
-
-    private func writeJSON<Filter: JSONKeyFilter>(to output: inout [UInt8], keeping filter: Filter, omitted: inout Int, embedded: Int) {
         switch self {
         case .null: output.append(contentsOf: "null".utf8)
         case .bool(let value): output.append(contentsOf: (value ? "true" : "false").utf8)
@@ -98,7 +94,7 @@ public enum JSONValue: Hashable, Sendable {
                 output.append(contentsOf: "null".utf8)
             }
         case .string(let value):
-            if let filtered = Self.filteredEmbeddedJSON(value, keeping: filter, omitted: &omitted, embedded: embedded) {
+            if let filtered = EmbeddedJSON.filtered(value, keeping: filter, omitted: &omitted) {
                 Self.writeString(String(decoding: filtered, as: UTF8.self), to: &output)
             } else {
                 Self.writeString(value, to: &output)
@@ -107,7 +103,7 @@ public enum JSONValue: Hashable, Sendable {
             output.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { output.append(UInt8(ascii: ",")) }
-                item.writeJSON(to: &output, keeping: filter, omitted: &omitted, embedded: embedded)
+                item.writeJSON(to: &output, keeping: filter, omitted: &omitted)
             }
             output.append(UInt8(ascii: "]"))
         case .object(let object):
@@ -122,41 +118,10 @@ public enum JSONValue: Hashable, Sendable {
                 first = false
                 Self.writeString(entry.key, to: &output)
                 output.append(UInt8(ascii: ":"))
-                entry.value.writeJSON(to: &output, keeping: inner, omitted: &omitted, embedded: embedded)
+                entry.value.writeJSON(to: &output, keeping: inner, omitted: &omitted)
             }
             output.append(UInt8(ascii: "}"))
         }
-    }
-
-    /// How deep JSON held in a string is read: a string in a string in a string.
-    private static let embeddedDepth = 3
-
-    /// When `value` is a JSON object or list in text and `filter` withholds some of its keys, that
-    /// JSON without them (compact, keys sorted); nil when it is no JSON or nothing is withheld,
-    /// and the string is written as it is.
-    static func filteredEmbeddedJSON<Filter: JSONKeyFilter>(_ value: String, keeping filter: Filter, omitted: inout Int, embedded: Int = 0) -> [UInt8]? {
-        guard filter.filtersKeys, embedded < Self.embeddedDepth, Self.looksLikeJSONContainer(value),
-            let parsed = try? JSONValue.parse(Array(value.utf8))
-        else { return nil }
-        switch parsed {
-        case .object, .array: break
-        default: return nil
-        }
-        var inner = 0
-        var bytes: [UInt8] = []
-        parsed.writeJSON(to: &bytes, keeping: filter, omitted: &inner, embedded: embedded + 1)
-        guard inner > 0 else { return nil }
-        omitted += inner
-        return bytes
-    }
-
-    /// `{…}` or `[…]`, spaces around allowed: the only strings worth parsing.
-    private static func looksLikeJSONContainer(_ value: String) -> Bool {
-        let utf8 = value.utf8
-        guard let first = utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }),
-            let last = utf8.last(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 })
-        else { return false }
-        return (first == UInt8(ascii: "{") && last == UInt8(ascii: "}")) || (first == UInt8(ascii: "[") && last == UInt8(ascii: "]"))
     }
 
     /// A JSON string literal. Beyond JSON's own escapes, U+0085, U+2028 and U+2029 are escaped

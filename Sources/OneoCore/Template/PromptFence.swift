@@ -31,11 +31,19 @@ public enum PromptFence {
         return Self.preamble + "\n\n" + own
     }
 
-    /// The line break a value may not contain, as written in its place.
-    static let lineBreak: [UInt8] = Array("↵".utf8)
-    /// The `<` of a fence tag inside a value, as written in its place (full-width `＜`).
-    static let escapedLess: [UInt8] = Array("＜".utf8)
-    static let replacement: [UInt8] = Array("\u{FFFD}".utf8)
+    /// A line break in a value is written `↵` (U+21B5); the `<` of a fence tag `＜` (U+FF1C);
+    /// another control character U+FFFD. Appended byte by byte: no array per escape.
+    @inline(__always) static func appendLineBreak(to out: inout [UInt8]) {
+        out.append(0xE2); out.append(0x86); out.append(0xB5)
+    }
+
+    @inline(__always) static func appendEscapedLess(to out: inout [UInt8]) {
+        out.append(0xEF); out.append(0xBC); out.append(0x9C)
+    }
+
+    @inline(__always) static func appendReplacement(to out: inout [UInt8]) {
+        out.append(0xEF); out.append(0xBF); out.append(0xBD)
+    }
 
     /// Whether a text value needs a closer look at this byte: a control byte (tab aside), `<`, or
     /// the lead byte of U+0085, U+2028 and U+2029. Compared inline: a static table would be
@@ -73,26 +81,26 @@ public enum PromptFence {
             }
             switch byte {
             case UInt8(ascii: "\r"):
-                out.append(contentsOf: Self.lineBreak)
+                Self.appendLineBreak(to: &out)
                 index += index + 1 < bytes.count && bytes[index + 1] == UInt8(ascii: "\n") ? 2 : 1
             case UInt8(ascii: "\n"), 0x0B, 0x0C:
-                out.append(contentsOf: Self.lineBreak)
+                Self.appendLineBreak(to: &out)
                 index += 1
             case UInt8(ascii: "<"):
-                out.append(contentsOf: Self.opensTag(bytes, at: index) ? Self.escapedLess : [byte])
+                if Self.opensTag(bytes, at: index) { Self.appendEscapedLess(to: &out) } else { out.append(byte) }
                 index += 1
             case 0xC2 where index + 1 < bytes.count && bytes[index + 1] == 0x85:
-                out.append(contentsOf: Self.lineBreak)
+                Self.appendLineBreak(to: &out)
                 index += 2
             case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
-                out.append(contentsOf: Self.lineBreak)
+                Self.appendLineBreak(to: &out)
                 index += 3
             case 0xC2, 0xE2:
                 out.append(byte)
                 index += 1
             default:
                 // Other control characters carry nothing a prompt needs.
-                out.append(contentsOf: Self.replacement)
+                Self.appendReplacement(to: &out)
                 index += 1
             }
         }
@@ -103,8 +111,8 @@ public enum PromptFence {
     public static func opensTag(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
         var at = index + 1
         if at < bytes.count, bytes[at] == UInt8(ascii: "/") { at += 1 }
-        for name in ["record_data", "data", "ai_output"] where Self.hasPrefixFolded(bytes, at, name) {
-            let end = at + name.utf8.count
+        for name: StaticString in ["record_data", "data", "ai_output"] where Self.hasPrefixFolded(bytes, at, name) {
+            let end = at + name.utf8CodeUnitCount
             // `<database>` is no tag; `<data>`, `<data ` and `<data` at the end are.
             if end >= bytes.count { return true }
             let next = bytes[end]
@@ -113,12 +121,12 @@ public enum PromptFence {
         return false
     }
 
-    private static func hasPrefixFolded(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ name: String) -> Bool {
-        guard start + name.utf8.count <= bytes.count else { return false }
-        for (offset, expected) in name.utf8.enumerated() {
+    private static func hasPrefixFolded(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, _ name: StaticString) -> Bool {
+        guard start + name.utf8CodeUnitCount <= bytes.count else { return false }
+        for offset in 0..<name.utf8CodeUnitCount {
             let byte = bytes[start + offset]
             let lowered = byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
-            if lowered != expected { return false }
+            if lowered != name.utf8Start[offset] { return false }
         }
         return true
     }

@@ -305,11 +305,14 @@ public struct PromptRenderer: Sendable {
         if allFieldsAt.isEmpty {
             prompt = fixed
         } else {
-            var block: [UInt8] = Array(PromptFence.recordDataOpen.utf8)
+            // The block on lines of its own: its tags are whole lines, and no value has a line break.
+            var block: [UInt8] = [UInt8(ascii: "\n")]
+            block.append(contentsOf: PromptFence.recordDataOpen.utf8)
             block.append(UInt8(ascii: "\n"))
             block.append(contentsOf: expansion)
             if !expansion.isEmpty { block.append(UInt8(ascii: "\n")) }
             block.append(contentsOf: PromptFence.recordDataClose.utf8)
+            block.append(UInt8(ascii: "\n"))
             prompt = []
             prompt.reserveCapacity(fixed.count + allFieldsAt.count * block.count)
             var copied = 0
@@ -338,17 +341,17 @@ public struct PromptRenderer: Sendable {
 
     /// Where a value was cut at the prompt's limit.
     private static let cutMarker = Array("…".utf8)
-    /// Scalars of the `{*}` block's fence: the tags and the newlines inside them.
-    private static let blockScalars = PromptFence.recordDataOpen.unicodeScalars.count + PromptFence.recordDataClose.unicodeScalars.count + 2
+    /// Scalars of the `{*}` block's fence: the tags and the newlines around and inside them.
+    private static let blockScalars = PromptFence.recordDataOpen.unicodeScalars.count + PromptFence.recordDataClose.unicodeScalars.count + 4
 
     /// The scalars the template takes whatever the record holds: its text, the fences around
-    /// placeholder values, and the empty marker where a value may be missing.
+    /// placeholder values and `{*}` blocks, and the empty marker where a value may be missing.
     private func reserved(_ template: PromptTemplate) -> Int {
         var total = 0
         for segment in template.segments {
             switch segment {
             case .literal(let text): total += text.unicodeScalars.count
-            case .allFields: break
+            case .allFields: total += Self.blockScalars
             case .field(let path, _):
                 let ai = path.first.flatMap { self.nameableIndex[$0] }.map { self.isAIOutput[$0] } ?? false
                 total += ai ? Self.aiFenceScalars : Self.dataFenceScalars

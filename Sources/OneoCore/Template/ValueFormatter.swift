@@ -58,7 +58,7 @@ public struct ValueFormatter: Sendable {
             case .date, .datetime: Self.writeDate(string, to: &out)
             default:
                 // JSON held in text is filtered by key like any nested object.
-                if let filtered = JSONValue.filteredEmbeddedJSON(string, keeping: filter, omitted: &omitted) {
+                if let filtered = EmbeddedJSON.filtered(string, keeping: filter, omitted: &omitted) {
                     out.append(contentsOf: filtered)
                 } else {
                     PromptFence.appendEscaped(string, to: &out)

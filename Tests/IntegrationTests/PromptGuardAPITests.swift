@@ -53,12 +53,8 @@ struct PromptGuardAPITests {
             ])
             #expect(response.status == 200, "\(response.body)")
             let prompt = try #require(response["prompt"]?.stringValue)
-            #expect(prompt == """
-                Summarize Jane: Name: Jane
-                Notes: card [REDACTED:card], mail [REDACTED:email]
-                Billing: {"city":"Oslo"}
-                Deal: EUR 1,234.50
-                """)
+            #expect(prompt == "Summarize <data>Jane</data>: \n<record_data>\nName: Jane\nNotes: card [REDACTED:card], mail [REDACTED:email]\n"
+                + "Billing: {\"city\":\"Oslo\"}\nDeal: EUR 1,234.50\n</record_data>\n")
             #expect(response["excluded_fields"] == ["ssn"])
             #expect(response["excluded_keys"]?.integerValue == 1)
             #expect(response["redactions"] == ["card": 1, "email": 1])
@@ -72,7 +68,7 @@ struct PromptGuardAPITests {
             let created = try await stack.api.post("/pipelines/leads/records/", ["data": data])
             let id = try #require(created["id"]?.integerValue)
             let byRecord = try await stack.api.post("/ai/preview/", ["pipeline": "leads", "record_id": .integer(id), "ai_config": ["prompt": "{name} #{record_id}"]])
-            #expect(byRecord["prompt"] == .string("Jane #\(id)"))
+            #expect(byRecord["prompt"] == .string("<data>Jane</data> #\(id)"))
         }
     }
 

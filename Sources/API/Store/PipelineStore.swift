@@ -105,19 +105,20 @@ struct PipelineStore: Sendable {
                 WITH bumped AS (
                     UPDATE pipelines SET fields_version = fields_version + 1, updated_at = now()
                     WHERE id = \(pipeline) AND tenant_id = \(tenant) RETURNING id),
+                ids AS (
+                    -- Both ids first: the field names its first version and the version its field,
+                    -- and a sibling statement of one WITH cannot see the other's new row.
+                    SELECT nextval('fields_id_seq') AS field_id,
+                           CASE WHEN \(aiConfig)::jsonb IS NULL THEN NULL ELSE nextval('field_versions_id_seq') END AS version_id),
                 field AS (
-                    INSERT INTO fields (tenant_id, pipeline_id, name, slug, field_type, ai_config, position)
-                    SELECT \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
-                           (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline))
-                    FROM bumped
-                    RETURNING id, position, ai_config),
+                    INSERT INTO fields (id, tenant_id, pipeline_id, name, slug, field_type, ai_config, position, version_id)
+                    SELECT ids.field_id, \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
+                           (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline)), ids.version_id
+                    FROM bumped, ids
+                    RETURNING id, position, ai_config, version_id),
                 version AS (
-                    -- The config's first version: what the field's jobs point at.
-                    INSERT INTO field_versions (tenant_id, field_id, ai_config)
-                    SELECT \(tenant), id, ai_config FROM field WHERE ai_config IS NOT NULL
-                    RETURNING id, field_id),
-                current AS (
-                    UPDATE fields f SET version_id = version.id FROM version WHERE f.id = version.field_id)
+                    INSERT INTO field_versions (id, tenant_id, field_id, ai_config)
+                    SELECT version_id, \(tenant), id, ai_config FROM field WHERE version_id IS NOT NULL)
                 SELECT id, position FROM field
                 """,
                 logger: logger

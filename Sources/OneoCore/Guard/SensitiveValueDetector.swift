@@ -266,13 +266,14 @@ public struct SensitiveValueDetector: Sendable {
         return false
     }
 
-    /// Two letters, two check digits, 11 to 30 letters or digits (groups of four may be spaced),
-    /// passing the ISO 13616 mod-97 check: the longest such prefix of the run, so an IBAN glued to
-    /// a following capitalised word is still found. Reads at most 42 bytes; the check of every
-    /// length is kept as it goes (the first four characters move to the end, so each length
-    /// folds them onto the remainder of the rest).
+    /// An IBAN: a country code, two check digits and the country's number of letters and digits
+    /// in all (ISO 13616; groups of four may be spaced), passing the mod-97 check. The country
+    /// fixes the length, so an IBAN glued to a following word is found, and a start reads at
+    /// most 42 bytes and checks one remainder.
     static func iban(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
         guard start + 15 <= bytes.count, Self.isUpper(bytes[start + 1]), Self.isDigit(bytes[start + 2]), Self.isDigit(bytes[start + 3]) else { return nil }
+        let length = Self.ibanLength(bytes[start], bytes[start + 1])
+        guard length > 0 else { return nil }
         @inline(__always) func fold(_ remainder: Int, _ byte: UInt8) -> Int {
             let value = Self.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
             return value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
@@ -280,25 +281,48 @@ public struct SensitiveValueDetector: Sendable {
         var count = 0
         var index = start
         var remainder = 0
-        var longest = -1
-        while index < bytes.count, count < 34 {
+        while index < bytes.count, count < length {
             let byte = bytes[index]
             if Self.isUpper(byte) || Self.isDigit(byte) {
                 count += 1
                 index += 1
                 if count > 4 { remainder = fold(remainder, byte) }
-                if count >= 15 {
-                    var check = remainder
-                    for offset in 0..<4 { check = fold(check, bytes[start + offset]) }
-                    if check == 1 { longest = index }
-                }
             } else if byte == UInt8(ascii: " "), index + 1 < bytes.count, Self.isUpper(bytes[index + 1]) || Self.isDigit(bytes[index + 1]), count % 4 == 0, count >= 4 {
                 index += 1
             } else {
-                break
+                return nil
             }
         }
-        return longest > 0 ? longest - start : nil
+        guard count == length else { return nil }
+        // The first four characters go to the end.
+        for offset in 0..<4 { remainder = fold(remainder, bytes[start + offset]) }
+        return remainder == 1 ? index - start : nil
+    }
+
+    /// The IBAN length of a country (ISO 13616 registry), by its two upper-case letters; 0 for
+    /// a code that has no IBAN.
+    private static func ibanLength(_ first: UInt8, _ second: UInt8) -> Int {
+        switch (first, second) {
+        case (0x4E, 0x4F): return 15  // NO
+        case (0x42, 0x45): return 16  // BE
+        case (0x44, 0x4B), (0x46, 0x49), (0x46, 0x4F), (0x47, 0x4C), (0x4E, 0x4C), (0x53, 0x44), (0x46, 0x4B): return 18  // DK FI FO GL NL SD FK
+        case (0x4D, 0x4B), (0x53, 0x49): return 19  // MK SI
+        case (0x41, 0x54), (0x42, 0x41), (0x45, 0x45), (0x4B, 0x5A), (0x4C, 0x54), (0x4C, 0x55), (0x58, 0x4B), (0x4D, 0x4E): return 20  // AT BA EE KZ LT LU XK MN
+        case (0x43, 0x48), (0x48, 0x52), (0x4C, 0x49), (0x4C, 0x56): return 21  // CH HR LI LV
+        case (0x42, 0x47), (0x42, 0x48), (0x43, 0x52), (0x44, 0x45), (0x47, 0x42), (0x47, 0x45), (0x49, 0x45), (0x4D, 0x45), (0x52, 0x53), (0x56, 0x41): return 22  // BG BH CR DE GB GE IE ME RS VA
+        case (0x41, 0x45), (0x47, 0x49), (0x49, 0x4C), (0x49, 0x51), (0x54, 0x4C), (0x53, 0x4F), (0x4F, 0x4D): return 23  // AE GI IL IQ TL SO OM
+        case (0x41, 0x44), (0x43, 0x5A), (0x45, 0x53), (0x4D, 0x44), (0x50, 0x4B), (0x52, 0x4F), (0x53, 0x41), (0x53, 0x45), (0x53, 0x4B), (0x54, 0x4E), (0x56, 0x47): return 24  // AD CZ ES MD PK RO SA SE SK TN VG
+        case (0x50, 0x54), (0x53, 0x54), (0x4C, 0x59): return 25  // PT ST LY
+        case (0x49, 0x53), (0x54, 0x52): return 26  // IS TR
+        case (0x46, 0x52), (0x47, 0x52), (0x49, 0x54), (0x4D, 0x43), (0x4D, 0x52), (0x53, 0x4D), (0x42, 0x49), (0x44, 0x4A): return 27  // FR GR IT MC MR SM BI DJ
+        case (0x41, 0x4C), (0x41, 0x5A), (0x42, 0x59), (0x43, 0x59), (0x44, 0x4F), (0x47, 0x54), (0x48, 0x55), (0x4C, 0x42), (0x50, 0x4C), (0x53, 0x56), (0x4E, 0x49): return 28  // AL AZ BY CY DO GT HU LB PL SV NI
+        case (0x42, 0x52), (0x45, 0x47), (0x50, 0x53), (0x51, 0x41), (0x55, 0x41): return 29  // BR EG PS QA UA
+        case (0x4A, 0x4F), (0x4B, 0x57), (0x4D, 0x55), (0x59, 0x45): return 30  // JO KW MU YE
+        case (0x4D, 0x54), (0x53, 0x43): return 31  // MT SC
+        case (0x4C, 0x43): return 32  // LC
+        case (0x52, 0x55): return 33  // RU
+        default: return 0
+        }
     }
 
     /// A prefix and at least `minimumBody` key bytes after it, taken whole. It fails only on a
@@ -498,7 +522,16 @@ struct CardRun {
     init() {}
 
     mutating func match(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
-        if !self.locate(bytes, start) { self.begin(at: start) }
+        if !self.locate(bytes, start) {
+            // Thirteen digits need thirteen bytes of digits, spaces and dashes: most numbers
+            // (dates, amounts, counts) end before that, read no further, and start no run.
+            guard start + 13 <= bytes.count else { return nil }
+            for offset in 1..<13 {
+                let byte = bytes[start + offset]
+                guard SensitiveValueDetector.isDigit(byte) || byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-") else { return nil }
+            }
+            self.begin(at: start)
+        }
         let first = self.cursor
         // Up to 19 digits from this start.
         while self.count < first + 19, self.read(bytes) {}

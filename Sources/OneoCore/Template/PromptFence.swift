@@ -54,6 +54,31 @@ public enum PromptFence {
         return byte == 0x7F || byte == 0xC2 || byte == 0xE2
     }
 
+    /// Whether no byte needs a closer look, eight bytes at a time: a byte below 0x20, `<`, or
+    /// 0x7F and above makes the word go byte by byte (tabs and non-ASCII text then decide there).
+    static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard let base = bytes.baseAddress else { return true }
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let highs: UInt64 = 0x8080_8080_8080_8080
+        var index = 0
+        while index + 8 <= bytes.count {
+            let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+            let below20 = (word &- ones &* 0x20) & ~word & highs
+            let less = word ^ (ones &* 0x3C)
+            let isLess = (less &- ones) & ~less & highs
+            let high = (word &+ ones) & highs | word & highs
+            if below20 | isLess | high != 0 {
+                for offset in 0..<8 where Self.isSpecial(bytes[index + offset]) { return false }
+            }
+            index += 8
+        }
+        while index < bytes.count {
+            if Self.isSpecial(bytes[index]) { return false }
+            index += 1
+        }
+        return true
+    }
+
     /// Appends `text` as data: unchanged unless it holds a line break, another control
     /// character or a fence tag.
     public static func appendEscaped(_ text: String, to out: inout [UInt8]) {
@@ -62,12 +87,7 @@ public enum PromptFence {
     }
 
     public static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
-        var plain = true
-        for byte in bytes where Self.isSpecial(byte) {
-            plain = false
-            break
-        }
-        if plain {
+        if Self.isPlain(bytes) {
             out.append(contentsOf: bytes)
             return
         }

@@ -15,7 +15,7 @@ enum JobStatements {
                                    started_at = now(), updated_at = now()
                 WHERE id IN (
                     SELECT c.id FROM ai_jobs c
-                    WHERE c.tenant_id = $3 AND c.status = 'pending' AND c.run_at <= now()
+                    WHERE c.tenant_id = $3 AND c.status = 'pending' AND c.run_at <= now() AND c.field_version_id IS NOT NULL
                       AND NOT EXISTS (
                           SELECT 1 FROM ai_jobs p
                           WHERE p.tenant_id = c.tenant_id AND p.record_id = c.record_id

@@ -5,7 +5,7 @@
 CREATE TABLE field_versions (
     id         bigserial PRIMARY KEY,
     tenant_id  bigint NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
-    field_id   bigint NOT NULL REFERENCES fields (id) ON DELETE CASCADE,
+    field_id   bigint NOT NULL REFERENCES fields (id) ON DELETE CASCADE DEFERRABLE INITIALLY DEFERRED,
     ai_config  jsonb NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now()
 );
@@ -14,8 +14,9 @@ CREATE INDEX field_versions_field ON field_versions (tenant_id, field_id);
 INSERT INTO field_versions (tenant_id, field_id, ai_config)
 SELECT tenant_id, id, ai_config FROM fields WHERE ai_config IS NOT NULL;
 
--- The field's current version; set exactly for ai_generated fields.
-ALTER TABLE fields ADD COLUMN version_id bigint REFERENCES field_versions (id);
+-- The field's current version; set exactly for ai_generated fields. Deferred: a new field and its
+-- first version are inserted by one statement, each naming the other.
+ALTER TABLE fields ADD COLUMN version_id bigint REFERENCES field_versions (id) DEFERRABLE INITIALLY DEFERRED;
 UPDATE fields f SET version_id = v.id FROM field_versions v WHERE v.field_id = f.id;
 
 ALTER TABLE ai_jobs ADD COLUMN field_version_id bigint REFERENCES field_versions (id) ON DELETE SET NULL;

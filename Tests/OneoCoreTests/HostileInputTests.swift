@@ -191,6 +191,47 @@ struct LinearMatcherTests {
         return index - start
     }
 
+    /// The country's length, read the plain way: every character from the start, mod 97 at the end.
+    static func iban(_ b: [UInt8], _ start: Int) -> Int? {
+        func upper(_ i: Int) -> Bool { i < b.count && (65...90).contains(b[i]) }
+        func digit(_ i: Int) -> Bool { i < b.count && (48...57).contains(b[i]) }
+        let lengths: [String: Int] = ["DE": 22, "GB": 22, "NO": 15, "BE": 16, "FR": 27]
+        guard start + 15 <= b.count, upper(start), upper(start + 1), digit(start + 2), digit(start + 3),
+            let length = lengths[String(decoding: b[start..<(start + 2)], as: UTF8.self)]
+        else { return nil }
+        var characters: [UInt8] = []
+        var index = start
+        while index < b.count, characters.count < length {
+            if upper(index) || digit(index) { characters.append(b[index]); index += 1 }
+            else if b[index] == 32, upper(index + 1) || digit(index + 1), characters.count % 4 == 0, !characters.isEmpty { index += 1 }
+            else { return nil }
+        }
+        guard characters.count == length else { return nil }
+        var remainder = 0
+        for byte in characters[4...] + characters[..<4] {
+            let value = (48...57).contains(byte) ? Int(byte - 48) : Int(byte - 55)
+            remainder = value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
+        }
+        return remainder == 1 ? index - start : nil
+    }
+
+    @Test("IBANs")
+    func ibans() async {
+        let detector = SensitiveValueDetector(only: [.iban])
+        await propertyCheck(count: 1_500, input: Self.randomText(["DE89", "3704", "0044", "0532", "0130", "00", " ", "GB82", "WEST", "1234", "5698", "7654", "32", "x", "NO93", "8601", "1117", "947", "  "])) { text in
+            #expect(Self.normalized(detector.redact(text).text) == Self.plainScan(text, token: true, Self.iban), "\(text)")
+        }
+    }
+
+    @Test("the fence's eight-bytes-at-a-time check agrees with the byte check")
+    func plainCheck() async {
+        await propertyCheck(count: 1_000, input: Gen.int(in: 0...255).array(of: 0...40)) { values in
+            let bytes = values.map { UInt8($0) }
+            let expected = !bytes.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x3C || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 }
+            #expect(bytes.withUnsafeBufferPointer { PromptFence.isPlain($0) } == expected, "\(bytes)")
+        }
+    }
+
     @Test("cards")
     func cards() async {
         let detector = SensitiveValueDetector(only: [.card])

@@ -100,6 +100,7 @@ public struct SensitiveValueDetector: Sendable {
         var email = 0
         var phone = 0
         var card = CardRun()
+        var iban = IBANRun()
     }
 
     /// The redacted bytes (nil when nothing matched) and the counts per kind.
@@ -170,7 +171,7 @@ public struct SensitiveValueDetector: Sendable {
         if self.apiKey, let length = Self.providerKey(bytes, index) { return (.apiKey, length) }
         if byte == UInt8(ascii: "A"), self.awsKey, let length = Self.awsKey(bytes, index) { return (.awsKey, length) }
         if byte == UInt8(ascii: "e"), self.jwt, index >= frontiers.jwt, let length = Self.jwt(bytes, index, frontier: &frontiers.jwt) { return (.jwt, length) }
-        if Self.isUpper(byte), self.iban, let length = Self.iban(bytes, index) { return (.iban, length) }
+        if Self.isUpper(byte), self.iban, let length = frontiers.iban.match(bytes, at: index) { return (.iban, length) }
         if self.email, index >= frontiers.email, Self.isWordByte(byte), let length = Self.email(bytes, index, frontier: &frontiers.email) { return (.email, length) }
         return nil
     }
@@ -266,42 +267,9 @@ public struct SensitiveValueDetector: Sendable {
         return false
     }
 
-    /// An IBAN: a country code, two check digits and the country's number of letters and digits
-    /// in all (ISO 13616; groups of four may be spaced), passing the mod-97 check. The country
-    /// fixes the length, so an IBAN glued to a following word is found, and a start reads at
-    /// most 42 bytes and checks one remainder.
-    static func iban(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        guard start + 15 <= bytes.count, Self.isUpper(bytes[start + 1]), Self.isDigit(bytes[start + 2]), Self.isDigit(bytes[start + 3]) else { return nil }
-        let length = Self.ibanLength(bytes[start], bytes[start + 1])
-        guard length > 0 else { return nil }
-        @inline(__always) func fold(_ remainder: Int, _ byte: UInt8) -> Int {
-            let value = Self.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
-            return value >= 10 ? (remainder * 100 + value) % 97 : (remainder * 10 + value) % 97
-        }
-        var count = 0
-        var index = start
-        var remainder = 0
-        while index < bytes.count, count < length {
-            let byte = bytes[index]
-            if Self.isUpper(byte) || Self.isDigit(byte) {
-                count += 1
-                index += 1
-                if count > 4 { remainder = fold(remainder, byte) }
-            } else if byte == UInt8(ascii: " "), index + 1 < bytes.count, Self.isUpper(bytes[index + 1]) || Self.isDigit(bytes[index + 1]), count % 4 == 0, count >= 4 {
-                index += 1
-            } else {
-                return nil
-            }
-        }
-        guard count == length else { return nil }
-        // The first four characters go to the end.
-        for offset in 0..<4 { remainder = fold(remainder, bytes[start + offset]) }
-        return remainder == 1 ? index - start : nil
-    }
-
     /// The IBAN length of a country (ISO 13616 registry), by its two upper-case letters; 0 for
     /// a code that has no IBAN.
-    private static func ibanLength(_ first: UInt8, _ second: UInt8) -> Int {
+    static func ibanLength(_ first: UInt8, _ second: UInt8) -> Int {
         switch (first, second) {
         case (0x4E, 0x4F): return 15  // NO
         case (0x42, 0x45): return 16  // BE
@@ -506,6 +474,7 @@ public struct SensitiveValueDetector: Sendable {
 /// last, so its sum is a difference of one of two prefix sums).
 struct CardRun {
     private static let ring = 32
+    private static let mask = CardRun.ring - 1
     /// Per digit of the run, by index mod 32, four rings in one array: its first byte, the byte
     /// after it, and the sums of the digits before it doubling the even-indexed or the
     /// odd-indexed ones.
@@ -536,16 +505,16 @@ struct CardRun {
         // Up to 19 digits from this start.
         while self.count < first + 19, self.read(bytes) {}
         let available = min(19, self.count - first)
-        guard available >= 13, self.storage[Self.ring + (first + 12) % Self.ring] - start <= 23 else { return nil }
-        let base = first % Self.ring
+        guard available >= 13, self.storage[Self.ring + (first + 12) & Self.mask] - start <= 23 else { return nil }
+        let base = first & Self.mask
         for length in stride(from: available, through: 13, by: -1) {
-            let last = (first + length) % Self.ring
+            let last = (first + length) & Self.mask
             // The window's prefix sum at its end, past a digit of index first + length - 1.
             let sum = (first + length) % 2 == 0
                 ? self.storage[2 * Self.ring + last] - self.storage[2 * Self.ring + base]
                 : self.storage[3 * Self.ring + last] - self.storage[3 * Self.ring + base]
             guard sum % 10 == 0 else { continue }
-            let end = self.storage[Self.ring + (first + length - 1) % Self.ring]
+            let end = self.storage[Self.ring + (first + length - 1) & Self.mask]
             if end < bytes.count, SensitiveValueDetector.isDigit(bytes[end]) { return nil }
             return end - start
         }
@@ -559,7 +528,7 @@ struct CardRun {
             while self.cursor >= self.count {
                 guard self.read(bytes) else { return false }
             }
-            let at = self.storage[self.cursor % Self.ring]
+            let at = self.storage[self.cursor & Self.mask]
             if at == start { return true }
             if at > start { return false }
             self.cursor += 1
@@ -594,12 +563,132 @@ struct CardRun {
         }
         let digit = Int(bytes[index] &- 48)
         let doubled = digit < 5 ? digit * 2 : digit * 2 - 9
-        let slot = self.count % Self.ring
-        let following = (self.count + 1) % Self.ring
+        let slot = self.count & Self.mask
+        let following = (self.count + 1) & Self.mask
         self.storage[slot] = index
         self.storage[Self.ring + slot] = index + 1
         self.storage[2 * Self.ring + following] = self.storage[2 * Self.ring + slot] + (self.count % 2 == 0 ? doubled : digit)
         self.storage[3 * Self.ring + following] = self.storage[3 * Self.ring + slot] + (self.count % 2 == 0 ? digit : doubled)
+        self.count += 1
+        self.next = index + 1
+        return true
+    }
+}
+
+/// IBANs: a country code, two check digits and the country's number of letters and digits in
+/// all (ISO 13616; groups of four may be spaced), passing the mod-97 check (the first four
+/// characters moved to the end). The country fixes the length, so an IBAN glued to a following
+/// word is found. A run of groups holds a start at every group, so, as with cards, the run is
+/// read once: a ring of the last 64 characters keeps each one's bytes, the remainder mod 97 of
+/// the run's digit string up to it and that string's length, and how many spaces came after
+/// characters of each position mod 4; every start is then decided in constant time (a span's
+/// remainder is a difference of two prefix remainders, scaled by 10^digits, and 10^96 ≡ 1 mod 97).
+struct IBANRun {
+    private static let ring = 64
+    private static let mask = IBANRun.ring - 1
+    /// Six rings in one array: first byte, byte after, prefix remainder, prefix digit count mod
+    /// 96, and spaces after characters of index ≡ 0…3 mod 4 (the four counts packed by 16 bits).
+    private var storage: [Int] = []
+    private var count = 0
+    private var next = -1
+    private var ended = true
+    private var cursor = 0
+    private var runStart = -1
+
+    init() {}
+
+    /// 10^n mod 97 for n in 0..<96.
+    private static let powers: [Int] = {
+        var table = [Int](repeating: 1, count: 96)
+        for n in 1..<96 { table[n] = table[n - 1] * 10 % 97 }
+        return table
+    }()
+
+    mutating func match(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
+        guard start + 15 <= bytes.count, SensitiveValueDetector.isUpper(bytes[start + 1]), SensitiveValueDetector.isDigit(bytes[start + 2]),
+            SensitiveValueDetector.isDigit(bytes[start + 3])
+        else { return nil }
+        let length = SensitiveValueDetector.ibanLength(bytes[start], bytes[start + 1])
+        guard length > 0 else { return nil }
+        if !self.locate(bytes, start) { self.begin(at: start) }
+        let first = self.cursor
+        while self.count < first + length, self.read(bytes) {}
+        guard self.count >= first + length else { return nil }
+        // Spaces only after every fourth character from the start.
+        let last = first + length - 1
+        let spaces = self.storage[5 * Self.ring + (last & Self.mask)] &- self.storage[5 * Self.ring + (first & Self.mask)]
+        let allowed = (first + 3) & 3
+        for residue in 0..<4 where residue != allowed && (spaces >> (16 * residue)) & 0xFFFF != 0 { return nil }
+        let remainder = self.span(first + 4, first + length)
+        let headDigits = (self.storage[4 * Self.ring + ((first + 4) & Self.mask)] - self.storage[4 * Self.ring + (first & Self.mask)] + 96) % 96
+        let check = (remainder * Self.powers[headDigits] + self.span(first, first + 4)) % 97
+        guard check == 1 else { return nil }
+        return self.storage[Self.ring + (last & Self.mask)] - start
+    }
+
+    /// The remainder mod 97 of the digit string of characters `from..<to`.
+    private func span(_ from: Int, _ to: Int) -> Int {
+        let upper = self.storage[2 * Self.ring + (to & Self.mask)]
+        let lower = self.storage[2 * Self.ring + (from & Self.mask)]
+        let digits = (self.storage[4 * Self.ring + (to & Self.mask)] - self.storage[4 * Self.ring + (from & Self.mask)] + 96) % 96
+        return ((upper - lower * Self.powers[digits]) % 97 + 97) % 97
+    }
+
+    private mutating func locate(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
+        guard self.runStart >= 0, start > self.runStart else { return false }
+        while true {
+            while self.cursor >= self.count {
+                guard self.read(bytes) else { return false }
+            }
+            let at = self.storage[self.cursor & Self.mask]
+            if at == start { return true }
+            if at > start { return false }
+            self.cursor += 1
+        }
+    }
+
+    private mutating func begin(at start: Int) {
+        self.runStart = start
+        self.next = start
+        self.count = 0
+        self.cursor = 0
+        self.ended = false
+        if self.storage.isEmpty { self.storage = [Int](repeating: 0, count: 6 * Self.ring) }
+        self.storage[2 * Self.ring] = 0
+        self.storage[4 * Self.ring] = 0
+        self.storage[5 * Self.ring] = 0
+    }
+
+    /// Reads the run's next character (past one space); false when the run has ended.
+    private mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        @inline(__always) func member(_ byte: UInt8) -> Bool { SensitiveValueDetector.isUpper(byte) || SensitiveValueDetector.isDigit(byte) }
+        guard !self.ended, self.next < bytes.count else {
+            self.ended = true
+            return false
+        }
+        var index = self.next
+        let slot = self.count & Self.mask
+        let following = (self.count + 1) & Self.mask
+        var spaces = self.storage[5 * Self.ring + slot]
+        if !member(bytes[index]) {
+            guard self.count > 0, bytes[index] == UInt8(ascii: " "), index + 1 < bytes.count, member(bytes[index + 1]) else {
+                self.ended = true
+                return false
+            }
+            // The space follows the previous character: count it under that one's residue. The
+            // prefix counts up to this character include it.
+            spaces &+= 1 << (16 * ((self.count - 1) & 3))
+            index += 1
+        }
+        let byte = bytes[index]
+        let value = SensitiveValueDetector.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
+        let digits = value >= 10 ? 2 : 1
+        self.storage[slot] = index
+        self.storage[Self.ring + slot] = index + 1
+        self.storage[5 * Self.ring + slot] = spaces
+        self.storage[2 * Self.ring + following] = (self.storage[2 * Self.ring + slot] * (digits == 2 ? 100 : 10) + value) % 97
+        self.storage[4 * Self.ring + following] = (self.storage[4 * Self.ring + slot] + digits) % 96
+        self.storage[5 * Self.ring + following] = spaces
         self.count += 1
         self.next = index + 1
         return true

@@ -56,7 +56,7 @@ public enum PromptFence {
 
     /// Whether no byte needs a closer look, eight bytes at a time: a byte below 0x20, `<`, or
     /// 0x7F and above makes the word go byte by byte (tabs and non-ASCII text then decide there).
-    static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    public static func isPlain(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let base = bytes.baseAddress else { return true }
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080

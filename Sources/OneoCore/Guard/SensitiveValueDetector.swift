@@ -101,6 +101,8 @@ public struct SensitiveValueDetector: Sendable {
         var phone = 0
         var card = CardRun()
         var iban = IBANRun()
+        /// The next `@` at or after the last e-mail start (the end when there is none).
+        var nextAt = -1
     }
 
     /// The redacted bytes (nil when nothing matched) and the counts per kind.
@@ -172,7 +174,20 @@ public struct SensitiveValueDetector: Sendable {
         if byte == UInt8(ascii: "A"), self.awsKey, let length = Self.awsKey(bytes, index) { return (.awsKey, length) }
         if byte == UInt8(ascii: "e"), self.jwt, index >= frontiers.jwt, let length = Self.jwt(bytes, index, frontier: &frontiers.jwt) { return (.jwt, length) }
         if Self.isUpper(byte), self.iban, let length = frontiers.iban.match(bytes, at: index) { return (.iban, length) }
-        if self.email, index >= frontiers.email, Self.isWordByte(byte), let length = Self.email(bytes, index, frontier: &frontiers.email) { return (.email, length) }
+        if self.email, index >= frontiers.email, Self.isWordByte(byte) {
+            // A local part is at most 64 bytes (RFC 5321): with no `@` that near, no address
+            // starts here, nor before 64 bytes ahead of the next `@`.
+            if frontiers.nextAt < index {
+                var at = index
+                while at < bytes.count, bytes[at] != UInt8(ascii: "@") { at += 1 }
+                frontiers.nextAt = at
+            }
+            if frontiers.nextAt - index > 64 {
+                frontiers.email = frontiers.nextAt - 64
+                return nil
+            }
+            if let length = Self.email(bytes, index, frontier: &frontiers.email) { return (.email, length) }
+        }
         return nil
     }
 
@@ -366,13 +381,14 @@ public struct SensitiveValueDetector: Sendable {
         return bytes.count - start
     }
 
-    /// A local part, `@`, and a domain with a dot and a top-level part of two or more. A failure
+    /// A local part (at most 64 bytes), `@`, and a domain with a dot and a top-level part of two
+    /// or more. A failure
     /// without `@` moves the frontier past the local part (every later start in it reaches the
     /// same end); a failed domain moves it to the domain, which is read once more at most.
     static func email(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int, frontier: inout Int) -> Int? {
         var index = start
         while index < bytes.count, Self.isWordByte(bytes[index]) || bytes[index] == UInt8(ascii: ".") || bytes[index] == UInt8(ascii: "+") || bytes[index] == UInt8(ascii: "-") { index += 1 }
-        guard index > start, index < bytes.count, bytes[index] == UInt8(ascii: "@") else {
+        guard index > start, index - start <= 64, index < bytes.count, bytes[index] == UInt8(ascii: "@") else {
             frontier = index
             return nil
         }
@@ -582,12 +598,13 @@ struct CardRun {
 /// read once: a ring of the last 64 characters keeps each one's bytes, the remainder mod 97 of
 /// the run's digit string up to it and that string's length, and how many spaces came after
 /// characters of each position mod 4; every start is then decided in constant time (a span's
-/// remainder is a difference of two prefix remainders, scaled by 10^digits, and 10^96 ≡ 1 mod 97).
+/// remainder is a difference of two prefix remainders, the earlier scaled by 10^digits).
 struct IBANRun {
     private static let ring = 64
     private static let mask = IBANRun.ring - 1
-    /// Six rings in one array: first byte, byte after, prefix remainder, prefix digit count mod
-    /// 96, and spaces after characters of index ≡ 0…3 mod 4 (the four counts packed by 16 bits).
+    /// Six rings in one array: first byte, byte after, prefix remainder, prefix digit count, and
+    /// spaces after characters of index ≡ 0…3 mod 4 (the four counts packed by 16 bits); then
+    /// the powers of ten mod 97.
     private var storage: [Int] = []
     private var count = 0
     private var next = -1
@@ -597,12 +614,8 @@ struct IBANRun {
 
     init() {}
 
-    /// 10^n mod 97 for n in 0..<96.
-    private static let powers: [Int] = {
-        var table = [Int](repeating: 1, count: 96)
-        for n in 1..<96 { table[n] = table[n - 1] * 10 % 97 }
-        return table
-    }()
+    /// 10^n mod 97 for n in 0..<72, after the six rings: more than the 68 digits of the longest IBAN.
+    private static let powersAt = 6 * IBANRun.ring
 
     mutating func match(_ bytes: UnsafeBufferPointer<UInt8>, at start: Int) -> Int? {
         guard start + 15 <= bytes.count, SensitiveValueDetector.isUpper(bytes[start + 1]), SensitiveValueDetector.isDigit(bytes[start + 2]),
@@ -620,8 +633,8 @@ struct IBANRun {
         let allowed = (first + 3) & 3
         for residue in 0..<4 where residue != allowed && (spaces >> (16 * residue)) & 0xFFFF != 0 { return nil }
         let remainder = self.span(first + 4, first + length)
-        let headDigits = (self.storage[4 * Self.ring + ((first + 4) & Self.mask)] - self.storage[4 * Self.ring + (first & Self.mask)] + 96) % 96
-        let check = (remainder * Self.powers[headDigits] + self.span(first, first + 4)) % 97
+        let headDigits = self.storage[4 * Self.ring + ((first + 4) & Self.mask)] - self.storage[4 * Self.ring + (first & Self.mask)]
+        let check = (remainder * self.storage[Self.powersAt + headDigits] + self.span(first, first + 4)) % 97
         guard check == 1 else { return nil }
         return self.storage[Self.ring + (last & Self.mask)] - start
     }
@@ -630,8 +643,8 @@ struct IBANRun {
     private func span(_ from: Int, _ to: Int) -> Int {
         let upper = self.storage[2 * Self.ring + (to & Self.mask)]
         let lower = self.storage[2 * Self.ring + (from & Self.mask)]
-        let digits = (self.storage[4 * Self.ring + (to & Self.mask)] - self.storage[4 * Self.ring + (from & Self.mask)] + 96) % 96
-        return ((upper - lower * Self.powers[digits]) % 97 + 97) % 97
+        let digits = self.storage[4 * Self.ring + (to & Self.mask)] - self.storage[4 * Self.ring + (from & Self.mask)]
+        return ((upper - lower * self.storage[Self.powersAt + digits]) % 97 + 97) % 97
     }
 
     private mutating func locate(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
@@ -653,7 +666,10 @@ struct IBANRun {
         self.count = 0
         self.cursor = 0
         self.ended = false
-        if self.storage.isEmpty { self.storage = [Int](repeating: 0, count: 6 * Self.ring) }
+        if self.storage.isEmpty {
+            self.storage = [Int](repeating: 1, count: Self.powersAt + 72)
+            for n in 1..<72 { self.storage[Self.powersAt + n] = self.storage[Self.powersAt + n - 1] * 10 % 97 }
+        }
         self.storage[2 * Self.ring] = 0
         self.storage[4 * Self.ring] = 0
         self.storage[5 * Self.ring] = 0
@@ -687,7 +703,7 @@ struct IBANRun {
         self.storage[Self.ring + slot] = index + 1
         self.storage[5 * Self.ring + slot] = spaces
         self.storage[2 * Self.ring + following] = (self.storage[2 * Self.ring + slot] * (digits == 2 ? 100 : 10) + value) % 97
-        self.storage[4 * Self.ring + following] = (self.storage[4 * Self.ring + slot] + digits) % 96
+        self.storage[4 * Self.ring + following] = self.storage[4 * Self.ring + slot] + digits
         self.storage[5 * Self.ring + following] = spaces
         self.count += 1
         self.next = index + 1

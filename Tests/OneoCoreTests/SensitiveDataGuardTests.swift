@@ -1,3 +1,4 @@
+import Foundation
 import OneoCore
 import Testing
 
@@ -110,7 +111,7 @@ struct FieldExclusionTests {
             if p.isAlphabetic { return p.isUppercase ? "u" : (p.isLowercase ? "l" : "c") }
             return "o"
         }
-        let scalars = Array(text.unicodeScalars).filter {
+        let scalars = Array(text.decomposedStringWithCompatibilityMapping.unicodeScalars).filter {
             let category = $0.properties.generalCategory
             return !(category == .format || $0.properties.isDefaultIgnorableCodePoint || category == .nonspacingMark || category == .spacingMark || category == .enclosingMark)
         }
@@ -120,7 +121,10 @@ struct FieldExclusionTests {
             if index > 0 {
                 let previous = kind(scalars[index - 1])
                 let letter: Set<Character> = ["l", "u", "c"]
-                if (previous == "l" || previous == "d") && current == "u" || previous == "d" && letter.contains(current) || letter.contains(previous) && current == "d" {
+                let cased: Set<Character> = ["l", "u"]
+                if (previous == "l" || previous == "d") && current == "u" || previous == "d" && letter.contains(current) || letter.contains(previous) && current == "d"
+                    || cased.contains(previous) && current == "c" || previous == "c" && cased.contains(current)
+                {
                     spaced.append(" ")
                 } else if previous == "u", current == "l", index >= 2, kind(scalars[index - 2]) == "u", spaced.last != " " {
                     spaced.insert(" ", at: spaced.count - 1)
@@ -137,7 +141,14 @@ struct FieldExclusionTests {
         let nameWords = referenceWords(name)
         return sensitive.map(referenceWords).filter { !$0.isEmpty }.contains { run in
             let joined = run.joined()
-            if nameWords.contains(where: { $0 == joined || (joined.utf8.count >= 3 && $0.hasSuffix(joined)) }) { return true }
+            func endsWithName(_ word: String) -> Bool { word == joined || (joined.utf8.count >= 3 && word.hasSuffix(joined)) }
+            // Plurals too (`passwords`), but not `tokens`: token counts are usage figures.
+            func plural(_ word: String) -> Bool {
+                guard word.utf8.count >= 4, word.hasSuffix("s"), word != "tokens" else { return false }
+                if word.utf8.count - 1 >= 3, endsWithName(String(word.dropLast())) { return true }
+                return word.hasSuffix("es") && word.utf8.count - 2 >= 3 && endsWithName(String(word.dropLast(2)))
+            }
+            if nameWords.contains(where: { endsWithName($0) || plural($0) }) { return true }
             return run.count <= nameWords.count && (0...(nameWords.count - run.count)).contains { Array(nameWords[$0..<($0 + run.count)]) == run }
         }
     }
@@ -149,6 +160,7 @@ struct FieldExclusionTests {
         "accessToken", "clientSecret", "cardNumber", "customerSSN", "APIKey", "stripeApiKey", "ACCESS_TOKEN", "accesstoken",
         "customerssn", "stripeapikey", "CARDNUMBER", "pass\u{200B}word", "oauth2Token", "tokens", "tokenCount", "XMLHttpRequest",
         "Kontonummer2", "kundenKontonummer", "homeAddress", "HOMEADDRESS", "secret\u{00A0}key", "key：secret", "カードsecret",
+        "passwords", "secrets", "api_keys", "SSN番号", "ｐａｓｓｗｏｒｄ", "Credentials", "tokens", "passwordes",
     ])
     func matcherAgreesWithDefinition(name: String) {
         let exclusion = FieldExclusion(excludedFields: [], tenantSensitiveNames: ["salary", "Kontonummer", "home address"])

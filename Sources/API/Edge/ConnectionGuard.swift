@@ -3,6 +3,9 @@ import HTTPTypes
 public import NIOCore
 import NIOHTTPTypes
 import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How many connections the API holds open and for how long: what a client that opens
 /// thousands of connections, or sends its headers or body a byte at a time, can take.
@@ -16,12 +19,22 @@ public struct ConnectionSettings: Sendable {
     public var headTimeout: TimeAmount
     /// From a request's head until its body is complete.
     public var bodyTimeout: TimeAmount
+    /// From a request's end until its response has been written: a client that never reads a
+    /// response does not keep its connection.
+    public var responseTimeout: TimeAmount
+    /// How long a connection over a cap may take to send the request its 503 answers.
+    public var refusedTimeout: TimeAmount
 
-    public init(maximum: Int = 4_096, perAddress: Int = 256, headTimeout: TimeAmount = .seconds(20), bodyTimeout: TimeAmount = .seconds(30)) {
+    public init(
+        maximum: Int = 4_096, perAddress: Int = 256, headTimeout: TimeAmount = .seconds(20), bodyTimeout: TimeAmount = .seconds(30),
+        responseTimeout: TimeAmount = .seconds(120), refusedTimeout: TimeAmount = .seconds(2)
+    ) {
         self.maximum = maximum
         self.perAddress = perAddress
         self.headTimeout = headTimeout
         self.bodyTimeout = bodyTimeout
+        self.responseTimeout = responseTimeout
+        self.refusedTimeout = refusedTimeout
     }
 }
 
@@ -90,13 +103,16 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             let counts = self.counts
             context.channel.closeFuture.whenComplete { _ in counts.release(address) }
         }
-        if context.channel.isActive { self.arm(context, self.counts.settings.headTimeout) }
+        if context.channel.isActive { self.arm(context, self.firstTimeout) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
-        self.arm(context, self.counts.settings.headTimeout)
+        self.arm(context, self.firstTimeout)
         context.fireChannelActive()
     }
+
+    /// A refused connection gets a short while to send the request its 503 answers.
+    private var firstTimeout: TimeAmount { self.admitted ? self.counts.settings.headTimeout : self.counts.settings.refusedTimeout }
 
     func channelReadComplete(context: ChannelHandlerContext) {
         // Bytes came in while no request is in flight: a head has started.
@@ -120,8 +136,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             break
         case .end:
             self.readingBody = false
-            self.timer?.cancel()
-            self.timer = nil
+            self.arm(context, self.counts.settings.responseTimeout)
         }
         context.fireChannelRead(data)
     }
@@ -154,7 +169,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // A request half-sent (its head or its body) hears why; an idle connection just closes.
         if self.readingBody || (self.inFlight == 0 && self.partialHead) {
             self.answer(context, .requestTimeout, code: "timeout", message: "the request did not arrive in time")
-        } else if self.inFlight == 0 {
+        } else {
+            // Idle, or a response the client did not read in time.
             context.close(promise: nil)
         }
     }
@@ -175,9 +191,20 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The client's IP address; IPv4 mapped into IPv6 counts as the IPv4 address.
+    /// The client, as caps count it: an IPv4 address (also when mapped into IPv6), or the /64
+    /// an IPv6 address is in, since one host commonly holds a whole /64.
     private static func address(of channel: any Channel) -> String {
-        guard let address = channel.remoteAddress?.ipAddress else { return "local" }
-        return address.hasPrefix("::ffff:") ? String(address.dropFirst(7)) : address
+        guard let remote = channel.remoteAddress, let text = remote.ipAddress else { return "local" }
+        switch remote {
+        case .v6:
+            var bytes = [UInt8](repeating: 0, count: 16)
+            guard inet_pton(AF_INET6, text, &bytes) == 1 else { return text }
+            if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xFF, bytes[11] == 0xFF {
+                return bytes[12..<16].map(String.init).joined(separator: ".")
+            }
+            return bytes[0..<8].map { String($0, radix: 16) }.joined(separator: ":") + "::/64"
+        default:
+            return text
+        }
     }
 }

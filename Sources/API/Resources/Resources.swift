@@ -9,7 +9,8 @@ public struct PipelineResource: Codable, Sendable {
     public let created_at: Date
 }
 
-/// A field as the API shows it; `ai_config` is the validated config with defaults filled in.
+/// A field as the API shows it; `ai_config` is the validated config with defaults filled in. In
+/// a list it lacks `prompt` and `system_message` (their sizes are given instead).
 public struct FieldResource: Codable, Sendable {
     public let id: FieldID
     public let pipeline: PipelineID
@@ -18,6 +19,28 @@ public struct FieldResource: Codable, Sendable {
     public let field_type: String
     public let position: Int
     public let ai_config: JSONValue?
+
+    init(id: FieldID, pipeline: PipelineID, name: String, slug: String, field_type: String, position: Int, ai_config: JSONValue?) {
+        self.id = id
+        self.pipeline = pipeline
+        self.name = name
+        self.slug = slug
+        self.field_type = field_type
+        self.position = position
+        self.ai_config = ai_config
+    }
+
+    init(_ field: PipelineField, pipeline: PipelineID, whole: Bool) {
+        var config = field.aiConfig?.jsonValue
+        if !whole, case .object(var object)? = config {
+            object["prompt_bytes"] = .integer(Int64(field.aiConfig?.prompt.utf8.count ?? 0))
+            object["system_message_bytes"] = .integer(Int64(field.aiConfig?.systemMessage?.utf8.count ?? 0))
+            object["prompt"] = nil
+            object["system_message"] = nil
+            config = .object(object)
+        }
+        self.init(id: field.id, pipeline: pipeline, name: field.name, slug: field.slug, field_type: field.type.rawValue, position: field.position, ai_config: config)
+    }
 }
 
 /// A job queued by a record write, in the reference's `triggered_jobs` shape.

@@ -42,11 +42,17 @@ struct PipelineRoutes {
             let caller = try context.require(.read)
             let pipeline = try await self.pipelines.resolve(tenant: caller.tenant, try context.parameters.require("pipeline"), logger: context.logger)
             let fields = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
-            let resources = fields.map {
-                FieldResource(id: $0.id, pipeline: pipeline.id, name: $0.name, slug: $0.slug, field_type: $0.type.rawValue,
-                              position: $0.position, ai_config: $0.aiConfig?.jsonValue)
-            }
+            // A list carries no templates or system messages (up to 32 KiB each): one field does.
+            let resources = fields.map { FieldResource($0, pipeline: pipeline.id, whole: false) }
             return Page(count: resources.count, next: nil, previous: nil, results: resources)
+        }
+        group.get("pipelines/:pipeline/fields/:field") { request, context in
+            let caller = try context.require(.read)
+            let pipeline = try await self.pipelines.resolve(tenant: caller.tenant, try context.parameters.require("pipeline"), logger: context.logger)
+            let slug = try context.parameters.require("field")
+            let fields = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
+            guard let field = fields.first(where: { $0.slug == slug }) else { throw APIError.notFound("field '\(String(slug.unicodeScalars.prefix(64)))'") }
+            return FieldResource(field, pipeline: pipeline.id, whole: true)
         }
         group.post("pipelines/:pipeline/fields") { request, context in
             let caller = try context.require(.create)

@@ -84,7 +84,7 @@ struct PipelineStore: Sendable {
         )
         var fields: [PipelineField] = []
         for try await (id, slug, name, type, position, config) in rows.decode((FieldID, String, String, String, Int, JSONValue?).self) {
-            let aiConfig = try config.map { value throws -> AIFieldConfig in try AIFieldConfig(validating: value) }
+            let aiConfig = try config.map { value throws -> AIFieldConfig in try AIFieldConfig(validating: value, stored: true) }
             fields.append(PipelineField(id: id, slug: slug, name: name, type: FieldType(rawValue: type) ?? .text, position: position, aiConfig: aiConfig))
         }
         return fields

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Names that make a field or nested key sensitive, matched against words as people and
 /// integrations write them:
 /// - a name is split into words at punctuation and spaces, at case changes (`accessToken` →
@@ -145,8 +147,25 @@ final class SensitiveNames: Sendable {
             self.seen += 1
             if id >= 0, self.names.oneWord[id] { return true }
             if id >= 0, self.names.endsSequence[id], self.names.sequenceEnds(with: id, recent: self.recent, seen: self.seen) { return true }
-            return self.names.endsWithOneWordName(word)
+            if self.names.endsWithOneWordName(word) { return true }
+            return self.names.isPlural(word)
         }
+    }
+
+    /// Whether the word is the plural (`-s`, `-es`) of a word that is or ends with a sensitive
+    /// name written as one word: `passwords`, `apikeys`, `secrets`. `tokens` is not: token counts
+    /// are usage figures, not secrets.
+    private func isPlural(_ word: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard word.count >= 4, Self.lowered(word[word.count - 1]) == UInt8(ascii: "s") else { return false }
+        if word.count == 6, (0..<6).allSatisfy({ Self.lowered(word[$0]) == Array("tokens".utf8)[$0] }) { return false }
+        for cut in [1, 2] where word.count - cut >= 3 {
+            if cut == 2, Self.lowered(word[word.count - 2]) != UInt8(ascii: "e") { continue }
+            let stem = UnsafeBufferPointer(rebasing: word[0..<(word.count - cut)])
+            let id = self.entry(stem, from: 0)
+            if id >= 0, self.oneWord[id] { return true }
+            if self.endsWithOneWordName(stem) { return true }
+        }
+        return false
     }
 
     /// Whether the word ends with a sensitive name written as one word (at least three bytes).
@@ -250,6 +269,8 @@ final class SensitiveNames: Sendable {
     static func boundary(before current: ScalarClass, previous: ScalarClass, beforePrevious: ScalarClass?) -> Split {
         switch (previous, current) {
         case (_, .boundary): return .here
+        // Cased and uncased scripts side by side (`SSN番号`): two words.
+        case (.lower, .uncased), (.upper, .uncased), (.uncased, .lower), (.uncased, .upper): return .here
         case (.lower, .upper), (.digit, .upper), (.digit, .lower), (.digit, .uncased), (.lower, .digit), (.upper, .digit), (.uncased, .digit): return .here
         case (.upper, .lower) where beforePrevious == .upper: return .beforePrevious
         default: return .none
@@ -260,7 +281,8 @@ final class SensitiveNames: Sendable {
     /// scalar class, lower-cased.
     static func words(of name: String) -> [String] {
         var classified: [(Unicode.Scalar, ScalarClass)] = []
-        for scalar in name.unicodeScalars {
+        // Compatibility forms fold first: full-width `ｐａｓｓｗｏｒｄ` is `password`.
+        for scalar in name.decomposedStringWithCompatibilityMapping.unicodeScalars {
             let properties = scalar.properties
             let kind: ScalarClass
             if properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint {

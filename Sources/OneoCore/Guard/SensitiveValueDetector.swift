@@ -86,9 +86,11 @@ public struct SensitiveValueDetector: Sendable {
     /// Redacts `buffer[start...]` in place, as text of its own (its first byte starts a token):
     /// how a value is redacted whole before it is cut to its limit, so no part of a secret that
     /// straddles the cut survives it.
+    /// The bytes before `start` are context only (an `SSN:` label before the value is seen);
+    /// matches start at `start` or later.
     public func redact(_ buffer: inout [UInt8], from start: Int) -> [Kind: Int] {
         guard !self.kinds.isEmpty, start < buffer.count else { return [:] }
-        let (redacted, counts) = buffer.withUnsafeBufferPointer { self.scan(UnsafeBufferPointer(rebasing: $0[start...])) }
+        let (redacted, counts) = buffer.withUnsafeBufferPointer { self.scan($0, from: start) }
         if let redacted { buffer.replaceSubrange(start..., with: redacted) }
         return counts
     }
@@ -105,24 +107,27 @@ public struct SensitiveValueDetector: Sendable {
         var nextAt = -1
     }
 
-    /// The redacted bytes (nil when nothing matched) and the counts per kind.
-    private func scan(_ bytes: UnsafeBufferPointer<UInt8>) -> ([UInt8]?, [Kind: Int]) {
+    /// The redacted bytes from `first` on (nil when nothing matched) and the counts per kind.
+    private func scan(_ bytes: UnsafeBufferPointer<UInt8>, from first: Int = 0) -> ([UInt8]?, [Kind: Int]) {
         var output: [UInt8] = []
         var counts: [Kind: Int] = [:]
-        var copied = 0
-        var index = 0
+        var copied = first
+        var index = first
         var frontiers = Frontiers()
+        frontiers.jwt = first
+        frontiers.email = first
+        frontiers.phone = first
         self.byteClasses.withUnsafeBufferPointer { classes in
             // The class of the byte before `index`; the text starts after a boundary.
-            var previous: UInt8 = 0
-            var previousByte: UInt8 = UInt8(ascii: " ")
+            var previous: UInt8 = first > 0 ? classes[Int(bytes[first - 1])] : 0
+            var previousByte: UInt8 = first > 0 ? bytes[first - 1] : UInt8(ascii: " ")
             while index < bytes.count {
                 let byte = bytes[index]
                 let byteClass = classes[Int(byte)]
                 if byteClass & (Self.startsToken | Self.startsNumber | Self.startsBlock) != 0 {
                     let afterWord = byteClass & Self.startsToken != 0
                         && (previous & Self.wordByte == 0 || Self.followsEscape(bytes, index))
-                    let afterDigit = byteClass & Self.startsNumber != 0 && previous & Self.digitByte == 0
+                    let afterDigit = byteClass & Self.startsNumber != 0 && (previous & Self.digitByte == 0 || Self.followsUnicodeEscape(bytes, index))
                     let block = byteClass & Self.startsBlock != 0 && previousByte != UInt8(ascii: "-")
                     if afterWord || afterDigit || block,
                         let (kind, length) = self.match(bytes, at: index, token: afterWord, number: afterDigit, block: block, frontiers: &frontiers)
@@ -149,11 +154,22 @@ public struct SensitiveValueDetector: Sendable {
         return (output, counts)
     }
 
-    /// `\n`, `\t` and the other one-letter JSON escapes end a word as the characters they stand for do.
+    /// `\n`, `\t` and the other one-letter JSON escapes, and `\u000c`-style ones, end a word as
+    /// the characters they stand for do: a secret written after one is still found.
     @inline(__always)
     private static func followsEscape(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {
-        guard index >= 2, bytes[index - 2] == UInt8(ascii: "\\") else { return false }
-        return "nrtbf".utf8.contains(bytes[index - 1])
+        if index >= 2, bytes[index - 2] == UInt8(ascii: "\\"), "nrtbf".utf8.contains(bytes[index - 1]) { return true }
+        return Self.followsUnicodeEscape(bytes, index)
+    }
+
+    /// Whether `\uXXXX` ends just before `index`.
+    private static func followsUnicodeEscape(_ bytes: UnsafeBufferPointer<UInt8>, _ index: Int) -> Bool {
+        guard index >= 6, bytes[index - 6] == UInt8(ascii: "\\"), bytes[index - 5] == UInt8(ascii: "u") else { return false }
+        for offset in 1...4 {
+            let byte = bytes[index - offset]
+            guard Self.isDigit(byte) || (byte | 0x20 >= UInt8(ascii: "a") && byte | 0x20 <= UInt8(ascii: "f")) else { return false }
+        }
+        return true
     }
 
     // MARK: Matchers
@@ -351,15 +367,18 @@ public struct SensitiveValueDetector: Sendable {
         return nil
     }
 
-    /// A PEM private key block, whole (to the end of the text when it has no end line).
+    /// A PEM (or PGP armoured) private key block, whole: five or more dashes, `BEGIN `, a header
+    /// line naming a `PRIVATE KEY` (`… PRIVATE KEY BLOCK` too), and everything to the end line
+    /// (to the end of the text when it has none).
     static func privateKey(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Int? {
-        let begin: StaticString = "-----BEGIN "
-        guard Self.hasPrefix(bytes, start, begin) else { return nil }
-        // `PRIVATE KEY-----` within the header line's first 80 bytes.
-        var index = start + begin.utf8CodeUnitCount
+        var index = start
+        while index < bytes.count, index - start < 64, bytes[index] == UInt8(ascii: "-") { index += 1 }
+        guard index - start >= 5, Self.hasPrefix(bytes, index, "BEGIN ") else { return nil }
+        // `PRIVATE KEY` within the header line's first 80 bytes.
+        index += 6
         var found = false
-        while index < min(bytes.count, start + 80), bytes[index] != UInt8(ascii: "\n") {
-            if bytes[index] == UInt8(ascii: "P"), Self.hasPrefix(bytes, index, "PRIVATE KEY-----") {
+        while index < min(bytes.count, start + 100), bytes[index] != UInt8(ascii: "\n") {
+            if bytes[index] == UInt8(ascii: "P"), Self.hasPrefix(bytes, index, "PRIVATE KEY") {
                 found = true
                 break
             }

@@ -28,20 +28,32 @@ public enum JSONValue: Hashable, Sendable {
     }
 
     /// The path of the first string or key holding U+0000, which PostgreSQL's `text` and `jsonb`
-    /// refuse (`data.notes`, `data.tags[2]`); nil when there is none.
+    /// refuse (`data.notes`, `data.tags[2]`); nil when there is none. The path is built only for
+    /// the one found, on the way back: linear in the value, however deep.
     public func pathOfUnstorableText(under prefix: String) -> String? {
+        guard let components = self.unstorableComponents() else { return nil }
+        return prefix + components.reversed().joined()
+    }
+
+    /// The path's components, innermost first.
+    private func unstorableComponents() -> [String]? {
         switch self {
-        case .string(let string): return string.utf8.contains(0) ? prefix : nil
+        case .string(let string): return string.utf8.contains(0) ? [] : nil
         case .array(let items):
             for (index, item) in items.enumerated() {
-                if let path = item.pathOfUnstorableText(under: "\(prefix)[\(index)]") { return path }
+                if var path = item.unstorableComponents() {
+                    path.append("[\(index)]")
+                    return path
+                }
             }
             return nil
         case .object(let object):
             for key in object.keys.sorted() {
-                let name = key.utf8.contains(0) ? key.replacingOccurrences(of: "\u{0}", with: "\\u0000") : key
-                if key.utf8.contains(0) { return "\(prefix).\(name)" }
-                if let path = object[key]!.pathOfUnstorableText(under: "\(prefix).\(name)") { return path }
+                if key.utf8.contains(0) { return [".\(key.replacingOccurrences(of: "\u{0}", with: "\\u0000"))"] }
+                if var path = object[key]!.unstorableComponents() {
+                    path.append(".\(key)")
+                    return path
+                }
             }
             return nil
         default: return nil
@@ -150,6 +162,8 @@ public enum JSONValue: Hashable, Sendable {
                 case UInt8(ascii: "\n"): output.append(contentsOf: "\\n".utf8)
                 case UInt8(ascii: "\r"): output.append(contentsOf: "\\r".utf8)
                 case UInt8(ascii: "\t"): output.append(contentsOf: "\\t".utf8)
+                case 0x08: output.append(contentsOf: "\\b".utf8)
+                case 0x0C: output.append(contentsOf: "\\f".utf8)
                 case 0..<0x20:
                     output.append(contentsOf: "\\u00".utf8)
                     output.append(hex[Int(byte >> 4)])

@@ -74,8 +74,11 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         return value
     }
 
-    /// Validates a JSON object from the API or the database and fills in defaults.
-    public init(validating value: JSONValue) throws(FieldConfigError) {
+    /// Validates a JSON object from the API or the database and fills in defaults. A config read
+    /// back from storage (`stored`) is not held to size limits added after it was written: it
+    /// still loads (its field lists, its jobs fail with a clear error), and the renderer and the
+    /// template parser apply the limits when it is used.
+    public init(validating value: JSONValue, stored: Bool = false) throws(FieldConfigError) {
         guard let object = value.objectValue else {
             throw FieldConfigError(key: nil, problem: "ai_config must be a JSON object")
         }
@@ -83,7 +86,7 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         if let unknown = object.keys.sorted().first(where: { !known.contains($0) }) {
             throw FieldConfigError(key: unknown, problem: "is not an ai_config key (known: \(known.sorted().joined(separator: ", ")))")
         }
-        if let path = value.pathOfUnstorableText(under: "ai_config") {
+        if !stored, let path = value.pathOfUnstorableText(under: "ai_config") {
             throw FieldConfigError(key: nil, problem: "\(path) contains a NUL character (U+0000), which cannot be stored")
         }
         let reader = Reader(object: object)
@@ -91,12 +94,12 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         guard let prompt, !prompt.isEmpty else {
             throw FieldConfigError(key: "prompt", problem: "is required and must be a non-empty string")
         }
-        guard prompt.utf8.count <= PromptLimits.templateBytes else {
+        guard stored || prompt.utf8.count <= PromptLimits.templateBytes else {
             throw FieldConfigError(key: "prompt", problem: "is \(prompt.utf8.count) bytes; the limit is \(PromptLimits.templateBytes) bytes")
         }
         self.init(prompt: prompt)
         self.model = try reader.string(.model)
-        if let model, model.isEmpty || model.utf8.count > 100 {
+        if let model, model.isEmpty || (!stored && model.utf8.count > 100) {
             throw FieldConfigError(key: "model", problem: "must be a model name of 1 to 100 bytes")
         }
         self.temperature = try reader.number(.temperature) ?? self.temperature
@@ -115,6 +118,11 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         self.autoRegenerate = try reader.bool(.autoRegenerate) ?? self.autoRegenerate
         self.triggerFields = try reader.strings(.triggerFields) ?? []
         self.excludedFields = try reader.strings(.excludedFields) ?? []
+        for (key, names) in [(CodingKeys.triggerFields, self.triggerFields), (.excludedFields, self.excludedFields)] where !stored {
+            guard names.count <= 200, names.allSatisfy({ $0.utf8.count <= 200 && $0.split(separator: ".").count <= PromptLimits.pathDepth }) else {
+                throw FieldConfigError(key: key.rawValue, problem: "takes at most 200 names of at most 200 bytes and \(PromptLimits.pathDepth) dotted parts each")
+            }
+        }
         self.cacheDuration = try reader.integer(.cacheDuration).map { Int($0) } ?? self.cacheDuration
         guard self.cacheDuration >= 0 else {
             throw FieldConfigError(key: "cache_duration", problem: "must be zero (no caching) or a number of seconds")
@@ -130,7 +138,7 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             self.outputType = type
         }
         self.systemMessage = try reader.string(.systemMessage)
-        if let systemMessage, systemMessage.utf8.count > PromptLimits.systemMessageBytes {
+        if !stored, let systemMessage, systemMessage.utf8.count > PromptLimits.systemMessageBytes {
             throw FieldConfigError(key: "system_message", problem: "is \(systemMessage.utf8.count) bytes; the limit is \(PromptLimits.systemMessageBytes) bytes")
         }
         self.maxFieldChars = try reader.integer(.maxFieldChars).map { Int($0) } ?? self.maxFieldChars

@@ -139,8 +139,29 @@ public struct PromptRenderer: Sendable {
     }
 
     public func render(_ template: PromptTemplate, data: [String: JSONValue], metadata: Metadata) -> Rendered {
-        let formatter = ValueFormatter(maximumCharacters: self.limits.fieldCharacters, detector: self.detector.kinds.isEmpty ? nil : self.detector)
         let limit = self.limits.promptCharacters
+        var rendered = self.render(template, data: data, metadata: metadata, within: limit)
+        // A redaction marker can be longer than what it replaced (`[REDACTED:ssn]` for nine
+        // digits): values then get less room and the prompt is rendered again, so the template's
+        // own text survives. Only when even that fails (a template over its own limit) is the end cut.
+        var scalars = rendered.prompt.utf8.count > limit ? rendered.prompt.unicodeScalars.count : 0
+        var room = limit
+        for _ in 0..<2 where scalars > limit {
+            room -= scalars - limit + 8
+            guard room > 0 else { break }
+            rendered = self.render(template, data: data, metadata: metadata, within: room)
+            scalars = rendered.prompt.utf8.count > limit ? rendered.prompt.unicodeScalars.count : 0
+        }
+        guard scalars > limit else { return rendered }
+        return Rendered(
+            prompt: String(String.UnicodeScalarView(rendered.prompt.unicodeScalars.prefix(limit))), excludedFields: rendered.excludedFields,
+            excludedKeys: rendered.excludedKeys, droppedFields: rendered.droppedFields, droppedPlaceholders: rendered.droppedPlaceholders,
+            reachedLimit: true, redactions: rendered.redactions)
+    }
+
+    /// One render with `limit` as the bound before the final redaction.
+    private func render(_ template: PromptTemplate, data: [String: JSONValue], metadata: Metadata, within limit: Int) -> Rendered {
+        let formatter = ValueFormatter(maximumCharacters: self.limits.fieldCharacters, detector: self.detector.kinds.isEmpty ? nil : self.detector)
         // Nested keys withheld, per nameable field: a field shown twice counts once, at its
         // largest showing (a whole value holds whatever a dotted path into it withholds).
         var withheldKeys: [Int] = []
@@ -324,14 +345,8 @@ public struct PromptRenderer: Sendable {
             prompt.append(contentsOf: fixed[copied...])
         }
 
-        var redacted = self.detector.redact(bytes: prompt)
-        // A redaction marker can be longer than what it replaced, and a template whose own text
-        // is over the limit has nothing left to shrink: the limit is kept by cutting the end,
-        // after redaction, so no part of a secret is left by the cut.
-        if redacted.text.utf8.count > limit, redacted.text.unicodeScalars.count > limit {
-            redacted = SensitiveValueDetector.Result(text: String(String.UnicodeScalarView(redacted.text.unicodeScalars.prefix(limit))), counts: redacted.counts)
-            reachedLimit = true
-        }
+        // The caller keeps the bound: a cut after redaction leaves no part of a secret.
+        let redacted = self.detector.redact(bytes: prompt)
         var redactions = redacted.counts
         for (kind, count) in redactedBeforeCut { redactions[kind, default: 0] += count }
         return Rendered(

@@ -54,16 +54,8 @@ public struct ValueFormatter: Sendable {
         case .double(let double):
             if type == .currency { Self.writeGrouped(double, decimals: 2, to: &out) } else { out.appendUTF8(Self.number(double)) }
         case .string(let string):
-            switch type {
-            case .date, .datetime: Self.writeDate(string, to: &out)
-            default:
-                // JSON held in text is filtered by key like any nested object.
-                if let filtered = EmbeddedJSON.filtered(string, keeping: filter, omitted: &omitted) {
-                    out.append(contentsOf: filtered)
-                } else {
-                    PromptFence.appendEscaped(string, to: &out)
-                }
-            }
+            if type == .date || type == .datetime, Self.writeDate(string, to: &out) { break }
+            Self.writeText(string, keeping: filter, omitted: &omitted, to: &out)
         case .array(let items):
             if items.allSatisfy({ if case .array = $0 { return false } else if case .object = $0 { return false } else { return true } }) {
                 for (index, item) in items.enumerated() {
@@ -201,11 +193,48 @@ public struct ValueFormatter: Sendable {
         }
     }
 
+    /// Text as data: JSON held in it is filtered by key like any nested object; key-value text
+    /// that is no whole JSON has the values of withheld keys replaced; then it is written with
+    /// its line breaks and fence tags escaped (`PromptFence`), whichever path it took.
+    static func writeText<Filter: JSONKeyFilter>(_ string: String, keeping filter: Filter, omitted: inout Int, to out: inout [UInt8]) {
+        if let filtered = EmbeddedJSON.filtered(string, keeping: filter, omitted: &omitted) {
+            filtered.withUnsafeBufferPointer { PromptFence.appendEscaped($0, to: &out) }
+            return
+        }
+        var string = string
+        string.withUTF8 { bytes in
+            if let (scrubbed, count) = KeyValueScrubber.scrub(bytes, keeping: filter) {
+                omitted += count
+                scrubbed.withUnsafeBufferPointer { PromptFence.appendEscaped($0, to: &out) }
+            } else {
+                PromptFence.appendEscaped(bytes, to: &out)
+            }
+        }
+    }
+
     /// A date stays `YYYY-MM-DD`; a timestamp (`YYYY-MM-DDTHH:MM[:SS[.fff]](Z|±HH:MM)`) becomes UTC
-    /// `YYYY-MM-DDTHH:MM:SSZ`; anything else is written as it is.
-    static func writeDate(_ string: String, to out: inout [UInt8]) {
-        let converted = string.utf8.withContiguousStorageIfAvailable(Self.utcTimestamp) ?? Array(string.utf8).withUnsafeBufferPointer(Self.utcTimestamp)
-        if let converted { out.appendUTF8(converted) } else { PromptFence.appendEscaped(string, to: &out) }
+    /// `YYYY-MM-DDTHH:MM:SSZ`. Returns false for anything else, which is written as text.
+    static func writeDate(_ string: String, to out: inout [UInt8]) -> Bool {
+        let bytes = string.utf8
+        if bytes.count == 10 || bytes.count == 20, let isPlain = bytes.withContiguousStorageIfAvailable({ Self.isISODate($0) }), isPlain {
+            out.appendUTF8(string)
+            return true
+        }
+        let converted = bytes.withContiguousStorageIfAvailable(Self.utcTimestamp) ?? Array(bytes).withUnsafeBufferPointer(Self.utcTimestamp)
+        guard let converted else { return false }
+        out.appendUTF8(converted)
+        return true
+    }
+
+    /// `YYYY-MM-DD` or `YYYY-MM-DDTHH:MM:SSZ`, digits where digits go: already in the form a prompt shows.
+    static func isISODate(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        let shape: StaticString = "dddd-dd-ddTdd:dd:ddZ"
+        for index in 0..<bytes.count {
+            let expected = shape.utf8Start[index]
+            let byte = bytes[index]
+            if expected == UInt8(ascii: "d") ? !(byte >= 48 && byte <= 57) : byte != expected { return false }
+        }
+        return true
     }
 
     /// The UTC form of a timestamp that is not already in it; nil for a date, a timestamp already

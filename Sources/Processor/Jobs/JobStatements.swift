@@ -53,7 +53,7 @@ enum JobStatements {
                 try row.decode((JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String]).self)
             return ClaimedJob(
                 id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
-                config: try AIFieldConfig(validating: config), attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
+                config: try AIFieldConfig(validating: config, stored: true), attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
                 recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion,
                 tenantSensitiveNames: sensitive
             )

@@ -47,7 +47,7 @@ public struct JobStore: Sendable {
             for try await (id, slug, name, type, position, config) in rows.decode((FieldID, String, String, String, Int, JSONValue?).self) {
                 fields.append(PipelineField(
                     id: id, slug: slug, name: name, type: FieldType(rawValue: type) ?? .text, position: position,
-                    aiConfig: try config.map { value throws -> AIFieldConfig in try AIFieldConfig(validating: value) }
+                    aiConfig: try config.map { value throws -> AIFieldConfig in try AIFieldConfig(validating: value, stored: true) }
                 ))
             }
             return (version, fields)

@@ -27,3 +27,5 @@ UPDATE ai_jobs SET status = 'cancelled', error_code = 'field_missing', error_mes
                    completed_at = now(), lease_until = NULL
 WHERE field_version_id IS NULL AND status IN ('pending', 'processing');
 ALTER TABLE ai_jobs DROP COLUMN prompt_template, DROP COLUMN ai_config;
+-- Deleting a field's versions sets its jobs' pointers to NULL: found by index, not a scan.
+CREATE INDEX ai_jobs_field_version ON ai_jobs (field_version_id);

@@ -42,17 +42,20 @@ struct Bench: AsyncParsableCommand {
         guard !self.adversarial || self.templates else { throw ValidationError("--adversarial goes with --templates") }
     }
 
+    /// The report as one JSON object, sorted keys, on a line of its own (the last).
+    static func printJSON(_ report: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    }
+
     func run() async throws {
         LogSetup.bootstrap()
         if self.templates, self.adversarial {
             FileHandle.standardError.write(Data("  rendering \(AdversarialBenchmark.inputs.count + 2) inputs at 1 KB, 64 KB and 1 MB, best of three each…\n".utf8))
             let report = try AdversarialBenchmark().run()
             print(report.table)
-            if self.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            }
+            if self.json { try Self.printJSON(report) }
             return
         }
         if self.templates {
@@ -61,11 +64,7 @@ struct Bench: AsyncParsableCommand {
                          report.fields, report.expansions_per_sec, report.median_expansions_per_sec))
             print(String(format: "  per second of the rendering thread's CPU time; %d-byte prompt, %d redaction(s) each", report.prompt_bytes, report.redactions_per_expansion))
             print(String(format: "without the detectors: %.0f expansions/s; the guard's share of the time: %.0f%%", report.without_guard_per_sec, report.guard_share * 100))
-            if self.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            }
+            if self.json { try Self.printJSON(report) }
             return
         }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -81,11 +80,7 @@ struct Bench: AsyncParsableCommand {
             }
             let report = try await benchmark.run()
             print(report.table)
-            if self.json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = .sortedKeys
-                print(String(decoding: try encoder.encode(report), as: UTF8.self))
-            }
+            if self.json { try Self.printJSON(report) }
             return
         }
         let settings = BenchmarkSettings(

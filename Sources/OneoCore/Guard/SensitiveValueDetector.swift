@@ -507,21 +507,14 @@ public struct SensitiveValueDetector: Sendable {
 /// keeps each one's bytes and the Luhn sums of the run up to it, and every start is decided by
 /// at most seven subtractions (a window of `L` digits doubles those of the parity opposite its
 /// last, so its sum is a difference of one of two prefix sums).
-struct CardRun {
-    private static let ring = 32
-    private static let mask = CardRun.ring - 1
+struct CardRun: RunRing {
+    static let ring = 32
+    static let mask = CardRun.ring - 1
     /// Per digit of the run, by index mod 32, four rings in one array: its first byte, the byte
     /// after it, and the sums of the digits before it doubling the even-indexed or the
     /// odd-indexed ones.
     /// Allocated at the first card candidate of a scan: most prompts have none.
-    private var storage: [Int] = []
-    /// Digits read, where reading goes on, and whether the run has ended.
-    private var count = 0
-    private var next = -1
-    private var ended = true
-    /// The digit the last start was at.
-    private var cursor = 0
-    private var runStart = -1
+    var state = RunState()
 
     init() {}
 
@@ -536,76 +529,58 @@ struct CardRun {
             }
             self.begin(at: start)
         }
-        let first = self.cursor
+        let first = self.state.cursor
         // Up to 19 digits from this start.
-        while self.count < first + 19, self.read(bytes) {}
-        let available = min(19, self.count - first)
-        guard available >= 13, self.storage[Self.ring + (first + 12) & Self.mask] - start <= 23 else { return nil }
+        while self.state.count < first + 19, self.read(bytes) {}
+        let available = min(19, self.state.count - first)
+        guard available >= 13, self.state.storage[Self.ring + (first + 12) & Self.mask] - start <= 23 else { return nil }
         let base = first & Self.mask
         for length in stride(from: available, through: 13, by: -1) {
             let last = (first + length) & Self.mask
             // The window's prefix sum at its end, past a digit of index first + length - 1.
             let sum = (first + length) % 2 == 0
-                ? self.storage[2 * Self.ring + last] - self.storage[2 * Self.ring + base]
-                : self.storage[3 * Self.ring + last] - self.storage[3 * Self.ring + base]
+                ? self.state.storage[2 * Self.ring + last] - self.state.storage[2 * Self.ring + base]
+                : self.state.storage[3 * Self.ring + last] - self.state.storage[3 * Self.ring + base]
             guard sum % 10 == 0 else { continue }
-            let end = self.storage[Self.ring + (first + length - 1) & Self.mask]
+            let end = self.state.storage[Self.ring + (first + length - 1) & Self.mask]
             if end < bytes.count, SensitiveValueDetector.isDigit(bytes[end]) { return nil }
             return end - start
         }
         return nil
     }
 
-    /// Moves the cursor to the digit at `start` if it belongs to the run being read.
-    private mutating func locate(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
-        guard self.runStart >= 0, start > self.runStart else { return false }
-        while true {
-            while self.cursor >= self.count {
-                guard self.read(bytes) else { return false }
-            }
-            let at = self.storage[self.cursor & Self.mask]
-            if at == start { return true }
-            if at > start { return false }
-            self.cursor += 1
-        }
-    }
-
     private mutating func begin(at start: Int) {
-        self.runStart = start
-        self.next = start
-        self.count = 0
-        self.cursor = 0
-        self.ended = false
-        if self.storage.isEmpty { self.storage = [Int](repeating: 0, count: 4 * Self.ring) }
-        self.storage[2 * Self.ring] = 0
-        self.storage[3 * Self.ring] = 0
+        self.restart(at: start)
+        if self.state.storage.isEmpty { self.state.storage = [Int](repeating: 0, count: 4 * Self.ring) }
+        self.state.storage[2 * Self.ring] = 0
+        self.state.storage[3 * Self.ring] = 0
     }
 
     /// Reads the run's next digit (past one separator); false when the run has ended.
-    private mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
-        guard !self.ended, self.next < bytes.count else {
-            self.ended = true
+    mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        guard !self.state.ended, self.state.next < bytes.count else {
+            self.state.ended = true
             return false
         }
-        var index = self.next
+        var index = self.state.next
         if !SensitiveValueDetector.isDigit(bytes[index]) {
             let byte = bytes[index]
-            guard self.count > 0, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), index + 1 < bytes.count, SensitiveValueDetector.isDigit(bytes[index + 1]) else {
-                self.ended = true
+            guard self.state.count > 0, byte == UInt8(ascii: " ") || byte == UInt8(ascii: "-"), index + 1 < bytes.count, SensitiveValueDetector.isDigit(bytes[index + 1]) else {
+                self.state.ended = true
                 return false
             }
             index += 1
         }
         let digit = Int(bytes[index] &- 48)
         let doubled = digit < 5 ? digit * 2 : digit * 2 - 9
-        let slot = self.count & Self.mask
-        let following = (self.count + 1) & Self.mask
-        self.storage[slot] = index
-        self.storage[Self.ring + slot] = index + 1
-        self.storage[2 * Self.ring + following] = self.storage[2 * Self.ring + slot] + (self.count % 2 == 0 ? doubled : digit)
-        self.storage[3 * Self.ring + following] = self.storage[3 * Self.ring + slot] + (self.count % 2 == 0 ? digit : doubled)
-        self.count += 1
-        self.next = index + 1
+        let slot = self.state.count & Self.mask
+        let following = (self.state.count + 1) & Self.mask
+        self.state.storage[slot] = index
+        self.state.storage[Self.ring + slot] = index + 1
+        self.state.storage[2 * Self.ring + following] = self.state.storage[2 * Self.ring + slot] + (self.state.count % 2 == 0 ? doubled : digit)
+        self.state.storage[3 * Self.ring + following] = self.state.storage[3 * Self.ring + slot] + (self.state.count % 2 == 0 ? digit : doubled)
+        self.state.count += 1
+        self.state.next = index + 1
         return true
     }
 }
@@ -618,18 +593,13 @@ struct CardRun {
 /// the run's digit string up to it and that string's length, and how many spaces came after
 /// characters of each position mod 4; every start is then decided in constant time (a span's
 /// remainder is a difference of two prefix remainders, the earlier scaled by 10^digits).
-struct IBANRun {
-    private static let ring = 64
-    private static let mask = IBANRun.ring - 1
+struct IBANRun: RunRing {
+    static let ring = 64
+    static let mask = IBANRun.ring - 1
     /// Six rings in one array: first byte, byte after, prefix remainder, prefix digit count, and
     /// spaces after characters of index ≡ 0…3 mod 4 (the four counts packed by 16 bits); then
     /// the powers of ten mod 97.
-    private var storage: [Int] = []
-    private var count = 0
-    private var next = -1
-    private var ended = true
-    private var cursor = 0
-    private var runStart = -1
+    var state = RunState()
 
     init() {}
 
@@ -643,89 +613,118 @@ struct IBANRun {
         let length = SensitiveValueDetector.ibanLength(bytes[start], bytes[start + 1])
         guard length > 0 else { return nil }
         if !self.locate(bytes, start) { self.begin(at: start) }
-        let first = self.cursor
-        while self.count < first + length, self.read(bytes) {}
-        guard self.count >= first + length else { return nil }
+        let first = self.state.cursor
+        while self.state.count < first + length, self.read(bytes) {}
+        guard self.state.count >= first + length else { return nil }
         // Spaces only after every fourth character from the start.
         let last = first + length - 1
-        let spaces = self.storage[5 * Self.ring + (last & Self.mask)] &- self.storage[5 * Self.ring + (first & Self.mask)]
+        let spaces = self.state.storage[5 * Self.ring + (last & Self.mask)] &- self.state.storage[5 * Self.ring + (first & Self.mask)]
         let allowed = (first + 3) & 3
         for residue in 0..<4 where residue != allowed && (spaces >> (16 * residue)) & 0xFFFF != 0 { return nil }
         let remainder = self.span(first + 4, first + length)
-        let headDigits = self.storage[4 * Self.ring + ((first + 4) & Self.mask)] - self.storage[4 * Self.ring + (first & Self.mask)]
-        let check = (remainder * self.storage[Self.powersAt + headDigits] + self.span(first, first + 4)) % 97
+        let headDigits = self.state.storage[4 * Self.ring + ((first + 4) & Self.mask)] - self.state.storage[4 * Self.ring + (first & Self.mask)]
+        let check = (remainder * self.state.storage[Self.powersAt + headDigits] + self.span(first, first + 4)) % 97
         guard check == 1 else { return nil }
-        return self.storage[Self.ring + (last & Self.mask)] - start
+        return self.state.storage[Self.ring + (last & Self.mask)] - start
     }
 
     /// The remainder mod 97 of the digit string of characters `from..<to`.
     private func span(_ from: Int, _ to: Int) -> Int {
-        let upper = self.storage[2 * Self.ring + (to & Self.mask)]
-        let lower = self.storage[2 * Self.ring + (from & Self.mask)]
-        let digits = self.storage[4 * Self.ring + (to & Self.mask)] - self.storage[4 * Self.ring + (from & Self.mask)]
-        return ((upper - lower * self.storage[Self.powersAt + digits]) % 97 + 97) % 97
-    }
-
-    private mutating func locate(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
-        guard self.runStart >= 0, start > self.runStart else { return false }
-        while true {
-            while self.cursor >= self.count {
-                guard self.read(bytes) else { return false }
-            }
-            let at = self.storage[self.cursor & Self.mask]
-            if at == start { return true }
-            if at > start { return false }
-            self.cursor += 1
-        }
+        let upper = self.state.storage[2 * Self.ring + (to & Self.mask)]
+        let lower = self.state.storage[2 * Self.ring + (from & Self.mask)]
+        let digits = self.state.storage[4 * Self.ring + (to & Self.mask)] - self.state.storage[4 * Self.ring + (from & Self.mask)]
+        return ((upper - lower * self.state.storage[Self.powersAt + digits]) % 97 + 97) % 97
     }
 
     private mutating func begin(at start: Int) {
-        self.runStart = start
-        self.next = start
-        self.count = 0
-        self.cursor = 0
-        self.ended = false
-        if self.storage.isEmpty {
-            self.storage = [Int](repeating: 1, count: Self.powersAt + 72)
-            for n in 1..<72 { self.storage[Self.powersAt + n] = self.storage[Self.powersAt + n - 1] * 10 % 97 }
+        self.restart(at: start)
+        if self.state.storage.isEmpty {
+            self.state.storage = [Int](repeating: 1, count: Self.powersAt + 72)
+            for n in 1..<72 { self.state.storage[Self.powersAt + n] = self.state.storage[Self.powersAt + n - 1] * 10 % 97 }
         }
-        self.storage[2 * Self.ring] = 0
-        self.storage[4 * Self.ring] = 0
-        self.storage[5 * Self.ring] = 0
+        self.state.storage[2 * Self.ring] = 0
+        self.state.storage[4 * Self.ring] = 0
+        self.state.storage[5 * Self.ring] = 0
     }
 
     /// Reads the run's next character (past one space); false when the run has ended.
-    private mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         @inline(__always) func member(_ byte: UInt8) -> Bool { SensitiveValueDetector.isUpper(byte) || SensitiveValueDetector.isDigit(byte) }
-        guard !self.ended, self.next < bytes.count else {
-            self.ended = true
+        guard !self.state.ended, self.state.next < bytes.count else {
+            self.state.ended = true
             return false
         }
-        var index = self.next
-        let slot = self.count & Self.mask
-        let following = (self.count + 1) & Self.mask
-        var spaces = self.storage[5 * Self.ring + slot]
+        var index = self.state.next
+        let slot = self.state.count & Self.mask
+        let following = (self.state.count + 1) & Self.mask
+        var spaces = self.state.storage[5 * Self.ring + slot]
         if !member(bytes[index]) {
-            guard self.count > 0, bytes[index] == UInt8(ascii: " "), index + 1 < bytes.count, member(bytes[index + 1]) else {
-                self.ended = true
+            guard self.state.count > 0, bytes[index] == UInt8(ascii: " "), index + 1 < bytes.count, member(bytes[index + 1]) else {
+                self.state.ended = true
                 return false
             }
             // The space follows the previous character: count it under that one's residue. The
             // prefix counts up to this character include it.
-            spaces &+= 1 << (16 * ((self.count - 1) & 3))
+            spaces &+= 1 << (16 * ((self.state.count - 1) & 3))
             index += 1
         }
         let byte = bytes[index]
         let value = SensitiveValueDetector.isDigit(byte) ? Int(byte - 48) : Int(byte - 55)
         let digits = value >= 10 ? 2 : 1
-        self.storage[slot] = index
-        self.storage[Self.ring + slot] = index + 1
-        self.storage[5 * Self.ring + slot] = spaces
-        self.storage[2 * Self.ring + following] = (self.storage[2 * Self.ring + slot] * (digits == 2 ? 100 : 10) + value) % 97
-        self.storage[4 * Self.ring + following] = self.storage[4 * Self.ring + slot] + digits
-        self.storage[5 * Self.ring + following] = spaces
-        self.count += 1
-        self.next = index + 1
+        self.state.storage[slot] = index
+        self.state.storage[Self.ring + slot] = index + 1
+        self.state.storage[5 * Self.ring + slot] = spaces
+        self.state.storage[2 * Self.ring + following] = (self.state.storage[2 * Self.ring + slot] * (digits == 2 ? 100 : 10) + value) % 97
+        self.state.storage[4 * Self.ring + following] = self.state.storage[4 * Self.ring + slot] + digits
+        self.state.storage[5 * Self.ring + following] = spaces
+        self.state.count += 1
+        self.state.next = index + 1
         return true
+    }
+}
+
+/// A run read once as the scanner's starts move along it (`CardRun`, `IBANRun`): a ring of the
+/// last characters, the first byte of each in the ring's first `ring` slots.
+protocol RunRing {
+    static var ring: Int { get }
+    static var mask: Int { get }
+    var state: RunState { get set }
+    /// Reads the run's next character; false when the run has ended.
+    mutating func read(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool
+}
+
+/// Where a run stands: its rings (`storage`), characters read, where reading goes on, whether
+/// the run has ended, the character the last start was at, and where the run began.
+struct RunState {
+    var storage: [Int] = []
+    var count = 0
+    var next = -1
+    var ended = true
+    var cursor = 0
+    var runStart = -1
+}
+
+extension RunRing {
+    /// Starts a new run at `start`: nothing read yet.
+    mutating func restart(at start: Int) {
+        self.state.runStart = start
+        self.state.next = start
+        self.state.count = 0
+        self.state.cursor = 0
+        self.state.ended = false
+    }
+
+    /// Moves the cursor to the character at `start` if it belongs to the run being read.
+    mutating func locate(_ bytes: UnsafeBufferPointer<UInt8>, _ start: Int) -> Bool {
+        guard self.state.runStart >= 0, start > self.state.runStart else { return false }
+        while true {
+            while self.state.cursor >= self.state.count {
+                guard self.read(bytes) else { return false }
+            }
+            let at = self.state.storage[self.state.cursor & Self.mask]
+            if at == start { return true }
+            if at > start { return false }
+            self.state.cursor += 1
+        }
     }
 }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// Text that looks like key-value data but is not JSON the guard can read whole: truncated or
 /// malformed JSON, a Python dict (`{'password': 'x'}`), a log line (`"token": "…"` after some
 /// prose). Every quoted key followed by `:` is asked of the key filter; a withheld key keeps its
@@ -8,7 +10,11 @@ enum KeyValueScrubber {
 
     /// The text with the values of withheld keys replaced, and how many; nil when none was.
     static func scrub<Filter: JSONKeyFilter>(_ bytes: UnsafeBufferPointer<UInt8>, keeping filter: Filter) -> ([UInt8], Int)? {
-        guard filter.filtersKeys else { return nil }
+        // Most text has no quote, or no colon: two vectorised searches rule it out.
+        guard filter.filtersKeys, let base = bytes.baseAddress, memchr(base, Int32(UInt8(ascii: ":")), bytes.count) != nil
+            || memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil,
+            memchr(base, Int32(UInt8(ascii: "\"")), bytes.count) != nil || memchr(base, Int32(UInt8(ascii: "'")), bytes.count) != nil
+        else { return nil }
         var output: [UInt8] = []
         var copied = 0
         var omitted = 0

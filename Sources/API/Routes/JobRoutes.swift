@@ -83,11 +83,18 @@ struct JobRoutes {
         )
     }
 
+    /// RFC 3986's unreserved characters, ASCII only: everything else in a query is encoded.
+    private static let unreserved = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+
+    /// The link to another page: relative (no `Host` header or scheme is trusted or guessed),
+    /// with every query value percent-encoded as it is echoed.
     private static func pageURL(_ request: Request, page: Int) -> String {
-        var items = request.uri.queryParameters.filter { $0.key != "page" }.map { "\($0.key)=\($0.value)" }.sorted()
+        func encoded(_ text: Substring) -> String {
+            text.addingPercentEncoding(withAllowedCharacters: Self.unreserved) ?? ""
+        }
+        var items = request.uri.queryParameters.filter { $0.key != "page" }.map { "\(encoded($0.key))=\(encoded($0.value))" }.sorted()
         items.append("page=\(page)")
-        let host = request.head.authority ?? "localhost"
-        return "http://\(host)\(request.uri.path)?\(items.joined(separator: "&"))"
+        return "\(request.uri.path)?\(items.joined(separator: "&"))"
     }
 
     private static func job(_ row: PostgresRow, withConfig: Bool = false) throws -> JobResource {

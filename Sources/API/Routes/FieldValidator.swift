@@ -5,6 +5,9 @@ import OneoCore
 /// names an excluded or sensitive field; and no AI field comes to depend on itself, directly or
 /// through other AI fields.
 enum FieldValidator {
+    /// Fields of one pipeline: every record write reads them all, and every `{*}` may show them.
+    static let maximumFields = 500
+
     static func validate(
         name: String,
         slug: String,
@@ -13,6 +16,9 @@ enum FieldValidator {
         existing: [PipelineField],
         tenantSensitiveNames: [String]
     ) throws(APIError) -> (FieldType, AIFieldConfig?) {
+        guard existing.count < Self.maximumFields else {
+            throw APIError.invalid("a pipeline holds at most \(Self.maximumFields) fields; this one is full")
+        }
         guard PipelineField.isValidSlug(slug) else {
             throw APIError.invalid("slug must be lower-case letters, digits and '_', starting with a letter (at most 63)")
         }

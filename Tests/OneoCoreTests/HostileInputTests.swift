@@ -272,7 +272,7 @@ struct BypassTableTests {
         return renderer.render(try PromptTemplate(parsing: template), data: data, metadata: .init(recordID: nil, pipelineName: "P", tenantName: "T", currentUser: nil)).prompt
     }
 
-    @Test("sensitive keys in camelCase, concatenated, plural and upper case", arguments: ["accessToken", "clientSecret", "cardNumber", "customerSSN", "stripeapikey", "passwords", "ACCESS_TOKEN", "SSN番号", "ｐａｓｓｗｏｒｄ"])
+    @Test("sensitive keys in camelCase, concatenated, plural and upper case", arguments: ["accessToken", "clientSecret", "cardNumber", "customerSSN", "stripeapikey", "passwords", "ACCESS_TOKEN", "SSN番号", "ｐａｓｓｗｏｒｄ", "api_keys", "accountNumbers"])
     func keySpellings(key: String) throws {
         #expect(!(try self.render(["meta": [key: "HIDDEN-VALUE-1"]]).contains("HIDDEN-VALUE-1")), "\(key)")
     }
@@ -283,7 +283,7 @@ struct BypassTableTests {
     ])
     func neighbours(text: String) throws {
         let prompt = try self.render(["notes": .string(text)])
-        #expect(prompt.contains("[REDACTED:"), "\(prompt)")
+        #expect(prompt.contains("[REDACTED:") || prompt.contains("[withheld]"), "\(prompt)")
         for secret in ["123-45-6789", "4111111111111111", "DE89370400440532013000", "sk-proj-AAAA", "AKIAIOSFODNN7EXAMPLE"] { #expect(!prompt.contains(secret)) }
     }
 
@@ -309,10 +309,14 @@ struct BypassTableTests {
     @Test("JSON in a string, truncated or not, and key-value text lose their sensitive values", arguments: [
         #"{"user":"bob","password":"hunter2-SECRET"}"#, #"{"user":"bob","password":"hunter2-SECRET","note":"#, #"{'password': 'hunter2-SECRET'}"#,
         #"Payload: {"api_key": "hunter2-SECRET"}"#, #"[{"a":{"clientSecret":"hunter2-SECRET"}}]"#,
+        #"{"passwords": ["hunter2-SECRET", "letmein-SECRET"], "name": "Bob""#, #"{'password': {'old': 'a-SECRET', 'new': 'b-SECRET'}"#,
+        #"{"payload": "{'password': 'hunter2-SECRET'}"}"#, "https://x.example/cb?token=hunter2-SECRET&y=1",
+        "Authorization: Bearer hunter2-SECRET", "password=hunter2-SECRET user=bob",
     ])
     func embedded(text: String) throws {
-        #expect(!(try self.render(["notes": .string(text)]).contains("hunter2-SECRET")))
-        #expect(!(try self.render(["when": .string(text)]).contains("hunter2-SECRET")), "a date field holding JSON")
+        let notes = try self.render(["notes": .string(text)])
+        #expect(!notes.contains("SECRET"), "\(notes)")
+        #expect(!(try self.render(["when": .string(text)]).contains("SECRET")), "a date field holding JSON")
     }
 
     @Test("no value opens or closes a fence or starts a line, raw or inside JSON held in a string", arguments: [
@@ -337,12 +341,25 @@ struct BypassTableTests {
         }
     }
 
+    @Test("a key of 500,000 combining marks is matched in linear time (no normalisation that sorts them)")
+    func longCombiningKey() throws {
+        let key = "a" + String(repeating: "\u{0301}", count: 250_000) + String(repeating: "\u{0316}", count: 250_000)
+        #expect(!FieldExclusion(excludedFields: []).isSensitiveName(key))
+    }
+
     @Test("redaction markers longer than what they replace never push the template's own text out")
     func markersKeepTheTemplate() throws {
         let ssns = (0..<40).map { String(format: "SSN 1%02d 45 6789", $0) }.joined(separator: " ")
         let prompt = try self.render(["notes": .string(ssns)], template: "Start {notes} END OF INSTRUCTIONS", promptCharacters: 300)
         #expect(prompt.hasSuffix("END OF INSTRUCTIONS"), "\(prompt)")
         #expect(prompt.unicodeScalars.count <= 300)
+        // Values that more than double under redaction leave the values no room: still the end stays.
+        let renderer = PromptRenderer(fields: Self.fields, exclusion: FieldExclusion(excludedFields: []), detector: SensitiveValueDetector(alsoRedact: [.email]),
+                                      limits: .init(fieldCharacters: 2_000, promptCharacters: 1_000))
+        let mails = String(repeating: "a@b.co ", count: 131)
+        let dense = renderer.render(try PromptTemplate(parsing: "Start {notes} END"), data: ["notes": .string(mails)], metadata: .init(recordID: nil, pipelineName: "P", tenantName: "T", currentUser: nil))
+        #expect(dense.prompt.hasSuffix("</data> END"), "\(dense.prompt.suffix(40))")
+        #expect(dense.prompt.unicodeScalars.count <= 1_000)
     }
 
     @Test("templates past the limits are refused with the limit named")

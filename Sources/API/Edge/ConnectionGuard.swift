@@ -144,9 +144,13 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = self.unwrapOutboundIn(data), self.inFlight > 0 {
             self.inFlight -= 1
-            if self.inFlight == 0, !self.readingBody {
+            if self.readingBody {
+                // A pipelined request's body is still due: its deadline stands.
+            } else if self.inFlight == 0 {
                 self.partialHead = false
                 self.arm(context, self.counts.settings.headTimeout)
+            } else {
+                self.arm(context, self.counts.settings.responseTimeout)
             }
         }
         context.write(data, promise: promise)
@@ -166,8 +170,10 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private func expired(_ context: ChannelHandlerContext) {
         self.timer = nil
-        // A request half-sent (its head or its body) hears why; an idle connection just closes.
-        if self.readingBody || (self.inFlight == 0 && self.partialHead) {
+        // A request half-sent (its head or its body) hears why, when no earlier response is
+        // still owed on the connection (a 408 behind unread bytes would never leave); otherwise,
+        // and when idle, the connection just closes.
+        if (self.readingBody && self.inFlight == 1) || (self.inFlight == 0 && self.partialHead) {
             self.answer(context, .requestTimeout, code: "timeout", message: "the request did not arrive in time")
         } else {
             // Idle, or a response the client did not read in time.
@@ -181,6 +187,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Writes a whole JSON error response, bypassing the router, and closes the connection.
     private func answer(_ context: ChannelHandlerContext, _ status: HTTPResponse.Status, code: String, message: String) {
+        self.timer?.cancel()
         let body = context.channel.allocator.buffer(string: #"{"code":"\#(code)","message":"\#(message)"}"#)
         var fields: HTTPFields = [.contentType: "application/json", .contentLength: "\(body.readableBytes)", .connection: "close"]
         if status == .serviceUnavailable { fields[.retryAfter] = "1" }
@@ -189,6 +196,8 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         context.writeAndFlush(self.wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             context.close(promise: nil)
         }
+        // A client that does not read even this answer is closed all the same.
+        self.timer = context.eventLoop.assumeIsolated().scheduleTask(in: self.counts.settings.refusedTimeout) { context.close(promise: nil) }
     }
 
     /// The client, as caps count it: an IPv4 address (also when mapped into IPv6), or the /64

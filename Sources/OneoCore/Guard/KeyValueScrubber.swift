@@ -1,63 +1,60 @@
 import Glibc
 
 /// Text that looks like key-value data but is not JSON the guard can read whole: truncated or
-/// malformed JSON, a Python dict (`{'password': 'x'}`), a log line (`"token": "…"` after some
-/// prose). Every quoted key followed by `:` is asked of the key filter; a withheld key keeps its
-/// name and loses its value, which becomes `[withheld]`. One pass, each byte read a bounded
-/// number of times; keys longer than 200 bytes are not keys.
+/// malformed JSON, a Python dict (`{'password': 'x'}`), a log or query string (`token=abc`,
+/// `Authorization: Bearer …`). Every key (quoted, or a bare word) followed by `:` or `=` is asked
+/// of the key filter; a withheld key keeps its name and loses its value — a quoted string, a
+/// bracketed list or object (read to its matching bracket), or text to the next delimiter —
+/// which becomes `[withheld]`. One pass: a quote looks at most 200 bytes ahead for its close, a
+/// bare key at most 64, and a value is read once.
 enum KeyValueScrubber {
     static let withheld: StaticString = "[withheld]"
 
     /// The text with the values of withheld keys replaced, and how many; nil when none was.
     static func scrub<Filter: JSONKeyFilter>(_ bytes: UnsafeBufferPointer<UInt8>, keeping filter: Filter) -> ([UInt8], Int)? {
-        // Most text has no quote, or no colon: two vectorised searches rule it out.
-        guard filter.filtersKeys, let base = bytes.baseAddress, memchr(base, Int32(UInt8(ascii: ":")), bytes.count) != nil
-            || memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil,
-            memchr(base, Int32(UInt8(ascii: "\"")), bytes.count) != nil || memchr(base, Int32(UInt8(ascii: "'")), bytes.count) != nil
+        // Most text has no `:` or `=` at all: two vectorised searches rule it out.
+        guard filter.filtersKeys, let base = bytes.baseAddress,
+            memchr(base, Int32(UInt8(ascii: ":")), bytes.count) != nil || memchr(base, Int32(UInt8(ascii: "=")), bytes.count) != nil
         else { return nil }
         var output: [UInt8] = []
         var copied = 0
         var omitted = 0
         var index = 0
         while index < bytes.count {
-            let quote = bytes[index]
-            guard quote == UInt8(ascii: "\"") || quote == UInt8(ascii: "'") else {
+            let byte = bytes[index]
+            let key: Range<Int>
+            let after: Int
+            if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "'") {
+                // A quoted key runs to the next same quote, within 200 bytes.
+                var close = index + 1
+                while close < bytes.count, close - index <= 200, bytes[close] != byte { close += 1 }
+                guard close < bytes.count, bytes[close] == byte else {
+                    index += 1
+                    continue
+                }
+                key = (index + 1)..<close
+                after = close + 1
+            } else if Self.isKeyByte(byte), index == 0 || !Self.isKeyByte(bytes[index - 1]) {
+                var end = index + 1
+                while end < bytes.count, end - index <= 64, Self.isKeyByte(bytes[end]) { end += 1 }
+                key = index..<end
+                after = end
+            } else {
                 index += 1
                 continue
             }
-            // The key runs to the next same quote, within 200 bytes.
-            var close = index + 1
-            while close < bytes.count, close - index <= 200, bytes[close] != quote { close += 1 }
-            guard close < bytes.count, bytes[close] == quote else {
-                index += 1
-                continue
-            }
-            var colon = close + 1
+            var colon = after
             while colon < bytes.count, bytes[colon] == UInt8(ascii: " ") { colon += 1 }
-            guard colon < bytes.count, bytes[colon] == UInt8(ascii: ":") || bytes[colon] == UInt8(ascii: "=") else {
-                // Not a key: the closing quote may open the next one.
-                index = close
+            guard colon < bytes.count, bytes[colon] == UInt8(ascii: ":") || bytes[colon] == UInt8(ascii: "="),
+                filter.keeping(String(decoding: UnsafeBufferPointer(rebasing: bytes[key]), as: UTF8.self)) == nil
+            else {
+                // Not a withheld key: what it holds is read on (a quoted value may hold keys).
+                index += 1
                 continue
             }
-            let key = String(decoding: UnsafeBufferPointer(rebasing: bytes[(index + 1)..<close]), as: UTF8.self)
-            guard filter.keeping(key) == nil else {
-                index = colon + 1
-                continue
-            }
-            // The value: a quoted string (backslash escapes), or up to a delimiter.
             var start = colon + 1
             while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
-            var end = start
-            if end < bytes.count, bytes[end] == UInt8(ascii: "\"") || bytes[end] == UInt8(ascii: "'") {
-                let valueQuote = bytes[end]
-                end += 1
-                while end < bytes.count, bytes[end] != valueQuote {
-                    end += bytes[end] == UInt8(ascii: "\\") ? 2 : 1
-                }
-                end = min(end + 1, bytes.count)
-            } else {
-                while end < bytes.count, !",}]\n\r".utf8.contains(bytes[end]) { end += 1 }
-            }
+            let end = Self.valueEnd(bytes, from: start, bare: bytes[colon] == UInt8(ascii: "="))
             output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<start]))
             output.append(contentsOf: UnsafeBufferPointer(start: Self.withheld.utf8Start, count: Self.withheld.utf8CodeUnitCount))
             copied = end
@@ -67,5 +64,50 @@ enum KeyValueScrubber {
         guard omitted > 0 else { return nil }
         output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied...]))
         return (output, omitted)
+    }
+
+    /// Letters, digits, `_`, `-` and `.`: what a bare key is made of.
+    @inline(__always) private static func isKeyByte(_ byte: UInt8) -> Bool {
+        (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
+            || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
+    }
+
+    /// Where a value that starts at `start` ends: past its closing quote, past its matching
+    /// bracket (quotes inside respected), or at the next delimiter (after `=`, also a space).
+    private static func valueEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, bare: Bool) -> Int {
+        guard start < bytes.count else { return start }
+        var index = start
+        var depth = 0
+        var quote: UInt8 = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            if quote != 0 {
+                if byte == UInt8(ascii: "\\") { index += 2; continue }
+                if byte == quote {
+                    quote = 0
+                    if depth == 0 { return index + 1 }
+                }
+                index += 1
+                continue
+            }
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "'"):
+                quote = byte
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                if depth == 0 { return index }
+                depth -= 1
+                if depth == 0 { return index + 1 }
+            case UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "&"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
+                if depth == 0 { return index }
+            case UInt8(ascii: " ") where bare && depth == 0:
+                return index
+            default:
+                break
+            }
+            index += 1
+        }
+        return min(index, bytes.count)
     }
 }

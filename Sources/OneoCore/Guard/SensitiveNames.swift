@@ -1,5 +1,3 @@
-import Foundation
-
 /// Names that make a field or nested key sensitive, matched against words as people and
 /// integrations write them:
 /// - a name is split into words at punctuation and spaces, at case changes (`accessToken` →
@@ -148,25 +146,29 @@ final class SensitiveNames: Sendable {
             if id >= 0, self.names.oneWord[id] { return true }
             if id >= 0, self.names.endsSequence[id], self.names.sequenceEnds(with: id, recent: self.recent, seen: self.seen) { return true }
             if self.names.endsWithOneWordName(word) { return true }
-            return self.names.isPlural(word)
+            return self.names.isPlural(word, recent: self.recent, seen: self.seen)
         }
     }
 
     /// Whether the word is the plural (`-s`, `-es`) of a word that is or ends with a sensitive
     /// name written as one word: `passwords`, `apikeys`, `secrets`. `tokens` is not: token counts
     /// are usage figures, not secrets.
-    private func isPlural(_ word: UnsafeBufferPointer<UInt8>) -> Bool {
+    /// A plural also ends a multi-word name (`api_keys`, `accountNumbers`).
+    private func isPlural(_ word: UnsafeBufferPointer<UInt8>, recent: UnsafeMutableBufferPointer<Int>, seen: Int) -> Bool {
         guard word.count >= 4, Self.lowered(word[word.count - 1]) == UInt8(ascii: "s") else { return false }
-        if word.count == 6, (0..<6).allSatisfy({ Self.lowered(word[$0]) == Array("tokens".utf8)[$0] }) { return false }
+        let alone = !(word.count == 6 && (0..<6).allSatisfy({ Self.lowered(word[$0]) == Self.tokens[$0] }))
         for cut in [1, 2] where word.count - cut >= 3 {
             if cut == 2, Self.lowered(word[word.count - 2]) != UInt8(ascii: "e") { continue }
             let stem = UnsafeBufferPointer(rebasing: word[0..<(word.count - cut)])
             let id = self.entry(stem, from: 0)
-            if id >= 0, self.oneWord[id] { return true }
-            if self.endsWithOneWordName(stem) { return true }
+            if alone, id >= 0, self.oneWord[id] { return true }
+            if id >= 0, self.endsSequence[id], self.sequenceEnds(with: id, recent: recent, seen: seen) { return true }
+            if alone, self.endsWithOneWordName(stem) { return true }
         }
         return false
     }
+
+    private static let tokens: [UInt8] = Array("tokens".utf8)
 
     /// Whether the word ends with a sensitive name written as one word (at least three bytes).
     private func endsWithOneWordName(_ word: UnsafeBufferPointer<UInt8>) -> Bool {
@@ -281,8 +283,10 @@ final class SensitiveNames: Sendable {
     /// scalar class, lower-cased.
     static func words(of name: String) -> [String] {
         var classified: [(Unicode.Scalar, ScalarClass)] = []
-        // Compatibility forms fold first: full-width `ｐａｓｓｗｏｒｄ` is `password`.
-        for scalar in name.decomposedStringWithCompatibilityMapping.unicodeScalars {
+        // Full-width forms fold first (`ｐａｓｓｗｏｒｄ` is `password`), scalar by scalar: a
+        // library normalisation sorts runs of combining marks, quadratic in a hostile key.
+        for original in name.unicodeScalars {
+            let scalar = (0xFF01...0xFF5E).contains(original.value) ? Unicode.Scalar(original.value - 0xFEE0)! : original
             let properties = scalar.properties
             let kind: ScalarClass
             if properties.generalCategory == .format || properties.isDefaultIgnorableCodePoint {

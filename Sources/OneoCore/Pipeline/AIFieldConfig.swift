@@ -119,9 +119,15 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         self.triggerFields = try reader.strings(.triggerFields) ?? []
         self.excludedFields = try reader.strings(.excludedFields) ?? []
         for (key, names) in [(CodingKeys.triggerFields, self.triggerFields), (.excludedFields, self.excludedFields)] where !stored {
-            guard names.count <= 200, names.allSatisfy({ $0.utf8.count <= 200 && $0.split(separator: ".").count <= PromptLimits.pathDepth }) else {
-                throw FieldConfigError(key: key.rawValue, problem: "takes at most 200 names of at most 200 bytes and \(PromptLimits.pathDepth) dotted parts each")
+            guard names.count <= 100, names.allSatisfy(Self.isListedName) else {
+                throw FieldConfigError(key: key.rawValue, problem: "takes at most 100 names of at most 128 bytes and \(PromptLimits.pathDepth) dotted parts each, without control characters")
             }
+        }
+        if stored {
+            // A row written before these limits is held to them as it is read: what it lists
+            // beyond them is dropped, so it can neither fail to load nor cost without bound.
+            self.triggerFields = Array(self.triggerFields.filter(Self.isListedName).prefix(100))
+            self.excludedFields = Array(self.excludedFields.filter(Self.isListedName).prefix(100))
         }
         self.cacheDuration = try reader.integer(.cacheDuration).map { Int($0) } ?? self.cacheDuration
         guard self.cacheDuration >= 0 else {
@@ -138,8 +144,19 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             self.outputType = type
         }
         self.systemMessage = try reader.string(.systemMessage)
-        if !stored, let systemMessage, systemMessage.utf8.count > PromptLimits.systemMessageBytes {
-            throw FieldConfigError(key: "system_message", problem: "is \(systemMessage.utf8.count) bytes; the limit is \(PromptLimits.systemMessageBytes) bytes")
+        if let systemMessage, systemMessage.utf8.count > PromptLimits.systemMessageBytes {
+            guard stored else {
+                throw FieldConfigError(key: "system_message", problem: "is \(systemMessage.utf8.count) bytes; the limit is \(PromptLimits.systemMessageBytes) bytes")
+            }
+            // An older row's longer message is cut to the limit, on a scalar boundary.
+            var kept = String.UnicodeScalarView()
+            var bytes = 0
+            for scalar in systemMessage.unicodeScalars {
+                bytes += String(scalar).utf8.count
+                guard bytes <= PromptLimits.systemMessageBytes else { break }
+                kept.append(scalar)
+            }
+            self.systemMessage = String(kept)
         }
         self.maxFieldChars = try reader.integer(.maxFieldChars).map { Int($0) } ?? self.maxFieldChars
         guard (20...PromptLimits.fieldCharacters).contains(self.maxFieldChars) else {
@@ -155,6 +172,13 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             }
             return kind
         }
+    }
+
+    /// A name in `excluded_fields` or `trigger_fields`: at most 128 bytes and `PromptLimits.pathDepth`
+    /// dotted parts, no control characters.
+    static func isListedName(_ name: String) -> Bool {
+        name.utf8.count <= 128 && name.split(separator: ".", omittingEmptySubsequences: false).count <= PromptLimits.pathDepth
+            && !name.unicodeScalars.contains { $0.properties.generalCategory == .control }
     }
 
     /// Reads typed values out of a JSON object, naming the key when a type is wrong.

@@ -147,8 +147,8 @@ public struct PromptRenderer: Sendable {
         var scalars = rendered.prompt.utf8.count > limit ? rendered.prompt.unicodeScalars.count : 0
         var room = limit
         for _ in 0..<2 where scalars > limit {
-            room -= scalars - limit + 8
-            guard room > 0 else { break }
+            // At worst the values get no room at all: the template's own text then fits.
+            room = max(0, room - (scalars - limit + 8))
             rendered = self.render(template, data: data, metadata: metadata, within: room)
             scalars = rendered.prompt.utf8.count > limit ? rendered.prompt.unicodeScalars.count : 0
         }

@@ -31,6 +31,9 @@ int oneo_spawn(const char *path, char *const argv[], char *const envp[], int cha
     if (result == 0 && output_fd >= 0) result = posix_spawn_file_actions_adddup2(&actions, output_fd, STDOUT_FILENO);
     if (result == 0 && output_fd >= 0) result = posix_spawn_file_actions_adddup2(&actions, output_fd, STDERR_FILENO);
     if (result == 0 && channel_fd >= 0) result = posix_spawn_file_actions_adddup2(&actions, channel_fd, CHILD_CHANNEL_FD);
+    /* Nothing else crosses into the child: not the runtime's epoll descriptors (swift-nio opens
+       them without close-on-exec), not a descriptor another thread opened a moment ago. */
+    if (result == 0) result = posix_spawn_file_actions_addclosefrom_np(&actions, channel_fd >= 0 ? CHILD_CHANNEL_FD + 1 : CHILD_CHANNEL_FD);
 
     /* Our runtime ignores SIGPIPE and its threads block signals; a child starts clean (pgbench,
        for one, never ends a timed run if SIGALRM arrives blocked). */
@@ -39,8 +42,9 @@ int oneo_spawn(const char *path, char *const argv[], char *const envp[], int cha
     sigemptyset(&none);
     if (result == 0) result = posix_spawnattr_setsigdefault(&attributes, &all);
     if (result == 0) result = posix_spawnattr_setsigmask(&attributes, &none);
-    if (result == 0) result = posix_spawnattr_setpgroup(&attributes, 0);
-    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETPGROUP);
+    /* A session of its own (and so a process group of its own): no controlling terminal shared
+       with an operator's shell, so no TIOCSTI into it. */
+    if (result == 0) result = posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSID);
     if (result == 0) result = posix_spawn(pid, path, &actions, &attributes, argv, envp);
 
     posix_spawnattr_destroy(&attributes);
@@ -53,6 +57,11 @@ out_fd:
 
 int oneo_set_parent_death_signal(int signal) {
     if (prctl(PR_SET_PDEATHSIG, (unsigned long)signal, 0, 0, 0) != 0) return errno;
+    return 0;
+}
+
+int oneo_set_no_new_privs(void) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1UL, 0UL, 0UL, 0UL) != 0) return errno;
     return 0;
 }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CProcess
 import Foundation
 import Logging
 import OneoCore
@@ -82,6 +83,9 @@ struct Serve: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap()
         let logger = Logger(label: "oneo.supervisor")
+        // The supervisor holds the master key and, for a moment, each tenant's key: no core
+        // dump, and no reading of its memory through /proc or ptrace by its own uid.
+        _ = oneo_set_dumpable(0)
         var configuration = Supervisor.Configuration(
             dataDirectory: self.instance.dataDirectory,
             database: try self.instance.databaseSettings(),

@@ -239,6 +239,21 @@ struct ProcessSupervisionTests {
         }
     }
 
+    /// Whether a process that does not run as root is dumpable (a non-dumpable one's /proc files
+    /// belong to root); nil for a process running as root, where ownership cannot tell.
+    static func dumpable(_ pid: Int32) throws -> Bool? {
+        guard let uid = Self.ownUID(pid), uid != 0 else { return nil }
+        let attributes = try FileManager.default.attributesOfItem(atPath: "/proc/\(pid)/environ")
+        return (attributes[.ownerAccountID] as? NSNumber)?.uint32Value != 0
+    }
+
+    static func ownUID(_ pid: Int32) -> UInt32? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
+        else { return nil }
+        return line.split(separator: "\t").dropFirst().first.flatMap { UInt32($0) }
+    }
+
     @Test("no provider key in any child's argv or environment, nor in the logs; the API and processors never run as root")
     func keysStayInMemory() async throws {
         let key = "sk-test-NEVER-LEAK-4242424242"
@@ -266,6 +281,21 @@ struct ProcessSupervisionTests {
             } else {
                 #expect(uids.values.allSatisfy { $0 == String(geteuid()) })
             }
+            // Hardening: every child in a session of its own, unable to gain privileges by exec,
+            // holding no descriptor of the supervisor's (its epoll instances above all); the
+            // supervisor and the API not dumpable.
+            for name in ["processor:acme", "api"] {
+                let pid = try #require(try await stack.child(name)?.pid)
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                #expect(status.contains("NoNewPrivs:\t1"), "\(name) can gain privileges by exec")
+                let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+                let fields = stat[stat.range(of: ")")!.upperBound...].split(separator: " ")
+                #expect(fields[3] == "\(pid)", "\(name) leads its own session (session \(fields[3]))")
+            }
+            // The supervisor runs as root in CI, where ownership cannot tell; as another user it can.
+            if let supervisor = try Self.dumpable(stack.serve.pid) { #expect(!supervisor, "the supervisor is not dumpable") }
+            #expect(try Self.dumpable(try #require(try await stack.child("api")?.pid)) == false, "the API is not dumpable")
+
             // The simulator saw the key (it is the provider); nothing we wrote did.
             #expect(try await stack.providerRequests().contains { $0.authorization == "Bearer \(key)" })
             #expect(!stack.serve.output.contains(key))

@@ -24,6 +24,8 @@ struct APIChild: AsyncParsableCommand {
     func run() async throws {
         LogSetup.bootstrap()
         let logger = Logger(label: "oneo.api")
+        // Every tenant's requests pass through here, with the database password: not dumpable.
+        _ = oneo_set_dumpable(0)
         // Every open connection is a descriptor: take the hard limit, and keep the cap below it
         // with room for the database pool and the supervisor link.
         let descriptors = FileDescriptorLimit.raiseToHard()

@@ -23,6 +23,8 @@ final class SupervisorLink: Sendable {
         // SIGKILL: when the supervisor is gone nobody can use our work, and our leases are
         // released by the next supervisor's processors.
         _ = oneo_set_parent_death_signal(SIGKILL)
+        // No exec of ours, or of a compromised child, gains privileges (setuid binaries).
+        _ = oneo_set_no_new_privs()
         let channel = FrameSocket(descriptor: FrameSocket.childDescriptor)
         let bootstrap = try await NIOThreadPool.singleton.runIfActive {
             try channel.receive(ChildBootstrap.self)

@@ -1,5 +1,8 @@
 public import Foundation
 import Crypto
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Seals tenants' provider keys with AES-GCM under the instance's master key. Only the supervisor
 /// (and the operator CLI, which writes keys) ever hold the master key; the database holds only
@@ -15,13 +18,11 @@ public struct KeySealer: Sendable {
             let fresh = SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
             let directory = (path as NSString).deletingLastPathComponent
             do {
-                try manager.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                try manager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             } catch {
                 throw SecretError(.masterKeyUnreadable, detail: "cannot create \(directory)")
             }
-            guard manager.createFile(atPath: path, contents: fresh, attributes: [.posixPermissions: 0o600]) else {
-                throw SecretError(.masterKeyUnreadable, detail: "cannot create \(path)")
-            }
+            try Self.createPrivately(path, fresh)
         }
         guard let data = manager.contents(atPath: path) else {
             throw SecretError(.masterKeyUnreadable, detail: "cannot read \(path)")
@@ -33,6 +34,18 @@ public struct KeySealer: Sendable {
             throw SecretError(.masterKeyUnreadable, detail: "\(path) is readable by group or others (mode \(String(mode, radix: 8))); chmod 600 it")
         }
         self.keyBytes = data
+    }
+
+    /// Writes a new file that is 0600 from its first byte: `O_CREAT|O_EXCL` with the mode, never
+    /// a world-readable file chmod'ed afterwards (Foundation's `createFile` writes, then chmods).
+    private static func createPrivately(_ path: String, _ data: Data) throws(SecretError) {
+        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw SecretError(.masterKeyUnreadable, detail: "cannot create \(path) (errno \(errno))") }
+        defer { Glibc.close(descriptor) }
+        let written = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+        guard written == data.count, fsync(descriptor) == 0 else {
+            throw SecretError(.masterKeyUnreadable, detail: "cannot write \(path) (errno \(errno))")
+        }
     }
 
     public func seal(_ providerKey: ProviderKey, tenant: TenantID) throws(SecretError) -> Data {

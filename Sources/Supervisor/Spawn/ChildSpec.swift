@@ -35,8 +35,8 @@ struct ChildSpec: Sendable {
     /// A program that is not ours, so cannot arm its own parent-death signal: `setpriv` arms it
     /// (after dropping to `account`, if any) and execs the program.
     static func foreign(role: Role, name: String, program: String, arguments: [String], account: ProcessAccount?, deathSignal: String) -> ChildSpec {
-        var wrapper = ["--pdeathsig", deathSignal]
-        if let account { wrapper = account.setprivArguments + wrapper }
+        var wrapper = ["--pdeathsig", deathSignal, "--no-new-privs"]
+        if let account { wrapper = account.setprivArguments + ["--pdeathsig", deathSignal] }
         return ChildSpec(role: role, name: name, executable: ProcessAccount.setpriv, arguments: wrapper + ["--", program] + arguments, wantsChannel: false)
     }
 

@@ -16,7 +16,7 @@ struct ProcessAccount: Sendable, Equatable {
     var groups: [gid_t] = []
 
     var setprivArguments: [String] {
-        ["--reuid=\(self.uid)", "--regid=\(self.gid)"]
+        ["--reuid=\(self.uid)", "--regid=\(self.gid)", "--no-new-privs"]
             + (self.groups.isEmpty ? ["--clear-groups"] : ["--groups=" + self.groups.map(String.init).joined(separator: ",")])
     }
 

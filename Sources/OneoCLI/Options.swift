@@ -43,7 +43,10 @@ struct InstanceOptions: ParsableArguments {
 enum LogSetup {
     /// Logs go to stderr, one line each, at ONEO_LOG_LEVEL (default info).
     static func bootstrap() {
-        let level = ProcessInfo.processInfo.environment["ONEO_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        // Never `trace`: at trace PostgresNIO logs every row it reads, record values and sealed
+        // keys among them (review L3); asking for it gives `debug`.
+        let asked = ProcessInfo.processInfo.environment["ONEO_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        let level = max(asked, .debug)
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

@@ -233,6 +233,11 @@ extension Supervisor {
         } catch {
             throw SpawnError(child: child.name, detail: "cannot open the tenant's provider key: \(error)")
         }
+        // uid = base + tenant id: an id past 2^24 would wrap onto another tenant's uid, root, or
+        // "unchanged" (review L14); such a tenant gets no processor and the operator hears why.
+        guard (1..<(1 << 24)).contains(tenant.rawValue) else {
+            throw SpawnError(child: child.name, detail: "tenant id \(tenant.rawValue) is outside 1..<2^24, where processor uids are unique")
+        }
         var spec = ChildSpec(
             role: .processor, name: child.name, tenant: tenant, executable: self.executable,
             arguments: ["processor", "--tenant", slug, "--concurrency", String(self.configuration.processorConcurrency)],

@@ -82,7 +82,7 @@ struct ProcessorChild: AsyncParsableCommand {
                 throw ValidationError("tenant \(tenantID) is not '\(self.tenant)'")
             }
             guard let url = URL(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                logger.critical("the tenant's provider base URL is not an http(s) URL; fix it with `oneo-ai tenant set-base-url`", metadata: ["provider.base_url": "\(baseURL)"])
+                logger.critical("the tenant's provider base URL is not an http(s) URL; fix it with `oneo-ai tenant set-base-url`")
                 throw ExitCode(78)
             }
             let processor = ProcessorService(
@@ -103,7 +103,12 @@ struct ProcessorChild: AsyncParsableCommand {
                 await link.heartbeats { (processor.activity.inFlight, processor.activity.completed) }
             }
             link.ready()
-            logger.info("processor started", metadata: ["provider.base_url": "\(baseURL)", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")", "uid": "\(getuid())"])
+            // The base URL as scheme, host and path: a user:password or a ?key= in it stays out of logs.
+            var shown = URLComponents(url: url, resolvingAgainstBaseURL: false)
+            shown?.user = nil
+            shown?.password = nil
+            shown?.query = nil
+            logger.info("processor started", metadata: ["provider.base_url": "\(shown?.string ?? "(unprintable)")", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")", "uid": "\(getuid())"])
             try await services.run()
             group.cancelAll()
         }

@@ -174,6 +174,8 @@ struct JSONParser {
                         let low = try self.hex4()
                         scalar = (0xDC00..<0xE000).contains(low) ? 0x10000 + ((scalar - 0xD800) << 10) + (low - 0xDC00) : 0xFFFD
                     }
+                    // U+0000 has no place in text PostgreSQL stores: it reads as U+FFFD.
+                    if scalar == 0 { scalar = 0xFFFD }
                     text.append(contentsOf: String(Character(Unicode.Scalar(scalar) ?? "\u{FFFD}")).utf8)
                 default:
                     throw self.failure("unknown escape")

@@ -65,7 +65,7 @@ public struct ChatCompletionsClient: Sendable {
         }
         let status = response.status.code
         guard status == 200 else {
-            let retryAfter = response.headers.first(name: "Retry-After").flatMap(Double.init).map { Duration.seconds($0) }
+            let retryAfter = Self.retryAfter(response.headers.first(name: "Retry-After"))
             let message = Self.providerMessage(payload) ?? "HTTP \(status)"
             switch status {
             case 429, 500...599, 408:
@@ -89,11 +89,29 @@ public struct ChatCompletionsClient: Sendable {
         guard let usage = reply.usage else {
             return .failure(ProviderFailure(kind: .permanent, code: "provider_no_usage", message: "provider answered without a usage block: cost cannot be known"))
         }
-        return .completed(Completion(content: first.message.content ?? "", promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens))
+        // Counts a provider could not have meant (negative, or past any context) would overflow
+        // the cost or break the commit (review L19, L20): the reply is refused, not stored.
+        guard (0...Self.maximumTokens).contains(usage.prompt_tokens), (0...Self.maximumTokens).contains(usage.completion_tokens) else {
+            return .failure(ProviderFailure(kind: .permanent, code: "provider_bad_usage", message: "provider reported token counts outside 0...\(Self.maximumTokens)"))
+        }
+        // PostgreSQL's text and jsonb hold no U+0000: a model that writes one would fail the
+        // whole group commit its result rides in.
+        let content = (first.message.content ?? "").replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
+        return .completed(Completion(content: content, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens))
+    }
+
+    /// More tokens than any model's context and output together.
+    static let maximumTokens = 10_000_000
+
+    /// `Retry-After` as seconds, 0 to an hour; anything else (a date, `nan`, `1e300`, garbage)
+    /// is ignored and the usual backoff applies (review L20: `Duration.seconds(.infinity)` traps).
+    public static func retryAfter(_ header: String?) -> Duration? {
+        guard let header, header.utf8.count <= 16, let seconds = Double(header.trimmingCharacters(in: .whitespaces)), seconds.isFinite, seconds >= 0 else { return nil }
+        return .milliseconds(Int64(min(seconds, 3_600) * 1_000))
     }
 
     /// The `error.message` of an OpenAI-style error body, cut short; never the request.
-    private static func providerMessage(_ payload: ByteBuffer) -> String? {
+    static func providerMessage(_ payload: ByteBuffer) -> String? {
         struct ErrorBody: Decodable {
             struct Inner: Decodable { let message: String? }
             let error: Inner?
@@ -101,7 +119,10 @@ public struct ChatCompletionsClient: Sendable {
         guard let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(payload.readableBytesView)), let message = body.error?.message else {
             return nil
         }
-        return String(message.prefix(300))
+        // What the job row keeps and any `read` token may see: 300 scalars, no control
+        // characters, and no key or other secret a gateway echoed (review L2).
+        let printable = String(String.UnicodeScalarView(message.unicodeScalars.prefix(300).map { $0.properties.generalCategory == .control ? " " : $0 }))
+        return SensitiveValueDetector().redact(printable).text
     }
 
     private static func describe(_ error: any Error) -> String {

@@ -227,7 +227,7 @@ struct LinearMatcherTests {
     func plainCheck() async {
         await propertyCheck(count: 1_000, input: Gen.int(in: 0...255).array(of: 0...40)) { values in
             let bytes = values.map { UInt8($0) }
-            let expected = !bytes.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x3C || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 }
+            let expected = !bytes.contains { ($0 < 0x20 && $0 != 0x09) || $0 == 0x3C || $0 == 0x7F || $0 == 0xC2 || $0 == 0xE2 || $0 == 0xEF }
             #expect(bytes.withUnsafeBufferPointer { PromptFence.isPlain($0) } == expected, "\(bytes)")
         }
     }
@@ -279,12 +279,15 @@ struct BypassTableTests {
 
     @Test("secrets next to non-ASCII text, JSON escapes and letters", arguments: [
         "SSN:\u{00A0}123-45-6789", "カード番号4111111111111111", "IBAN：DE89370400440532013000", "key€sk-proj-AAAAAAAAAAAAAAAAAAAAAAAA",
-        "4111111111111111note", "AKIAIOSFODNN7EXAMPLEMORE",
+        "4111111111111111note", "AKIAIOSFODNN7EXAMPLEMORE", "card 4111\u{00A0}1111\u{00A0}1111\u{00A0}1111", "card ４１１１１１１１１１１１１１１１",
+        "IBAN DE89\u{202F}3704\u{202F}0044\u{202F}0532\u{202F}0130\u{202F}00", "sk-proj-AAAAAAAA\u{200B}AAAAAAAAAAAAAAAA",
     ])
     func neighbours(text: String) throws {
         let prompt = try self.render(["notes": .string(text)])
         #expect(prompt.contains("[REDACTED:") || prompt.contains("[withheld]"), "\(prompt)")
-        for secret in ["123-45-6789", "4111111111111111", "DE89370400440532013000", "sk-proj-AAAA", "AKIAIOSFODNN7EXAMPLE"] { #expect(!prompt.contains(secret)) }
+        for secret in ["123-45-6789", "4111111111111111", "DE89370400440532013000", "sk-proj-AAAA", "AKIAIOSFODNN7EXAMPLE", "1111 1111", "１１１１", "0044 0532"] {
+            #expect(!prompt.contains(secret), "\(prompt)")
+        }
     }
 
     @Test("a secret after a form feed, a backspace or a \\u escape inside a JSON value is still found")

@@ -5,6 +5,8 @@
 ///   when it is another AI field's output (second-order input is marked as such);
 /// - no value can contain a line break (written `↵`) or the text of a fence tag (its `<` is
 ///   written `＜`), so no value can start a line, forge a `Label: value` line or close a block;
+/// - in text values, spaces that are not ASCII become ASCII spaces, full-width digits ASCII
+///   digits, and invisible joiners go, so a secret pasted with them is still one for the detectors;
 /// - the system message tells the model that what is fenced is data, never instructions.
 /// The escapes use non-ASCII scalars, which the detectors treat as boundaries: a secret after an
 /// escaped line break is still found.
@@ -49,7 +51,7 @@ public enum PromptFence {
     @inline(__always)
     static func isSpecial(_ byte: UInt8) -> Bool {
         if byte < 0x7F { return byte < 0x20 ? byte != 0x09 : byte == 0x3C }
-        return byte == 0x7F || byte == 0xC2 || byte == 0xE2
+        return byte == 0x7F || byte == 0xC2 || byte == 0xE2 || byte == 0xEF
     }
 
     /// Whether no byte needs a closer look, eight bytes at a time: a byte below 0x20, `<`, or
@@ -113,7 +115,26 @@ public enum PromptFence {
             case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
                 Self.appendLineBreak(to: &out)
                 index += 3
-            case 0xC2, 0xE2:
+            // Spaces that are not ASCII spaces (no-break, thin, figure, narrow no-break) become
+            // one: a card or IBAN pasted from a web page or a PDF is grouped with them, and the
+            // detectors group by ASCII spaces.
+            case 0xC2 where index + 1 < bytes.count && bytes[index + 1] == 0xA0:
+                out.append(UInt8(ascii: " "))
+                index += 2
+            case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && ((0x80...0x8A).contains(bytes[index + 2]) || bytes[index + 2] == 0xAF):
+                out.append(UInt8(ascii: " "))
+                index += 3
+            // Invisible joiners and the word joiner are dropped: one hidden inside a secret would
+            // split it for the detectors and for no reader.
+            case 0xE2 where index + 2 < bytes.count && ((bytes[index + 1] == 0x80 && (0x8B...0x8D).contains(bytes[index + 2])) || (bytes[index + 1] == 0x81 && bytes[index + 2] == 0xA0)):
+                index += 3
+            case 0xEF where index + 2 < bytes.count && bytes[index + 1] == 0xBB && bytes[index + 2] == 0xBF:
+                index += 3
+            // Full-width digits are digits (`４１１１…` is a card number).
+            case 0xEF where index + 2 < bytes.count && bytes[index + 1] == 0xBC && (0x90...0x99).contains(bytes[index + 2]):
+                out.append(UInt8(ascii: "0") + bytes[index + 2] - 0x90)
+                index += 3
+            case 0xC2, 0xE2, 0xEF:
                 out.append(byte)
                 index += 1
             default:

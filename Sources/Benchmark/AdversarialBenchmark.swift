@@ -36,7 +36,8 @@ public struct AdversarialBenchmark: Sendable {
 
     public static let sizes = [1 << 10, 64 << 10, 1 << 20]
 
-    /// The inputs, by name: a unit repeated to the size.
+    /// The inputs, by name: a unit repeated to the size. Test data only: fragments of secret
+    /// formats (prefixes, a card number that fails the Luhn check), none of them a secret.
     public static let inputs: [(name: String, unit: String)] = [
         ("jwt: eyJ-", "eyJ-"),
         ("jwt: eyJa.", "eyJa."),

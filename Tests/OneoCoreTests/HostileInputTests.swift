@@ -4,7 +4,10 @@ import PropertyBased
 import Testing
 
 // Every secret below is made-up test data shaped to trip the detectors: no real card, account or
-// key (AKIAIOSFODNN7EXAMPLE is the example key of AWS's own documentation; the JWT signs nothing).
+// key. 4111 1111 1111 1111 and 4012888888881881 are the card networks' published test numbers,
+// DE89370400440532013000 and GB82 WEST 1234 5698 7654 32 the IBAN registry's examples,
+// AKIAIOSFODNN7EXAMPLE the example key of AWS's own documentation; the other keys are letters in a
+// row after a real prefix, and the JWT signs nothing.
 
 /// What a hostile record, template or config can do to the engine, and what it cannot.
 @Suite("hostile input: planted secrets, forged lines, limits")

@@ -10,7 +10,7 @@ public struct PipelineResource: Codable, Sendable {
 }
 
 /// A field as the API shows it; `ai_config` is the validated config with defaults filled in. In
-/// a list it lacks `prompt` and `system_message` (their sizes are given instead).
+/// a list it is a bounded summary: no `prompt`, `system_message` or lists (their sizes instead).
 public struct FieldResource: Codable, Sendable {
     public let id: FieldID
     public let pipeline: PipelineID
@@ -32,12 +32,15 @@ public struct FieldResource: Codable, Sendable {
 
     init(_ field: PipelineField, pipeline: PipelineID, whole: Bool) {
         var config = field.aiConfig?.jsonValue
-        if !whole, case .object(var object)? = config {
-            object["prompt_bytes"] = .integer(Int64(field.aiConfig?.prompt.utf8.count ?? 0))
-            object["system_message_bytes"] = .integer(Int64(field.aiConfig?.systemMessage?.utf8.count ?? 0))
-            object["prompt"] = nil
-            object["system_message"] = nil
-            config = .object(object)
+        if !whole, case .object(let object)? = config {
+            // A bounded summary: its scalar settings, and the sizes of its text and lists.
+            var summary = object.filter { _, value in value.arrayValue == nil && value.stringValue.map { $0.utf8.count <= 100 } ?? true }
+            summary["prompt"] = nil
+            summary["system_message"] = nil
+            summary["prompt_bytes"] = .integer(Int64(field.aiConfig?.prompt.utf8.count ?? 0))
+            summary["system_message_bytes"] = .integer(Int64(field.aiConfig?.systemMessage?.utf8.count ?? 0))
+            summary["excluded_fields_count"] = .integer(Int64(field.aiConfig?.excludedFields.count ?? 0))
+            config = .object(summary)
         }
         self.init(id: field.id, pipeline: pipeline, name: field.name, slug: field.slug, field_type: field.type.rawValue, position: field.position, ai_config: config)
     }

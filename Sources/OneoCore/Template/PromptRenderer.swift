@@ -362,10 +362,10 @@ public struct PromptRenderer: Sendable {
     /// The scalars the template takes whatever the record holds: its text, the fences around
     /// placeholder values and `{*}` blocks, and the empty marker where a value may be missing.
     private func reserved(_ template: PromptTemplate) -> Int {
-        var total = 0
+        var total = template.literalScalars
         for segment in template.segments {
             switch segment {
-            case .literal(let text): total += text.unicodeScalars.count
+            case .literal: break
             case .allFields: total += Self.blockScalars
             case .field(let path, _):
                 let ai = path.first.flatMap { self.nameableIndex[$0] }.map { self.isAIOutput[$0] } ?? false

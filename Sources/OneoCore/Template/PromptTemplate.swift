@@ -20,6 +20,9 @@ public struct PromptTemplate: Sendable, Hashable {
 
     public let source: String
     public let segments: [Segment]
+    /// Unicode scalars of the template's own text (its literals), counted once at parse: every
+    /// render reserves them within the prompt's bound.
+    public let literalScalars: Int
 
     /// Parses a template, refusing one over `PromptLimits.templateBytes`, with more than
     /// `PromptLimits.placeholders` placeholders, or with a path deeper than `PromptLimits.pathDepth`.
@@ -29,6 +32,10 @@ public struct PromptTemplate: Sendable, Hashable {
         }
         self.source = source
         self.segments = try Self.parse(Array(source.unicodeScalars))
+        self.literalScalars = self.segments.reduce(0) { total, segment in
+            if case .literal(let text) = segment { return total + text.unicodeScalars.count }
+            return total
+        }
     }
 
     /// Top-level field slugs the template names explicitly (`{billing.city}` names `billing`).

@@ -147,6 +147,22 @@ struct SecretTests {
         #expect(try KeySealer(masterKeyFile: path).open(sealed, tenant: TenantID(1)).secret == "test-key-value", "the key persists")
     }
 
+    @Test("processes creating the master key at once all end with the same key, none with an error or a short file")
+    func concurrentCreation() async throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("oneo-key-\(UInt32.random(in: 0 ... .max))/master.key").path
+        defer { try? FileManager.default.removeItem(atPath: (path as NSString).deletingLastPathComponent) }
+        let sealed = try await withThrowingTaskGroup(of: Data.self) { group in
+            for _ in 0..<8 {
+                group.addTask { try KeySealer(masterKeyFile: path).seal(ProviderKey("test-key-value"), tenant: TenantID(1)) }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let reader = try KeySealer(masterKeyFile: path)
+        for box in sealed { #expect(try reader.open(box, tenant: TenantID(1)).secret == "test-key-value") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: (path as NSString).deletingLastPathComponent)
+        #expect(leftovers == ["master.key"], "no temporary file is left: \(leftovers)")
+    }
+
     @Test("a provider key never prints")
     func redaction() {
         let key = ProviderKey("test-key-value")

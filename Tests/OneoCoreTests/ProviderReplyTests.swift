@@ -28,6 +28,10 @@ struct ProviderReplyTests {
         #expect(message?.contains("sk-proj-ABCD") == false)
         #expect(message?.contains("[REDACTED:api_key]") == true)
         #expect(message?.unicodeScalars.contains { $0.value < 0x20 } == false)
+        // A key that the 300-scalar cut would split is redacted first, whole.
+        let straddling = #"{"error":{"message":""# + String(repeating: "x ", count: 140) + #"sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX0123 ‮end"}}"#
+        let cut = ChatCompletionsClient.providerMessage(ByteBuffer(string: straddling)) ?? ""
+        #expect(!cut.contains("sk-proj") && !cut.contains("\u{202E}"), "\(cut)")
         let long = #"{"error":{"message":""# + String(repeating: "x", count: 5_000) + #""}}"#
         #expect((ChatCompletionsClient.providerMessage(ByteBuffer(string: long))?.count ?? 0) <= 300)
     }

@@ -18,6 +18,9 @@ struct ErrorShapeMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as PSQLError where error.serverInfo?[.sqlState]?.hasPrefix("22") == true {
             context.logger.notice("a request's value was refused by PostgreSQL", metadata: ["error": "\(SafeErrorDescription.of(error))"])
             throw APIError.invalid("a value in the request cannot be stored (PostgreSQL refused it: SQLSTATE \(error.serverInfo?[.sqlState] ?? "22"))")
+        } catch let error as FieldConfigError {
+            // A stored field's config that can no longer be applied: the tenant can edit it.
+            throw APIError.conflict("a stored field config cannot be used: \(error.description)")
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
             throw APIError.internalFailure("internal error; the API log has the detail")

@@ -2,11 +2,12 @@ import Glibc
 
 /// Text that looks like key-value data but is not JSON the guard can read whole: truncated or
 /// malformed JSON, a Python dict (`{'password': 'x'}`), a log or query string (`token=abc`,
-/// `Authorization: Bearer …`). Every key (quoted, or a bare word) followed by `:` or `=` is asked
-/// of the key filter; a withheld key keeps its name and loses its value — a quoted string, a
-/// bracketed list or object (read to its matching bracket), or text to the next delimiter —
-/// which becomes `[withheld]`. One pass: a quote looks at most 200 bytes ahead for its close, a
-/// bare key at most 64, and a value is read once.
+/// `Authorization: Bearer …`, YAML). Every key (quoted, or a bare word of letters, digits, `_`
+/// and `-`) followed by `:` or `=` is asked of the key filter; a withheld key keeps its name and
+/// loses its value — a quoted string, a bracketed list or object (read to its matching
+/// bracket), or text to the next `,` `;` `&` or line end (the next line when the value starts on
+/// it, as YAML writes) — which becomes `[withheld]`. One pass: a key, quoted or bare, is looked
+/// for at most 200 bytes ahead, and a value is read once.
 enum KeyValueScrubber {
     static let withheld: StaticString = "[withheld]"
 
@@ -36,7 +37,7 @@ enum KeyValueScrubber {
                 after = close + 1
             } else if Self.isKeyByte(byte), index == 0 || !Self.isKeyByte(bytes[index - 1]) {
                 var end = index + 1
-                while end < bytes.count, end - index <= 64, Self.isKeyByte(bytes[end]) { end += 1 }
+                while end < bytes.count, end - index <= 200, Self.isKeyByte(bytes[end]) { end += 1 }
                 key = index..<end
                 after = end
             } else {
@@ -53,8 +54,14 @@ enum KeyValueScrubber {
                 continue
             }
             var start = colon + 1
-            while start < bytes.count, bytes[start] == UInt8(ascii: " ") { start += 1 }
-            let end = Self.valueEnd(bytes, from: start, bare: bytes[colon] == UInt8(ascii: "="))
+            while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+            // `key:` then the value indented on the next line.
+            if start < bytes.count, bytes[start] == UInt8(ascii: "\r") { start += 1 }
+            if start < bytes.count, bytes[start] == UInt8(ascii: "\n") {
+                start += 1
+                while start < bytes.count, bytes[start] == UInt8(ascii: " ") || bytes[start] == UInt8(ascii: "\t") { start += 1 }
+            }
+            let end = Self.valueEnd(bytes, from: start)
             output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<start]))
             output.append(contentsOf: UnsafeBufferPointer(start: Self.withheld.utf8Start, count: Self.withheld.utf8CodeUnitCount))
             copied = end
@@ -66,15 +73,15 @@ enum KeyValueScrubber {
         return (output, omitted)
     }
 
-    /// Letters, digits, `_`, `-` and `.`: what a bare key is made of.
+    /// Letters, digits, `_` and `-`: what a bare key is made of.
     @inline(__always) private static func isKeyByte(_ byte: UInt8) -> Bool {
         (byte >= UInt8(ascii: "a") && byte <= UInt8(ascii: "z")) || (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z"))
             || (byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")) || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "-")
     }
 
     /// Where a value that starts at `start` ends: past its closing quote, past its matching
-    /// bracket (quotes inside respected), or at the next delimiter (after `=`, also a space).
-    private static func valueEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int, bare: Bool) -> Int {
+    /// bracket (quotes inside respected), or at the next delimiter.
+    private static func valueEnd(_ bytes: UnsafeBufferPointer<UInt8>, from start: Int) -> Int {
         guard start < bytes.count else { return start }
         var index = start
         var depth = 0
@@ -101,8 +108,6 @@ enum KeyValueScrubber {
                 if depth == 0 { return index + 1 }
             case UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "&"), UInt8(ascii: "\n"), UInt8(ascii: "\r"):
                 if depth == 0 { return index }
-            case UInt8(ascii: " ") where bare && depth == 0:
-                return index
             default:
                 break
             }

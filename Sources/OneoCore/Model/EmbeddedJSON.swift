@@ -12,19 +12,21 @@ enum EmbeddedJSON {
     /// The text less its withheld keys; nil when it is no JSON object or list, or when nothing
     /// was withheld (then the string is written as it is).
     static func filtered<Filter: JSONKeyFilter>(_ value: String, keeping filter: Filter, omitted: inout Int, embedding: Int = 0) -> [UInt8]? {
-        guard filter.filtersKeys, embedding < Self.maximumEmbedding else { return nil }
         var value = value
-        return value.withUTF8 { bytes -> [UInt8]? in
-            var start = 0
-            while start < bytes.count, Self.isSpace(bytes[start]) { start += 1 }
-            guard start < bytes.count, bytes[start] == UInt8(ascii: "{") || bytes[start] == UInt8(ascii: "[") else { return nil }
-            var rewriter = Rewriter(bytes: bytes, index: start, embedding: embedding)
-            guard (try? rewriter.value(filter, depth: 0, emit: true)) != nil else { return nil }
-            rewriter.skipSpace()
-            guard rewriter.index == bytes.count, rewriter.omitted > 0 else { return nil }
-            omitted += rewriter.omitted
-            return rewriter.out
-        }
+        return value.withUTF8 { Self.filtered($0, keeping: filter, omitted: &omitted, embedding: embedding) }
+    }
+
+    static func filtered<Filter: JSONKeyFilter>(_ bytes: UnsafeBufferPointer<UInt8>, keeping filter: Filter, omitted: inout Int, embedding: Int = 0) -> [UInt8]? {
+        guard filter.filtersKeys, embedding < Self.maximumEmbedding else { return nil }
+        var start = 0
+        while start < bytes.count, Self.isSpace(bytes[start]) { start += 1 }
+        guard start < bytes.count, bytes[start] == UInt8(ascii: "{") || bytes[start] == UInt8(ascii: "[") else { return nil }
+        var rewriter = Rewriter(bytes: bytes, index: start, embedding: embedding)
+        guard (try? rewriter.value(filter, depth: 0, emit: true)) != nil else { return nil }
+        rewriter.skipSpace()
+        guard rewriter.index == bytes.count, rewriter.omitted > 0 else { return nil }
+        omitted += rewriter.omitted
+        return rewriter.out
     }
 
     @inline(__always) static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x0A || byte == 0x0D || byte == 0x09 }

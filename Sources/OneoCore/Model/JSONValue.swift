@@ -106,8 +106,10 @@ public enum JSONValue: Hashable, Sendable {
                 output.append(contentsOf: "null".utf8)
             }
         case .string(let value):
-            if let filtered = EmbeddedJSON.filtered(value, keeping: filter, omitted: &omitted) {
-                Self.writeString(String(decoding: filtered, as: UTF8.self), to: &output)
+            // In a prompt (a filter that withholds keys), a string is prepared as a field's text
+            // is; written for anything else, it is written as it is.
+            if filter.filtersKeys, let prepared = ValueFormatter.preparedText(value, keeping: filter, omitted: &omitted) {
+                Self.writeString(String(decoding: prepared, as: UTF8.self), to: &output)
             } else {
                 Self.writeString(value, to: &output)
             }

@@ -124,10 +124,14 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             }
         }
         if stored {
-            // A row written before these limits is held to them as it is read: what it lists
-            // beyond them is dropped, so it can neither fail to load nor cost without bound.
+            // A row written before these limits: its trigger list is trimmed to them (a trigger
+            // too many costs a regeneration, nothing more); its exclusions are all kept — an
+            // exclusion dropped would send what it withholds — unless one is past any sensible
+            // size, when the config is refused (its jobs fail saying so) rather than half applied.
             self.triggerFields = Array(self.triggerFields.filter(Self.isListedName).prefix(100))
-            self.excludedFields = Array(self.excludedFields.filter(Self.isListedName).prefix(100))
+            if let absurd = self.excludedFields.first(where: { $0.utf8.count > 4_096 || $0.split(separator: ".").count > 64 }) {
+                throw FieldConfigError(key: "excluded_fields", problem: "holds an entry of \(absurd.utf8.count) bytes that cannot be applied; edit the field's excluded_fields")
+            }
         }
         self.cacheDuration = try reader.integer(.cacheDuration).map { Int($0) } ?? self.cacheDuration
         guard self.cacheDuration >= 0 else {

@@ -36,15 +36,28 @@ public struct KeySealer: Sendable {
         self.keyBytes = data
     }
 
-    /// Writes a new file that is 0600 from its first byte: `O_CREAT|O_EXCL` with the mode, never
-    /// a world-readable file chmod'ed afterwards (Foundation's `createFile` writes, then chmods).
+    /// Puts a new key at `path` that is 0600 from its first byte and whole when it appears: it is
+    /// written to a private temporary file (`O_CREAT|O_EXCL`, mode 0600; Foundation's
+    /// `createFile` writes, then chmods), synced, then linked into place. When another process
+    /// (`serve` and `tenant add` started together) linked its key first, that key stands and
+    /// ours is dropped: both then read the same one.
     private static func createPrivately(_ path: String, _ data: Data) throws(SecretError) {
-        let descriptor = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
-        guard descriptor >= 0 else { throw SecretError(.masterKeyUnreadable, detail: "cannot create \(path) (errno \(errno))") }
-        defer { Glibc.close(descriptor) }
+        let temporary = "\(path).\(getpid()).\(UInt32.random(in: 0 ... .max)).tmp"
+        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        guard descriptor >= 0 else { throw SecretError(.masterKeyUnreadable, detail: "cannot create \(temporary) (errno \(errno))") }
+        defer { unlink(temporary) }
         let written = data.withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-        guard written == data.count, fsync(descriptor) == 0 else {
-            throw SecretError(.masterKeyUnreadable, detail: "cannot write \(path) (errno \(errno))")
+        let synced = fsync(descriptor) == 0
+        Glibc.close(descriptor)
+        guard written == data.count, synced else { throw SecretError(.masterKeyUnreadable, detail: "cannot write \(temporary) (errno \(errno))") }
+        guard link(temporary, path) == 0 || errno == EEXIST else {
+            throw SecretError(.masterKeyUnreadable, detail: "cannot put the key at \(path) (errno \(errno))")
+        }
+        // The directory entry itself, so the key survives a crash right after.
+        let directory = Glibc.open((path as NSString).deletingLastPathComponent, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if directory >= 0 {
+            _ = fsync(directory)
+            Glibc.close(directory)
         }
     }
 

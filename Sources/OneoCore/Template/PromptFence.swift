@@ -5,8 +5,9 @@
 ///   when it is another AI field's output (second-order input is marked as such);
 /// - no value can contain a line break (written `↵`) or the text of a fence tag (its `<` is
 ///   written `＜`), so no value can start a line, forge a `Label: value` line or close a block;
-/// - in text values, spaces that are not ASCII become ASCII spaces, full-width digits ASCII
-///   digits, and invisible joiners go, so a secret pasted with them is still one for the detectors;
+/// - values are normalised first (`normalized`: odd spaces, dashes and full-width digits made
+///   plain, invisible scalars dropped), so a secret pasted with them is still one for the
+///   scrubber and the detectors, and no dropped scalar can hide a fence tag;
 /// - the system message tells the model that what is fenced is data, never instructions.
 /// The escapes use non-ASCII scalars, which the detectors treat as boundaries: a secret after an
 /// escaped line break is still found.
@@ -51,7 +52,7 @@ public enum PromptFence {
     @inline(__always)
     static func isSpecial(_ byte: UInt8) -> Bool {
         if byte < 0x7F { return byte < 0x20 ? byte != 0x09 : byte == 0x3C }
-        return byte == 0x7F || byte == 0xC2 || byte == 0xE2 || byte == 0xEF
+        return byte == 0x7F || byte == 0xC2 || byte == 0xE2 || byte == 0xE3 || byte == 0xEF
     }
 
     /// Whether no byte needs a closer look, eight bytes at a time: a byte below 0x20, `<`, or
@@ -80,17 +81,90 @@ public enum PromptFence {
     }
 
     /// Appends `text` as data: unchanged unless it holds a line break, another control
-    /// character or a fence tag.
+    /// character, a fence tag, or a scalar `normalized` rewrites.
     public static func appendEscaped(_ text: String, to out: inout [UInt8]) {
         var text = text
         text.withUTF8 { self.appendEscaped($0, to: &out) }
     }
 
+    /// Normalises first, then escapes: a fence tag rebuilt by dropping an invisible scalar
+    /// (`<\u{200B}/data>`) is escaped like any other.
     public static func appendEscaped(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         if Self.isPlain(bytes) {
             out.append(contentsOf: bytes)
             return
         }
+        if let normal = Self.normalized(bytes) {
+            normal.withUnsafeBufferPointer { Self.escapeLines($0, to: &out) }
+        } else {
+            Self.escapeLines(bytes, to: &out)
+        }
+    }
+
+    /// Text as the detectors and the scrubber read it: spaces that are not ASCII spaces
+    /// (no-break, thin, figure, ideographic, …) become one, dashes `-`, full-width digits ASCII
+    /// digits, and invisible scalars (zero-width spaces and joiners, the word joiner, invisible
+    /// operators, the soft hyphen, a variation selector, a byte-order mark) are dropped: a secret
+    /// pasted with them is still one. nil when nothing changes.
+    public static func normalized(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        var out: [UInt8] = []
+        var copied = 0
+        var index = 0
+        while index < bytes.count {
+            let byte = bytes[index]
+            guard byte == 0xC2 || byte == 0xE2 || byte == 0xE3 || byte == 0xEF else {
+                index += 1
+                continue
+            }
+            var replacement: UInt8? = nil
+            var length = 0
+            if byte == 0xC2, index + 1 < bytes.count {
+                switch bytes[index + 1] {
+                case 0xA0: (replacement, length) = (UInt8(ascii: " "), 2)
+                case 0xAD: length = 2
+                default: break
+                }
+            } else if index + 2 < bytes.count {
+                let (second, third) = (bytes[index + 1], bytes[index + 2])
+                switch (byte, second) {
+                case (0xE2, 0x80):
+                    switch third {
+                    case 0x80...0x8A, 0xAF: (replacement, length) = (UInt8(ascii: " "), 3)
+                    case 0x8B...0x8D: length = 3
+                    case 0x90...0x95: (replacement, length) = (UInt8(ascii: "-"), 3)
+                    default: break
+                    }
+                case (0xE2, 0x81):
+                    switch third {
+                    case 0x9F: (replacement, length) = (UInt8(ascii: " "), 3)
+                    case 0xA0, 0xA2...0xA4: length = 3
+                    default: break
+                    }
+                case (0xE2, 0x88) where third == 0x92: (replacement, length) = (UInt8(ascii: "-"), 3)
+                case (0xE3, 0x80) where third == 0x80: (replacement, length) = (UInt8(ascii: " "), 3)
+                case (0xEF, 0xBB) where third == 0xBF: length = 3
+                case (0xEF, 0xB8) where third == 0x8F: length = 3
+                case (0xEF, 0xBC) where (0x90...0x99).contains(third): (replacement, length) = (UInt8(ascii: "0") + third - 0x90, 3)
+                default: break
+                }
+            }
+            guard length > 0 else {
+                index += 1
+                continue
+            }
+            if out.isEmpty { out.reserveCapacity(bytes.count) }
+            out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied..<index]))
+            if let replacement { out.append(replacement) }
+            index += length
+            copied = index
+        }
+        guard copied > 0 else { return nil }
+        out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[copied...]))
+        return out
+    }
+
+    /// Line breaks written `↵`, a fence tag's `<` written `＜`, other control characters U+FFFD.
+    private static func escapeLines(_ bytes: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
         var index = 0
         while index < bytes.count {
             let byte = bytes[index]
@@ -115,26 +189,7 @@ public enum PromptFence {
             case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && (bytes[index + 2] == 0xA8 || bytes[index + 2] == 0xA9):
                 Self.appendLineBreak(to: &out)
                 index += 3
-            // Spaces that are not ASCII spaces (no-break, thin, figure, narrow no-break) become
-            // one: a card or IBAN pasted from a web page or a PDF is grouped with them, and the
-            // detectors group by ASCII spaces.
-            case 0xC2 where index + 1 < bytes.count && bytes[index + 1] == 0xA0:
-                out.append(UInt8(ascii: " "))
-                index += 2
-            case 0xE2 where index + 2 < bytes.count && bytes[index + 1] == 0x80 && ((0x80...0x8A).contains(bytes[index + 2]) || bytes[index + 2] == 0xAF):
-                out.append(UInt8(ascii: " "))
-                index += 3
-            // Invisible joiners and the word joiner are dropped: one hidden inside a secret would
-            // split it for the detectors and for no reader.
-            case 0xE2 where index + 2 < bytes.count && ((bytes[index + 1] == 0x80 && (0x8B...0x8D).contains(bytes[index + 2])) || (bytes[index + 1] == 0x81 && bytes[index + 2] == 0xA0)):
-                index += 3
-            case 0xEF where index + 2 < bytes.count && bytes[index + 1] == 0xBB && bytes[index + 2] == 0xBF:
-                index += 3
-            // Full-width digits are digits (`４１１１…` is a card number).
-            case 0xEF where index + 2 < bytes.count && bytes[index + 1] == 0xBC && (0x90...0x99).contains(bytes[index + 2]):
-                out.append(UInt8(ascii: "0") + bytes[index + 2] - 0x90)
-                index += 3
-            case 0xC2, 0xE2, 0xEF:
+            case 0xC2, 0xE2, 0xE3, 0xEF:
                 out.append(byte)
                 index += 1
             default:

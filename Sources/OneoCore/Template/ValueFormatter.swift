@@ -193,22 +193,32 @@ public struct ValueFormatter: Sendable {
         }
     }
 
-    /// Text as data: JSON held in it is filtered by key like any nested object; key-value text
-    /// that is no whole JSON has the values of withheld keys replaced; then it is written with
-    /// its line breaks and fence tags escaped (`PromptFence`), whichever path it took.
+    /// Text as data: `preparedText`, then written with its line breaks and fence tags escaped
+    /// (`PromptFence`), whichever path it took.
     static func writeText<Filter: JSONKeyFilter>(_ string: String, keeping filter: Filter, omitted: inout Int, to out: inout [UInt8]) {
-        if let filtered = EmbeddedJSON.filtered(string, keeping: filter, omitted: &omitted) {
-            filtered.withUnsafeBufferPointer { PromptFence.appendEscaped($0, to: &out) }
-            return
+        if let prepared = Self.preparedText(string, keeping: filter, omitted: &omitted) {
+            prepared.withUnsafeBufferPointer { PromptFence.appendEscaped($0, to: &out) }
+        } else {
+            PromptFence.appendEscaped(string, to: &out)
         }
+    }
+
+    /// A string value as a prompt shows it, before escaping — at the top of a field or inside a
+    /// JSON value alike: normalised first (`PromptFence.normalized`, so nothing invisible hides
+    /// a key or a secret from what follows), then JSON held in it is filtered by key like any
+    /// nested object, or key-value text that is no whole JSON has the values of withheld keys
+    /// replaced (`KeyValueScrubber`). nil when the string is written as it is.
+    static func preparedText<Filter: JSONKeyFilter>(_ string: String, keeping filter: Filter, omitted: inout Int) -> [UInt8]? {
         var string = string
-        string.withUTF8 { bytes in
-            if let (scrubbed, count) = KeyValueScrubber.scrub(bytes, keeping: filter) {
+        return string.withUTF8 { original -> [UInt8]? in
+            func filtered(_ bytes: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+                if let json = EmbeddedJSON.filtered(bytes, keeping: filter, omitted: &omitted) { return json }
+                guard let (scrubbed, count) = KeyValueScrubber.scrub(bytes, keeping: filter) else { return nil }
                 omitted += count
-                scrubbed.withUnsafeBufferPointer { PromptFence.appendEscaped($0, to: &out) }
-            } else {
-                PromptFence.appendEscaped(bytes, to: &out)
+                return scrubbed
             }
+            guard !PromptFence.isPlain(original), let normal = PromptFence.normalized(original) else { return filtered(original) }
+            return normal.withUnsafeBufferPointer { filtered($0) } ?? normal
         }
     }
 

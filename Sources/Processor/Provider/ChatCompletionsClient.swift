@@ -119,10 +119,14 @@ public struct ChatCompletionsClient: Sendable {
         guard let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(payload.readableBytesView)), let message = body.error?.message else {
             return nil
         }
-        // What the job row keeps and any `read` token may see: 300 scalars, no control
-        // characters, and no key or other secret a gateway echoed (review L2).
-        let printable = String(String.UnicodeScalarView(message.unicodeScalars.prefix(300).map { $0.properties.generalCategory == .control ? " " : $0 }))
-        return SensitiveValueDetector().redact(printable).text
+        // What the job row keeps and any `read` token may see: no key or other secret a gateway
+        // echoed (review L2) — redacted before the cut, so no part of one is left by it — then 300
+        // scalars, without control or format characters (no U+202E turning the text around).
+        let bounded = String(String.UnicodeScalarView(message.unicodeScalars.prefix(4_096)))
+        let redacted = SensitiveValueDetector().redact(bounded).text
+        return String(String.UnicodeScalarView(redacted.unicodeScalars.prefix(300).map {
+            $0.properties.generalCategory == .control || $0.properties.generalCategory == .format ? " " : $0
+        }))
     }
 
     private static func describe(_ error: any Error) -> String {

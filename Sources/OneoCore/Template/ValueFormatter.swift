@@ -60,7 +60,7 @@ public struct ValueFormatter: Sendable {
             if items.allSatisfy({ if case .array = $0 { return false } else if case .object = $0 { return false } else { return true } }) {
                 for (index, item) in items.enumerated() {
                     if index > 0 { out.append(contentsOf: ", ".utf8) }
-                    _ = ValueFormatter(maximumCharacters: Int.max).write(item, keeping: filter, to: &out, redactions: &redactions)
+                    omitted += ValueFormatter(maximumCharacters: Int.max).write(item, keeping: filter, to: &out, redactions: &redactions)
                 }
             } else {
                 value.writeJSON(to: &out, keeping: filter, omitted: &omitted)

@@ -60,10 +60,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
-            name: "Processor",
+            name: "QueueManager",
             dependencies: [
                 "OneoCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Processor",
+            dependencies: [
+                "OneoCore",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "OneoCLI",
             dependencies: [
-                "OneoCore", "Supervisor", "API", "Processor", "Benchmark", "CProcess",
+                "OneoCore", "Supervisor", "API", "QueueManager", "Processor", "Benchmark", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

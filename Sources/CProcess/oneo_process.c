@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <string.h>
 #include <unistd.h>
 
 enum { CHILD_CHANNEL_FD = 3 };
@@ -91,5 +92,61 @@ int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid) {
 int oneo_set_receive_timeout(int socket_fd, int seconds) {
     struct timeval timeout = { .tv_sec = seconds, .tv_usec = 0 };
     if (setsockopt(socket_fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout) != 0) return errno;
+    return 0;
+}
+
+long oneo_send_with_descriptor(int socket_fd, const void *bytes, unsigned long length, int descriptor) {
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec vector = { .iov_base = (void *)bytes, .iov_len = length };
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1 };
+    memset(&control, 0, sizeof control);
+    message.msg_control = control.buffer;
+    message.msg_controllen = sizeof control.buffer;
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    header->cmsg_level = SOL_SOCKET;
+    header->cmsg_type = SCM_RIGHTS;
+    header->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(header), &descriptor, sizeof(int));
+    return (long)sendmsg(socket_fd, &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+long oneo_receive_with_descriptor(int socket_fd, void *bytes, unsigned long capacity, int *descriptor) {
+    union {
+        char buffer[CMSG_SPACE(4 * sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    struct iovec vector = { .iov_base = bytes, .iov_len = capacity };
+    struct msghdr message = { .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer };
+    *descriptor = -1;
+    ssize_t received = recvmsg(socket_fd, &message, MSG_CMSG_CLOEXEC);
+    if (received < 0) return -1;
+    for (struct cmsghdr *header = CMSG_FIRSTHDR(&message); header != NULL; header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS) continue;
+        size_t count = (header->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t index = 0; index < count; index++) {
+            int passed;
+            memcpy(&passed, CMSG_DATA(header) + index * sizeof(int), sizeof(int));
+            if (*descriptor == -1) {
+                *descriptor = passed;
+            } else {
+                close(passed);
+                if (*descriptor >= 0) close(*descriptor);
+                *descriptor = -2;
+            }
+        }
+    }
+    /* Descriptors cut off for lack of room were closed by the kernel; what we hold is not all. */
+    if ((message.msg_flags & MSG_CTRUNC) && *descriptor != -1) {
+        if (*descriptor >= 0) close(*descriptor);
+        *descriptor = -2;
+    }
+    return (long)received;
+}
+
+int oneo_socketpair(int fds[2]) {
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return errno;
     return 0;
 }

@@ -9,6 +9,7 @@ import Glibc
 final class SupervisedChild {
     enum Launch {
         case api
+        case queueManager
         case processor(TenantID, slug: String)
         /// PostgreSQL, Redis: a fixed command line.
         case fixed(ChildSpec)
@@ -51,6 +52,8 @@ final class SupervisedChild {
     var loop: Task<Void, Never>?
     /// Between the decision to spawn and the spawn (reading the tenant, opening its key).
     var preparing = false
+    /// A processor: the queue manager generation it was connected to, if any.
+    var queueGeneration: Int?
 
     init(name: String, role: ChildSpec.Role, launch: Launch, policy: RestartPolicy) {
         self.name = name
@@ -159,6 +162,7 @@ extension Supervisor {
         child.terminationSent = false
         child.inFlight = 0
         child.completed = 0
+        child.queueGeneration = nil
         child.lastHeard = .now
         child.lastBusy = .now
         child.lifecycle.spawned(at: .now)
@@ -172,7 +176,7 @@ extension Supervisor {
             }
             do {
                 // A fresh socket's buffer holds far more than one bootstrap frame: no blocking.
-                try channel.send(self.bootstrap(for: child, pid: running.pid, worker: worker, key: prepared.providerKey))
+                try channel.send(self.bootstrap(for: child, worker: worker, prepared: prepared))
             } catch {
                 self.logger.error("bootstrap frame not delivered; killing the child", metadata: ["child": "\(child.name)", "error": "\(error)"])
                 kill(running.pid, SIGKILL)
@@ -186,9 +190,10 @@ extension Supervisor {
         child.pid = nil
         child.channel = nil
         child.inFlight = 0
-        if let tenant = child.tenant, let worker = child.worker {
-            await self.releaseJobs(of: worker, tenant: tenant, child: child.name)
-        }
+        child.queueGeneration = nil
+        // The next queue manager releases what this one held; a processor's attempts are
+        // released by the queue manager the moment its socket closes.
+        if child.role == .qmgr, let worker = child.worker { self.retiredQueueWorkers = Array((self.retiredQueueWorkers + [worker]).suffix(8)) }
         child.worker = nil
         return status
     }
@@ -196,12 +201,17 @@ extension Supervisor {
     private struct Prepared {
         let spec: ChildSpec
         let providerKey: ProviderKey?
+        /// A processor's tenant row as it was read for this start.
+        let tenant: TenantRuntime?
     }
 
     private func prepare(_ child: SupervisedChild) async throws(SpawnError) -> Prepared {
         switch child.launch {
         case .fixed(let spec):
-            return Prepared(spec: spec, providerKey: nil)
+            return Prepared(spec: spec, providerKey: nil, tenant: nil)
+        case .queueManager:
+            let spec = ChildSpec(role: .qmgr, name: child.name, executable: self.executable, arguments: ["qmgr"], wantsChannel: true)
+            return Prepared(spec: try self.unprivileged(spec, as: ProcessAccount.forQueueManager(uidBase: self.configuration.processorUIDBase)), providerKey: nil, tenant: nil)
         case .api:
             let spec = ChildSpec(
                 role: .api, name: child.name, executable: self.executable,
@@ -210,7 +220,7 @@ extension Supervisor {
             )
             // The process that parses untrusted HTTP never runs as root either.
             let account = ProcessAccount.forAPI(uidBase: self.configuration.processorUIDBase)
-            return Prepared(spec: try self.unprivileged(spec, as: account, bindsPrivilegedPort: self.configuration.port < 1024), providerKey: nil)
+            return Prepared(spec: try self.unprivileged(spec, as: account, bindsPrivilegedPort: self.configuration.port < 1024), providerKey: nil, tenant: nil)
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
         }
@@ -244,7 +254,7 @@ extension Supervisor {
             wantsChannel: true
         )
         spec = try self.unprivileged(spec, as: ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase))
-        return Prepared(spec: spec, providerKey: key)
+        return Prepared(spec: spec, providerKey: key, tenant: row)
     }
 
     /// The spec run through setpriv as `account` (nil: we are not root, nothing to drop). A port
@@ -261,28 +271,24 @@ extension Supervisor {
         return wrapped
     }
 
-    private func bootstrap(for child: SupervisedChild, pid: pid_t, worker: String, key: ProviderKey?) -> ChildBootstrap {
+    /// Each child gets what its role needs and nothing more: the processor no database, the API
+    /// and the queue manager no provider key.
+    private func bootstrap(for child: SupervisedChild, worker: String, prepared: Prepared) -> ChildBootstrap {
         let services = self.services!
-        return ChildBootstrap(
-            database: services.databaseSettings, redis: services.redisSettings, tenant: child.tenant, providerKey: key,
+        var bootstrap = ChildBootstrap(
+            database: child.role == .processor ? nil : services.databaseSettings,
+            redis: services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
             supervisor: getpid(), worker: worker,
             heartbeatIntervalMilliseconds: Int(self.configuration.heartbeatInterval / .milliseconds(1)),
             drainTimeoutMilliseconds: Int(self.configuration.drainTimeout / .milliseconds(1))
         )
-    }
-
-    /// The jobs a dead processor held go back to the queue at once: it can never commit them,
-    /// and its successor should not wait for their leases to run out.
-    private func releaseJobs(of worker: String, tenant: TenantID, child: String) async {
-        guard let services = self.services else { return }
-        do {
-            let released = try await JobLeases.release(.worker(worker), tenant: tenant, database: services.database, logger: self.logger)
-            if released > 0 {
-                self.logger.notice("released the jobs of a stopped processor for retry", metadata: ["child": "\(child)", "jobs.released": "\(released)"])
-            }
-        } catch {
-            self.logger.error("releasing a stopped processor's jobs failed; their leases will expire", metadata: ["child": "\(child)", "error": "\(SafeErrorDescription.of(error))"])
+        bootstrap.tenantName = prepared.tenant?.name
+        bootstrap.providerBaseURL = prepared.tenant?.providerBaseURL
+        if child.role == .qmgr {
+            bootstrap.retiredWorkers = self.retiredQueueWorkers
+            bootstrap.leaseSeconds = self.configuration.leaseSeconds
         }
+        return bootstrap
     }
 
     /// A frame from a child (nil: one we could not read, which ends our reading of that child).
@@ -293,11 +299,25 @@ extension Supervisor {
             child.lastHeard = .now
             child.lifecycle.ready()
             self.logger.info("child ready", metadata: ["child": "\(name)", "child.pid": "\(child.pid ?? 0)"])
+            switch child.role {
+            case .processor: self.connectToQueue(child)
+            case .qmgr: self.connectProcessorsToQueue()
+            default: break
+            }
+        case .need(let tenants):
+            guard child.role == .qmgr else { return }
+            child.lastHeard = .now
+            for tenant in tenants { Task { await self.workQueued(for: tenant) } }
+        case .tenantsChanged:
+            guard child.role == .qmgr else { return }
+            self.tenantsChanged.yield()
         case .heartbeat(let inFlight, let completed):
             child.lastHeard = .now
             if inFlight > 0 || completed != child.completed { child.lastBusy = .now }
             child.inFlight = inFlight
             child.completed = completed
+            // A processor whose connection could not be handed over gets another try.
+            if child.role == .processor, child.queueGeneration == nil { self.connectToQueue(child) }
         case nil:
             self.logger.error("child broke the frame protocol; it will be treated as silent", metadata: ["child": "\(name)"])
         }

@@ -10,11 +10,11 @@ extension Supervisor {
 
     func startEmbeddedServices() async throws -> Embedded {
         var embedded = Embedded()
-        let account = ProcessAccount.forServers(processorGroup: self.processorGroup)
+        let account = ProcessAccount.forServers(groups: [self.processorGroup, self.databaseGroup].compactMap { $0 })
         try FileManager.default.createDirectory(atPath: self.configuration.dataDirectory.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try FileManager.default.createDirectory(atPath: self.configuration.dataDirectory.runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if self.configuration.database == nil {
-            let postgres = EmbeddedPostgres(directory: self.configuration.dataDirectory, account: account, clientGroup: self.processorGroup, logger: self.logger)
+            let postgres = EmbeddedPostgres(directory: self.configuration.dataDirectory, account: account, clientGroup: self.databaseGroup, logger: self.logger)
             if let initdb = try postgres.initdbSpec() {
                 self.logger.notice("initializing embedded PostgreSQL", metadata: ["path": "\(self.configuration.dataDirectory.postgresData)"])
                 let spawned = await self.spawnThread.run { Result { () throws(SpawnError) in try Spawner.spawn(initdb) } }

@@ -1,31 +1,21 @@
 import Foundation
 import Logging
 import OneoCore
-import PostgresNIO
 
 extension Supervisor {
-    /// Starts processors for tenants with work, at once on a NOTIFY or within the poll interval,
-    /// and stops those of tenants that are no longer active.
+    /// Keeps the processors of always-on tenants running and stops those of tenants that are no
+    /// longer active: at each poll, and at once when the queue manager relays a change. (Which
+    /// tenants have work, the queue manager says with `need` frames.)
     func watchTenants() async {
         guard let services = self.services else { return }
-        let (changes, notify) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         await withDiscardingTaskGroup { group in
             group.addTask {
-                await self.listen(services.database, on: JobChannel.tenantsChanged) { _ in notify.yield() }
-            }
-            group.addTask {
-                await self.listen(services.database, on: JobChannel.jobsQueued) { payload in
-                    guard let tenant = TenantID(parsing: payload) else { return }
-                    await self.workQueued(for: tenant)
-                }
-            }
-            group.addTask {
                 while !Task.isCancelled {
-                    notify.yield()
+                    self.tenantsChanged.yield()
                     try? await Task.sleep(for: self.configuration.tenantPollInterval)
                 }
             }
-            for await _ in changes {
+            for await _ in self.tenantChanges {
                 guard !Task.isCancelled, !self.stopping else { break }
                 await self.reconcileProcessors(services.directory)
             }
@@ -33,26 +23,8 @@ extension Supervisor {
         }
     }
 
-    /// Holds one connection in LISTEN on `channel`, reconnecting after failures (the poll covers
-    /// what is missed meanwhile).
-    private nonisolated func listen(_ database: PostgresClient, on channel: String, _ handle: @Sendable (String) async -> Void) async {
-        while !Task.isCancelled {
-            do {
-                try await database.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        for try await notification in notifications { await handle(notification.payload) }
-                    }
-                }
-            } catch {
-                if Task.isCancelled { return }
-                self.logger.warning("listener failed; relying on polling until it reconnects", metadata: ["channel": "\(channel)", "error": "\(SafeErrorDescription.of(error))"])
-                try? await Task.sleep(for: .seconds(1))
-            }
-        }
-    }
-
-    /// Work was queued for a tenant: wake its processor (never blocking: a full socket means it
-    /// has unread wake-ups already), or start one.
+    /// The queue manager has work for a tenant with no processor connected: start one (or let a
+    /// starting one be).
     func workQueued(for tenant: TenantID) async {
         guard !self.stopping else { return }
         if let name = self.processorOfTenant[tenant], let child = self.children[name] {
@@ -83,11 +55,7 @@ extension Supervisor {
     func demand(_ child: SupervisedChild) {
         child.lastBusy = .now
         if child.pid != nil {
-            if child.hold == .idle {
-                child.workArrived = true
-            } else {
-                child.channel?.trySend(SupervisorMessage.wake)
-            }
+            if child.hold == .idle { child.workArrived = true }
             return
         }
         switch child.hold {
@@ -101,7 +69,7 @@ extension Supervisor {
 
     private func reconcileProcessors(_ directory: TenantDirectory) async {
         do {
-            for tenant in try await directory.tenantsWanted(logger: self.logger) where !self.stopping {
+            for tenant in try await directory.alwaysOn(logger: self.logger) where !self.stopping {
                 self.demand(self.processorChild(for: tenant))
             }
             let known = self.children.values.compactMap(\.tenant)

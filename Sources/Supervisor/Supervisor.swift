@@ -39,6 +39,8 @@ public actor Supervisor {
         public var processorUIDBase: UInt32 = 1_000_000_000
         /// Options the API child is started with after its host and port (connection limits).
         public var apiArguments: [String] = []
+        /// How long a claimed job's lease lasts; the queue manager extends it while the job runs.
+        public var leaseSeconds = 120
 
         public init(dataDirectory: DataDirectory, database: DatabaseSettings?, redis: RedisSettings?, masterKeyFile: String?, host: String, port: Int, processorConcurrency: Int) {
             self.dataDirectory = dataDirectory
@@ -64,6 +66,11 @@ public actor Supervisor {
     var processorOfTenant: [TenantID: String] = [:]
     /// Tenants whose row is being read to start a processor: one read, however many wake-ups.
     var tenantsBeingLookedUp: Set<TenantID> = []
+    /// The workers of queue managers that exited: the next one releases their attempts.
+    var retiredQueueWorkers: [String] = []
+    /// The queue manager relayed a change of tenants: read them again now.
+    let tenantsChanged: AsyncStream<Void>.Continuation
+    let tenantChanges: AsyncStream<Void>
     /// Set once the database and the key sealer exist.
     var services: Services?
     private let shutdownRequests: AsyncStream<Void>
@@ -82,17 +89,21 @@ public actor Supervisor {
         self.logger = logger
         self.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         (self.shutdownRequests, self.requestShutdown) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        (self.tenantChanges, self.tenantsChanged) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// The processors' shared group when they run as uids of their own (we are root), else nil.
     var processorGroup: gid_t? { geteuid() == 0 ? self.configuration.processorUIDBase : nil }
+    /// The group that reaches the embedded PostgreSQL: the API and the queue manager, not processors.
+    var databaseGroup: gid_t? { geteuid() == 0 ? ProcessAccount.databaseGroup(uidBase: self.configuration.processorUIDBase) : nil }
 
     /// Runs until `beginShutdown`, then drains and stops every child and returns.
     public func run() async throws {
         let embedded = try await self.startEmbeddedServices()
         let databaseSettings = self.configuration.database ?? self.configuration.dataDirectory.embeddedDatabase
         let redisSettings = self.configuration.redis ?? self.configuration.dataDirectory.embeddedRedis
-        let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: 4), backgroundLogger: self.logger)
+        // Migrations, tenant rows and sealed keys: no job traffic, so two connections.
+        let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: 2), backgroundLogger: self.logger)
         var control: ControlServer?
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -104,6 +115,7 @@ public actor Supervisor {
                     directory: TenantDirectory(database: database)
                 )
                 control = try ControlServer.start(path: self.configuration.dataDirectory.controlSocket, supervisor: self, logger: self.logger)
+                self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
                 group.addTask { await self.watchTenants() }
                 group.addTask { await self.watchChildren() }
@@ -114,16 +126,17 @@ public actor Supervisor {
                 for await _ in self.shutdownRequests { break }
                 // Before anything stops: no restart and no new processor from here on.
                 self.stopping = true
-                self.logger.notice("shutting down: draining processors, then the API", metadata: ["drain.timeout": "\(self.configuration.drainTimeout)"])
+                self.logger.notice("shutting down: draining processors, then the queue manager and the API", metadata: ["drain.timeout": "\(self.configuration.drainTimeout)"])
                 await self.stopAll(roles: [.processor], timeout: self.configuration.drainTimeout)
-                await self.stopAll(roles: [.api], timeout: self.configuration.killGrace)
+                // The queue manager commits what the processors reported while draining.
+                await self.stopAll(roles: [.qmgr, .api], timeout: self.configuration.killGrace)
                 control?.close()
                 group.cancelAll()
             }
         } catch {
             self.stopping = true
             control?.close()
-            await self.stopAll(roles: [.processor, .api], timeout: self.configuration.killGrace)
+            await self.stopAll(roles: [.processor, .qmgr, .api], timeout: self.configuration.killGrace)
             await self.stopEmbedded(embedded)
             throw error
         }

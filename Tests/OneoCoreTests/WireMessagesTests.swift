@@ -9,12 +9,16 @@ struct WireMessagesTests {
         return try Frame.decode(Message.self, body: Array(bytes[4...]))
     }
 
-    @Test("supervisor and child frames survive encoding", arguments: [SupervisorMessage.wake, .drain(timeoutMilliseconds: 2500)])
+    @Test("supervisor and child frames survive encoding", arguments: [
+        SupervisorMessage.drain(timeoutMilliseconds: 2500), .queue, .processor(tenant: TenantID(7), name: "processor:acme", concurrency: 16),
+    ])
     func supervisorFrames(_ message: SupervisorMessage) throws {
         #expect(try self.roundTrip(message) == message)
     }
 
-    @Test("child frames survive encoding", arguments: [ChildMessage.ready, .heartbeat(inFlight: 3, completed: 17)])
+    @Test("child frames survive encoding", arguments: [
+        ChildMessage.ready, .heartbeat(inFlight: 3, completed: 17), .need(tenants: [TenantID(1), TenantID(9)]), .tenantsChanged,
+    ])
     func childFrames(_ message: ChildMessage) throws {
         #expect(try self.roundTrip(message) == message)
     }

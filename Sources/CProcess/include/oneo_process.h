@@ -31,4 +31,16 @@ int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid);
 /// SO_RCVTIMEO: a blocking read on the socket gives up after `seconds`.
 int oneo_set_receive_timeout(int socket_fd, int seconds);
 
+/// Sends `length` bytes with one descriptor attached (SCM_RIGHTS), without blocking and without
+/// SIGPIPE. Returns the bytes sent, or -1 with errno set. CMSG_* are macros Swift cannot use.
+long oneo_send_with_descriptor(int socket_fd, const void *bytes, unsigned long length, int descriptor);
+
+/// Reads up to `capacity` bytes; a descriptor that came with them (SCM_RIGHTS, close-on-exec) is
+/// stored in *descriptor, else -1. More than one attached descriptor: the extras are closed and
+/// *descriptor is -2 (a protocol violation). Returns the bytes read, 0 at end, or -1 with errno.
+long oneo_receive_with_descriptor(int socket_fd, void *bytes, unsigned long capacity, int *descriptor);
+
+/// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): one end for each of two children.
+int oneo_socketpair(int fds[2]);
+
 #endif

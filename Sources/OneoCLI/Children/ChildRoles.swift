@@ -6,6 +6,7 @@ import Logging
 import OneoCore
 import PostgresNIO
 import Processor
+import QueueManager
 import ServiceLifecycle
 import UnixSignals
 
@@ -37,7 +38,10 @@ struct APIChild: AsyncParsableCommand {
             logger.warning("connection cap lowered to fit the descriptor limit", metadata: ["http.max_connections": "\(connections.maximum)", "nofile": "\(descriptors)"])
         }
         let link = try await SupervisorLink.connect(role: "api")
-        let database = PostgresClient(configuration: link.bootstrap.database.clientConfiguration(maximumConnections: 16), backgroundLogger: logger)
+        guard let settings = link.bootstrap.database else { throw ValidationError("the bootstrap frame carries no database settings") }
+        // The engine's connections stay few whatever the number of tenants: the API's pool, the
+        // queue manager's four, the supervisor's two.
+        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 10), backgroundLogger: logger)
         let application = APIServer.application(database: database, host: self.host, port: self.port, connections: connections, logger: logger) { link.ready() }
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         link.onDrain { _ in Task { await group.triggerGracefulShutdown() } }
@@ -66,51 +70,77 @@ struct ProcessorChild: AsyncParsableCommand {
         logger[metadataKey: "tenant"] = "\(self.tenant)"
         let link = try await SupervisorLink.connect(role: "processor \(self.tenant)")
         let bootstrap = link.bootstrap
-        guard let tenantID = bootstrap.tenant else { throw ValidationError("bootstrap frame names no tenant") }
-        // Claims and group commits batch every job in flight, so two connections serve a tenant and
-        // a hundred tenants cost two hundred, not one per job. No connection is held during a
-        // provider call, and none listens: the supervisor relays wake-ups over the socket.
-        let database = PostgresClient(configuration: bootstrap.database.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await database.run() }
-            let rows = try await database.query(
-                "SELECT slug, name, provider_base_url FROM tenants WHERE id = \(tenantID)", logger: logger
-            )
-            var found: (String, String, String)?
-            for try await row in rows.decode((String, String, String).self) { found = row }
-            guard let (slug, name, baseURL) = found, slug == self.tenant else {
-                throw ValidationError("tenant \(tenantID) is not '\(self.tenant)'")
-            }
-            guard let url = URL(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                logger.critical("the tenant's provider base URL is not an http(s) URL; fix it with `oneo-ai tenant set-base-url`")
-                throw ExitCode(78)
-            }
-            let processor = ProcessorService(
-                settings: .init(
-                    tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency,
-                    worker: bootstrap.worker, drainTimeout: .milliseconds(bootstrap.drainTimeoutMilliseconds)
-                ),
-                database: database,
-                wakeups: link.wakeups,
-                logger: logger
-            )
-            let services = ServiceGroup(configuration: .init(services: [.init(service: processor)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            link.onDrain { timeout in
-                processor.drain(within: timeout)
-                Task { await services.triggerGracefulShutdown() }
-            }
-            group.addTask {
-                await link.heartbeats { (processor.activity.inFlight, processor.activity.completed) }
-            }
-            link.ready()
-            // The base URL as scheme, host and path: a user:password or a ?key= in it stays out of logs.
-            var shown = URLComponents(url: url, resolvingAgainstBaseURL: false)
-            shown?.user = nil
-            shown?.password = nil
-            shown?.query = nil
-            logger.info("processor started", metadata: ["provider.base_url": "\(shown?.string ?? "(unprintable)")", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")", "uid": "\(getuid())"])
-            try await services.run()
-            group.cancelAll()
+        // No database: jobs arrive from the queue manager, and the bootstrap says who we are.
+        guard let tenantID = bootstrap.tenant, let name = bootstrap.tenantName, let baseURL = bootstrap.providerBaseURL else {
+            throw ValidationError("the bootstrap frame does not describe a tenant")
         }
+        guard let url = URL(string: baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
+            logger.critical("the tenant's provider base URL is not an http(s) URL; fix it with `oneo-ai tenant set-base-url`")
+            throw ExitCode(78)
+        }
+        let processor = ProcessorService(
+            settings: .init(
+                tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency,
+                drainTimeout: .milliseconds(bootstrap.drainTimeoutMilliseconds)
+            ),
+            connections: link.queueConnections,
+            logger: logger
+        )
+        let services = ServiceGroup(configuration: .init(services: [.init(service: processor)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        link.onDrain { timeout in
+            processor.drain(within: timeout)
+            Task { await services.triggerGracefulShutdown() }
+        }
+        let heartbeats = Task { await link.heartbeats { (processor.activity.inFlight, processor.activity.completed) } }
+        defer { heartbeats.cancel() }
+        link.ready()
+        // The base URL as scheme, host and path: a user:password or a ?key= in it stays out of logs.
+        var shown = URLComponents(url: url, resolvingAgainstBaseURL: false)
+        shown?.user = nil
+        shown?.password = nil
+        shown?.query = nil
+        logger.info("processor started", metadata: ["provider.base_url": "\(shown?.string ?? "(unprintable)")", "provider.key": "\(bootstrap.providerKey == nil ? "none" : "set")", "uid": "\(getuid())"])
+        try await services.run()
+    }
+}
+
+struct QueueManagerChild: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qmgr", abstract: "(started by serve) The queue manager: claims, hands out and commits every tenant's jobs.", shouldDisplay: false
+    )
+
+    func run() async throws {
+        // It holds database credentials that reach every tenant's jobs and records.
+        _ = oneo_set_dumpable(0)
+        LogSetup.bootstrap()
+        let logger = Logger(label: "oneo.qmgr")
+        let link = try await SupervisorLink.connect(role: "qmgr")
+        let bootstrap = link.bootstrap
+        guard let settings = bootstrap.database else { throw ValidationError("the bootstrap frame carries no database settings") }
+        // One connection listens; claims, commits and failures share the rest.
+        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 4), backgroundLogger: logger)
+        let queue = QueueManagerService(
+            settings: .init(worker: bootstrap.worker, leaseSeconds: bootstrap.leaseSeconds, retiredWorkers: bootstrap.retiredWorkers),
+            database: database, links: link.processorLinks, tellSupervisor: { link.tell($0) }, logger: logger
+        )
+        let services = ServiceGroup(configuration: .init(
+            services: [.init(service: DatabaseService(database)), .init(service: queue)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+        ))
+        link.onDrain { _ in Task { await services.triggerGracefulShutdown() } }
+        let heartbeats = Task { await link.heartbeats { (queue.activity.held, queue.activity.committed) } }
+        defer { heartbeats.cancel() }
+        link.ready()
+        logger.info("queue manager started", metadata: ["worker": "\(bootstrap.worker)"])
+        try await services.run()
+    }
+}
+
+/// Runs a `PostgresClient` as a service: it stops after the services listed after it.
+struct DatabaseService: Service {
+    let client: PostgresClient
+    init(_ client: PostgresClient) { self.client = client }
+    func run() async throws {
+        await cancelWhenGracefulShutdown { await self.client.run() }
     }
 }

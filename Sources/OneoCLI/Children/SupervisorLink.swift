@@ -2,6 +2,7 @@ import CProcess
 import Foundation
 import NIOPosix
 import OneoCore
+import QueueManager
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -12,8 +13,10 @@ import Glibc
 /// the supervisor: by its parent-death signal, and by its socket closing.
 final class SupervisorLink: Sendable {
     let bootstrap: ChildBootstrap
-    /// One element each time the supervisor says this tenant has new work.
-    let wakeups: AsyncStream<Void>
+    /// A processor's connections to the queue manager, as the supervisor hands them over.
+    let queueConnections: AsyncStream<Int32>
+    /// The queue manager's connections to processors.
+    let processorLinks: AsyncStream<QueueManagerService.ProcessorLink>
     private let channel: FrameSocket
     private let drainRequest = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
@@ -38,8 +41,10 @@ final class SupervisorLink: Sendable {
     private init(bootstrap: ChildBootstrap, channel: FrameSocket, role: String) {
         self.bootstrap = bootstrap
         self.channel = channel
-        let (wakeups, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-        self.wakeups = wakeups
+        let (queueConnections, queueConnection) = AsyncStream<Int32>.makeStream()
+        self.queueConnections = queueConnections
+        let (processorLinks, processorLink) = AsyncStream<QueueManagerService.ProcessorLink>.makeStream()
+        self.processorLinks = processorLinks
         let reader = Thread { [self] in
             while true {
                 let message: SupervisorMessage
@@ -50,7 +55,12 @@ final class SupervisorLink: Sendable {
                     Self.exit(role, "unreadable frame from the supervisor (\(error))", code: 70)
                 }
                 switch message {
-                case .wake: wake.yield()
+                case .queue:
+                    guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a queue frame came without its socket", code: 70) }
+                    queueConnection.yield(descriptor)
+                case .processor(let tenant, let name, let concurrency):
+                    guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a processor frame came without its socket", code: 70) }
+                    processorLink.yield(.init(descriptor: descriptor, tenant: tenant, name: name, concurrency: concurrency))
                 case .drain(let milliseconds):
                     let handler = self.drainRequest.withLock { $0 } ?? { _ in Self.exit(role, "asked to drain", code: 0) }
                     handler(.milliseconds(milliseconds))
@@ -68,6 +78,12 @@ final class SupervisorLink: Sendable {
 
     func ready() {
         self.channel.trySend(ChildMessage.ready)
+    }
+
+    /// Sends a small frame to the supervisor without blocking (the queue manager's requests for
+    /// processors: a lost one is repeated by the next poll).
+    func tell(_ message: ChildMessage) {
+        self.channel.trySend(message)
     }
 
     /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor

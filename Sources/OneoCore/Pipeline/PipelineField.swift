@@ -6,13 +6,14 @@ public enum FieldType: String, Sendable, Hashable, Codable, CaseIterable {
 }
 
 /// One field of a pipeline, in the pipeline's field order.
-public struct PipelineField: Sendable, Hashable {
+public struct PipelineField: Sendable, Hashable, Codable {
     public let id: FieldID
     public let slug: String
     public let name: String
     public let type: FieldType
     public let position: Int
-    /// Present exactly when `type == .aiGenerated`.
+    /// An AI field's config where the reader loaded it; nil for every other field, and for AI
+    /// fields in the lists the queue manager sends processors (rendering needs only the kind).
     public let aiConfig: AIFieldConfig?
 
     public init(id: FieldID, slug: String, name: String, type: FieldType, position: Int, aiConfig: AIFieldConfig?) {

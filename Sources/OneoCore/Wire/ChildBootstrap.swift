@@ -1,23 +1,30 @@
 /// The first frame the supervisor writes to every child: everything the child needs that must not
-/// travel in argv or the environment. A processor alone receives a provider key, its own tenant's.
+/// travel in argv or the environment. A processor alone receives a provider key, its own tenant's,
+/// and no database settings: it has no database access at all.
 public struct ChildBootstrap: Sendable, Codable {
     public var type = "bootstrap"
-    public var database: DatabaseSettings
+    /// The API's and the queue manager's; nil for a processor.
+    public var database: DatabaseSettings?
     public var redis: RedisSettings?
     public var tenant: TenantID?
     public var providerKey: ProviderKey?
     /// The supervisor's pid: a child whose parent is not this process was orphaned before it
     /// could arm its parent-death signal, and exits.
     public var supervisor: Int32
-    /// How the child's job leases are marked (`locked_by`), so that the supervisor can release
-    /// them the moment the child dies.
+    /// How the child's job leases are marked (`locked_by`): the queue manager's.
     public var worker: String
+    /// A processor's tenant as it runs: display name (for `{tenant_name}`) and provider base URL.
+    public var tenantName: String?
+    public var providerBaseURL: String?
+    /// For the queue manager: the workers of earlier queue managers, whose attempts it releases.
+    public var retiredWorkers: [String] = []
+    public var leaseSeconds: Int = 120
     public var heartbeatIntervalMilliseconds: Int
     /// How long a SIGTERM'd child waits for its in-flight work before releasing it.
     public var drainTimeoutMilliseconds: Int
 
     public init(
-        database: DatabaseSettings, redis: RedisSettings?, tenant: TenantID? = nil, providerKey: ProviderKey? = nil,
+        database: DatabaseSettings?, redis: RedisSettings?, tenant: TenantID? = nil, providerKey: ProviderKey? = nil,
         supervisor: Int32, worker: String, heartbeatIntervalMilliseconds: Int, drainTimeoutMilliseconds: Int
     ) {
         self.database = database

@@ -5,14 +5,14 @@ import Foundation
 public enum Frame {
     public static let maximumSize = 1 << 20
 
-    public static func encode(_ message: some Encodable) throws(WireError) -> [UInt8] {
+    public static func encode(_ message: some Encodable, limit: Int = Frame.maximumSize) throws(WireError) -> [UInt8] {
         let body: Data
         do {
             body = try JSONEncoder().encode(message)
         } catch {
             throw WireError(.unencodable, detail: "\(type(of: message))")
         }
-        guard body.count <= Self.maximumSize else { throw WireError(.oversized, detail: "\(body.count) bytes") }
+        guard body.count <= limit else { throw WireError(.oversized, detail: "\(body.count) bytes") }
         let length = UInt32(body.count)
         return [UInt8(length >> 24), UInt8((length >> 16) & 0xFF), UInt8((length >> 8) & 0xFF), UInt8(length & 0xFF)] + body
     }

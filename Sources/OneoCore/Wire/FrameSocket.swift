@@ -1,3 +1,5 @@
+import CProcess
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -9,6 +11,8 @@ public final class FrameSocket: Sendable {
     public static let childDescriptor: Int32 = 3
 
     public let descriptor: Int32
+    /// Descriptors that arrived with frames (SCM_RIGHTS), oldest first, until a frame claims one.
+    private let received = Mutex<[Int32]>([])
 
     public init(descriptor: Int32) {
         self.descriptor = descriptor
@@ -16,6 +20,21 @@ public final class FrameSocket: Sendable {
 
     deinit {
         close(self.descriptor)
+        for descriptor in self.received.withLock({ $0 }) { close(descriptor) }
+    }
+
+    /// Sends a small frame with `descriptor` attached, never blocking; the receiver takes it with
+    /// `takeDescriptor` after reading the frame. Our copy stays open: the caller closes it.
+    @discardableResult
+    public func trySend(_ message: some Encodable, passing descriptor: Int32) -> Bool {
+        guard let bytes = try? Frame.encode(message), bytes.count <= 256 else { return false }
+        let written = bytes.withUnsafeBytes { oneo_send_with_descriptor(self.descriptor, $0.baseAddress, UInt($0.count), descriptor) }
+        return written == bytes.count
+    }
+
+    /// The oldest descriptor that came with a frame and is not yet claimed, now the caller's.
+    public func takeDescriptor() -> Int32? {
+        self.received.withLock { $0.isEmpty ? nil : $0.removeFirst() }
     }
 
     public func send(_ message: some Encodable) throws(WireError) {
@@ -51,13 +70,18 @@ public final class FrameSocket: Sendable {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
-            let received = buffer[filled...].withUnsafeMutableBytes { read(self.descriptor, $0.baseAddress, $0.count) }
+            var passed: Int32 = -1
+            let received = buffer[filled...].withUnsafeMutableBytes {
+                oneo_receive_with_descriptor(self.descriptor, $0.baseAddress, UInt($0.count), &passed)
+            }
+            if passed >= 0 { self.received.withLock { $0.append(passed) } }
+            if passed == -2 { throw WireError(.malformed, detail: "more than one descriptor with a frame") }
             if received == 0 { throw WireError(.closed, detail: "after \(filled) of \(count) bytes") }
             if received < 0 {
                 if errno == EINTR { continue }
                 throw WireError(.io(errno), detail: "read")
             }
-            filled += received
+            filled += Int(received)
         }
         return buffer
     }

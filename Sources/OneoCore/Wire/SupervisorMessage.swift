@@ -1,19 +1,28 @@
 /// Frames the supervisor sends a child after its bootstrap. A fixed table: anything else is a
 /// protocol error and ends the child.
 public enum SupervisorMessage: Sendable, Equatable, Codable {
-    /// Work was queued for this processor's tenant: claim now rather than at the next poll.
-    case wake
     /// Stop taking work, finish what is in flight within `timeoutMilliseconds`, release the rest
     /// for retry, and exit 0.
     case drain(timeoutMilliseconds: Int)
+    /// To a processor: the descriptor sent with this frame is its connection to the queue
+    /// manager (a new one replaces the old, when the queue manager restarted).
+    case queue
+    /// To the queue manager: the descriptor sent with this frame is a connection to the
+    /// processor of `tenant`, which runs up to `concurrency` jobs at once.
+    case processor(tenant: TenantID, name: String, concurrency: Int)
 
-    private enum CodingKeys: String, CodingKey { case type, timeoutMilliseconds = "timeout_ms" }
+    private enum CodingKeys: String, CodingKey { case type, timeoutMilliseconds = "timeout_ms", tenant, name, concurrency }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .type) {
-        case "wake": self = .wake
         case "drain": self = .drain(timeoutMilliseconds: max(0, try container.decode(Int.self, forKey: .timeoutMilliseconds)))
+        case "queue": self = .queue
+        case "processor":
+            self = .processor(
+                tenant: try container.decode(TenantID.self, forKey: .tenant), name: try container.decode(String.self, forKey: .name),
+                concurrency: max(1, try container.decode(Int.self, forKey: .concurrency))
+            )
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown supervisor frame \(other)")
         }
@@ -22,11 +31,16 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case .wake:
-            try container.encode("wake", forKey: .type)
         case .drain(let timeout):
             try container.encode("drain", forKey: .type)
             try container.encode(timeout, forKey: .timeoutMilliseconds)
+        case .queue:
+            try container.encode("queue", forKey: .type)
+        case .processor(let tenant, let name, let concurrency):
+            try container.encode("processor", forKey: .type)
+            try container.encode(tenant, forKey: .tenant)
+            try container.encode(name, forKey: .name)
+            try container.encode(concurrency, forKey: .concurrency)
         }
     }
 }
@@ -39,8 +53,15 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// Alive; with the jobs it holds now and the jobs it has finished since it started, from
     /// which the supervisor sees both progress and idleness.
     case heartbeat(inFlight: Int, completed: Int)
+    /// From the queue manager: these tenants have due work and no processor connected.
+    case need(tenants: [TenantID])
+    /// From the queue manager: tenants or their settings changed (relayed from NOTIFY).
+    case tenantsChanged
 
-    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed }
+    /// Tenants per `need` frame: small enough to go in one non-blocking write, whole.
+    public static let maximumTenantsPerFrame = 16
+
+    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -51,6 +72,13 @@ public enum ChildMessage: Sendable, Equatable, Codable {
                 inFlight: max(0, try container.decodeIfPresent(Int.self, forKey: .inFlight) ?? 0),
                 completed: max(0, try container.decodeIfPresent(Int.self, forKey: .completed) ?? 0)
             )
+        case "need":
+            let tenants = try container.decode([TenantID].self, forKey: .tenants)
+            guard tenants.count <= Self.maximumTenantsPerFrame else {
+                throw DecodingError.dataCorruptedError(forKey: .tenants, in: container, debugDescription: "too many tenants in one frame")
+            }
+            self = .need(tenants: tenants)
+        case "tenants_changed": self = .tenantsChanged
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown child frame \(other)")
         }
@@ -65,6 +93,11 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             try container.encode("heartbeat", forKey: .type)
             try container.encode(inFlight, forKey: .inFlight)
             try container.encode(completed, forKey: .completed)
+        case .need(let tenants):
+            try container.encode("need", forKey: .type)
+            try container.encode(tenants, forKey: .tenants)
+        case .tenantsChanged:
+            try container.encode("tenants_changed", forKey: .type)
         }
     }
 }

@@ -8,7 +8,8 @@ import PostgresNIO
 struct EmbeddedPostgres {
     let directory: DataDirectory
     let account: ProcessAccount?
-    /// The processors' group, which alone may reach the socket besides the server's account.
+    /// The database clients' group (the API and the queue manager; never a processor), which
+    /// alone may reach the socket besides the server's account.
     let clientGroup: gid_t?
     let logger: Logger
 
@@ -52,8 +53,8 @@ struct EmbeddedPostgres {
             "-c", "log_min_messages=warning",
         ]
         if let group = self.clientGroup {
-            // Processors run as uids of their own in this group: the socket and the two
-            // directories above it open to the group, and to no one else.
+            // The API and the queue manager are in this group, processors are not: the socket and
+            // the two directories above it open to the group, and to no one else.
             try grantGroupPassage(self.directory.root + "/postgres", group: group)
             try grantGroupPassage(self.directory.postgresSocketDirectory, group: group)
             arguments += ["-c", "unix_socket_group=\(group)", "-c", "unix_socket_permissions=0770"]

@@ -9,7 +9,7 @@ import Glibc
 /// the child exists.
 struct ChildSpec: Sendable {
     enum Role: String, Sendable {
-        case api, processor, postgres, redis, setup
+        case api, qmgr, processor, postgres, redis, setup
     }
 
     var role: Role

@@ -20,15 +20,27 @@ struct ProcessAccount: Sendable, Equatable {
             + (self.groups.isEmpty ? ["--clear-groups"] : ["--groups=" + self.groups.map(String.init).joined(separator: ",")])
     }
 
-    /// nil when we are not root: then every child simply runs as us.
-    static func forServers(processorGroup: gid_t?) -> ProcessAccount? {
+    /// nil when we are not root: then every child simply runs as us. `groups` are the client
+    /// groups the servers' sockets are opened to.
+    static func forServers(groups: [gid_t]) -> ProcessAccount? {
         guard geteuid() == 0 else { return nil }
         for name in ["postgres", "nobody"] {
             if let entry = getpwnam(name) {
-                return ProcessAccount(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, groups: processorGroup.map { [$0] } ?? [])
+                return ProcessAccount(uid: entry.pointee.pw_uid, gid: entry.pointee.pw_gid, groups: groups)
             }
         }
         return nil
+    }
+
+    /// Tenant uids are base + 1 … base + 2^24 - 1; the queue manager's uid and the database
+    /// clients' group sit just past them, so no tenant's processor is either.
+    static func databaseGroup(uidBase: UInt32) -> gid_t { uidBase + (1 << 24) }
+
+    /// The queue manager's account: a uid of its own, in the database clients' group (which alone
+    /// reaches the embedded PostgreSQL's socket besides the server). nil when we are not root.
+    static func forQueueManager(uidBase: UInt32) -> ProcessAccount? {
+        guard geteuid() == 0 else { return nil }
+        return ProcessAccount(uid: uidBase + (1 << 24), gid: Self.databaseGroup(uidBase: uidBase))
     }
 
     /// The account of one tenant's processor: uid base + tenant id, the base as its group. nil
@@ -38,11 +50,11 @@ struct ProcessAccount: Sendable, Equatable {
         return ProcessAccount(uid: uidBase &+ UInt32(truncatingIfNeeded: tenant), gid: uidBase)
     }
 
-    /// The API's account: the base uid itself (tenant ids start at 1, so it is no tenant's), in
-    /// the processors' group for the database socket. nil when we are not root.
+    /// The API's account: the base uid itself (tenant ids start at 1, so it is no tenant's), with
+    /// the database clients' group for the database socket. nil when we are not root.
     static func forAPI(uidBase: UInt32) -> ProcessAccount? {
         guard geteuid() == 0 else { return nil }
-        return ProcessAccount(uid: uidBase, gid: uidBase)
+        return ProcessAccount(uid: uidBase, gid: uidBase, groups: [Self.databaseGroup(uidBase: uidBase)])
     }
 
     /// Why this account could not run `path` (a directory on the way it cannot enter, a file it

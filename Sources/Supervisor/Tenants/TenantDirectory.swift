@@ -10,26 +10,18 @@ struct TenantRuntime: Sendable, Hashable {
     let active: Bool
     let alwaysOn: Bool
     let sealedKey: Data?
+    /// What the processor is told in its bootstrap (it reads no database).
+    let name: String
+    let providerBaseURL: String
 }
 
 /// Reads which tenants should have a processor, and the one row a processor is started from.
 struct TenantDirectory: Sendable {
     let database: PostgresClient
 
-    /// Active tenants that are always on or have due work: pending jobs whose time has come, or
-    /// processing jobs whose lease ran out (their processor died unseen). Both are partial-index
-    /// probes per tenant, so a thousand idle tenants cost a millisecond.
-    func tenantsWanted(logger: Logger) async throws -> [TenantRuntime] {
-        try await self.tenants(
-            """
-            WHERE t.status = 'active' AND (t.always_on OR EXISTS (
-                SELECT 1 FROM ai_jobs j WHERE j.tenant_id = t.id AND j.status = 'pending' AND j.run_at <= now()
-            ) OR EXISTS (
-                SELECT 1 FROM ai_jobs j WHERE j.tenant_id = t.id AND j.status = 'processing' AND j.lease_until < now()
-            ))
-            """,
-            logger: logger
-        )
+    /// Active tenants that are always on. (Tenants with work are the queue manager's to name.)
+    func alwaysOn(logger: Logger) async throws -> [TenantRuntime] {
+        try await self.tenants("WHERE t.status = 'active' AND t.always_on", logger: logger)
     }
 
     func tenant(_ id: TenantID, logger: Logger) async throws -> TenantRuntime? {
@@ -51,13 +43,13 @@ struct TenantDirectory: Sendable {
     }
 
     private func tenants(_ filter: PostgresQuery, logger: Logger) async throws -> [TenantRuntime] {
-        var query: PostgresQuery = "SELECT t.id, t.slug, t.status = 'active', t.always_on, t.provider_key_sealed FROM tenants t "
+        var query: PostgresQuery = "SELECT t.id, t.slug, t.status = 'active', t.always_on, t.provider_key_sealed, t.name, t.provider_base_url FROM tenants t "
         query.sql += filter.sql
         query.binds = filter.binds
         let rows = try await self.database.query(query, logger: logger)
         var tenants: [TenantRuntime] = []
-        for try await (id, slug, active, alwaysOn, sealed) in rows.decode((TenantID, String, Bool, Bool, Data?).self) {
-            tenants.append(TenantRuntime(id: id, slug: slug, active: active, alwaysOn: alwaysOn, sealedKey: sealed))
+        for try await (id, slug, active, alwaysOn, sealed, name, baseURL) in rows.decode((TenantID, String, Bool, Bool, Data?, String, String).self) {
+            tenants.append(TenantRuntime(id: id, slug: slug, active: active, alwaysOn: alwaysOn, sealedKey: sealed, name: name, providerBaseURL: baseURL))
         }
         return tenants
     }

@@ -1,0 +1,177 @@
+/// The frames between the queue manager and one tenant's processor, over the socketpair the
+/// supervisor made for them. The queue manager sends work; the processor sends back what became
+/// of it. A job's (id, attempt) is the request id: every report names the order it answers, and
+/// the queue manager accepts a report only for an order it sent on that same socket.
+public enum QueueMessage: Sendable, Equatable, Codable {
+    /// A pipeline's fields at a version, sent before the first job that needs them: the renderer
+    /// is built from them, and each (pipeline, version) crosses the socket once.
+    case fields(PipelineFields)
+    /// One job attempt to run.
+    case job(JobOrder)
+
+    private enum CodingKeys: String, CodingKey { case type, fields, job }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .type) {
+        case "fields": self = .fields(try container.decode(PipelineFields.self, forKey: .fields))
+        case "job": self = .job(try container.decode(JobOrder.self, forKey: .job))
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown queue frame \(other)")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .fields(let fields):
+            try container.encode("fields", forKey: .type)
+            try container.encode(fields, forKey: .fields)
+        case .job(let order):
+            try container.encode("job", forKey: .type)
+            try container.encode(order, forKey: .job)
+        }
+    }
+
+    /// A job frame carries a whole record: generous, and still a bound a hostile length cannot pass.
+    public static let maximumSize = 16 << 20
+}
+
+/// What a processor tells the queue manager.
+public enum ProcessorReport: Sendable, Equatable, Codable {
+    case completed(JobCompletion)
+    case failed(JobFailure)
+    /// The processor did not start this attempt (it is draining, or full): it goes back to the
+    /// queue without spending an attempt.
+    case declined(job: JobID, attempt: Int)
+    /// The processor is draining: send it nothing more.
+    case draining
+
+    private enum CodingKeys: String, CodingKey { case type, completed, failed, job, attempt }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        switch try container.decode(String.self, forKey: .type) {
+        case "completed": self = .completed(try container.decode(JobCompletion.self, forKey: .completed))
+        case "failed": self = .failed(try container.decode(JobFailure.self, forKey: .failed))
+        case "declined": self = .declined(job: try container.decode(JobID.self, forKey: .job), attempt: try container.decode(Int.self, forKey: .attempt))
+        case "draining": self = .draining
+        case let other:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown processor frame \(other)")
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .completed(let completion):
+            try container.encode("completed", forKey: .type)
+            try container.encode(completion, forKey: .completed)
+        case .failed(let failure):
+            try container.encode("failed", forKey: .type)
+            try container.encode(failure, forKey: .failed)
+        case .declined(let job, let attempt):
+            try container.encode("declined", forKey: .type)
+            try container.encode(job, forKey: .job)
+            try container.encode(attempt, forKey: .attempt)
+        case .draining:
+            try container.encode("draining", forKey: .type)
+        }
+    }
+
+    /// A report holds one AI output, which the model's `max_tokens` bounds far below this.
+    public static let maximumSize = 4 << 20
+}
+
+/// A pipeline's field list at one version.
+public struct PipelineFields: Sendable, Equatable, Codable {
+    public var pipeline: PipelineID
+    public var version: Int64
+    public var fields: [PipelineField]
+
+    public init(pipeline: PipelineID, version: Int64, fields: [PipelineField]) {
+        self.pipeline = pipeline
+        self.version = version
+        self.fields = fields
+    }
+}
+
+/// One attempt of one job, with everything the processor needs to run it: the record as claimed,
+/// the field's config, and the tenant's sensitive names as of the claim.
+public struct JobOrder: Sendable, Equatable, Codable {
+    public var job: JobID
+    public var attempt: Int
+    public var maxAttempts: Int
+    public var pipeline: PipelineID
+    public var pipelineName: String
+    /// The version of the pipeline's fields this job is rendered with (sent before as `fields`).
+    public var fieldsVersion: Int64
+    public var record: RecordID
+    public var fieldName: String
+    public var model: String
+    public var config: AIFieldConfig
+    public var triggeredBy: String?
+    /// nil when the record was deleted after the job was queued.
+    public var recordData: [String: JSONValue]?
+    public var tenantSensitiveNames: [String]
+
+    public init(
+        job: JobID, attempt: Int, maxAttempts: Int, pipeline: PipelineID, pipelineName: String, fieldsVersion: Int64,
+        record: RecordID, fieldName: String, model: String, config: AIFieldConfig, triggeredBy: String?,
+        recordData: [String: JSONValue]?, tenantSensitiveNames: [String]
+    ) {
+        self.job = job
+        self.attempt = attempt
+        self.maxAttempts = maxAttempts
+        self.pipeline = pipeline
+        self.pipelineName = pipelineName
+        self.fieldsVersion = fieldsVersion
+        self.record = record
+        self.fieldName = fieldName
+        self.model = model
+        self.config = config
+        self.triggeredBy = triggeredBy
+        self.recordData = recordData
+        self.tenantSensitiveNames = tenantSensitiveNames
+    }
+}
+
+/// A finished provider call. The cost is not here: the queue manager prices the tokens itself.
+public struct JobCompletion: Sendable, Equatable, Codable {
+    public var job: JobID
+    public var attempt: Int
+    public var value: JSONValue
+    /// The prompt's guard audit: counts and field names, never values.
+    public var audit: JSONValue
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var milliseconds: Int
+
+    public init(job: JobID, attempt: Int, value: JSONValue, audit: JSONValue, promptTokens: Int, completionTokens: Int, milliseconds: Int) {
+        self.job = job
+        self.attempt = attempt
+        self.value = value
+        self.audit = audit
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+        self.milliseconds = milliseconds
+    }
+}
+
+/// An attempt that did not complete, classified: retryable ones carry when to try again.
+public struct JobFailure: Sendable, Equatable, Codable {
+    public var job: JobID
+    public var attempt: Int
+    public var code: String
+    public var message: String
+    /// nil: permanent, the job fails now.
+    public var retryAfterMilliseconds: Int?
+
+    public init(job: JobID, attempt: Int, code: String, message: String, retryAfterMilliseconds: Int?) {
+        self.job = job
+        self.attempt = attempt
+        self.code = code
+        self.message = message
+        self.retryAfterMilliseconds = retryAfterMilliseconds
+    }
+}

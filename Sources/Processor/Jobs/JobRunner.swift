@@ -1,0 +1,54 @@
+public import Logging
+public import OneoCore
+
+/// One job in the processor: a sequence of named steps (context → provider → result; cache,
+/// budget and the tool loop slot in between), each a small type in its own folder. It returns
+/// the report for the queue manager and never touches a database.
+public struct JobRunner: Sendable {
+    let context: PromptContext
+    let provider: ProviderStep
+
+    public init(context: PromptContext, provider: ProviderStep) {
+        self.context = context
+        self.provider = provider
+    }
+
+    public func run(_ order: JobOrder, logger: Logger) async -> ProcessorReport {
+        var logger = logger
+        logger[metadataKey: "job.id"] = "\(order.job)"
+        logger[metadataKey: "job.attempt"] = "\(order.attempt)"
+        let started = ContinuousClock.now
+
+        let prepared: PromptContext.Prepared
+        switch self.context.prepare(order) {
+        case .success(let ready): prepared = ready
+        case .failure(let refusal):
+            logger.warning("job refused before the provider call", metadata: ["error.code": "\(refusal.code.rawValue)"])
+            return .failed(JobFailure(job: order.job, attempt: order.attempt, code: refusal.code.rawValue, message: refusal.message, retryAfterMilliseconds: nil))
+        }
+        let rendered = prepared.rendered
+        logger.info("prompt rendered", metadata: [
+            "prompt.bytes": "\(prepared.prompt.utf8.count)", "fields.excluded": "\(rendered.excludedFieldCount)",
+            "keys.excluded": "\(rendered.excludedKeys)", "fields.dropped": "\(rendered.droppedFields.count)",
+            "values.redacted": "\(rendered.redactions.values.reduce(0, +))",
+        ])
+
+        switch await self.provider.call(order, prompt: prepared.prompt) {
+        case .failure(let failure):
+            let delay: Duration? = switch failure.kind {
+            case .permanent: nil
+            case .retryable(let after): after ?? ProviderStep.backoff(attempt: order.attempt)
+            }
+            logger.warning("provider call failed", metadata: ["error.code": "\(failure.code)", "retry": "\(delay != nil)"])
+            return .failed(JobFailure(
+                job: order.job, attempt: order.attempt, code: failure.code, message: failure.message,
+                retryAfterMilliseconds: delay.map { Int($0 / .milliseconds(1)) }
+            ))
+        case .completed(let reply):
+            let elapsed = ContinuousClock.now - started
+            let milliseconds = Int(elapsed / .milliseconds(1))
+            logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(reply.promptTokens + reply.completionTokens)"])
+            return .completed(ResultStep.completion(for: order, reply: reply, audit: prepared.audit, milliseconds: milliseconds))
+        }
+    }
+}

@@ -1,0 +1,135 @@
+import OneoCore
+import Synchronization
+
+/// Which processors are connected, what each holds, and how much room each has: the queue
+/// manager's one piece of shared state. Every report is checked against it, so a processor can
+/// settle only an attempt that was sent to it, on its own socket.
+final class Dispatcher: Sendable {
+    struct Connection {
+        let id: Int
+        let tenant: TenantID
+        let name: String
+        let concurrency: Int
+        let outbound: AsyncStream<QueueMessage>.Continuation
+        var held: [JobID: ClaimedJob] = [:]
+        var draining = false
+        /// The newest field-list version sent, per pipeline.
+        var sentFields: [PipelineID: Int64] = [:]
+
+        var room: Int { self.draining ? 0 : max(0, self.concurrency - self.held.count) }
+    }
+
+    private struct State {
+        var connections: [Int: Connection] = [:]
+        var byTenant: [TenantID: Int] = [:]
+        var nextID = 1
+    }
+
+    private let state = Mutex(State())
+
+    /// Registers a processor's connection; a newer one for the same tenant takes its place.
+    func connect(tenant: TenantID, name: String, concurrency: Int, outbound: AsyncStream<QueueMessage>.Continuation) -> Int {
+        self.state.withLock { state in
+            let id = state.nextID
+            state.nextID += 1
+            state.connections[id] = Connection(id: id, tenant: tenant, name: name, concurrency: concurrency, outbound: outbound)
+            state.byTenant[tenant] = id
+            return id
+        }
+    }
+
+    /// Forgets a connection and returns the attempts it still held (to be released).
+    func disconnect(_ id: Int) -> [ClaimedJob] {
+        self.state.withLock { state in
+            guard let connection = state.connections.removeValue(forKey: id) else { return [] }
+            if state.byTenant[connection.tenant] == id { state.byTenant[connection.tenant] = nil }
+            connection.outbound.finish()
+            return Array(connection.held.values)
+        }
+    }
+
+    func isConnected(_ tenant: TenantID) -> Bool {
+        self.state.withLock { $0.byTenant[tenant] != nil }
+    }
+
+    var connectedTenants: Set<TenantID> {
+        self.state.withLock { Set($0.byTenant.keys) }
+    }
+
+    /// Jobs each connected tenant's processor can take now.
+    func rooms() -> [TenantID: Int] {
+        self.state.withLock { state in
+            var rooms: [TenantID: Int] = [:]
+            for (tenant, id) in state.byTenant {
+                if let room = state.connections[id]?.room, room > 0 { rooms[tenant] = room }
+            }
+            return rooms
+        }
+    }
+
+    /// The pipelines whose field lists must be sent before these jobs: (tenant, pipeline) pairs
+    /// whose processor holds no list as new as the job's.
+    func missingFields(for jobs: [ClaimedJob]) -> Set<FieldsKey> {
+        self.state.withLock { state in
+            var missing = Set<FieldsKey>()
+            for job in jobs {
+                guard let id = state.byTenant[job.tenant], let connection = state.connections[id] else { continue }
+                if (connection.sentFields[job.pipeline] ?? -1) < job.fieldsVersion {
+                    missing.insert(FieldsKey(tenant: job.tenant, pipeline: job.pipeline))
+                }
+            }
+            return missing
+        }
+    }
+
+    /// Hands each job to its tenant's processor (after the field list it needs, when that was not
+    /// sent yet). Returns the jobs whose processor is gone or full, which were never sent.
+    func send(_ jobs: [(ClaimedJob, JobOrder)], fields: [FieldsKey: PipelineFields]) -> [ClaimedJob] {
+        self.state.withLock { state in
+            var unsent: [ClaimedJob] = []
+            for (job, order) in jobs {
+                guard let id = state.byTenant[job.tenant], var connection = state.connections[id], connection.room > 0 else {
+                    unsent.append(job)
+                    continue
+                }
+                if (connection.sentFields[job.pipeline] ?? -1) < job.fieldsVersion {
+                    guard let list = fields[FieldsKey(tenant: job.tenant, pipeline: job.pipeline)], list.version >= job.fieldsVersion else {
+                        unsent.append(job)
+                        continue
+                    }
+                    connection.outbound.yield(.fields(list))
+                    connection.sentFields[job.pipeline] = list.version
+                }
+                connection.held[job.id] = job
+                connection.outbound.yield(.job(order))
+                state.connections[id] = connection
+            }
+            return unsent
+        }
+    }
+
+    /// The attempt a report on connection `id` answers, removed from what it holds; nil when
+    /// that connection was not sent this attempt (a stale or forged report).
+    func settle(_ id: Int, job: JobID, attempt: Int) -> ClaimedJob? {
+        self.state.withLock { state in
+            guard let held = state.connections[id]?.held[job], held.attempt == attempt else { return nil }
+            state.connections[id]?.held[job] = nil
+            return held
+        }
+    }
+
+    func markDraining(_ id: Int) {
+        self.state.withLock { $0.connections[id]?.draining = true }
+    }
+
+    /// Every attempt a processor is working on: their leases are extended.
+    var held: [JobID] {
+        self.state.withLock { $0.connections.values.flatMap(\.held.keys) }
+    }
+}
+
+/// A tenant's pipeline, as the field-list cache names it.
+struct FieldsKey: Hashable, Sendable {
+    let tenant: TenantID
+    let pipeline: PipelineID
+}

@@ -1,0 +1,381 @@
+import Foundation
+public import Logging
+public import OneoCore
+public import PostgresNIO
+public import ServiceLifecycle
+import Synchronization
+
+/// The queue manager: the only process that reads and writes jobs. It holds the one LISTEN,
+/// claims due work across tenants in one statement, hands each job to its tenant's processor over
+/// the socket the supervisor connected, commits results in group transactions fenced per job,
+/// releases a processor's attempts the moment its socket closes, rescues expired leases, and
+/// tells the supervisor which tenants need a processor.
+public struct QueueManagerService: Service {
+    public struct Settings: Sendable {
+        /// How this process's leases are marked (`locked_by`).
+        public var worker: String
+        public var leaseSeconds: Int
+        /// Claim again at least this often (NOTIFY and reports make most claims immediate).
+        public var claimPollInterval: Duration
+        /// How often tenants with due work and no processor are looked for.
+        public var demandPollInterval: Duration
+        /// How often expired leases are returned to the queue.
+        public var rescueInterval: Duration
+        /// Workers of earlier queue managers, whose attempts are released at start.
+        public var retiredWorkers: [String]
+
+        public init(
+            worker: String, leaseSeconds: Int = 120, claimPollInterval: Duration = .seconds(1),
+            demandPollInterval: Duration = .seconds(2), rescueInterval: Duration = .seconds(5), retiredWorkers: [String] = []
+        ) {
+            self.worker = worker
+            self.leaseSeconds = leaseSeconds
+            self.claimPollInterval = claimPollInterval
+            self.demandPollInterval = demandPollInterval
+            self.rescueInterval = rescueInterval
+            self.retiredWorkers = retiredWorkers
+        }
+    }
+
+    /// A processor's end of a socketpair, handed over by the supervisor.
+    public struct ProcessorLink: Sendable {
+        public let descriptor: Int32
+        public let tenant: TenantID
+        public let name: String
+        public let concurrency: Int
+
+        public init(descriptor: Int32, tenant: TenantID, name: String, concurrency: Int) {
+            self.descriptor = descriptor
+            self.tenant = tenant
+            self.name = name
+            self.concurrency = concurrency
+        }
+    }
+
+    private let settings: Settings
+    private let database: PostgresClient
+    private let queue: JobQueue
+    private let links: AsyncStream<ProcessorLink>
+    private let tellSupervisor: @Sendable (ChildMessage) -> Void
+    private let logger: Logger
+    private let dispatcher = Dispatcher()
+    private let committer: GroupCommitter
+    private let fieldLists = FieldListCache()
+    private let wakeups: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+    /// What heartbeats report: attempts held by processors, and results committed.
+    public let activity = QueueActivity()
+
+    public init(settings: Settings, database: PostgresClient, links: AsyncStream<ProcessorLink>, tellSupervisor: @escaping @Sendable (ChildMessage) -> Void, logger: Logger) {
+        self.settings = settings
+        self.database = database
+        self.queue = JobQueue(database: database, worker: settings.worker, leaseSeconds: settings.leaseSeconds)
+        self.links = links
+        self.tellSupervisor = tellSupervisor
+        self.logger = logger
+        let activity = self.activity
+        self.committer = GroupCommitter(queue: self.queue, logger: logger) { committed, _ in activity.add(committed: committed) }
+        (self.wakeups, self.wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    public func run() async throws {
+        for worker in self.settings.retiredWorkers {
+            do {
+                let released = try await self.queue.release(.worker(worker), logger: self.logger)
+                if released > 0 { self.logger.notice("released the attempts of a stopped queue manager", metadata: ["worker": "\(worker)", "jobs.released": "\(released)"]) }
+            } catch {
+                self.logger.error("releasing a stopped queue manager's attempts failed; their leases will expire", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            }
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.committer.run() }
+            group.addTask { await self.acceptLinks() }
+            group.addTask { await self.listen(on: JobChannel.jobsQueued) { payload in self.workQueued(payload) } }
+            group.addTask { await self.listen(on: JobChannel.tenantsChanged) { _ in self.tellSupervisor(.tenantsChanged) } }
+            group.addTask { await self.every(self.settings.claimPollInterval) { self.wake.yield() } }
+            group.addTask { await self.every(self.settings.demandPollInterval) { await self.askForProcessors() } }
+            group.addTask { await self.every(self.settings.rescueInterval) { await self.rescue() } }
+            group.addTask { await self.every(.seconds(max(1, Int64(self.settings.leaseSeconds / 4)))) { await self.extendLeases() } }
+            await withGracefulShutdownHandler {
+                await self.claimLoop()
+            } onGracefulShutdown: {
+                self.wake.finish()
+            }
+            group.cancelAll()
+        }
+        self.logger.info("queue manager stopped")
+    }
+
+    // MARK: Claiming and handing out
+
+    private func claimLoop() async {
+        for await _ in self.wakeups {
+            var again = true
+            while again, !Task.isCancelled {
+                again = false
+                let rooms = self.dispatcher.rooms()
+                guard !rooms.isEmpty else { break }
+                let claimed: [ClaimedJob]
+                do {
+                    claimed = try await self.queue.claim(rooms: rooms, logger: self.logger)
+                } catch {
+                    self.logger.error("claiming jobs failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                    break
+                }
+                guard !claimed.isEmpty else { break }
+                await self.handOut(claimed)
+                // A tenant that filled its room may have more waiting: claim again at once.
+                var counts: [TenantID: Int] = [:]
+                for job in claimed { counts[job.tenant, default: 0] += 1 }
+                again = counts.contains { rooms[$0.key] == $0.value }
+            }
+        }
+    }
+
+    private func handOut(_ claimed: [ClaimedJob]) async {
+        var ready: [(ClaimedJob, JobOrder)] = []
+        for job in claimed {
+            switch job.config {
+            case .success(let config): ready.append((job, job.order(config: config)))
+            case .failure(let error):
+                await self.fail(job, code: JobFailureCode.badTemplate.rawValue, message: "the field's stored config is invalid: \(error)", retryAfter: nil)
+            }
+        }
+        var lists: [FieldsKey: PipelineFields] = [:]
+        for key in self.dispatcher.missingFields(for: ready.map(\.0)) {
+            let newest = ready.lazy.filter { $0.0.tenant == key.tenant && $0.0.pipeline == key.pipeline }.map(\.0.fieldsVersion).max() ?? 0
+            if let cached = self.fieldLists.get(key), cached.version >= newest {
+                lists[key] = cached
+                continue
+            }
+            do {
+                let fresh = try await self.queue.fields(tenant: key.tenant, pipeline: key.pipeline, logger: self.logger)
+                self.fieldLists.put(key, fresh)
+                lists[key] = fresh
+            } catch {
+                self.logger.error("reading a pipeline's fields failed", metadata: ["pipeline.id": "\(key.pipeline)", "error": "\(SafeErrorDescription.of(error))"])
+            }
+        }
+        let unsent = self.dispatcher.send(ready, fields: lists)
+        self.activity.setHeld(self.dispatcher.held.count)
+        if !unsent.isEmpty {
+            do {
+                try await self.queue.giveBack(unsent.map(\.attemptReference), logger: self.logger)
+            } catch {
+                self.logger.error("returning unsent jobs failed; their leases will expire", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            }
+        }
+    }
+
+    // MARK: Processors' connections and reports
+
+    private func acceptLinks() async {
+        await withDiscardingTaskGroup { group in
+            for await link in self.links {
+                group.addTask { await self.serve(link) }
+            }
+        }
+    }
+
+    private func serve(_ link: ProcessorLink) async {
+        var logger = self.logger
+        logger[metadataKey: "child"] = "\(link.name)"
+        let (outbound, sender) = AsyncStream<QueueMessage>.makeStream()
+        let id = self.dispatcher.connect(tenant: link.tenant, name: link.name, concurrency: link.concurrency, outbound: sender)
+        logger.info("processor connected", metadata: ["processor.concurrency": "\(link.concurrency)"])
+        do {
+            let channel = try await FrameChannel<ProcessorReport, QueueMessage>.open(
+                descriptor: link.descriptor, inboundLimit: ProcessorReport.maximumSize, outboundLimit: QueueMessage.maximumSize
+            )
+            self.wake.yield()
+            try await channel.run { inbound, writer in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for await message in outbound { try await writer.send(message) }
+                    }
+                    for try await report in inbound {
+                        await self.received(report, on: id, tenant: link.tenant, logger: logger)
+                    }
+                    group.cancelAll()
+                }
+            }
+        } catch {
+            logger.warning("processor connection failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+        }
+        let orphaned = self.dispatcher.disconnect(id)
+        self.activity.setHeld(self.dispatcher.held.count)
+        if !orphaned.isEmpty {
+            do {
+                let released = try await self.queue.release(.attempts(orphaned.map(\.attemptReference)), logger: logger)
+                logger.notice("processor gone; released its jobs for retry", metadata: ["jobs.released": "\(released)"])
+            } catch {
+                logger.error("releasing a processor's jobs failed; their leases will expire", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            }
+        } else {
+            logger.info("processor disconnected")
+        }
+        self.wake.yield()
+    }
+
+    private func received(_ report: ProcessorReport, on id: Int, tenant: TenantID, logger: Logger) async {
+        switch report {
+        case .draining:
+            self.dispatcher.markDraining(id)
+        case .completed(let completion):
+            guard let job = self.settled(id, completion.job, completion.attempt, logger: logger) else { return }
+            // Priced here from the model we sent and the tokens reported, within sane bounds: a
+            // processor does not set its own tenant's bill.
+            let prompt = min(max(0, completion.promptTokens), 10_000_000)
+            let output = min(max(0, completion.completionTokens), 10_000_000)
+            var bounded = completion
+            bounded.promptTokens = prompt
+            bounded.completionTokens = output
+            bounded.milliseconds = min(max(0, completion.milliseconds), 86_400_000)
+            let cost = ModelPricing.forModel(job.model).cost(promptTokens: prompt, completionTokens: output)
+            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost))
+        case .failed(let failure):
+            guard let job = self.settled(id, failure.job, failure.attempt, logger: logger) else { return }
+            let delay = failure.retryAfterMilliseconds.map { Duration.milliseconds(min(max(0, $0), 3_600_000)) }
+            await self.fail(job, code: Self.bounded(failure.code, 64), message: Self.bounded(failure.message, 500), retryAfter: delay)
+        case .declined(let job, let attempt):
+            guard let held = self.settled(id, job, attempt, logger: logger) else { return }
+            _ = try? await self.queue.giveBack([held.attemptReference], logger: logger)
+        }
+    }
+
+    private func settled(_ id: Int, _ job: JobID, _ attempt: Int, logger: Logger) -> ClaimedJob? {
+        guard let held = self.dispatcher.settle(id, job: job, attempt: attempt) else {
+            logger.warning("report for an attempt this processor does not hold; ignored", metadata: ["job.id": "\(job)", "job.attempt": "\(attempt)"])
+            return nil
+        }
+        self.activity.setHeld(self.dispatcher.held.count)
+        self.wake.yield()
+        return held
+    }
+
+    private func fail(_ job: ClaimedJob, code: String, message: String, retryAfter: Duration?) async {
+        do {
+            try await self.queue.fail(job.attemptReference, code: code, message: message, retryAfter: retryAfter, logger: self.logger)
+        } catch {
+            self.logger.error("recording a failed attempt failed; its lease will expire", metadata: ["job.id": "\(job.id)", "error": "\(SafeErrorDescription.of(error))"])
+        }
+    }
+
+    /// A processor's text, cut to `limit` scalars without control characters.
+    private static func bounded(_ text: String, _ limit: Int) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.lazy.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(limit)))
+    }
+
+    // MARK: Demand, rescue, leases
+
+    private func workQueued(_ payload: String) {
+        guard let tenant = TenantID(parsing: payload) else { return }
+        if self.dispatcher.isConnected(tenant) {
+            self.wake.yield()
+        } else if self.fieldLists.shouldAsk(for: tenant, now: .now) {
+            self.tellSupervisor(.need(tenants: [tenant]))
+        }
+    }
+
+    private func askForProcessors() async {
+        do {
+            let connected = self.dispatcher.connectedTenants
+            let wanted = try await self.queue.tenantsWithDueWork(limit: 10_000, logger: self.logger).filter { !connected.contains($0) }
+            var start = 0
+            while start < wanted.count {
+                let chunk = Array(wanted[start..<min(wanted.count, start + ChildMessage.maximumTenantsPerFrame)])
+                self.tellSupervisor(.need(tenants: chunk))
+                start += chunk.count
+            }
+        } catch {
+            self.logger.error("looking for tenants with work failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+        }
+    }
+
+    private func rescue() async {
+        do {
+            let rescued = try await self.queue.release(.expired, logger: self.logger)
+            if rescued > 0 {
+                self.logger.notice("returned jobs with expired leases", metadata: ["jobs.rescued": "\(rescued)"])
+                self.wake.yield()
+            }
+        } catch {
+            self.logger.error("rescuing expired leases failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+        }
+    }
+
+    private func extendLeases() async {
+        do {
+            try await self.queue.extendLeases(self.dispatcher.held, logger: self.logger)
+        } catch {
+            self.logger.error("extending leases failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+        }
+    }
+
+    // MARK: Plumbing
+
+    /// Holds one connection in LISTEN on `channel`, reconnecting after failures (the polls cover
+    /// what is missed meanwhile).
+    private func listen(on channel: String, _ handle: @escaping @Sendable (String) -> Void) async {
+        while !Task.isCancelled {
+            do {
+                try await self.database.withConnection { connection in
+                    try await connection.listen(on: channel) { notifications in
+                        for try await notification in notifications { handle(notification.payload) }
+                    }
+                }
+            } catch {
+                if Task.isCancelled { return }
+                self.logger.warning("listener failed; relying on polling until it reconnects", metadata: ["channel": "\(channel)", "error": "\(SafeErrorDescription.of(error))"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+    }
+
+    private func every(_ interval: Duration, _ body: @Sendable () async -> Void) async {
+        while !Task.isCancelled {
+            await body()
+            try? await Task.sleep(for: interval)
+        }
+    }
+}
+
+/// What the queue manager's heartbeat reports.
+public final class QueueActivity: Sendable {
+    private let counts = Mutex((held: 0, committed: 0))
+
+    public var held: Int { self.counts.withLock { $0.held } }
+    public var committed: Int { self.counts.withLock { $0.committed } }
+
+    func setHeld(_ value: Int) { self.counts.withLock { $0.held = value } }
+    func add(committed: Int) { self.counts.withLock { $0.committed += committed } }
+}
+
+/// Field lists read from the database, newest per pipeline, and when each tenant without a
+/// processor was last asked for.
+final class FieldListCache: Sendable {
+    private static let capacity = 4096
+    private let lists = Mutex<[FieldsKey: PipelineFields]>([:])
+    private let asked = Mutex<[TenantID: ContinuousClock.Instant]>([:])
+
+    func get(_ key: FieldsKey) -> PipelineFields? {
+        self.lists.withLock { $0[key] }
+    }
+
+    func put(_ key: FieldsKey, _ list: PipelineFields) {
+        self.lists.withLock { lists in
+            if lists.count >= Self.capacity { lists.removeAll(keepingCapacity: true) }
+            if (lists[key]?.version ?? -1) <= list.version { lists[key] = list }
+        }
+    }
+
+    /// Whether to ask the supervisor for this tenant's processor now: once a second at most.
+    func shouldAsk(for tenant: TenantID, now: ContinuousClock.Instant) -> Bool {
+        self.asked.withLock { asked in
+            if let last = asked[tenant], now - last < .seconds(1) { return false }
+            if asked.count >= Self.capacity { asked.removeAll(keepingCapacity: true) }
+            asked[tenant] = now
+            return true
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import CProcess
+import Logging
+import OneoCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Supervisor {
+    /// The queue manager's child, when it is running and ready.
+    var readyQueueManager: SupervisedChild? {
+        guard let child = self.children[Self.queueManagerName], child.pid != nil, child.lifecycle.state == .running else { return nil }
+        return child
+    }
+
+    static let queueManagerName = "qmgr"
+
+    /// Connects a ready processor to the queue manager: a socketpair, one end to each over their
+    /// supervisor sockets (SCM_RIGHTS). Our copies are closed at once: from then on the two talk
+    /// directly, and no job crosses the supervisor.
+    func connectToQueue(_ processor: SupervisedChild) {
+        guard let queue = self.readyQueueManager, let queueChannel = queue.channel,
+              let processorChannel = processor.channel, let tenant = processor.tenant,
+              processor.lifecycle.state == .running, processor.queueGeneration != queue.generation else { return }
+        var pair: [Int32] = [-1, -1]
+        guard oneo_socketpair(&pair) == 0 else {
+            self.logger.error("cannot make a socketpair for a processor; it waits for the next try", metadata: ["child": "\(processor.name)", "errno": "\(errno)"])
+            return
+        }
+        defer {
+            close(pair[0])
+            close(pair[1])
+        }
+        let toQueue = SupervisorMessage.processor(tenant: tenant, name: processor.name, concurrency: self.configuration.processorConcurrency)
+        guard processorChannel.trySend(SupervisorMessage.queue, passing: pair[0]) else {
+            self.logger.error("could not hand a processor its queue connection", metadata: ["child": "\(processor.name)"])
+            return
+        }
+        guard queueChannel.trySend(toQueue, passing: pair[1]) else {
+            // The processor's end sees the socket close (our copy of the other end goes too) and
+            // waits for the next connection.
+            self.logger.error("could not hand the queue manager a processor connection", metadata: ["child": "\(processor.name)"])
+            return
+        }
+        processor.queueGeneration = queue.generation
+        self.logger.info("processor connected to the queue manager", metadata: ["child": "\(processor.name)"])
+    }
+
+    /// A (re)started queue manager: every running processor gets a fresh connection to it.
+    func connectProcessorsToQueue() {
+        for child in self.children.values where child.role == .processor {
+            self.connectToQueue(child)
+        }
+    }
+}

@@ -187,6 +187,15 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "QueueManagerTests",
+            dependencies: [
+                "QueueManager", "OneoCore", "OneoTesting", "API",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "SupervisorTests",
             dependencies: ["Supervisor", "OneoCore"],
             swiftSettings: swiftSettings

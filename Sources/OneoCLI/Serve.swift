@@ -75,7 +75,7 @@ struct Serve: AsyncParsableCommand {
         guard (0.1...3600).contains(self.httpHeaderTimeout), (0.1...3600).contains(self.httpBodyTimeout) else {
             throw ValidationError("--http-header-timeout and --http-body-timeout must be 0.1...3600 s")
         }
-        guard self.processorUIDBase >= 65536, self.processorUIDBase <= UInt32.max - (1 << 24) else {
+        guard self.processorUIDBase >= 65536, self.processorUIDBase < UInt32.max - (1 << 24) else {
             throw ValidationError("--processor-uid-base must leave room for 2^24 tenants above it and stay clear of system uids (>= 65536)")
         }
     }

@@ -58,4 +58,63 @@ struct EmbeddedModeTests {
             #expect(!FileManager.default.fileExists(atPath: DataDirectory(data).postgresData + "/postmaster.pid"), "PostgreSQL stopped with serve")
         }
     }
+
+    @Test("a processor's identity cannot reach the embedded PostgreSQL; the queue manager's can")
+    func processorsCannotReachTheDatabase() async throws {
+        guard geteuid() == 0 else {
+            Issue.record("skipped: needs root, to run processors as uids of their own and to connect as them; run the suite as root (CI does)")
+            return
+        }
+        let root = try TestServices.temporaryDirectory("oneo-embedded-isolation")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let data = root + "/data"
+        let port = try freeLoopbackPort()
+        let serve = try ManagedProcess(TestServices.executable("oneo-ai"), ["serve", "--data-dir", data, "--port", String(port)], logFile: root + "/serve.log")
+        let client = JSONClient(baseURL: "http://127.0.0.1:\(port)")
+        do {
+            try await waitUntil("the embedded instance to answer /healthz", timeout: .seconds(90)) {
+                guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
+                return (try? await client.get("/healthz"))?.status == 200
+            }
+            let cli = TestServices.executable("oneo-ai")
+            _ = try await ManagedProcess.run(cli, ["tenant", "add", "acme", "--name", "Acme", "--data-dir", data], logFile: root + "/cli.log")
+            _ = try await ManagedProcess.run(cli, ["tenant", "set-always-on", "acme", "on", "--data-dir", data], logFile: root + "/cli.log")
+            var pids: [String: Int32] = [:]
+            try await waitUntil("acme's processor and the queue manager to run", timeout: .seconds(30)) {
+                let output = try await ManagedProcess.run(cli, ["status", "--json", "--data-dir", data], logFile: root + "/cli.log")
+                let children = try JSONDecoder().decode(ControlReply.self, from: Data(output.utf8)).children ?? []
+                for child in children where child.state == .running { pids[child.name] = child.pid }
+                return pids["processor:acme"] != nil && pids["qmgr"] != nil
+            }
+            let socketDirectory = DataDirectory(data).postgresSocketDirectory
+            var outcomes: [String: Bool] = [:]
+            for name in ["processor:acme", "qmgr"] {
+                let identity = try Self.identity(of: try #require(pids[name]))
+                let attempt = try? await ManagedProcess.run(
+                    "/usr/bin/setpriv", identity + ["--", "/usr/bin/psql", "-h", socketDirectory, "-U", DataDirectory.embeddedDatabaseUser, "-d", DataDirectory.embeddedDatabaseName, "-Atc", "SELECT 1"],
+                    logFile: root + "/psql-\(name).log"
+                )
+                outcomes[name] = attempt?.contains("1") == true
+            }
+            #expect(outcomes["processor:acme"] == false, "a processor's uid and groups reach PostgreSQL")
+            #expect(outcomes["qmgr"] == true, "the queue manager's identity connects: the check itself works")
+        } catch {
+            Issue.record("serve log:\n\(serve.output.suffix(3000))")
+            _ = await serve.stop()
+            throw error
+        }
+        #expect(await serve.stop() == 0)
+    }
+
+    /// setpriv arguments that take on `pid`'s uid, gid and supplementary groups.
+    static func identity(of pid: Int32) throws -> [String] {
+        let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8).split(separator: "\n")
+        func field(_ name: String) -> [String] {
+            status.first { $0.hasPrefix(name + ":") }.map { $0.split(whereSeparator: { $0 == "\t" || $0 == " " }).dropFirst().map(String.init) } ?? []
+        }
+        let uid = try #require(field("Uid").first)
+        let gid = try #require(field("Gid").first)
+        let groups = field("Groups")
+        return ["--reuid=\(uid)", "--regid=\(gid)"] + (groups.isEmpty ? ["--clear-groups"] : ["--groups=" + groups.joined(separator: ",")])
+    }
 }

@@ -139,7 +139,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let children = try await stack.status().compactMap(\.pid)
-            #expect(children.count == 2, "the API and acme's processor")
+            #expect(children.count == 3, "the API, the queue manager and acme's processor")
             stack.serve.signal(SIGKILL)
             try await waitUntil("every child of the killed supervisor to be gone", timeout: .seconds(2), interval: .milliseconds(20)) {
                 children.allSatisfy(Self.isGone)
@@ -247,6 +247,25 @@ struct ProcessSupervisionTests {
         return (attributes[.ownerAccountID] as? NSNumber)?.uint32Value != 0
     }
 
+    /// How many of `pid`'s sockets are connected to PostgreSQL's Unix socket. `ss -x` lists the
+    /// server's end of each connection with the socket path as its local address and the
+    /// client's socket inode as its peer; the client's inodes are its /proc/<pid>/fd links.
+    static func databaseConnections(of pid: Int32, socketDirectory: String, logFile: String) async throws -> Int {
+        let ours = Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd").compactMap { fd -> Substring? in
+            guard let link = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\(fd)"), link.hasPrefix("socket:[") else { return nil }
+            return Substring(link.dropFirst(8).dropLast())
+        })
+        let output = try await ManagedProcess.run("/usr/bin/ss", ["-xn"], logFile: logFile)
+        var count = 0
+        for line in output.split(separator: "\n") {
+            // Netid State Recv-Q Send-Q Local-Address Local-Port Peer-Address Peer-Port
+            let columns = line.split(separator: " ", omittingEmptySubsequences: true)
+            guard columns.count >= 8, columns[4].hasPrefix(socketDirectory + "/.s.PGSQL") else { continue }
+            if ours.contains(columns[7]) { count += 1 }
+        }
+        return count
+    }
+
     static func ownUID(_ pid: Int32) -> UInt32? {
         guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
             let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Uid:") })
@@ -262,7 +281,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("the job to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let pids = try await stack.status().compactMap(\.pid) + [stack.serve.pid]
-            #expect(pids.count == 3)
+            #expect(pids.count == 4, "serve, the API, the queue manager, acme's processor")
             for pid in pids {
                 for file in ["cmdline", "environ"] {
                     let contents = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/\(file)"), "/proc/\(pid)/\(file)")
@@ -270,21 +289,21 @@ struct ProcessSupervisionTests {
                 }
             }
             var uids: [String: String] = [:]
-            for name in ["processor:acme", "api"] {
+            for name in ["processor:acme", "api", "qmgr"] {
                 let pid = try #require(try await stack.child(name)?.pid)
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 uids[name] = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
             }
             if geteuid() == 0 {
                 #expect(uids.values.allSatisfy { $0 != "0" }, "the API and the processor run unprivileged: \(uids)")
-                #expect(uids["api"] != uids["processor:acme"], "the API does not share the tenant's uid")
+                #expect(Set(uids.values).count == 3, "the API, the queue manager and the tenant each have a uid of their own: \(uids)")
             } else {
                 #expect(uids.values.allSatisfy { $0 == String(geteuid()) })
             }
             // Hardening: every child in a session of its own, unable to gain privileges by exec,
             // holding no descriptor of the supervisor's (its epoll instances above all); the
             // supervisor and the API not dumpable.
-            for name in ["processor:acme", "api"] {
+            for name in ["processor:acme", "api", "qmgr"] {
                 let pid = try #require(try await stack.child(name)?.pid)
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 #expect(status.contains("NoNewPrivs:\t1"), "\(name) can gain privileges by exec")
@@ -295,6 +314,22 @@ struct ProcessSupervisionTests {
             // The supervisor runs as root in CI, where ownership cannot tell; as another user it can.
             if let supervisor = try Self.dumpable(stack.serve.pid) { #expect(!supervisor, "the supervisor is not dumpable") }
             #expect(try Self.dumpable(try #require(try await stack.child("api")?.pid)) == false, "the API is not dumpable")
+            #expect(try Self.dumpable(try #require(try await stack.child("qmgr")?.pid)) == false, "the queue manager is not dumpable")
+
+            // The processor holds no database credentials: none in its argv or environment, and
+            // (while the API and the queue manager do) no connection of its own to PostgreSQL.
+            let processor = try #require(try await stack.child("processor:acme")?.pid)
+            let database = try DatabaseSettings(url: try TestServices.databaseURL())
+            let socketDirectory: String
+            if case .unixSocket(let path) = database.endpoint { socketDirectory = String(path.prefix(upTo: path.lastIndex(of: "/")!)) } else { socketDirectory = "" }
+            for file in ["cmdline", "environ"] {
+                let contents = String(decoding: try #require(FileManager.default.contents(atPath: "/proc/\(processor)/\(file)")), as: UTF8.self)
+                #expect(!contents.contains("DATABASE_URL") && !contents.contains(socketDirectory) && !contents.contains(stack.databaseName), "database settings in the processor's \(file)")
+            }
+            let connected = try await Self.databaseConnections(of: processor, socketDirectory: socketDirectory, logFile: stack.directory + "/ss.log")
+            #expect(connected == 0, "the processor has \(connected) connection(s) to PostgreSQL")
+            let queueConnections = try await Self.databaseConnections(of: try #require(try await stack.child("qmgr")?.pid), socketDirectory: socketDirectory, logFile: stack.directory + "/ss.log")
+            #expect(queueConnections > 0, "the queue manager's connections are visible to this check")
 
             // The simulator saw the key (it is the provider); nothing we wrote did.
             #expect(try await stack.providerRequests().contains { $0.authorization == "Bearer \(key)" })

@@ -70,7 +70,7 @@ public struct JobQueue: Sendable {
             let completion = finished.completion
             return [
                 "tenant_id": .integer(finished.attempt.tenant.rawValue),
-                "job_id": .integer(job.id.rawValue), "attempt": .integer(Int64(job.attempt)),
+                "job_id": .integer(finished.attempt.job.rawValue), "attempt": .integer(Int64(finished.attempt.attempt)),
                 "record_id": .integer(job.record.rawValue), "pipeline_id": .integer(job.pipeline.rawValue),
                 "field_name": .string(job.fieldName), "model": .string(job.model),
                 "user_name": job.triggeredBy.map(JSONValue.string) ?? .null,

@@ -1,0 +1,164 @@
+import API
+import Foundation
+import Logging
+import OneoCore
+import OneoTesting
+import PostgresNIO
+import Testing
+
+/// The queue manager's statements against a real PostgreSQL, without the process tree: claims
+/// across tenants, the commit fence, releases and give-backs.
+@Suite("job queue: claim, commit and release across tenants")
+struct JobQueueTests {
+    /// A fresh, migrated database with `tenants` tenants, each with one AI field and `records`
+    /// records (one pending job each). Returns the tenant ids in order.
+    static func withQueue(tenants: Int, records: Int, _ body: @Sendable (PostgresClient, [TenantID], Logger) async throws -> Void) async throws {
+        let name = "oneo_queue_\(UInt32.random(in: 0 ... .max))"
+        try await TestStack.database(nil) { client, logger in
+            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+        defer {
+            Task { try? await TestStack.database(nil) { client, logger in try await client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) } }
+        }
+        try await TestStack.database(name) { client, logger in
+            try await Migrator(client: client, logger: logger).migrate()
+            var ids: [TenantID] = []
+            for index in 0..<tenants {
+                let slug = "t\(index)"
+                var tenant: TenantID?
+                for try await id in try await client.query("INSERT INTO tenants (slug, name) VALUES (\(slug), \(slug)) RETURNING id", logger: logger).decode(TenantID.self) {
+                    tenant = id
+                }
+                let tenantID = try #require(tenant)
+                ids.append(tenantID)
+                var pipeline: PipelineID?
+                for try await id in try await client.query("INSERT INTO pipelines (tenant_id, name, slug) VALUES (\(tenantID), 'Leads', 'leads') RETURNING id", logger: logger).decode(PipelineID.self) {
+                    pipeline = id
+                }
+                let pipelineID = try #require(pipeline)
+                let config = AIFieldConfig(prompt: "Summarize {name}").jsonValue
+                try await client.query(
+                    """
+                    WITH ids AS (SELECT nextval('fields_id_seq') AS field_id, nextval('field_versions_id_seq') AS version_id),
+                    plain AS (
+                        INSERT INTO fields (tenant_id, pipeline_id, name, slug, field_type, ai_config, position)
+                        VALUES (\(tenantID), \(pipelineID), 'Name', 'name', 'text', NULL, 0)),
+                    ai AS (
+                        INSERT INTO fields (id, tenant_id, pipeline_id, name, slug, field_type, ai_config, position, version_id)
+                        SELECT field_id, \(tenantID), \(pipelineID), 'Summary', 'summary', 'ai_generated', \(config), 1, version_id FROM ids)
+                    INSERT INTO field_versions (id, tenant_id, field_id, ai_config) SELECT version_id, \(tenantID), field_id, \(config) FROM ids
+                    """,
+                    logger: logger
+                )
+                let writer = RecordWriter(tenant: tenantID, defaultModel: "gpt-4o-mini", user: "test")
+                for number in 0..<records {
+                    _ = try await client.withTransaction(logger: logger) { connection in
+                        try await writer.create(pipeline: pipelineID, data: ["name": .string("Record \(number)")], on: connection, logger: logger)
+                    }
+                }
+            }
+            try await body(client, ids, logger)
+        }
+    }
+
+    static func statuses(_ client: PostgresClient, _ logger: Logger) async throws -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for try await (status, count) in try await client.query("SELECT status, count(*)::int FROM ai_jobs GROUP BY status", logger: logger).decode((String, Int).self) {
+            counts[status] = count
+        }
+        return counts
+    }
+
+    @Test("one claim takes each listed tenant's room, oldest first, and nothing of tenants not listed")
+    func claimAcrossTenants() async throws {
+        try await Self.withQueue(tenants: 3, records: 5) { client, tenants, logger in
+            let queue = JobQueue(database: client, worker: "qmgr-test", leaseSeconds: 60)
+            let claimed = try await queue.claim(rooms: [tenants[0]: 2, tenants[1]: 10], logger: logger)
+            let byTenant = Dictionary(grouping: claimed, by: \.tenant)
+            #expect(byTenant[tenants[0]]?.count == 2)
+            #expect(byTenant[tenants[1]]?.count == 5)
+            #expect(byTenant[tenants[2]] == nil)
+            let first = try #require(byTenant[tenants[0]]).map(\.id.rawValue).sorted()
+            let oldest = try await Self.ids(client, logger, "SELECT id FROM ai_jobs WHERE tenant_id = \(tenants[0].rawValue) ORDER BY id LIMIT 2")
+            #expect(first == oldest)
+            for job in claimed {
+                #expect(job.attempt == 1)
+                #expect(job.recordData?["name"] != nil)
+                #expect(job.fieldName == "summary")
+                #expect(try job.config.get().prompt == "Summarize {name}")
+            }
+            #expect(try await Self.statuses(client, logger) == ["processing": 7, "pending": 8])
+        }
+    }
+
+    static func ids(_ client: PostgresClient, _ logger: Logger, _ sql: String) async throws -> [Int64] {
+        var ids: [Int64] = []
+        for try await id in try await client.query(PostgresQuery(unsafeSQL: sql), logger: logger).decode(Int64.self) { ids.append(id) }
+        return ids
+    }
+
+    @Test("a commit writes only attempts still held by this worker, for their own tenant")
+    func commitIsFenced() async throws {
+        try await Self.withQueue(tenants: 2, records: 2) { client, tenants, logger in
+            let queue = JobQueue(database: client, worker: "qmgr-test", leaseSeconds: 60)
+            let claimed = try await queue.claim(rooms: [tenants[0]: 2, tenants[1]: 2], logger: logger)
+            #expect(claimed.count == 4)
+            func finished(_ job: ClaimedJob, tenant: TenantID? = nil, attempt: Int? = nil) -> JobQueue.Finished {
+                let reference = JobQueue.Attempt(tenant: tenant ?? job.tenant, job: job.id, attempt: attempt ?? job.attempt)
+                let completion = JobCompletion(job: job.id, attempt: job.attempt, value: .string("done \(job.id)"), audit: [:], promptTokens: 10, completionTokens: 5, milliseconds: 3)
+                return JobQueue.Finished(attempt: reference, job: job, completion: completion, cost: Microdollars(42))
+            }
+            let a = claimed.filter { $0.tenant == tenants[0] }
+            let b = claimed.filter { $0.tenant == tenants[1] }
+            let other = JobQueue(database: client, worker: "someone-else", leaseSeconds: 60)
+            // Another worker's commit, a commit naming the wrong tenant, one naming a stale
+            // attempt: none writes.
+            #expect(try await other.complete([finished(a[0])], logger: logger).isEmpty)
+            #expect(try await queue.complete([finished(a[0], tenant: tenants[1])], logger: logger).isEmpty)
+            #expect(try await queue.complete([finished(a[1], attempt: 7)], logger: logger).isEmpty)
+            // The real ones, of both tenants, in one batch.
+            let committed = try await queue.complete([finished(a[0]), finished(b[0]), finished(b[1])], logger: logger)
+            #expect(committed == Set([a[0].id, b[0].id, b[1].id]))
+            #expect(try await Self.statuses(client, logger) == ["completed": 3, "processing": 1])
+            let usage = try await Self.ids(client, logger, "SELECT count(*)::bigint FROM ai_usage")
+            #expect(usage == [3])
+            let written = try await Self.ids(client, logger, "SELECT count(*)::bigint FROM records WHERE data->>'summary' LIKE 'done %'")
+            #expect(written == [3])
+            let wrongTenant = try await Self.ids(client, logger, "SELECT count(*)::bigint FROM ai_usage u JOIN ai_jobs j ON j.id = u.job_id WHERE u.tenant_id <> j.tenant_id")
+            #expect(wrongTenant == [0])
+        }
+    }
+
+    @Test("released attempts go back with a retry counted; given-back attempts go back without spending one")
+    func releaseAndGiveBack() async throws {
+        try await Self.withQueue(tenants: 1, records: 3) { client, tenants, logger in
+            let queue = JobQueue(database: client, worker: "qmgr-test", leaseSeconds: 60)
+            let claimed = try await queue.claim(rooms: [tenants[0]: 3], logger: logger)
+            #expect(claimed.count == 3)
+            #expect(try await queue.release(.attempts([claimed[0].attemptReference]), logger: logger) == 1)
+            #expect(try await queue.giveBack([claimed[1].attemptReference], logger: logger) == 1)
+            // A second release of the same attempt matches nothing.
+            #expect(try await queue.release(.attempts([claimed[0].attemptReference]), logger: logger) == 0)
+            let rows = try await Self.ids(client, logger, "SELECT attempt * 10 + retry_count FROM ai_jobs WHERE status = 'pending' ORDER BY id")
+            #expect(rows == [11, 0])
+            // The worker's remaining attempt is released when the worker is retired.
+            #expect(try await queue.release(.worker("qmgr-test"), logger: logger) == 1)
+            #expect(try await Self.statuses(client, logger) == ["pending": 3])
+        }
+    }
+
+    @Test("expired leases are rescued; extended ones are not")
+    func rescueExpired() async throws {
+        try await Self.withQueue(tenants: 1, records: 2) { client, tenants, logger in
+            let queue = JobQueue(database: client, worker: "qmgr-test", leaseSeconds: 60)
+            let claimed = try await queue.claim(rooms: [tenants[0]: 2], logger: logger)
+            #expect(claimed.count == 2)
+            try await client.query("UPDATE ai_jobs SET lease_until = now() - interval '1 second'", logger: logger)
+            try await queue.extendLeases([claimed[0].id], logger: logger)
+            #expect(try await queue.release(.expired, logger: logger) == 1)
+            let pending = try await Self.ids(client, logger, "SELECT id FROM ai_jobs WHERE status = 'pending'")
+            #expect(pending == [claimed[1].id.rawValue])
+            #expect(try await queue.tenantsWithDueWork(limit: 10, logger: logger) == [tenants[0]])
+        }
+    }
+}

@@ -1,0 +1,105 @@
+@testable import OneoCore
+@testable import QueueManager
+import Testing
+
+/// The queue manager's bookkeeping, without I/O: rooms, field lists before jobs, and which
+/// reports it accepts.
+@Suite("dispatcher")
+struct DispatcherTests {
+    static func job(_ id: Int64, tenant: Int64, pipeline: Int64 = 1, fieldsVersion: Int64 = 1, attempt: Int = 1) -> ClaimedJob {
+        ClaimedJob(
+            tenant: TenantID(tenant), id: JobID(id), pipeline: PipelineID(pipeline), record: RecordID(id), fieldName: "summary",
+            model: "gpt-4o-mini", storedConfig: AIFieldConfig(prompt: "Hi {name}").jsonValue, attempt: attempt, maxAttempts: 3,
+            triggeredBy: nil, recordData: ["name": "Jane"], pipelineName: "Leads", fieldsVersion: fieldsVersion, tenantSensitiveNames: []
+        )
+    }
+
+    static func order(_ job: ClaimedJob) -> (ClaimedJob, JobOrder) {
+        (job, job.order(config: AIFieldConfig(prompt: "Hi {name}")))
+    }
+
+    static func drain(_ stream: AsyncStream<QueueMessage>) async -> [QueueMessage] {
+        var messages: [QueueMessage] = []
+        for await message in stream { messages.append(message) }
+        return messages
+    }
+
+    @Test("rooms follow concurrency and what is held; a draining processor has none")
+    func rooms() {
+        let dispatcher = Dispatcher()
+        let (_, a) = AsyncStream<QueueMessage>.makeStream()
+        let (_, b) = AsyncStream<QueueMessage>.makeStream()
+        let first = dispatcher.connect(tenant: TenantID(1), name: "processor:a", concurrency: 3, outbound: a)
+        let second = dispatcher.connect(tenant: TenantID(2), name: "processor:b", concurrency: 2, outbound: b)
+        #expect(dispatcher.rooms() == [TenantID(1): 3, TenantID(2): 2])
+        let list = PipelineFields(pipeline: PipelineID(1), version: 1, fields: [])
+        let unsent = dispatcher.send([Self.order(Self.job(10, tenant: 1)), Self.order(Self.job(11, tenant: 1))], fields: [FieldsKey(tenant: TenantID(1), pipeline: PipelineID(1)): list])
+        #expect(unsent.isEmpty)
+        #expect(dispatcher.rooms() == [TenantID(1): 1, TenantID(2): 2])
+        dispatcher.markDraining(second)
+        #expect(dispatcher.rooms() == [TenantID(1): 1])
+        #expect(Set(dispatcher.held) == [JobID(10), JobID(11)])
+        _ = first
+    }
+
+    @Test("a pipeline's field list goes before its first job, once per version")
+    func fieldListsOnce() async {
+        let dispatcher = Dispatcher()
+        let (stream, continuation) = AsyncStream<QueueMessage>.makeStream()
+        let id = dispatcher.connect(tenant: TenantID(1), name: "processor:a", concurrency: 8, outbound: continuation)
+        let key = FieldsKey(tenant: TenantID(1), pipeline: PipelineID(1))
+        let v1 = PipelineFields(pipeline: PipelineID(1), version: 1, fields: [])
+        let v2 = PipelineFields(pipeline: PipelineID(1), version: 2, fields: [])
+        #expect(dispatcher.missingFields(for: [Self.job(1, tenant: 1)]) == [key])
+        _ = dispatcher.send([Self.order(Self.job(1, tenant: 1)), Self.order(Self.job(2, tenant: 1))], fields: [key: v1])
+        #expect(dispatcher.missingFields(for: [Self.job(3, tenant: 1)]).isEmpty)
+        #expect(dispatcher.missingFields(for: [Self.job(3, tenant: 1, fieldsVersion: 2)]) == [key])
+        // A job of a newer version than the list at hand is not sent.
+        let stale = dispatcher.send([Self.order(Self.job(3, tenant: 1, fieldsVersion: 2))], fields: [key: v1])
+        #expect(stale.map(\.id) == [JobID(3)])
+        _ = dispatcher.send([Self.order(Self.job(3, tenant: 1, fieldsVersion: 2))], fields: [key: v2])
+        _ = dispatcher.disconnect(id)
+        let kinds = await Self.drain(stream).map { message -> String in
+            switch message {
+            case .fields(let list): "fields v\(list.version)"
+            case .job(let order): "job \(order.job)"
+            }
+        }
+        #expect(kinds == ["fields v1", "job 1", "job 2", "fields v2", "job 3"])
+    }
+
+    @Test("a report settles only an attempt sent on that connection; disconnect returns the rest")
+    func settleOnlyOwn() {
+        let dispatcher = Dispatcher()
+        let (_, a) = AsyncStream<QueueMessage>.makeStream()
+        let (_, b) = AsyncStream<QueueMessage>.makeStream()
+        let acme = dispatcher.connect(tenant: TenantID(1), name: "processor:acme", concurrency: 4, outbound: a)
+        let globex = dispatcher.connect(tenant: TenantID(2), name: "processor:globex", concurrency: 4, outbound: b)
+        let lists = [
+            FieldsKey(tenant: TenantID(1), pipeline: PipelineID(1)): PipelineFields(pipeline: PipelineID(1), version: 1, fields: []),
+            FieldsKey(tenant: TenantID(2), pipeline: PipelineID(1)): PipelineFields(pipeline: PipelineID(1), version: 1, fields: []),
+        ]
+        _ = dispatcher.send([Self.order(Self.job(1, tenant: 1)), Self.order(Self.job(2, tenant: 1)), Self.order(Self.job(3, tenant: 2))], fields: lists)
+        #expect(dispatcher.settle(globex, job: JobID(1), attempt: 1) == nil, "globex cannot settle acme's job")
+        #expect(dispatcher.settle(acme, job: JobID(1), attempt: 2) == nil, "a stale attempt is not settled")
+        #expect(dispatcher.settle(acme, job: JobID(1), attempt: 1)?.id == JobID(1))
+        #expect(dispatcher.settle(acme, job: JobID(1), attempt: 1) == nil, "an attempt settles once")
+        #expect(dispatcher.disconnect(acme).map(\.id) == [JobID(2)])
+        #expect(dispatcher.send([Self.order(Self.job(4, tenant: 1))], fields: lists).map(\.id) == [JobID(4)], "no processor: unsent")
+        #expect(dispatcher.isConnected(TenantID(2)))
+        #expect(!dispatcher.isConnected(TenantID(1)))
+    }
+
+    @Test("a newer connection for a tenant takes its place; the older one's end forgets only itself")
+    func newerConnectionWins() {
+        let dispatcher = Dispatcher()
+        let (_, a) = AsyncStream<QueueMessage>.makeStream()
+        let (_, b) = AsyncStream<QueueMessage>.makeStream()
+        let old = dispatcher.connect(tenant: TenantID(1), name: "processor:acme", concurrency: 2, outbound: a)
+        _ = dispatcher.connect(tenant: TenantID(1), name: "processor:acme", concurrency: 5, outbound: b)
+        #expect(dispatcher.rooms() == [TenantID(1): 5])
+        _ = dispatcher.disconnect(old)
+        #expect(dispatcher.isConnected(TenantID(1)))
+        #expect(dispatcher.rooms() == [TenantID(1): 5])
+    }
+}

@@ -44,25 +44,50 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]
         ),
 
-        // What two or more processes share: config, identifiers, money, wire protocol, schema.
+        // Split by who needs it (the never-list in scripts/check-imports.sh keeps it so):
+        // the wire is what every process speaks, and all an executor links;
         .target(
-            name: "OneoCore",
+            name: "OneoWire",
             dependencies: [
-                "CHiredis", "CProcess",
-                .product(name: "PostgresNIO", package: "postgres-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                "CProcess",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // the prompt is template, formatter and guard: the API (preview) and processors only;
+        .target(
+            name: "OneoPrompt",
+            dependencies: ["OneoWire"],
+            swiftSettings: swiftSettings
+        ),
+        // the store is schema, migrations, roles, the job-state SQL and the tenant registry
+        // (sealed keys, token hashes): never a processor's;
+        .target(
+            name: "OneoStore",
+            dependencies: [
+                "OneoWire", "OneoCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             resources: [.embedInCode("Schema/Migrations")],
             swiftSettings: swiftSettings
         ),
+        // and the core keeps secrets (sealing keys, API tokens) and the Redis cache.
+        .target(
+            name: "OneoCore",
+            dependencies: [
+                "OneoWire", "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "QueueManager",
             dependencies: [
-                "OneoCore",
+                "OneoWire", "OneoStore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -72,7 +97,7 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "OneoCore",
+                "OneoWire", "OneoPrompt",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -85,7 +110,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "OneoCore",
+                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -101,7 +126,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OneoCore",
+                "OneoWire", "OneoStore", "OneoCore",
                 "CProcess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -123,7 +148,7 @@ let package = Package(
         .executableTarget(
             name: "OneoCLI",
             dependencies: [
-                "OneoCore", "Supervisor", "API", "QueueManager", "Processor", "Benchmark", "CProcess",
+                "OneoWire", "OneoStore", "OneoCore", "Supervisor", "API", "QueueManager", "Processor", "Benchmark", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -148,7 +173,7 @@ let package = Package(
         .target(
             name: "StackControl",
             dependencies: [
-                "OneoCore", "CProcess",
+                "OneoWire", "CProcess",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -158,7 +183,7 @@ let package = Package(
         .target(
             name: "Benchmark",
             dependencies: [
-                "OneoCore", "StackControl",
+                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "StackControl",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -171,7 +196,7 @@ let package = Package(
         .target(
             name: "OneoTesting",
             dependencies: [
-                "OneoCore", "StackControl",
+                "OneoWire", "OneoStore", "StackControl",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -182,14 +207,14 @@ let package = Package(
         ),
         .testTarget(
             name: "OneoCoreTests",
-            dependencies: ["OneoCore", "Processor", "API", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: ["OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "Processor", "API", .product(name: "PropertyBased", package: "swift-property-based")],
             resources: [.copy("Golden")],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "QueueManagerTests",
             dependencies: [
-                "QueueManager", "OneoCore", "OneoTesting", "API",
+                "QueueManager", "OneoWire", "OneoStore", "OneoTesting", "API",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -197,13 +222,13 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorTests",
-            dependencies: ["Supervisor", "OneoCore"],
+            dependencies: ["Supervisor", "OneoWire"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OneoTesting", "StackControl", "OneoCore", "API",
+                "OneoTesting", "StackControl", "OneoWire", "OneoStore", "OneoCore", "API",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ],

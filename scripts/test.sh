@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/ensure-deps.sh
+scripts/check-imports.sh
 
 services=$(mktemp -d /tmp/oneo-test-services.XXXXXX)
 trap 'scripts/test-services.sh stop "$services"' EXIT

@@ -1,5 +1,8 @@
 public import Hummingbird
 import Foundation
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 
 /// The one error → HTTP mapping: every failure at the API edge becomes

@@ -1,5 +1,8 @@
 public import Hummingbird
 public import Foundation
+public import OneoWire
+public import OneoPrompt
+public import OneoStore
 public import OneoCore
 
 /// The tenant and permissions a request's bearer token resolved to.

@@ -1,5 +1,8 @@
 public import Hummingbird
 public import Logging
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 public import PostgresNIO
 

@@ -1,4 +1,7 @@
 import Foundation
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 
 /// Render + guard on values written to hurt: for each matcher's alphabet (and the fence's

@@ -1,5 +1,8 @@
 import AsyncHTTPClient
 import Logging
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import StackControl
 

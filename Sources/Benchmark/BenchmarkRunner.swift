@@ -2,6 +2,9 @@ import AsyncHTTPClient
 import Foundation
 public import Logging
 import NIOCore
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PostgresNIO
 import StackControl

@@ -1,6 +1,9 @@
 import AsyncHTTPClient
 import Foundation
 public import Logging
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PostgresNIO
 import StackControl

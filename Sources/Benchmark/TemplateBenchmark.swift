@@ -1,4 +1,7 @@
 import Foundation
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 
 /// Expansion of a 50-field record with `{*}` and the guard on, in one thread: expansions per

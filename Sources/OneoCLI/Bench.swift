@@ -2,6 +2,8 @@ import ArgumentParser
 import Benchmark
 import Foundation
 import Logging
+import OneoWire
+import OneoStore
 import OneoCore
 
 struct Bench: AsyncParsableCommand {

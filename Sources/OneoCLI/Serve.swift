@@ -2,6 +2,8 @@ import ArgumentParser
 import CProcess
 import Foundation
 import Logging
+import OneoWire
+import OneoStore
 import OneoCore
 import Supervisor
 import UnixSignals

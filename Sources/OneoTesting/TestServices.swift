@@ -1,5 +1,6 @@
 public import Foundation
-public import OneoCore
+public import OneoWire
+public import OneoStore
 
 /// The PostgreSQL and Redis the test command started, found through DATABASE_URL and REDIS_URL.
 /// Tests fail loudly when they are missing rather than passing without them.

@@ -1,6 +1,7 @@
 import Foundation
 public import StackControl
-public import OneoCore
+public import OneoWire
+public import OneoStore
 public import PostgresNIO
 public import Logging
 

@@ -2,7 +2,8 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 public import Logging
-public import OneoCore
+public import OneoWire
+public import OneoPrompt
 public import ServiceLifecycle
 import Synchronization
 

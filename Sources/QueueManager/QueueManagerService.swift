@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
-public import OneoCore
+public import OneoWire
+public import OneoStore
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization

@@ -2,7 +2,7 @@ public import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOHTTP1
-public import OneoCore
+public import OneoWire
 
 /// HTTP with JSON in and out, as an API client would speak to us.
 public struct JSONClient: Sendable {

@@ -1,5 +1,7 @@
 import Foundation
 public import Logging
+public import OneoWire
+public import OneoStore
 public import OneoCore
 import PostgresNIO
 #if canImport(Glibc)

@@ -1,4 +1,6 @@
 import Foundation
+import OneoWire
+import OneoStore
 import OneoCore
 import OneoTesting
 import StackControl

@@ -1,5 +1,7 @@
 import API
 import Foundation
+import OneoWire
+import OneoStore
 import OneoCore
 import OneoTesting
 import StackControl

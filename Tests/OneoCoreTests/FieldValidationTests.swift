@@ -1,4 +1,7 @@
 @testable import API
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import Testing
 

@@ -1,4 +1,7 @@
 import Foundation
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PropertyBased
 import Testing

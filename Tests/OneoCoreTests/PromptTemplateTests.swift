@@ -1,3 +1,6 @@
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import Testing
 

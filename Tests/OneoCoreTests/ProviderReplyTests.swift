@@ -1,4 +1,7 @@
 import NIOCore
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 @testable import Processor
 import Testing

@@ -1,4 +1,7 @@
 import API
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import Testing
 

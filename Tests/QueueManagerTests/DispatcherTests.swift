@@ -1,4 +1,5 @@
-@testable import OneoCore
+@testable import OneoWire
+@testable import OneoStore
 @testable import QueueManager
 import Testing
 

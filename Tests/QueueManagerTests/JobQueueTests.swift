@@ -1,7 +1,8 @@
 import API
 import Foundation
 import Logging
-import OneoCore
+import OneoWire
+import OneoStore
 import OneoTesting
 import PostgresNIO
 import Testing

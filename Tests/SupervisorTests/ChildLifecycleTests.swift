@@ -1,4 +1,4 @@
-import OneoCore
+import OneoWire
 import Supervisor
 import Testing
 

@@ -1,6 +1,9 @@
 import Foundation
 import Hummingbird
 import Logging
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PostgresNIO
 

@@ -1,5 +1,8 @@
 import Hummingbird
 import Logging
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PostgresNIO
 

@@ -1,4 +1,7 @@
 public import Foundation
+public import OneoWire
+public import OneoPrompt
+public import OneoStore
 public import OneoCore
 
 /// A pipeline as the API shows it.

@@ -1,3 +1,6 @@
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 
 /// Checks a new field before it is stored, so that a bad prompt fails with 422 when configured

@@ -1,4 +1,7 @@
 import Hummingbird
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PostgresNIO
 

@@ -1,5 +1,8 @@
 import Foundation
 import Hummingbird
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 
 extension Request {

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import OneoWire
+import OneoPrompt
+import OneoStore
 import OneoCore
 import PostgresNIO
 

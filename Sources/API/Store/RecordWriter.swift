@@ -1,5 +1,8 @@
 import Foundation
 public import Logging
+public import OneoWire
+public import OneoPrompt
+public import OneoStore
 public import OneoCore
 public import PostgresNIO
 

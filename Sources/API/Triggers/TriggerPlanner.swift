@@ -1,3 +1,6 @@
+public import OneoWire
+public import OneoPrompt
+public import OneoStore
 public import OneoCore
 
 /// Decides which AI fields a record change must regenerate. Pure: no I/O, so every rule is

@@ -3,6 +3,8 @@ import ArgumentParser
 import CProcess
 import Foundation
 import Logging
+import OneoWire
+import OneoStore
 import OneoCore
 import PostgresNIO
 import Processor

@@ -1,6 +1,8 @@
 import CProcess
 import Foundation
 import NIOPosix
+import OneoWire
+import OneoStore
 import OneoCore
 import QueueManager
 import Synchronization

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import OneoWire
+import OneoStore
 import OneoCore
 
 /// Sends one request to the running supervisor of the instance, failing with the supervisor's

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import OneoWire
+import OneoStore
 import OneoCore
 import PostgresNIO
 

@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import OneoWire
+import OneoStore
 import OneoCore
 
 /// A provider key file: its first line, trimmed. Keys come from files, never argv or env.

@@ -1,3 +1,4 @@
+public import OneoWire
 import CHiredis
 #if canImport(Glibc)
 import Glibc

@@ -1,3 +1,4 @@
+public import OneoWire
 import Crypto
 public import Foundation
 

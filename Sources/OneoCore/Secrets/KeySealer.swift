@@ -1,3 +1,4 @@
+public import OneoWire
 public import Foundation
 import Crypto
 #if canImport(Glibc)

@@ -1,5 +1,6 @@
 import Logging
-public import OneoCore
+public import OneoWire
+public import OneoPrompt
 import Synchronization
 
 /// The first step of a job: the prompt, rendered and guarded from the record the queue manager

@@ -1,5 +1,6 @@
 public import Logging
-public import OneoCore
+public import OneoWire
+public import OneoPrompt
 
 /// One job in the processor: a sequence of named steps (context → provider → result; cache,
 /// budget and the tool loop slot in between), each a small type in its own folder. It returns

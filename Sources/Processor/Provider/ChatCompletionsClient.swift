@@ -2,7 +2,8 @@ public import AsyncHTTPClient
 import Foundation
 public import NIOCore
 import NIOHTTP1
-public import OneoCore
+public import OneoWire
+public import OneoPrompt
 
 /// One call to an OpenAI-compatible `POST {base_url}/chat/completions`. Provider refusals are
 /// values (`ProviderOutcome.failure`) that carry their retry class; only our own bugs throw.

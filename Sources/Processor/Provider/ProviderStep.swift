@@ -1,5 +1,6 @@
 import Logging
-public import OneoCore
+public import OneoWire
+public import OneoPrompt
 
 /// The second step: one provider call with the rendered prompt. A refusal comes back classified,
 /// with when to try again when it is worth trying.

@@ -1,4 +1,5 @@
-public import OneoCore
+public import OneoWire
+public import OneoPrompt
 
 /// The last step: the provider's reply as the value the field gets. JSON output types keep a
 /// reply that parses as JSON; anything else is stored as the text it is.

@@ -1,5 +1,6 @@
 import Logging
-import OneoCore
+import OneoWire
+import OneoStore
 import Synchronization
 
 /// Group commit for finished attempts of every tenant: each report hands its result here and one

@@ -1,4 +1,5 @@
-import OneoCore
+import OneoWire
+import OneoStore
 import Synchronization
 
 /// Which processors are connected, what each holds, and how much room each has: the queue

@@ -1,6 +1,8 @@
 import CProcess
 import Foundation
 import Logging
+import OneoWire
+import OneoStore
 import OneoCore
 import Synchronization
 #if canImport(Glibc)

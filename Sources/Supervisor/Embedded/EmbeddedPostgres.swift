@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import OneoWire
+import OneoStore
 import OneoCore
 import PostgresNIO
 

@@ -1,3 +1,5 @@
+public import OneoWire
+public import OneoStore
 public import OneoCore
 
 /// The restart bookkeeping of one supervised child, as a pure state machine: the supervisor feeds

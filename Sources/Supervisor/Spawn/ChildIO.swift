@@ -1,5 +1,7 @@
 import CProcess
 import Foundation
+import OneoWire
+import OneoStore
 import OneoCore
 import Synchronization
 #if canImport(Glibc)

@@ -1,3 +1,5 @@
+import OneoWire
+import OneoStore
 import OneoCore
 #if canImport(Glibc)
 import Glibc

@@ -1,0 +1,271 @@
+public import OneoWire
+public import Logging
+public import PostgresNIO
+
+/// Every statement that changes a job's state after it was queued: claim, complete, fail,
+/// release, give back, rescue, extend. Each is one statement whose WHERE clause enforces the rule
+/// (status, attempt, worker, tenant), so a stale worker's write matches no row; each rule is
+/// written once below and shared by the statements that apply it. The queue manager is its only
+/// user.
+public struct JobQueue: Sendable {
+    public let database: PostgresClient
+    /// How this queue manager's leases are marked (`locked_by`).
+    public let worker: String
+    public let leaseSeconds: Int
+
+    public init(database: PostgresClient, worker: String, leaseSeconds: Int) {
+        self.database = database
+        self.worker = worker
+        self.leaseSeconds = leaseSeconds
+    }
+
+    /// An attempt the queue manager holds, as the commit and release statements name it.
+    public struct Attempt: Sendable, Hashable {
+        public let tenant: TenantID
+        public let job: JobID
+        public let attempt: Int
+
+        public init(tenant: TenantID, job: JobID, attempt: Int) {
+            self.tenant = tenant
+            self.job = job
+            self.attempt = attempt
+        }
+    }
+
+    /// Claims due jobs across tenants in one statement: up to `room` for each tenant listed, each
+    /// tenant's oldest first. A (record, field) whose earlier job is still processing waits, so
+    /// results land in the order of the changes.
+    public func claim(rooms: [TenantID: Int], logger: Logger) async throws -> [ClaimedJob] {
+        let wanted = rooms.filter { $0.value > 0 }
+        guard !wanted.isEmpty else { return [] }
+        var jobs: [ClaimedJob] = []
+        let statement = JobStatements.Claim(
+            tenants: wanted.keys.map(\.rawValue), rooms: wanted.keys.map { Int64(wanted[$0]!) },
+            worker: self.worker, leaseSeconds: self.leaseSeconds
+        )
+        for try await job in try await self.database.execute(statement, logger: logger) { jobs.append(job) }
+        return jobs
+    }
+
+    /// A finished attempt, priced by the queue manager, ready to commit.
+    public struct Finished: Sendable {
+        public let attempt: Attempt
+        public let job: ClaimedJob
+        public let completion: JobCompletion
+        public let cost: Microdollars
+
+        public init(attempt: Attempt, job: ClaimedJob, completion: JobCompletion, cost: Microdollars) {
+            self.attempt = attempt
+            self.job = job
+            self.completion = completion
+            self.cost = cost
+        }
+    }
+
+    /// Commits finished attempts of any tenants together: one statement, one transaction, one
+    /// fsync. Each is fenced by (tenant, job, attempt, worker): only those whose rows still match
+    /// write their record field and their usage row. Returns the jobs committed.
+    public func complete(_ batch: [Finished], logger: Logger) async throws -> Set<JobID> {
+        let rows: JSONValue = .array(batch.map { finished in
+            let job = finished.job
+            let completion = finished.completion
+            return [
+                "tenant_id": .integer(finished.attempt.tenant.rawValue),
+                "job_id": .integer(finished.attempt.job.rawValue), "attempt": .integer(Int64(finished.attempt.attempt)),
+                "record_id": .integer(job.record.rawValue), "pipeline_id": .integer(job.pipeline.rawValue),
+                "field_name": .string(job.fieldName), "model": .string(job.model),
+                "user_name": job.triggeredBy.map(JSONValue.string) ?? .null,
+                "output": ["content": completion.value], "value": completion.value, "audit": completion.audit,
+                "prompt_tokens": .integer(Int64(completion.promptTokens)), "completion_tokens": .integer(Int64(completion.completionTokens)),
+                "cost_micros": .integer(finished.cost.rawValue), "ms": .integer(Int64(completion.milliseconds)),
+            ]
+        })
+        var committed = Set<JobID>()
+        for try await id in try await self.database.execute(JobStatements.Complete(rows: rows, worker: self.worker), logger: logger) {
+            committed.insert(JobID(id))
+        }
+        return committed
+    }
+
+    /// Ends an attempt that did not complete. A retryable failure (`retryAfter` set) goes back
+    /// to `pending` after that delay while attempts remain; a newer pending job for the same
+    /// field supersedes it. Returns whether the attempt was still ours.
+    @discardableResult
+    public func fail(_ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, logger: Logger) async throws -> Bool {
+        let seconds = delay.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        let rows = try await self.database.query(
+            """
+            UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: delay != nil)),
+                run_at = now() + make_interval(secs => \(seconds)),
+                error_code = \(code), error_message = \(message)
+            WHERE j.id = \(attempt.job) AND j.tenant_id = \(attempt.tenant) AND j.status = 'processing'
+              AND j.attempt = \(attempt.attempt) AND j.locked_by = \(self.worker)
+            RETURNING j.id
+            """,
+            logger: logger
+        )
+        var held = false
+        for try await _ in rows { held = true }
+        return held
+    }
+
+    /// Returns attempts that were never started (their processor went away before it took them,
+    /// or refused them while draining) to `pending` without spending an attempt.
+    @discardableResult
+    public func giveBack(_ attempts: [Attempt], logger: Logger) async throws -> Int {
+        guard !attempts.isEmpty else { return 0 }
+        let rows = try await self.database.query(
+            """
+            UPDATE ai_jobs j SET status = CASE WHEN \(unescaped: Self.superseded) THEN 'cancelled' ELSE 'pending' END,
+                attempt = j.attempt - 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
+            FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
+                 AS a(tenant_id, id, attempt)
+            WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
+              AND j.status = 'processing' AND j.locked_by = \(self.worker)
+            RETURNING j.id
+            """,
+            logger: logger
+        )
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    /// Whose processing jobs `release` returns to the queue.
+    public enum Holder: Sendable {
+        /// Attempts this queue manager handed to a processor that stopped before reporting them.
+        case attempts([Attempt])
+        /// Every attempt a queue manager that is gone held (its successor releases them at start).
+        case worker(String)
+        /// Attempts of any worker whose lease ran out (their worker hung or vanished unseen).
+        case expired
+    }
+
+    /// Returns processing jobs whose worker will not finish them to the queue: back to `pending`
+    /// while attempts remain, `cancelled` when a newer pending job superseded them, `failed` on
+    /// their last attempt. Returns how many it released.
+    @discardableResult
+    public func release(_ holder: Holder, logger: Logger) async throws -> Int {
+        let rows: PostgresRowSequence
+        switch holder {
+        case .attempts(let attempts):
+            guard !attempts.isEmpty else { return 0 }
+            rows = try await self.database.query(
+                """
+                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
+                    error_code = \(JobFailureCode.processorStopped.rawValue),
+                    error_message = 'the processor stopped before finishing this job; it was released for retry'
+                FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
+                     AS a(tenant_id, id, attempt)
+                WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
+                  AND j.status = 'processing' AND j.locked_by = \(self.worker)
+                RETURNING j.id
+                """,
+                logger: logger
+            )
+        case .worker(let worker):
+            rows = try await self.database.query(
+                """
+                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
+                    error_code = \(JobFailureCode.processorStopped.rawValue),
+                    error_message = 'the queue manager holding this job stopped; it was released for retry'
+                WHERE j.status = 'processing' AND j.locked_by = \(worker)
+                RETURNING j.id
+                """,
+                logger: logger
+            )
+        case .expired:
+            rows = try await self.database.query(
+                """
+                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
+                    error_code = \(JobFailureCode.leaseExpired.rawValue),
+                    error_message = 'the worker holding this job stopped before finishing it'
+                WHERE j.status = 'processing' AND j.lease_until < now()
+                RETURNING j.id
+                """,
+                logger: logger
+            )
+        }
+        var count = 0
+        for try await _ in rows { count += 1 }
+        return count
+    }
+
+    /// Moves the leases of these attempts (the ones a processor is working on) forward: called
+    /// well within the lease, so a slow provider call never loses its job while the queue
+    /// manager and the processor live. An attempt nobody works on is not extended and expires.
+    public func extendLeases(_ jobs: [JobID], logger: Logger) async throws {
+        guard !jobs.isEmpty else { return }
+        try await self.database.query(
+            """
+            UPDATE ai_jobs SET lease_until = now() + make_interval(secs => \(Double(self.leaseSeconds)))
+            WHERE id = ANY(\(jobs.map(\.rawValue))) AND status = 'processing' AND locked_by = \(self.worker)
+            """,
+            logger: logger
+        )
+    }
+
+    /// Active tenants with due work (pending jobs whose time has come, or processing jobs whose
+    /// lease ran out), up to `limit`. Partial-index probes per tenant.
+    public func tenantsWithDueWork(limit: Int, logger: Logger) async throws -> [TenantID] {
+        let rows = try await self.database.query(
+            """
+            SELECT t.id FROM tenants t
+            WHERE t.status = 'active' AND (EXISTS (
+                SELECT 1 FROM ai_jobs j WHERE j.tenant_id = t.id AND j.status = 'pending' AND j.run_at <= now()
+            ) OR EXISTS (
+                SELECT 1 FROM ai_jobs j WHERE j.tenant_id = t.id AND j.status = 'processing' AND j.lease_until < now()
+            ))
+            ORDER BY t.id LIMIT \(Int64(limit))
+            """,
+            logger: logger
+        )
+        var tenants: [TenantID] = []
+        for try await id in rows.decode(TenantID.self) { tenants.append(id) }
+        return tenants
+    }
+
+    /// A pipeline's fields in order, with the version they were read at (one transaction, so the
+    /// two agree). Configs are not read: rendering needs each field's kind, not its prompt.
+    public func fields(tenant: TenantID, pipeline: PipelineID, logger: Logger) async throws -> PipelineFields {
+        try await self.database.withTransaction(logger: logger) { connection in
+            var version: Int64 = 0
+            let versions = try await connection.query(
+                "SELECT fields_version FROM pipelines WHERE id = \(pipeline) AND tenant_id = \(tenant)", logger: logger
+            )
+            for try await value in versions.decode(Int64.self) { version = value }
+            let rows = try await connection.query(
+                """
+                SELECT id, slug, name, field_type, position FROM fields
+                WHERE tenant_id = \(tenant) AND pipeline_id = \(pipeline) ORDER BY position, id
+                """,
+                logger: logger
+            )
+            var fields: [PipelineField] = []
+            for try await (id, slug, name, type, position) in rows.decode((FieldID, String, String, String, Int).self) {
+                fields.append(PipelineField(id: id, slug: slug, name: name, type: FieldType(rawValue: type) ?? .text, position: position, aiConfig: nil))
+            }
+            return PipelineFields(pipeline: pipeline, version: version, fields: fields)
+        }
+    }
+
+    // MARK: The rules, each written once (constant SQL: no input in it)
+
+    /// A newer pending job for the same (record, field) exists: this one is superseded.
+    static let superseded = """
+        EXISTS (SELECT 1 FROM ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
+                AND p.field_name = j.field_name AND p.status = 'pending')
+        """
+
+    /// An attempt ended without a result: superseded → cancelled; retryable with attempts left
+    /// → pending (counted as a retry); otherwise failed. The lease is dropped either way.
+    static func afterAttempt(retry: Bool) -> String {
+        let again = retry ? "j.attempt < j.max_attempts" : "false"
+        return """
+            status = CASE WHEN \(superseded) THEN 'cancelled' WHEN \(again) THEN 'pending' ELSE 'failed' END,
+            retry_count = j.retry_count + CASE WHEN \(again) THEN 1 ELSE 0 END,
+            completed_at = CASE WHEN \(again) THEN NULL ELSE now() END,
+            lease_until = NULL, locked_by = NULL, updated_at = now()
+            """
+    }
+}

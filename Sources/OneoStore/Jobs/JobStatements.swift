@@ -1,0 +1,119 @@
+import OneoWire
+import PostgresNIO
+
+/// The queue manager's hot statements, prepared once per connection: the claim and the group
+/// commit run for every batch, and re-planning their CTEs each time was a large share of
+/// PostgreSQL's CPU per job. The SQL here is the whole rule of each step, as in `JobQueue`.
+enum JobStatements {
+    /// Claims, for each tenant in `$1`, up to its room in `$2` of its due jobs with their records.
+    /// A (record, field) whose earlier job is still processing waits, so results land in the order
+    /// of the changes.
+    struct Claim: PostgresPreparedStatement {
+        static let sql = """
+            WITH wanted AS (
+                SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS w(tenant_id, room)),
+            picked AS (
+                SELECT c.id FROM wanted w CROSS JOIN LATERAL (
+                    SELECT c.id FROM ai_jobs c
+                    WHERE c.tenant_id = w.tenant_id AND c.status = 'pending' AND c.run_at <= now() AND c.field_version_id IS NOT NULL
+                      AND NOT EXISTS (
+                          SELECT 1 FROM ai_jobs p
+                          WHERE p.tenant_id = c.tenant_id AND p.record_id = c.record_id
+                            AND p.field_name = c.field_name AND p.status = 'processing')
+                    ORDER BY c.run_at, c.id
+                    LIMIT w.room
+                    FOR UPDATE SKIP LOCKED) c),
+            claimed AS (
+                UPDATE ai_jobs SET status = 'processing', attempt = attempt + 1, locked_by = $3,
+                                   lease_until = now() + make_interval(secs => $4),
+                                   started_at = now(), updated_at = now()
+                WHERE id IN (SELECT id FROM picked)
+                RETURNING tenant_id, id, pipeline_id, record_id, field_name, model_name, field_version_id, attempt, max_attempts, triggered_by)
+            SELECT c.tenant_id, c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, v.ai_config, c.attempt, c.max_attempts,
+                   c.triggered_by, r.data, p.name, p.fields_version, t.sensitive_fields
+            FROM claimed c
+            JOIN field_versions v ON v.id = c.field_version_id AND v.tenant_id = c.tenant_id
+            JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = c.tenant_id
+            JOIN tenants t ON t.id = c.tenant_id
+            LEFT JOIN records r ON r.id = c.record_id AND r.tenant_id = c.tenant_id
+            """
+        typealias Row = ClaimedJob
+
+        let tenants: [Int64]
+        let rooms: [Int64]
+        let worker: String
+        let leaseSeconds: Int
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 4)
+            bindings.append(self.tenants)
+            bindings.append(self.rooms)
+            bindings.append(self.worker)
+            bindings.append(Double(self.leaseSeconds))
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
+            let (tenant, id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive) =
+                try row.decode((TenantID, JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String]).self)
+            return ClaimedJob(
+                tenant: tenant, id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
+                storedConfig: config, attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
+                recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion,
+                tenantSensitiveNames: sensitive
+            )
+        }
+    }
+
+    /// Commits finished jobs of any tenants in one statement. Each is fenced by (tenant, job,
+    /// attempt, worker): only those whose rows still match write their record field and usage.
+    struct Complete: PostgresPreparedStatement {
+        static let sql = """
+            WITH input AS (
+                SELECT * FROM jsonb_to_recordset($1) AS i(
+                    tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
+                    user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, completion_tokens int,
+                    cost_micros bigint, ms int)),
+            done AS (
+                UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
+                       tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens,
+                       completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms,
+                       error_code = NULL, error_message = '', lease_until = NULL,
+                       completed_at = clock_timestamp(), updated_at = now()
+                FROM input i
+                WHERE j.id = i.job_id AND j.tenant_id = i.tenant_id AND j.status = 'processing'
+                  AND j.attempt = i.attempt AND j.locked_by = $2
+                RETURNING i.*),
+            written AS (
+                -- One update per record: two fields of one record may finish in the same batch.
+                UPDATE records r SET data = r.data || w.fields, version = r.version + 1, updated_at = now()
+                FROM (SELECT tenant_id, record_id, jsonb_object_agg(field_name, value) AS fields
+                      FROM done GROUP BY tenant_id, record_id) w
+                WHERE r.id = w.record_id AND r.tenant_id = w.tenant_id),
+            charged AS (
+                INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
+                                      tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms,
+                                      pipeline_id, record_id)
+                SELECT tenant_id, job_id, attempt, user_name, 'openai', model, 'field_generation',
+                       prompt_tokens + completion_tokens, prompt_tokens, completion_tokens, cost_micros, ms,
+                       pipeline_id, record_id
+                FROM done)
+            SELECT job_id FROM done
+            """
+        typealias Row = Int64
+
+        let rows: JSONValue
+        let worker: String
+
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            try bindings.append(self.rows)
+            bindings.append(self.worker)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Int64 {
+            try row.decode(Int64.self)
+        }
+    }
+}

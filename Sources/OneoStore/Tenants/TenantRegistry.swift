@@ -1,0 +1,147 @@
+public import OneoCore
+public import OneoWire
+import Foundation
+public import Logging
+public import PostgresNIO
+
+/// Adds tenants and their API tokens: the one place the operator CLI and the benchmark do it.
+/// A provider key is sealed before it is written, bound to the new tenant's id.
+public struct TenantRegistry: Sendable {
+    public struct Registration: Sendable {
+        public var slug: String
+        public var name: String
+        public var baseURL: String
+        public var model: String
+        public var key: ProviderKey?
+        public var active: Bool
+
+        public init(slug: String, name: String, baseURL: String, model: String, key: ProviderKey?, active: Bool = true) {
+            self.slug = slug
+            self.name = name
+            self.baseURL = baseURL
+            self.model = model
+            self.key = key
+            self.active = active
+        }
+    }
+
+    public let database: PostgresClient
+    /// Needed only to add a tenant with a provider key.
+    public let sealer: KeySealer?
+
+    public init(database: PostgresClient, sealer: KeySealer?) {
+        self.database = database
+        self.sealer = sealer
+    }
+
+    /// Inserts the tenant and tells running supervisors, which start its processor.
+    public func add(_ tenant: Registration, logger: Logger) async throws -> TenantID {
+        do {
+            return try await self.database.withTransaction(logger: logger) { connection in
+                let status = tenant.active ? "active" : "suspended"
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO tenants (slug, name, provider_base_url, default_model, status)
+                    VALUES (\(tenant.slug), \(tenant.name), \(tenant.baseURL), \(tenant.model), \(status)) RETURNING id
+                    """,
+                    logger: logger
+                )
+                var inserted: TenantID?
+                for try await id in rows.decode(TenantID.self) { inserted = id }
+                guard let id = inserted else { throw RegistryError(problem: "tenant insert returned no row") }
+                if let key = tenant.key {
+                    guard let sealer = self.sealer else { throw RegistryError(problem: "a provider key needs the master key to seal it") }
+                    let sealed = try sealer.seal(key, tenant: id)
+                    try await connection.query("UPDATE tenants SET provider_key_sealed = \(sealed) WHERE id = \(id)", logger: logger)
+                }
+                try await connection.query("SELECT pg_notify(\(JobChannel.tenantsChanged), '')", logger: logger)
+                return id
+            }
+        } catch let error as PostgresTransactionError {
+            if let psql = error.closureError as? PSQLError, psql.serverInfo?[.sqlState] == "23505" {
+                throw RegistryError(problem: "a tenant with slug '\(tenant.slug)' already exists")
+            }
+            throw error.closureError ?? error
+        }
+    }
+
+    /// Replaces the tenant's own sensitive field names (the built-in list always applies too).
+    /// The API sees the change within seconds, processors from their next claim.
+    public func setSensitiveNames(tenant slug: String, _ names: [String], logger: Logger) async throws {
+        let cleaned = names.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        let rows = try await self.database.query(
+            "UPDATE tenants SET sensitive_fields = \(cleaned), updated_at = now() WHERE slug = \(slug) RETURNING id",
+            logger: logger
+        )
+        var updated = false
+        for try await _ in rows { updated = true }
+        guard updated else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
+    }
+
+    /// A setting of the tenant that its processor reads when it starts.
+    public enum Setting: Sendable {
+        case providerKey(ProviderKey)
+        case monthlyBudget(Microdollars?)
+        case defaultModel(String)
+        case baseURL(String)
+        case alwaysOn(Bool)
+    }
+
+    /// Changes one setting and tells running supervisors (always-on changes which processors run).
+    public func update(tenant slug: String, _ setting: Setting, logger: Logger) async throws {
+        do {
+            try await self.applyUpdate(tenant: slug, setting, logger: logger)
+        } catch let error as PostgresTransactionError {
+            throw error.closureError ?? error
+        }
+    }
+
+    private func applyUpdate(tenant slug: String, _ setting: Setting, logger: Logger) async throws {
+        try await self.database.withTransaction(logger: logger) { connection in
+            let rows = try await connection.query("SELECT id FROM tenants WHERE slug = \(slug) FOR UPDATE", logger: logger)
+            var found: TenantID?
+            for try await id in rows.decode(TenantID.self) { found = id }
+            guard let id = found else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
+            switch setting {
+            case .providerKey(let key):
+                guard let sealer = self.sealer else { throw RegistryError(problem: "a provider key needs the master key to seal it") }
+                let sealed = try sealer.seal(key, tenant: id)
+                try await connection.query("UPDATE tenants SET provider_key_sealed = \(sealed), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .monthlyBudget(let budget):
+                try await connection.query("UPDATE tenants SET monthly_budget_micros = \(budget?.rawValue), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .defaultModel(let model):
+                try await connection.query("UPDATE tenants SET default_model = \(model), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .baseURL(let url):
+                try await connection.query("UPDATE tenants SET provider_base_url = \(url), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .alwaysOn(let on):
+                try await connection.query("UPDATE tenants SET always_on = \(on), updated_at = now() WHERE id = \(id)", logger: logger)
+            }
+            try await connection.query("SELECT pg_notify(\(JobChannel.tenantsChanged), '')", logger: logger)
+        }
+    }
+
+    /// Creates a token for the tenant and returns it; it is never stored, only its hash.
+    public func createToken(tenant slug: String, name: String, permissions: [APIToken.Permission], logger: Logger) async throws -> String {
+        let token = APIToken.generate()
+        let rows = try await self.database.query(
+            """
+            INSERT INTO api_tokens (tenant_id, name, token_hash, token_prefix, permissions)
+            SELECT id, \(name), \(APIToken.hash(token)), \(APIToken.displayPrefix(token)), \(permissions.map(\.rawValue))
+            FROM tenants WHERE slug = \(slug)
+            RETURNING id
+            """,
+            logger: logger
+        )
+        var created = false
+        for try await _ in rows { created = true }
+        guard created else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
+        return token
+    }
+}
+
+/// A tenant or token that cannot be added, said the way an operator needs to hear it.
+public struct RegistryError: Error, Sendable, CustomStringConvertible {
+    public let problem: String
+    public init(problem: String) { self.problem = problem }
+    public var description: String { self.problem }
+}

@@ -34,6 +34,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible {
     static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message: message) }
     static func internalFailure(_ message: String) -> APIError { APIError(.internalServerError, code: "internal", message: message) }
     static let unauthenticated = APIError(.unauthorized, code: "unauthenticated", message: "send 'Authorization: Bearer <token>' with a valid API token")
+    static let tenantSuspended = APIError(.forbidden, code: "tenant_suspended", message: "this token's tenant is suspended; an operator can activate it")
     static func forbidden(_ permission: APIToken.Permission) -> APIError {
         APIError(.forbidden, code: "forbidden", message: "this token lacks the '\(permission.rawValue)' permission")
     }

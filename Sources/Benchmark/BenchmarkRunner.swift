@@ -111,14 +111,14 @@ public struct BenchmarkRunner: Sendable {
         var tenants: [Tenant] = []
         for index in 1...self.settings.tenants {
             let slug = String(format: "bench-%03d", index)
-            let api = try await self.makeTenant(registry, slug: slug, active: true, stack: stack, http: http)
+            let api = try await self.makeTenant(registry, slug: slug, holdProcessor: false, stack: stack, http: http)
             tenants.append(Tenant(slug: slug, api: api))
         }
         return tenants
     }
 
-    private func makeTenant(_ registry: TenantRegistry, slug: String, active: Bool, stack: LocalStack, http: HTTPClient) async throws -> JSONClient {
-        try await BenchTenant.make(registry, slug: slug, active: active, stack: stack, http: http, logger: self.logger)
+    private func makeTenant(_ registry: TenantRegistry, slug: String, holdProcessor: Bool, stack: LocalStack, http: HTTPClient) async throws -> JSONClient {
+        try await BenchTenant.make(registry, slug: slug, holdProcessor: holdProcessor, stack: stack, http: http, logger: self.logger)
     }
 
     // MARK: Phases
@@ -254,8 +254,8 @@ public struct BenchmarkRunner: Sendable {
     // MARK: Ceiling
 
     private func pgbenchCeiling(_ registry: TenantRegistry, client: PostgresClient, stack: LocalStack, database: DatabaseSettings, http: HTTPClient) async throws -> Double {
-        // A suspended tenant: no processor competes with pgbench for its jobs.
-        let api = try await self.makeTenant(registry, slug: "pgbench", active: false, stack: stack, http: http)
+        // Its processor held by the operator: no processor competes with pgbench for its jobs.
+        let api = try await self.makeTenant(registry, slug: "pgbench", holdProcessor: true, stack: stack, http: http)
         var tenant = TenantID(0)
         var pipeline = PipelineID(0)
         for try await (t, p) in try await client.query(

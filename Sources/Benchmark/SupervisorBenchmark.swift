@@ -97,7 +97,7 @@ public struct SupervisorBenchmark: Sendable {
         var active: [(slug: String, api: JSONClient)] = []
         for index in 1...self.settings.activeTenants {
             let slug = String(format: "busy-%02d", index)
-            active.append((slug, try await BenchTenant.make(registry, slug: slug, active: true, stack: stack, http: http, logger: self.logger)))
+            active.append((slug, try await BenchTenant.make(registry, slug: slug, holdProcessor: false, stack: stack, http: http, logger: self.logger)))
         }
         self.progress("one record per busy tenant; waiting for their processors and jobs")
         for tenant in active {

@@ -18,12 +18,12 @@ public final class TestStack: Sendable {
     /// What serve and CLI commands run with: the test database and Redis.
     public let environment: [String: String]
 
-    /// - Parameter tenantActive: false adds the tenant suspended, so no processor runs its jobs
-    ///   until the test activates it.
+    /// - Parameter processorHeld: the operator stops the tenant's processor (`tenant stop`) before
+    ///   the test begins, so its jobs stay pending until the test starts it (`tenant start`).
     ///   - serveOptions: extra `serve` options (`--idle-timeout 1`).
     ///   - simulatorLatencyMilliseconds: how long each provider call takes.
     public static func start(
-        tenant: String = "acme", tenantActive: Bool = true, providerKey: String = "test-provider-key-1",
+        tenant: String = "acme", processorHeld: Bool = false, providerKey: String = "test-provider-key-1",
         serveOptions: [String] = [], simulatorLatencyMilliseconds: Int = 0
     ) async throws -> TestStack {
         let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
@@ -39,8 +39,14 @@ public final class TestStack: Sendable {
         )
         let simulator = JSONClient(baseURL: local.simulatorBase)
         let token = try await Self.addTenant(
-            tenant, providerKey: providerKey, active: tenantActive, directory: directory, simulatorBase: local.simulatorBase, environment: environment
+            tenant, providerKey: providerKey, directory: directory, simulatorBase: local.simulatorBase, environment: environment
         )
+        if processorHeld {
+            _ = try await ManagedProcess.run(
+                TestServices.executable("oneo-ai"), ["tenant", "stop", tenant, "--data-dir", directory + "/data"],
+                environment: environment, logFile: directory + "/cli-hold-\(tenant).log"
+            )
+        }
         return TestStack(
             databaseName: name, databaseURL: databaseURL, directory: directory,
             api: JSONClient(baseURL: local.apiBase + "/api/v1", token: token),
@@ -49,7 +55,7 @@ public final class TestStack: Sendable {
     }
 
     /// Adds a tenant through the CLI, as an operator would, and returns an API token for it.
-    private static func addTenant(_ slug: String, providerKey: String, active: Bool, directory: String, simulatorBase: String, environment: [String: String]) async throws -> String {
+    private static func addTenant(_ slug: String, providerKey: String, directory: String, simulatorBase: String, environment: [String: String]) async throws -> String {
         let keyFile = directory + "/provider-\(slug).key"
         guard FileManager.default.createFile(atPath: keyFile, contents: Data(providerKey.utf8), attributes: [.posixPermissions: 0o600]) else {
             throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: keyFile])
@@ -58,7 +64,7 @@ public final class TestStack: Sendable {
         _ = try await ManagedProcess.run(
             cli,
             ["tenant", "add", slug, "--name", "Tenant \(slug)", "--data-dir", directory + "/data", "--api-key-file", keyFile,
-             "--base-url", simulatorBase + "/v1"] + (active ? [] : ["--suspended"]),
+             "--base-url", simulatorBase + "/v1"],
             environment: environment, logFile: directory + "/cli-tenant-\(slug).log"
         )
         let output = try await ManagedProcess.run(
@@ -74,7 +80,7 @@ public final class TestStack: Sendable {
     /// Another tenant on this stack; returns its API client.
     public func addTenant(_ slug: String, providerKey: String) async throws -> JSONClient {
         let token = try await Self.addTenant(
-            slug, providerKey: providerKey, active: true, directory: self.directory, simulatorBase: self.local.simulatorBase, environment: self.environment
+            slug, providerKey: providerKey, directory: self.directory, simulatorBase: self.local.simulatorBase, environment: self.environment
         )
         return JSONClient(baseURL: self.local.apiBase + "/api/v1", token: token)
     }
@@ -117,14 +123,14 @@ public final class TestStack: Sendable {
     /// to the failure. Returns serve's exit status (0 when it shut down cleanly).
     @discardableResult
     public static func with(
-        tenantActive: Bool = true,
+        processorHeld: Bool = false,
         serveOptions: [String] = [],
         simulatorLatencyMilliseconds: Int = 0,
         providerKey: String = "test-provider-key-1",
         _ body: (TestStack) async throws -> Void
     ) async throws -> Int32? {
         let stack = try await TestStack.start(
-            tenantActive: tenantActive, providerKey: providerKey, serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds
+            processorHeld: processorHeld, providerKey: providerKey, serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds
         )
         do {
             try await body(stack)

@@ -35,7 +35,7 @@ extension Supervisor {
     }
 
     func status() -> [ChildStatus] {
-        let order: [ChildSpec.Role] = [.postgres, .redis, .api, .processor, .setup]
+        let order: [ChildSpec.Role] = [.postgres, .redis, .api, .qmgr, .processor, .setup]
         return self.children.values
             .sorted { (order.firstIndex(of: $0.role) ?? 9, $0.name) < (order.firstIndex(of: $1.role) ?? 9, $1.name) }
             .map(self.status(of:))

@@ -64,7 +64,7 @@ struct APIContractTests {
 
     @Test("the jobs list pages and filters in Django REST framework's shape")
     func jobsListPagesAndFilters() async throws {
-        try await TestStack.with(tenantActive: false) { stack in
+        try await TestStack.with(processorHeld: true) { stack in
             #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
             #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
             #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Summary", "slug": "summary", "field_type": "ai_generated", "ai_config": ["prompt": "About {name}"]]).status == 201)

@@ -23,7 +23,7 @@ struct HostileInputAPITests {
 
     @Test("an amplifying template is refused at config time, a repeated placeholder is bounded at render, and the API stays healthy")
     func amplification() async throws {
-        try await TestStack.with(tenantActive: false) { stack in
+        try await TestStack.with(processorHeld: true) { stack in
             try await Self.makePipeline(stack)
             let huge = String(repeating: "{notes}", count: 5_000)
             let tooLong = try await stack.api.post("/ai/preview/", ["pipeline": "leads", "data": ["notes": "x"], "ai_config": ["prompt": .string(huge)]])
@@ -70,7 +70,7 @@ struct HostileInputAPITests {
 
     @Test("bytes PostgreSQL refuses, and over-long names, are 422s naming the field, in the one error shape")
     func badBytes() async throws {
-        try await TestStack.with(tenantActive: false) { stack in
+        try await TestStack.with(processorHeld: true) { stack in
             try await Self.makePipeline(stack)
             let record = try await stack.api.post("/pipelines/leads/records/", ["data": ["notes": "before\u{0000}after"]])
             #expect(record.status == 422)
@@ -126,7 +126,7 @@ struct HostileInputAPITests {
 
     @Test("past its per-address cap a client hears 503; idle and half-sent connections are closed")
     func connections() async throws {
-        try await TestStack.with(tenantActive: false, serveOptions: ["--http-max-connections-per-address", "8", "--http-header-timeout", "2"]) { stack in
+        try await TestStack.with(processorHeld: true, serveOptions: ["--http-max-connections-per-address", "8", "--http-header-timeout", "2"]) { stack in
             let port = Self.port(stack)
             let idle = try (0..<8).map { _ in try RawHTTPConnection(port: port) }
             // The eighth is counted once the server has accepted it: until then a ninth may fit.

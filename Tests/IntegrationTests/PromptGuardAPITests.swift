@@ -22,7 +22,7 @@ struct PromptGuardAPITests {
 
     @Test("a prompt naming an excluded or sensitive field, or an AI field cycle, is refused with 422")
     func refusesLeakyConfigs() async throws {
-        try await TestStack.with(tenantActive: false) { stack in
+        try await TestStack.with(processorHeld: true) { stack in
             try await Self.makePipeline(stack)
             let sensitive = try await stack.api.post("/pipelines/leads/fields/", ["name": "S", "slug": "s", "field_type": "ai_generated", "ai_config": ["prompt": "About {name}: {ssn}"]])
             #expect(sensitive.status == 422)
@@ -43,7 +43,7 @@ struct PromptGuardAPITests {
 
     @Test("the preview returns the exact redacted prompt, the audit and the worst-case cost, with no provider call")
     func preview() async throws {
-        try await TestStack.with(tenantActive: false) { stack in
+        try await TestStack.with(processorHeld: true) { stack in
             try await Self.makePipeline(stack)
             let data: JSONValue = [
                 "name": "Jane", "notes": "card 4111 1111 1111 1111, mail jane@example.com", "ssn": "123-45-6789",

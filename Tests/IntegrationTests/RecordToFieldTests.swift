@@ -132,7 +132,7 @@ struct RecordToFieldTests {
 
     @Test("two PATCHes before the processor runs leave one pending job, which then runs on the latest data")
     func newerChangeSupersedesPendingJob() async throws {
-        try await TestStack.with(tenantActive: false) { stack in
+        try await TestStack.with(processorHeld: true) { stack in
             try await Self.makeLeads(stack, aiConfig: Self.summaryConfig)
             let created = try await stack.api.post("/pipelines/leads/records/", Self.jane)
             let id = try #require(created["id"]?.integerValue)
@@ -145,10 +145,8 @@ struct RecordToFieldTests {
             #expect(pending["count"]?.integerValue == 1)
             #expect(try await stack.count("SELECT count(*) FROM ai_jobs") == 1)
 
-            try await stack.withDatabase { client, logger in
-                _ = try await client.query("UPDATE tenants SET status = 'active'", logger: logger)
-            }
-            try await waitUntil("the job to complete once the tenant is active") {
+            try await stack.cli(["tenant", "start", stack.tenant])
+            try await waitUntil("the job to complete once the processor is started") {
                 try await stack.api.get("/ai-jobs/?status=completed")["count"]?.integerValue == 1
             }
             let record = try await stack.api.get("/pipelines/leads/records/\(id)/")

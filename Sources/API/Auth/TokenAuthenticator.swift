@@ -8,7 +8,7 @@ import OneoCore
 import PostgresNIO
 
 /// Resolves `Authorization: Bearer <token>` to its tenant by the token's SHA-256. Unknown,
-/// revoked or missing tokens get 401 before any route runs.
+/// revoked or missing tokens get 401, a suspended tenant's tokens 403, before any route runs.
 struct TokenAuthenticator: RouterMiddleware {
     typealias Context = APIRequestContext
 
@@ -31,13 +31,15 @@ struct TokenAuthenticator: RouterMiddleware {
         }
         let rows = try await self.database.query(
             """
-            SELECT t.id, t.name, t.default_model, t.sensitive_fields, k.name, k.permissions
+            SELECT t.id, t.name, t.default_model, t.sensitive_fields, k.name, k.permissions, t.status = 'active'
             FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
             WHERE k.token_hash = \(hash) AND k.revoked_at IS NULL
             """,
             logger: context.logger
         )
-        for try await (tenant, tenantName, model, sensitive, tokenName, permissions) in rows.decode((TenantID, String, String, [String], String, [String]).self) {
+        for try await (tenant, tenantName, model, sensitive, tokenName, permissions, active) in rows.decode((TenantID, String, String, [String], String, [String], Bool).self) {
+            // A suspended tenant's data is not served, nor its jobs queued, until it is active.
+            guard active else { throw APIError.tenantSuspended }
             context.caller = Caller(
                 tenant: tenant,
                 tenantName: tenantName,

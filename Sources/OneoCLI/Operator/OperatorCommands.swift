@@ -115,7 +115,56 @@ extension TenantCommand {
 }
 
 struct TokenCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage API tokens.", subcommands: [Create.self])
+    static let configuration = CommandConfiguration(commandName: "token", abstract: "Manage API tokens.", subcommands: [Create.self, List.self, Revoke.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List a tenant's API tokens: id, name, prefix, permissions, created, revoked. Never the token itself."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Option(help: "The tenant's slug.")
+        var tenant: String
+
+        func run() async throws {
+            let tenant = self.tenant
+            let tokens = try await withDatabase(self.instance) { database, logger in
+                try await TenantRegistry(database: database, sealer: nil).tokens(tenant: tenant, logger: logger)
+            }
+            guard !tokens.isEmpty else {
+                print("tenant \(tenant) has no API tokens; create one with `oneo-ai token create --tenant \(tenant)`")
+                return
+            }
+            let dates = ISO8601DateFormatter()
+            print("id\tname\tprefix\tpermissions\tcreated\trevoked")
+            for token in tokens {
+                print("\(token.id)\t\(token.name)\t\(token.prefix)…\t\(token.permissions.joined(separator: ","))\t\(dates.string(from: token.createdAt))\t\(token.revokedAt.map(dates.string(from:)) ?? "-")")
+            }
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke one of a tenant's API tokens by its id (see `token list`); the API refuses it within 5 seconds."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+
+        @Option(help: "The tenant's slug.")
+        var tenant: String
+
+        @Option(help: "The token's id, as `token list` shows it.")
+        var id: Int64
+
+        func run() async throws {
+            let (tenant, id) = (self.tenant, self.id)
+            try await withDatabase(self.instance) { database, logger in
+                try await TenantRegistry(database: database, sealer: nil).revokeToken(tenant: tenant, id: id, logger: logger)
+            }
+            print("token \(id) of tenant \(tenant) revoked")
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

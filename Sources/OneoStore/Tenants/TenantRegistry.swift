@@ -1,6 +1,6 @@
 public import OneoCore
 public import OneoWire
-import Foundation
+public import Foundation
 public import Logging
 public import PostgresNIO
 
@@ -136,6 +136,60 @@ public struct TenantRegistry: Sendable {
         for try await _ in rows { created = true }
         guard created else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
         return token
+    }
+}
+
+extension TenantRegistry {
+    /// One API token as an operator sees it: never the token, only its prefix.
+    public struct TokenListing: Sendable {
+        public let id: Int64
+        public let name: String
+        public let prefix: String
+        public let permissions: [String]
+        public let createdAt: Date
+        public let revokedAt: Date?
+    }
+
+    /// A tenant's tokens, newest first, revoked ones included.
+    public func tokens(tenant slug: String, logger: Logger) async throws -> [TokenListing] {
+        guard try await self.tenantExists(slug, logger: logger) else { throw RegistryError(problem: "no tenant with slug '\(slug)'") }
+        let rows = try await self.database.query(
+            """
+            SELECT k.id, k.name, k.token_prefix, k.permissions, k.created_at, k.revoked_at
+            FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+            WHERE t.slug = \(slug) ORDER BY k.id DESC
+            """,
+            logger: logger
+        )
+        var tokens: [TokenListing] = []
+        for try await (id, name, prefix, permissions, created, revoked) in rows.decode((Int64, String, String, [String], Date, Date?).self) {
+            tokens.append(TokenListing(id: id, name: name, prefix: prefix, permissions: permissions, createdAt: created, revokedAt: revoked))
+        }
+        return tokens
+    }
+
+    /// Revokes one of a tenant's tokens by id (as `token list` shows it). The API refuses it
+    /// within five seconds (its cache of callers). Revoking a revoked token is an error an
+    /// operator can read, not a silent success.
+    public func revokeToken(tenant slug: String, id: Int64, logger: Logger) async throws {
+        let rows = try await self.database.query(
+            """
+            UPDATE api_tokens k SET revoked_at = now()
+            FROM tenants t
+            WHERE t.id = k.tenant_id AND t.slug = \(slug) AND k.id = \(id) AND k.revoked_at IS NULL
+            RETURNING k.id
+            """,
+            logger: logger
+        )
+        var revoked = false
+        for try await _ in rows { revoked = true }
+        guard revoked else { throw RegistryError(problem: "tenant '\(slug)' has no unrevoked token with id \(id); see `oneo-ai token list --tenant \(slug)`") }
+    }
+
+    private func tenantExists(_ slug: String, logger: Logger) async throws -> Bool {
+        var found = false
+        for try await _ in try await self.database.query("SELECT 1 FROM tenants WHERE slug = \(slug)", logger: logger) { found = true }
+        return found
     }
 }
 

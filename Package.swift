@@ -72,7 +72,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
-            resources: [.embedInCode("Schema/Migrations")],
+            resources: [.embedInCode("Schema/Migrations"), .embedInCode("Schema/roles.sql")],
             swiftSettings: swiftSettings
         ),
         // and the core keeps secrets (sealing keys, API tokens) and the Redis cache.

@@ -278,7 +278,7 @@ extension Supervisor {
     private func bootstrap(for child: SupervisedChild, worker: String, prepared: Prepared) -> ChildBootstrap {
         let services = self.services!
         var bootstrap = ChildBootstrap(
-            database: child.role == .processor ? nil : services.databaseSettings,
+            database: child.role == .api ? services.apiDatabase : child.role == .qmgr ? services.queueDatabase : nil,
             redis: services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
             supervisor: getpid(), worker: worker,
             heartbeatIntervalMilliseconds: Int(self.configuration.heartbeatInterval / .milliseconds(1)),

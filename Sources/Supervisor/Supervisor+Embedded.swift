@@ -32,6 +32,7 @@ extension Supervisor {
             self.supervise(child)
             embedded.postgres = child
             try await self.waitUntil(child, deadline: .seconds(60)) { postgres.isReady() }
+            try await postgres.requirePasswords()
             try await postgres.createDatabaseIfMissing()
         }
         if self.configuration.redis == nil {

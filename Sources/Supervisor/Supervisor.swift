@@ -81,6 +81,9 @@ public actor Supervisor {
     struct Services: Sendable {
         let database: PostgresClient
         let databaseSettings: DatabaseSettings
+        /// What the API and the queue manager connect as: roles of their own where we may make them.
+        let apiDatabase: DatabaseSettings
+        let queueDatabase: DatabaseSettings
         let redisSettings: RedisSettings
         let sealer: KeySealer
         let directory: TenantDirectory
@@ -111,8 +114,10 @@ public actor Supervisor {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.run() }
                 try await Migrator(client: database, logger: self.logger).migrate()
+                let (apiDatabase, queueDatabase) = try await self.childRoles(databaseSettings, client: database)
                 self.services = Services(
-                    database: database, databaseSettings: databaseSettings, redisSettings: redisSettings,
+                    database: database, databaseSettings: databaseSettings, apiDatabase: apiDatabase, queueDatabase: queueDatabase,
+                    redisSettings: redisSettings,
                     sealer: try KeySealer(masterKeyFile: self.configuration.masterKeyFile),
                     directory: TenantDirectory(database: database)
                 )
@@ -144,6 +149,29 @@ public actor Supervisor {
         }
         await self.stopEmbedded(embedded)
         self.logger.notice("stopped")
+    }
+
+    /// Applies the API's and the queue manager's roles with passwords for this start, and returns
+    /// the settings each connects with; where roles may not be created, both keep ours.
+    private func childRoles(_ settings: DatabaseSettings, client: PostgresClient) async throws -> (api: DatabaseSettings, queue: DatabaseSettings) {
+        let roles = RoleSetup.roles(forDatabase: settings.database)
+        let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword())
+        switch try await RoleSetup.apply(roles, passwords: passwords, client: client, logger: self.logger) {
+        case .applied:
+            var api = settings
+            api.username = roles.api
+            api.password = passwords.api
+            var queue = settings
+            queue.username = roles.queueManager
+            queue.password = passwords.queueManager
+            self.logger.info("database roles applied", metadata: ["role.api": "\(roles.api)", "role.qmgr": "\(roles.queueManager)"])
+            return (api, queue)
+        case .notPermitted:
+            self.logger.warning("the database user may not create roles: the API and the queue manager share its credentials", metadata: [
+                "hint": "an administrator can create them once: `oneo-ai migrate --print-roles` prints the statements",
+            ])
+            return (settings, settings)
+        }
     }
 
     /// The first SIGTERM or SIGINT: stop taking work, drain, stop children, return from `run`.

@@ -88,18 +88,24 @@ struct EmbeddedModeTests {
                 for child in children where child.state == .running { pids[child.name] = child.pid }
                 return pids["processor:acme"] != nil && pids["qmgr"] != nil
             }
-            let socketDirectory = DataDirectory(data).postgresSocketDirectory
-            var outcomes: [String: Bool] = [:]
-            for name in ["processor:acme", "qmgr"] {
+            let directory = DataDirectory(data)
+            let password = try String(contentsOfFile: directory.databasePasswordFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+            let mode = try FileManager.default.attributesOfItem(atPath: directory.databasePasswordFile)[.posixPermissions] as? Int
+            #expect(mode == 0o600, "the database password file is private")
+            // Each attempt logs in as the superuser: with its password, and without.
+            func connects(as name: String, password: String?) async throws -> Bool {
                 let identity = try Self.identity(of: try #require(pids[name]))
                 let attempt = try? await ManagedProcess.run(
-                    "/usr/bin/setpriv", identity + ["--", "/usr/bin/psql", "-h", socketDirectory, "-U", DataDirectory.embeddedDatabaseUser, "-d", DataDirectory.embeddedDatabaseName, "-Atc", "SELECT 1"],
-                    logFile: root + "/psql-\(name).log"
+                    "/usr/bin/setpriv",
+                    identity + ["--", "/usr/bin/psql", "-w", "-h", directory.postgresSocketDirectory, "-U", DataDirectory.embeddedDatabaseUser,
+                                "-d", DataDirectory.embeddedDatabaseName, "-Atc", "SELECT 'reached'"],
+                    environment: password.map { ["PGPASSWORD": $0] } ?? [:], logFile: root + "/psql-\(name).log"
                 )
-                outcomes[name] = attempt?.contains("1") == true
+                return attempt?.contains("reached") == true
             }
-            #expect(outcomes["processor:acme"] == false, "a processor's uid and groups reach PostgreSQL")
-            #expect(outcomes["qmgr"] == true, "the queue manager's identity connects: the check itself works")
+            #expect(try await connects(as: "processor:acme", password: password) == false, "a processor's uid and groups reach PostgreSQL, even knowing a password")
+            #expect(try await connects(as: "qmgr", password: password) == true, "the queue manager's identity reaches the socket: the check itself works")
+            #expect(try await connects(as: "qmgr", password: nil) == false, "the embedded PostgreSQL admits no login without a password")
         } catch {
             Issue.record("serve log:\n\(serve.output.suffix(3000))")
             _ = await serve.stop()

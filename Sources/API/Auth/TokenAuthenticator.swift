@@ -7,7 +7,8 @@ import OneoStore
 import OneoCore
 import PostgresNIO
 
-/// Resolves `Authorization: Bearer <token>` to its tenant by the token's SHA-256. Unknown,
+/// Resolves `Authorization: Bearer <token>` to its tenant by the token's SHA-256, through the one
+/// function the API's role may call across tenants (`oneo_caller`: no token table, no keys). Unknown,
 /// revoked or missing tokens get 401, a suspended tenant's tokens 403, before any route runs.
 struct TokenAuthenticator: RouterMiddleware {
     typealias Context = APIRequestContext
@@ -31,9 +32,8 @@ struct TokenAuthenticator: RouterMiddleware {
         }
         let rows = try await self.database.query(
             """
-            SELECT t.id, t.name, t.default_model, t.sensitive_fields, k.name, k.permissions, t.status = 'active'
-            FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
-            WHERE k.token_hash = \(hash) AND k.revoked_at IS NULL
+            SELECT tenant_id, tenant_name, default_model, sensitive_fields, token_name, permissions, active
+            FROM oneo_caller(\(hash))
             """,
             logger: context.logger
         )

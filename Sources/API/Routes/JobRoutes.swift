@@ -21,16 +21,20 @@ struct JobRoutes {
             let text = try context.parameters.require("job")
             guard let id = JobID(parsing: text) else { throw APIError.notFound("job '\(text)'") }
             // One job shows the config it ran with; a list never does (templates are up to 32 KiB).
-            let rows = try await self.database.query(
-                """
-                SELECT \(unescaped: Self.columnList), v.ai_config FROM ai_jobs
-                LEFT JOIN field_versions v ON v.id = ai_jobs.field_version_id AND v.tenant_id = ai_jobs.tenant_id
-                WHERE ai_jobs.id = \(id) AND ai_jobs.tenant_id = \(caller.tenant)
-                """,
-                logger: context.logger
-            )
-            for try await row in rows { return try Self.job(row, withConfig: true) }
-            throw APIError.notFound("job \(id)")
+            let found = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> JobResource? in
+                let rows = try await connection.query(
+                    """
+                    SELECT \(unescaped: Self.columnList), v.ai_config FROM ai_jobs
+                    LEFT JOIN field_versions v ON v.id = ai_jobs.field_version_id AND v.tenant_id = ai_jobs.tenant_id
+                    WHERE ai_jobs.id = \(id) AND ai_jobs.tenant_id = \(caller.tenant)
+                    """,
+                    logger: context.logger
+                )
+                for try await row in rows { return try Self.job(row, withConfig: true) }
+                return nil
+            }
+            guard let found else { throw APIError.notFound("job \(id)") }
+            return found
         }
     }
 
@@ -59,23 +63,26 @@ struct JobRoutes {
         let field = request.queryString("field_name")
         let offset = (page - 1) * pageSize
         // One static statement: absent filters bind NULL and drop out; the window gives the total.
-        let rows = try await self.database.query(
-            """
-            SELECT \(unescaped: Self.columnList), count(*) OVER () AS total_count FROM ai_jobs
-            WHERE tenant_id = \(caller.tenant)
-              AND (\(status)::text IS NULL OR status = \(status))
-              AND (\(pipeline)::bigint IS NULL OR pipeline_id = \(pipeline))
-              AND (\(record)::bigint IS NULL OR record_id = \(record))
-              AND (\(field)::text IS NULL OR field_name = \(field))
-            ORDER BY id DESC LIMIT \(pageSize) OFFSET \(offset)
-            """,
-            logger: context.logger
-        )
-        var count = 0
-        var results: [JobResource] = []
-        for try await row in rows {
-            results.append(try Self.job(row))
-            count = try row.makeRandomAccess()["total_count"].decode(Int.self)
+        let (count, results) = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> (Int, [JobResource]) in
+            let rows = try await connection.query(
+                """
+                SELECT \(unescaped: Self.columnList), count(*) OVER () AS total_count FROM ai_jobs
+                WHERE tenant_id = \(caller.tenant)
+                  AND (\(status)::text IS NULL OR status = \(status))
+                  AND (\(pipeline)::bigint IS NULL OR pipeline_id = \(pipeline))
+                  AND (\(record)::bigint IS NULL OR record_id = \(record))
+                  AND (\(field)::text IS NULL OR field_name = \(field))
+                ORDER BY id DESC LIMIT \(pageSize) OFFSET \(offset)
+                """,
+                logger: context.logger
+            )
+            var count = 0
+            var results: [JobResource] = []
+            for try await row in rows {
+                results.append(try Self.job(row))
+                count = try row.makeRandomAccess()["total_count"].decode(Int.self)
+            }
+            return (count, results)
         }
         if results.isEmpty, page > 1 { throw APIError.notFound("page \(page)") }
         return Page(

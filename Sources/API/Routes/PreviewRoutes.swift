@@ -86,11 +86,15 @@ struct PreviewRoutes {
     }
 
     private func recordData(_ tenant: TenantID, _ pipeline: PipelineID, _ id: RecordID, _ context: APIRequestContext) async throws -> [String: JSONValue] {
-        let rows = try await self.database.query(
-            "SELECT data FROM records WHERE id = \(id) AND tenant_id = \(tenant) AND pipeline_id = \(pipeline)",
-            logger: context.logger
-        )
-        for try await data in rows.decode(JSONValue.self) { return data.objectValue ?? [:] }
+        let found = try await self.database.asTenant(tenant, logger: context.logger) { connection -> [String: JSONValue]? in
+            let rows = try await connection.query(
+                "SELECT data FROM records WHERE id = \(id) AND tenant_id = \(tenant) AND pipeline_id = \(pipeline)",
+                logger: context.logger
+            )
+            for try await data in rows.decode(JSONValue.self) { return data.objectValue ?? [:] }
+            return nil
+        }
+        if let found { return found }
         throw APIError.notFound("record \(id)")
     }
 }

@@ -22,7 +22,7 @@ struct RecordRoutes {
             let pipeline = try await self.pipeline(request, context, caller)
             let body = try await request.decodeBody(RecordBody.self, context: context)
             let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName, tenantSensitiveNames: caller.sensitiveNames)
-            let record = try await self.database.withTransactionRethrowing(logger: context.logger) { connection in
+            let record = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
                 try await writer.create(pipeline: pipeline.id, data: body.data, on: connection, logger: context.logger)
             }
             return EditedResponse(status: .created, response: record)
@@ -33,7 +33,7 @@ struct RecordRoutes {
             let id = try self.recordID(context)
             let body = try await request.decodeBody(RecordBody.self, context: context)
             let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName, tenantSensitiveNames: caller.sensitiveNames)
-            return try await self.database.withTransactionRethrowing(logger: context.logger) { connection in
+            return try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
                 try await writer.update(pipeline: pipeline.id, record: id, patch: body.data, on: connection, logger: context.logger)
             }
         }
@@ -41,17 +41,21 @@ struct RecordRoutes {
             let caller = try context.require(.read)
             let pipeline = try await self.pipeline(request, context, caller)
             let id = try self.recordID(context)
-            let rows = try await self.database.query(
-                """
-                SELECT id, data, version, created_at, updated_at FROM records
-                WHERE id = \(id) AND tenant_id = \(caller.tenant) AND pipeline_id = \(pipeline.id)
-                """,
-                logger: context.logger
-            )
-            for try await (id, data, version, created, updated) in rows.decode((RecordID, JSONValue, Int64, Date, Date).self) {
-                return RecordResource(id: id, pipeline: pipeline.id, data: data, version: version, created_at: created, updated_at: updated)
+            let found = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> RecordResource? in
+                let rows = try await connection.query(
+                    """
+                    SELECT id, data, version, created_at, updated_at FROM records
+                    WHERE id = \(id) AND tenant_id = \(caller.tenant) AND pipeline_id = \(pipeline.id)
+                    """,
+                    logger: context.logger
+                )
+                for try await (id, data, version, created, updated) in rows.decode((RecordID, JSONValue, Int64, Date, Date).self) {
+                    return RecordResource(id: id, pipeline: pipeline.id, data: data, version: version, created_at: created, updated_at: updated)
+                }
+                return nil
             }
-            throw APIError.notFound("record \(id)")
+            guard let found else { throw APIError.notFound("record \(id)") }
+            return found
         }
     }
 

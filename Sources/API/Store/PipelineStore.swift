@@ -20,16 +20,20 @@ struct PipelineStore: Sendable {
 
     func create(tenant: TenantID, name: String, slug: String, logger: Logger) async throws -> PipelineResource {
         do {
-            let rows = try await self.database.query(
-                """
-                INSERT INTO pipelines (tenant_id, name, slug) VALUES (\(tenant), \(name), \(slug))
-                RETURNING id, name, slug, created_at
-                """,
-                logger: logger
-            )
-            for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
-                return PipelineResource(id: id, name: name, slug: slug, created_at: created)
+            let created = try await self.database.asTenant(tenant, logger: logger) { connection -> PipelineResource? in
+                let rows = try await connection.query(
+                    """
+                    INSERT INTO pipelines (tenant_id, name, slug) VALUES (\(tenant), \(name), \(slug))
+                    RETURNING id, name, slug, created_at
+                    """,
+                    logger: logger
+                )
+                for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
+                    return PipelineResource(id: id, name: name, slug: slug, created_at: created)
+                }
+                return nil
             }
+            if let created { return created }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw APIError.conflict("a pipeline with slug '\(slug)' already exists")
         }
@@ -37,15 +41,17 @@ struct PipelineStore: Sendable {
     }
 
     func list(tenant: TenantID, logger: Logger) async throws -> [PipelineResource] {
-        let rows = try await self.database.query(
-            "SELECT id, name, slug, created_at FROM pipelines WHERE tenant_id = \(tenant) ORDER BY id",
-            logger: logger
-        )
-        var result: [PipelineResource] = []
-        for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
-            result.append(PipelineResource(id: id, name: name, slug: slug, created_at: created))
+        try await self.database.asTenant(tenant, logger: logger) { connection in
+            let rows = try await connection.query(
+                "SELECT id, name, slug, created_at FROM pipelines WHERE tenant_id = \(tenant) ORDER BY id",
+                logger: logger
+            )
+            var result: [PipelineResource] = []
+            for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
+                result.append(PipelineResource(id: id, name: name, slug: slug, created_at: created))
+            }
+            return result
         }
-        return result
     }
 
     /// A pipeline by id or slug, as `{pipeline}` in a URL accepts either.
@@ -53,24 +59,31 @@ struct PipelineStore: Sendable {
         let key = ResolveKey(tenant: tenant, reference: reference)
         if let cached = self.resolved.value(for: key) { return cached }
         let id = PipelineID(parsing: reference)
-        let rows = try await self.database.query(
-            """
-            SELECT id, name, slug, created_at FROM pipelines
-            WHERE tenant_id = \(tenant) AND (id = \(id?.rawValue ?? -1) OR slug = \(reference))
-            ORDER BY (id = \(id?.rawValue ?? -1)) DESC LIMIT 1
-            """,
-            logger: logger
-        )
-        for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
-            let pipeline = PipelineResource(id: id, name: name, slug: slug, created_at: created)
-            self.resolved.store(pipeline, for: key)
-            return pipeline
+        let found = try await self.database.asTenant(tenant, logger: logger) { connection -> PipelineResource? in
+            let rows = try await connection.query(
+                """
+                SELECT id, name, slug, created_at FROM pipelines
+                WHERE tenant_id = \(tenant) AND (id = \(id?.rawValue ?? -1) OR slug = \(reference))
+                ORDER BY (id = \(id?.rawValue ?? -1)) DESC LIMIT 1
+                """,
+                logger: logger
+            )
+            for try await (id, name, slug, created) in rows.decode((PipelineID, String, String, Date).self) {
+                return PipelineResource(id: id, name: name, slug: slug, created_at: created)
+            }
+            return nil
+        }
+        if let found {
+            self.resolved.store(found, for: key)
+            return found
         }
         throw APIError.notFound("pipeline '\(reference)'")
     }
 
     func fields(tenant: TenantID, pipeline: PipelineID, logger: Logger) async throws -> [PipelineField] {
-        try await Self.fields(tenant: tenant, pipeline: pipeline, query: { try await self.database.query($0, logger: logger) })
+        try await self.database.asTenant(tenant, logger: logger) { connection in
+            try await Self.fields(tenant: tenant, pipeline: pipeline, query: { try await connection.query($0, logger: logger) })
+        }
     }
 
     /// Shared by the record writer, which reads fields inside its own transaction.
@@ -103,34 +116,38 @@ struct PipelineStore: Sendable {
         logger: Logger
     ) async throws -> FieldResource {
         do {
-            let rows = try await self.database.query(
-                """
-                WITH bumped AS (
-                    UPDATE pipelines SET fields_version = fields_version + 1, updated_at = now()
-                    WHERE id = \(pipeline) AND tenant_id = \(tenant) RETURNING id),
-                ids AS (
-                    -- Both ids first: the field names its first version and the version its field,
-                    -- and a sibling statement of one WITH cannot see the other's new row.
-                    SELECT nextval('fields_id_seq') AS field_id,
-                           CASE WHEN \(aiConfig)::jsonb IS NULL THEN NULL ELSE nextval('field_versions_id_seq') END AS version_id),
-                field AS (
-                    INSERT INTO fields (id, tenant_id, pipeline_id, name, slug, field_type, ai_config, position, version_id)
-                    SELECT ids.field_id, \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
-                           (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline)), ids.version_id
-                    FROM bumped, ids
-                    RETURNING id, position, ai_config, version_id),
-                version AS (
-                    INSERT INTO field_versions (id, tenant_id, field_id, ai_config)
-                    SELECT version_id, \(tenant), id, ai_config FROM field WHERE version_id IS NOT NULL)
-                SELECT id, position FROM field
-                """,
-                logger: logger
-            )
-            for try await (id, position) in rows.decode((FieldID, Int).self) {
-                return FieldResource(
-                    id: id, pipeline: pipeline, name: name, slug: slug, field_type: type.rawValue, position: position, ai_config: aiConfig
+            let added = try await self.database.asTenant(tenant, logger: logger) { connection -> FieldResource? in
+                let rows = try await connection.query(
+                    """
+                    WITH bumped AS (
+                        UPDATE pipelines SET fields_version = fields_version + 1, updated_at = now()
+                        WHERE id = \(pipeline) AND tenant_id = \(tenant) RETURNING id),
+                    ids AS (
+                        -- Both ids first: the field names its first version and the version its field,
+                        -- and a sibling statement of one WITH cannot see the other's new row.
+                        SELECT nextval('fields_id_seq') AS field_id,
+                               CASE WHEN \(aiConfig)::jsonb IS NULL THEN NULL ELSE nextval('field_versions_id_seq') END AS version_id),
+                    field AS (
+                        INSERT INTO fields (id, tenant_id, pipeline_id, name, slug, field_type, ai_config, position, version_id)
+                        SELECT ids.field_id, \(tenant), bumped.id, \(name), \(slug), \(type.rawValue), \(aiConfig),
+                               (SELECT coalesce(max(position), -1) + 1 FROM fields WHERE pipeline_id = \(pipeline)), ids.version_id
+                        FROM bumped, ids
+                        RETURNING id, position, ai_config, version_id),
+                    version AS (
+                        INSERT INTO field_versions (id, tenant_id, field_id, ai_config)
+                        SELECT version_id, \(tenant), id, ai_config FROM field WHERE version_id IS NOT NULL)
+                    SELECT id, position FROM field
+                    """,
+                    logger: logger
                 )
+                for try await (id, position) in rows.decode((FieldID, Int).self) {
+                    return FieldResource(
+                        id: id, pipeline: pipeline, name: name, slug: slug, field_type: type.rawValue, position: position, ai_config: aiConfig
+                    )
+                }
+                return nil
             }
+            if let added { return added }
         } catch let error as PSQLError where error.serverInfo?[.sqlState] == "23505" {
             throw APIError.conflict("pipeline already has a field with slug '\(slug)'")
         }

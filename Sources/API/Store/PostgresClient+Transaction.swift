@@ -1,4 +1,5 @@
 import Logging
+import OneoWire
 import PostgresNIO
 
 extension PostgresClient {
@@ -13,6 +14,22 @@ extension PostgresClient {
         } catch let error as PostgresTransactionError {
             if let underlying = error.closureError { throw underlying }
             throw error
+        }
+    }
+}
+
+extension PostgresClient {
+    /// A transaction in which row-level security shows `tenant`'s rows and no other's. Every
+    /// query the API runs for a caller goes through here: the role the API connects as sees
+    /// nothing outside the tenant a transaction names (and nothing when it names none).
+    func asTenant<Result: Sendable>(
+        _ tenant: TenantID,
+        logger: Logger,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> Result {
+        try await self.withTransactionRethrowing(logger: logger) { connection in
+            try await connection.query("SELECT set_config('oneo.tenant_id', \(String(tenant.rawValue)), true)", logger: logger)
+            return try await body(connection)
         }
     }
 }

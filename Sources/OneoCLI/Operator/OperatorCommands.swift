@@ -23,13 +23,34 @@ func withDatabase<Result: Sendable>(
 }
 
 struct Migrate: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Apply pending schema migrations (serve also does this at start).")
+    static let configuration = CommandConfiguration(
+        abstract: "Apply pending schema migrations and the API's and queue manager's database roles (serve also does both at start).",
+        discussion: "Where the database user may not create roles, the roles are left alone and the statements an administrator runs once are printed (also with --print-roles)."
+    )
 
     @OptionGroup var instance: InstanceOptions
 
+    @Flag(help: "Print the statements that create the roles and their grants, and change nothing else.")
+    var printRoles = false
+
     func run() async throws {
-        try await withDatabase(self.instance) { _, _ in }
+        let database = try self.instance.reachableDatabase().database
+        let roles = RoleSetup.roles(forDatabase: database)
+        if self.printRoles {
+            print(RoleSetup.statementsForAdministrator(roles))
+            return
+        }
+        let outcome = try await withDatabase(self.instance) { client, logger in
+            try await RoleSetup.apply(roles, passwords: nil, client: client, logger: logger)
+        }
         print("schema is up to date (version \(Migrator.migrations.last?.version ?? 0))")
+        switch outcome {
+        case .applied:
+            print("roles \(roles.api) (API, under row-level security) and \(roles.queueManager) (queue manager) are in place; serve gives them passwords at start")
+        case .notPermitted:
+            print("this database user may not create roles; an administrator runs, once:\n")
+            print(RoleSetup.statementsForAdministrator(roles))
+        }
     }
 }
 

@@ -18,6 +18,7 @@ public struct Migrator: Sendable {
         Migration(version: 3, name: "prompt_guard", sql: String(decoding: PackageResources.m0003_prompt_guard_sql, as: UTF8.self)),
         Migration(version: 4, name: "always_on", sql: String(decoding: PackageResources.m0004_always_on_sql, as: UTF8.self)),
         Migration(version: 5, name: "field_versions", sql: String(decoding: PackageResources.m0005_field_versions_sql, as: UTF8.self)),
+        Migration(version: 6, name: "row_security", sql: String(decoding: PackageResources.m0006_row_security_sql, as: UTF8.self)),
     ]
 
     /// An arbitrary constant that names our lock among the server's advisory locks.

@@ -21,6 +21,9 @@ public struct DataDirectory: Sendable, Hashable {
     /// Where `serve` answers operator commands (mode 0600).
     public var controlSocket: String { "\(self.root)/run/oneo-ai.sock" }
     public var masterKeyFile: String { "\(self.root)/master.key" }
+    /// The embedded PostgreSQL's superuser password (0600, ours): written at first start, when
+    /// the cluster switches from trust to SCRAM authentication.
+    public var databasePasswordFile: String { "\(self.root)/postgres.password" }
 
     public static let embeddedDatabaseName = "oneo"
     public static let embeddedDatabaseUser = "oneo"
@@ -30,7 +33,7 @@ public struct DataDirectory: Sendable, Hashable {
         DatabaseSettings(
             endpoint: .unixSocket(path: "\(self.postgresSocketDirectory)/.s.PGSQL.5432"),
             username: Self.embeddedDatabaseUser,
-            password: nil,
+            password: (try? String(contentsOfFile: self.databasePasswordFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines),
             database: Self.embeddedDatabaseName
         )
     }

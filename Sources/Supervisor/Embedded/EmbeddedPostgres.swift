@@ -78,6 +78,64 @@ struct EmbeddedPostgres {
         return contents.split(separator: "\n").last?.trimmingCharacters(in: .whitespaces) == "ready"
     }
 
+    /// Makes the cluster ask for passwords (SCRAM) on its socket. At first start, while the
+    /// cluster still trusts its socket, the superuser gets a fresh password, kept in a 0600 file
+    /// of ours; from then on `pg_hba.conf` admits password logins only. The socket's directory
+    /// already keeps out everyone but the server, the API and the queue manager; with passwords,
+    /// each of those two can log in as its own role only.
+    func requirePasswords() async throws {
+        let file = self.directory.databasePasswordFile
+        if !FileManager.default.fileExists(atPath: file) {
+            let password = RoleSetup.freshPassword()
+            let admin = PostgresClient(configuration: self.directory.embeddedDatabase.withDatabase("postgres").clientConfiguration(maximumConnections: 1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await admin.run() }
+                defer { group.cancelAll() }
+                try await admin.withTransaction(logger: self.logger) { connection in
+                    try await connection.query("SELECT set_config('oneo.setup_password', \(password), true)", logger: self.logger)
+                    // Constant SQL; the password arrives as the setting bound above.
+                    try await connection.query(
+                        "DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', current_user, current_setting('oneo.setup_password')); END $$",
+                        logger: self.logger
+                    )
+                }
+            }
+            try Self.writePrivately(password + "\n", to: file)
+            self.logger.notice("embedded PostgreSQL now requires passwords", metadata: ["password.file": "\(file)"])
+        }
+        let rules = "# Written by oneo-ai serve at each start: password (SCRAM) logins on the Unix socket, nothing else.\nlocal all all scram-sha-256\n"
+        let hba = self.directory.postgresData + "/pg_hba.conf"
+        if (try? String(contentsOfFile: hba, encoding: .utf8)) != rules {
+            try Self.writePrivately(rules, to: hba)
+            if let account = self.account, chown(hba, account.uid, account.gid) != 0 {
+                throw EmbeddedServiceError(service: "postgres", detail: "cannot hand \(hba) to uid \(account.uid): errno \(errno)")
+            }
+            let admin = PostgresClient(configuration: self.directory.embeddedDatabase.withDatabase("postgres").clientConfiguration(maximumConnections: 1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await admin.run() }
+                defer { group.cancelAll() }
+                try await admin.query("SELECT pg_reload_conf()", logger: self.logger)
+            }
+        }
+    }
+
+    /// Writes `contents` to `path` through a 0600 file created beside it and renamed over it:
+    /// private from its first byte, and whole or not at all.
+    private static func writePrivately(_ contents: String, to path: String) throws {
+        let temporary = path + ".new"
+        unlink(temporary)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw EmbeddedServiceError(service: "postgres", detail: "cannot create \(temporary): errno \(errno)") }
+        let bytes = Array(contents.utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let synced = fsync(descriptor)
+        close(descriptor)
+        guard written == bytes.count, synced == 0, rename(temporary, path) == 0 else {
+            unlink(temporary)
+            throw EmbeddedServiceError(service: "postgres", detail: "cannot write \(path): errno \(errno)")
+        }
+    }
+
     /// Creates our database in a fresh cluster.
     func createDatabaseIfMissing() async throws {
         let admin = PostgresClient(configuration: self.directory.embeddedDatabase.withDatabase("postgres").clientConfiguration(maximumConnections: 1))

@@ -1,0 +1,62 @@
+-- The engine's database roles, applied by the supervisor at every start (and by `migrate`),
+-- idempotently. Names and passwords arrive as settings bound by the caller (oneo.api_role,
+-- oneo.qmgr_role, oneo.api_password, oneo.qmgr_password) and are quoted by format(): nothing
+-- here is built from text. What each role may do is the whole of this file:
+--
+--   api   the tenant-facing tables under row-level security (one tenant per transaction);
+--         tenants' public columns of its own row; never sealed keys, never token hashes.
+--   qmgr  jobs, usage, the record columns results go to, and what a job is rendered from,
+--         across tenants; never sealed keys, never tokens, never pipelines' or fields' writes.
+--
+-- Processors have no role at all.
+DO $roles$
+DECLARE
+    api text := current_setting('oneo.api_role');
+    qmgr text := current_setting('oneo.qmgr_role');
+    api_password text := nullif(current_setting('oneo.api_password', true), '');
+    qmgr_password text := nullif(current_setting('oneo.qmgr_password', true), '');
+    item text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = api) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', api);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = qmgr) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', qmgr);
+    END IF;
+    IF api_password IS NOT NULL THEN
+        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 64', api, api_password);
+    END IF;
+    IF qmgr_password IS NOT NULL THEN
+        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 16', qmgr, qmgr_password);
+    END IF;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I, %I', current_database(), api, qmgr);
+    EXECUTE format('GRANT USAGE ON SCHEMA public TO %I, %I', api, qmgr);
+
+    -- api: tenant-facing tables, each under a policy keyed by the transaction's tenant.
+    FOREACH item IN ARRAY ARRAY['pipelines', 'fields', 'field_versions', 'records', 'ai_jobs'] LOOP
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I', item, api);
+        EXECUTE format('DROP POLICY IF EXISTS oneo_api ON %I', item);
+        EXECUTE format('CREATE POLICY oneo_api ON %I TO %I USING (tenant_id = oneo_current_tenant()) WITH CHECK (tenant_id = oneo_current_tenant())', item, api);
+    END LOOP;
+    EXECUTE format('GRANT SELECT ON ai_usage TO %I', api);
+    DROP POLICY IF EXISTS oneo_api ON ai_usage;
+    EXECUTE format('CREATE POLICY oneo_api ON ai_usage TO %I USING (tenant_id = oneo_current_tenant())', api);
+    EXECUTE format('GRANT SELECT (id, slug, name, status, default_model, sensitive_fields, always_on) ON tenants TO %I', api);
+    DROP POLICY IF EXISTS oneo_api ON tenants;
+    EXECUTE format('CREATE POLICY oneo_api ON tenants TO %I USING (id = oneo_current_tenant())', api);
+    EXECUTE format('GRANT USAGE ON SEQUENCE pipelines_id_seq, fields_id_seq, field_versions_id_seq, records_id_seq, ai_jobs_id_seq TO %I', api);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION oneo_caller(bytea) TO %I', api);
+
+    -- qmgr: every tenant's jobs (it claims across them), nothing else it does not need.
+    EXECUTE format('GRANT SELECT, UPDATE ON ai_jobs TO %I', qmgr);
+    EXECUTE format('GRANT SELECT, INSERT ON ai_usage TO %I', qmgr);
+    EXECUTE format('GRANT USAGE ON SEQUENCE ai_usage_id_seq TO %I', qmgr);
+    EXECUTE format('GRANT SELECT (id, tenant_id, pipeline_id, data, version), UPDATE (data, version, updated_at) ON records TO %I', qmgr);
+    EXECUTE format('GRANT SELECT ON pipelines, fields, field_versions TO %I', qmgr);
+    EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields) ON tenants TO %I', qmgr);
+    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants'] LOOP
+        EXECUTE format('DROP POLICY IF EXISTS oneo_qmgr ON %I', item);
+        EXECUTE format('CREATE POLICY oneo_qmgr ON %I TO %I USING (true) WITH CHECK (true)', item, qmgr);
+    END LOOP;
+END
+$roles$;

@@ -12,6 +12,8 @@ import StackControl
 /// and the simulator under `directory`, an HTTP client, and a database client on the same
 /// PostgreSQL; stopped afterwards, with serve required to exit 0.
 enum BenchStack {
+    /// The benchmark's own connections, which the engine's connection count leaves out.
+    static let applicationName = "oneo-bench"
     struct Parts {
         let stack: LocalStack
         let database: PostgresClient
@@ -40,7 +42,7 @@ enum BenchStack {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         do {
             let settings = try external.map { try DatabaseSettings(url: $0) } ?? DataDirectory(directory + "/data").embeddedDatabase
-            let client = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
+            let client = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2, applicationName: BenchStack.applicationName), backgroundLogger: logger)
             let result = try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await client.run() }
                 defer { group.cancelAll() }

@@ -22,6 +22,8 @@ public struct BenchmarkReport: Sendable, Encodable {
     public var paced_latency: Latency?
     public var paced_rate_per_sec: Double?
     public var pg_commits_per_job: Double
+    /// The engine's PostgreSQL connections (API, queue manager, supervisor) at most, at peak.
+    public var pg_connections_peak: Int
     public var cpu_s_per_job: [String: Double]
     public var rss_mib: [String: Double]
     public var processes: [String: Int]
@@ -47,6 +49,7 @@ public struct BenchmarkReport: Sendable, Encodable {
             ("latency at peak p50 / p95 / p99, ms", "\(number(self.peak_latency.p50_ms)) / \(number(self.peak_latency.p95_ms)) / \(number(self.peak_latency.p99_ms))"),
             ("latency at half peak p50 / p95 / p99, ms", self.paced_latency.map { "\(number($0.p50_ms)) / \(number($0.p95_ms)) / \(number($0.p99_ms)) at \(number(self.paced_rate_per_sec ?? 0)) rec/s" } ?? "not run"),
             ("postgres commits per job", number(self.pg_commits_per_job, 2)),
+            ("postgres connections of the engine, peak", "\(self.pg_connections_peak)"),
         ]
         for (label, value) in rows { lines.append("  " + label.padding(toLength: 42, withPad: " ", startingAt: 0) + value) }
         lines.append("")

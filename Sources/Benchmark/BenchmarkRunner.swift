@@ -36,6 +36,9 @@ public struct BenchmarkRunner: Sendable {
         let latency: BenchmarkReport.Latency
         let commits: Int
         let cpuSeconds: [ProcessKind: Double]
+        /// The engine's PostgreSQL connections (API, queue manager, supervisor), at most, sampled
+        /// every 50 ms through the phase.
+        let peakConnections: Int
     }
 
     public func run() async throws -> BenchmarkReport {
@@ -96,6 +99,7 @@ public struct BenchmarkRunner: Sendable {
             paced_latency: paced?.latency,
             paced_rate_per_sec: pacedRate,
             pg_commits_per_job: Double(peak.commits) / Double(max(peak.jobs, 1)),
+            pg_connections_peak: peak.peakConnections,
             cpu_s_per_job: Dictionary(uniqueKeysWithValues: peak.cpuSeconds.map { ($0.key.rawValue, $0.value / Double(max(peak.jobs, 1))) }),
             rss_mib: Dictionary(uniqueKeysWithValues: finalSample.peakRSSMiB.map { ($0.key.rawValue, $0.value) }),
             processes: Dictionary(uniqueKeysWithValues: finalSample.processCount.map { ($0.key.rawValue, $0.value) }),
@@ -134,8 +138,17 @@ public struct BenchmarkRunner: Sendable {
         let commitsBefore = try await self.committedTransactions(client)
         let cpuBefore = sampler.sample().cpuSeconds
         let start = last
+        let peakConnections = Mutex(0)
+        let sampling = Task {
+            while !Task.isCancelled {
+                if let count = try? await self.engineConnections(client) { peakConnections.withLock { $0 = max($0, count) } }
+                try? await Task.sleep(for: .milliseconds(50))
+            }
+        }
+        defer { sampling.cancel() }
         try await writes()
         try await self.waitForJobs(client, after: start, expected: expected, label: label)
+        sampling.cancel()
         // Other backends publish their counters within a second of going idle.
         try await Task.sleep(for: .milliseconds(1500))
         let cpuAfter = sampler.sample().cpuSeconds
@@ -162,12 +175,29 @@ public struct BenchmarkRunner: Sendable {
             phase = Phase(
                 jobs: Int(jobs), jobsPerSecond: Double(jobs) / max(seconds, 0.001),
                 latency: .init(p50_ms: p50 * 1000, p95_ms: p95 * 1000, p99_ms: p99 * 1000),
-                commits: commits, cpuSeconds: cpu
+                commits: commits, cpuSeconds: cpu, peakConnections: peakConnections.withLock { $0 }
             )
         }
         guard let phase else { throw BenchmarkError("no completed jobs in the \(label) phase") }
-        self.progress(String(format: "%@: %d jobs, %.1f jobs/s, p50 %.1f ms, p99 %.1f ms", label, phase.jobs, phase.jobsPerSecond, phase.latency.p50_ms, phase.latency.p99_ms))
+        self.progress(String(format: "%@: %d jobs, %.1f jobs/s, p50 %.1f ms, p99 %.1f ms, %.2f commits/job, %d engine connections at most", label, phase.jobs, phase.jobsPerSecond, phase.latency.p50_ms, phase.latency.p99_ms, Double(phase.commits) / Double(max(phase.jobs, 1)), phase.peakConnections))
         return phase
+    }
+
+    /// Client connections to the database that are not the benchmark's own. Counted by the poll
+    /// like every query of ours, and left out of the commits.
+    private func engineConnections(_ client: PostgresClient) async throws -> Int {
+        self.pollCount.increment()
+        var count = 0
+        for try await value in try await client.query(
+            """
+            SELECT count(*)::bigint FROM pg_stat_activity
+            WHERE datname = current_database() AND backend_type = 'client backend' AND application_name <> \(BenchStack.applicationName)
+            """,
+            logger: self.logger
+        ).decode(Int.self) {
+            count = value
+        }
+        return count
     }
 
     /// Writes records through the API, `concurrency` at a time, or paced at a fixed total rate.

@@ -25,9 +25,10 @@ struct PgbenchCeiling {
     var script: String {
         """
         \\set n random(1, 1000000000)
-        SELECT t.id, t.name, t.default_model, k.name, k.permissions FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id WHERE k.token_hash = decode('\(self.tokenHash)', 'hex') AND k.revoked_at IS NULL;
+        SELECT * FROM oneo_caller(decode('\(self.tokenHash)', 'hex'));
         SELECT id, name, slug, created_at FROM pipelines WHERE tenant_id = :tenant AND (id = :pipeline OR slug = 'bench') ORDER BY (id = :pipeline) DESC LIMIT 1;
         BEGIN;
+        SELECT set_config('oneo.tenant_id', :tenant::text, true);
         SELECT id, slug, name, field_type, position, ai_config FROM fields WHERE tenant_id = :tenant AND pipeline_id = :pipeline ORDER BY position, id;
         INSERT INTO records (tenant_id, pipeline_id, data, created_by, updated_by) VALUES (:tenant, :pipeline, jsonb_build_object('name', 'Bench ' || :n, 'company', 'Initech', 'notes', 'pgbench ceiling'), 'bench', 'bench') RETURNING id AS record_id \\gset
         INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id, input_data, record_version, triggered_by) SELECT :tenant, :pipeline, :record_id, 'summary', 'gpt-4o-mini', f.version_id, '{"record_version": 1}', 1, 'bench' FROM fields f WHERE f.tenant_id = :tenant AND f.pipeline_id = :pipeline AND f.slug = 'summary' ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending' DO UPDATE SET updated_at = now() RETURNING id AS job_id \\gset
@@ -35,11 +36,7 @@ struct PgbenchCeiling {
         COMMIT;
         UPDATE ai_jobs SET status = 'processing', attempt = attempt + 1, locked_by = 'pgbench', lease_until = now() + interval '120 seconds', started_at = now(), updated_at = now() WHERE id = :job_id AND status = 'pending' RETURNING id, pipeline_id, record_id, field_name, model_name, field_version_id, attempt, max_attempts, triggered_by;
         SELECT r.data, p.name, v.ai_config FROM records r JOIN pipelines p ON p.id = r.pipeline_id JOIN fields f ON f.pipeline_id = p.id AND f.slug = 'summary' JOIN field_versions v ON v.id = f.version_id WHERE r.id = :record_id AND r.tenant_id = :tenant;
-        BEGIN;
-        UPDATE ai_jobs SET status = 'completed', output_data = '{"content": "Summary"}', tokens_used = 60, prompt_tokens = 40, completion_tokens = 20, cost_micros = 18, processing_time_ms = 1, lease_until = NULL, completed_at = now(), updated_at = now() WHERE id = :job_id AND status = 'processing' AND attempt = 1 AND locked_by = 'pgbench';
-        UPDATE records SET data = jsonb_set(data, ARRAY['summary'], '"Summary"'), version = version + 1, updated_at = now() WHERE id = :record_id AND tenant_id = :tenant;
-        INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms, pipeline_id, record_id) VALUES (:tenant, :job_id, 1, 'bench', 'openai', 'gpt-4o-mini', 'field_generation', 60, 40, 20, 18, 1, :pipeline, :record_id);
-        COMMIT;
+        WITH done AS (UPDATE ai_jobs SET status = 'completed', output_data = '{"content": "Summary"}', tokens_used = 60, prompt_tokens = 40, completion_tokens = 20, cost_micros = 18, processing_time_ms = 1, lease_until = NULL, completed_at = now(), updated_at = now() WHERE id = :job_id AND status = 'processing' AND attempt = 1 AND locked_by = 'pgbench' RETURNING id), written AS (UPDATE records SET data = jsonb_set(data, ARRAY['summary'], '"Summary"'), version = version + 1, updated_at = now() WHERE id = :record_id AND tenant_id = :tenant AND EXISTS (SELECT 1 FROM done)) INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms, pipeline_id, record_id) SELECT :tenant, id, 1, 'bench', 'openai', 'gpt-4o-mini', 'field_generation', 60, 40, 20, 18, 1, :pipeline, :record_id FROM done;
 
         """
     }

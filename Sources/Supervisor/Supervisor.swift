@@ -108,7 +108,7 @@ public actor Supervisor {
         let databaseSettings = self.configuration.database ?? self.configuration.dataDirectory.embeddedDatabase
         let redisSettings = self.configuration.redis ?? self.configuration.dataDirectory.embeddedRedis
         // Migrations, tenant rows and sealed keys: no job traffic, so two connections.
-        let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: 2), backgroundLogger: self.logger)
+        let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: 2, applicationName: "oneo-supervisor"), backgroundLogger: self.logger)
         var control: ControlServer?
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in

@@ -43,7 +43,7 @@ struct APIChild: AsyncParsableCommand {
         guard let settings = link.bootstrap.database else { throw ValidationError("the bootstrap frame carries no database settings") }
         // The engine's connections stay few whatever the number of tenants: the API's pool, the
         // queue manager's four, the supervisor's two.
-        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 10), backgroundLogger: logger)
+        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 10, applicationName: "oneo-api"), backgroundLogger: logger)
         let application = APIServer.application(database: database, host: self.host, port: self.port, connections: connections, logger: logger) { link.ready() }
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         link.onDrain { _ in Task { await group.triggerGracefulShutdown() } }
@@ -120,7 +120,7 @@ struct QueueManagerChild: AsyncParsableCommand {
         let bootstrap = link.bootstrap
         guard let settings = bootstrap.database else { throw ValidationError("the bootstrap frame carries no database settings") }
         // One connection listens; claims, commits and failures share the rest.
-        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 4), backgroundLogger: logger)
+        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 4, applicationName: "oneo-qmgr"), backgroundLogger: logger)
         let queue = QueueManagerService(
             settings: .init(worker: bootstrap.worker, leaseSeconds: bootstrap.leaseSeconds, retiredWorkers: bootstrap.retiredWorkers),
             database: database, links: link.processorLinks, tellSupervisor: { link.tell($0) }, logger: logger

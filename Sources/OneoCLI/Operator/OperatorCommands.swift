@@ -13,7 +13,7 @@ func withDatabase<Result: Sendable>(
 ) async throws -> Result {
     LogSetup.bootstrap()
     let logger = Logger(label: "oneo.cli")
-    let client = PostgresClient(configuration: try instance.reachableDatabase().clientConfiguration(maximumConnections: 2), backgroundLogger: logger)
+    let client = PostgresClient(configuration: try instance.reachableDatabase().clientConfiguration(maximumConnections: 2, applicationName: "oneo-cli"), backgroundLogger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask { await client.run() }
         defer { group.cancelAll() }

@@ -53,7 +53,9 @@ extension Microdollars: PostgresEncodable, PostgresNonThrowingEncodable, Postgre
 }
 
 extension DatabaseSettings {
-    public func clientConfiguration(maximumConnections: Int) -> PostgresClient.Configuration {
+    /// - Parameter applicationName: how the connections show in `pg_stat_activity` (`oneo-api`,
+    ///   `oneo-qmgr`, …): an operator sees which process holds which connection.
+    public func clientConfiguration(maximumConnections: Int, applicationName: String = "oneo") -> PostgresClient.Configuration {
         var configuration: PostgresClient.Configuration
         switch self.endpoint {
         case .unixSocket(let path):
@@ -66,6 +68,7 @@ extension DatabaseSettings {
         }
         configuration.options.maximumConnections = maximumConnections
         configuration.options.minimumConnections = 0
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         return configuration
     }
 }

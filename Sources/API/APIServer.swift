@@ -14,7 +14,7 @@ public enum APIServer {
         port: Int,
         connections: ConnectionSettings = ConnectionSettings(),
         logger: Logger,
-        onListening: @escaping @Sendable () async -> Void = {}
+        onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let router = Router(context: APIRequestContext.self)
         router.add(middleware: LogRequestsMiddleware(.debug))
@@ -36,7 +36,7 @@ public enum APIServer {
             server: .http1(configuration: .init(additionalChannelHandlers: [ConnectionGuard(counts: counts)])),
             configuration: .init(address: .hostname(host, port: port), serverName: "oneo-ai"),
             services: [database],
-            onServerRunning: { _ in await onListening() },
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) },
             logger: logger
         )
     }

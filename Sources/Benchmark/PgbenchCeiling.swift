@@ -57,7 +57,14 @@ struct PgbenchCeiling {
         case .tcp(let host, let port, _):
             arguments += ["-h", host, "-p", String(port)]
         }
-        if let password = self.database.password { environment["PGPASSWORD"] = password }
+        environment["PGPASSWORD"] = nil
+        if let password = self.database.password {
+            // A 0600 password file, not PGPASSWORD: the environment of a process is readable by
+            // its user through /proc.
+            let file = workDirectory + "/pgbench.pgpass"
+            FileManager.default.createFile(atPath: file, contents: Data("*:*:*:*:\(password)\n".utf8), attributes: [.posixPermissions: 0o600])
+            environment["PGPASSFILE"] = file
+        }
         arguments.append(self.database.database)
         let output = try await ManagedProcess.run(pgbench, arguments, environment: environment, logFile: workDirectory + "/pgbench.log")
         guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("tps = ") }),

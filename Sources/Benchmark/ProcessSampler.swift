@@ -5,7 +5,7 @@ import Glibc
 
 /// The kinds of process a run is made of, as the report groups them.
 public enum ProcessKind: String, CaseIterable, Sendable, Codable {
-    case supervisor, api, processor, postgres, redis, simulator
+    case supervisor, api, qmgr, processor, postgres, redis, simulator
 }
 
 /// CPU time and peak memory of a process tree, read from `/proc` (Linux).
@@ -61,6 +61,7 @@ struct ProcessSampler {
         if entry.command.first?.contains("redis-server") == true { return .redis }
         if entry.command.count > 1, entry.command[1] == "api" { return .api }
         if entry.command.count > 1, entry.command[1] == "processor" { return .processor }
+        if entry.command.count > 1, entry.command[1] == "qmgr" { return .qmgr }
         return nil
     }
 

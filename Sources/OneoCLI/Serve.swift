@@ -35,23 +35,33 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address the HTTP API listens on.")
     var host: String = "127.0.0.1"
 
-    @Option(help: "Port the HTTP API listens on.")
+    @Option(help: "Port the HTTP API listens on; 0 lets the kernel pick one, which serve writes to <data-dir>/run/api.port and logs.")
     var port: Int = 8000
 
-    @Option(help: "Jobs each tenant's processor runs at once.")
-    var processorConcurrency: Int = 16
+    @Option(help: ArgumentHelp(
+        "A JSON file of tunables (queue leases and polls, pool sizes, frame caps, heartbeats), e.g. {\"queue\": {\"lease_seconds\": 300}}.",
+        discussion: "Each key can also be set as ONEO_<SECTION>_<KEY> (ONEO_QUEUE_LEASE_SECONDS=300), which wins over the file; the flags below win over both. Keys: \(EngineTunables.Key.allCases.map(\.rawValue).joined(separator: ", ")).",
+        valueName: "file"
+    ))
+    var config: String?
 
-    @Option(help: "Seconds without work after which a processor stops (always-on tenants excepted).")
-    var idleTimeout: Double = 60
+    @Option(help: "Jobs each tenant's processor runs at once (processors.concurrency; default 16).")
+    var processorConcurrency: Int?
 
-    @Option(help: "Seconds a child may stay silent before it is terminated and restarted.")
-    var heartbeatTimeout: Double = 10
+    @Option(help: "Seconds without work after which a processor stops, always-on tenants excepted (processors.idle_timeout_ms; default 60).")
+    var idleTimeout: Double?
 
-    @Option(help: "Seconds processors may take to finish in-flight jobs at shutdown (and by default on restart).")
-    var drainTimeout: Double = 30
+    @Option(help: "Seconds a child may stay silent before it is terminated and restarted (supervision.heartbeat_timeout_ms; default 10).")
+    var heartbeatTimeout: Double?
+
+    @Option(help: "Seconds processors may take to finish in-flight jobs at shutdown, and by default on restart (processors.drain_timeout_ms; default 30).")
+    var drainTimeout: Double?
 
     @Option(help: "When run as root: tenant N's processor runs as uid (and the processors' gid) BASE + N.")
     var processorUIDBase: UInt32 = 1_000_000_000
+
+    @Flag(help: "When DATABASE_URL's user may not create roles: run the API and the queue manager with its credentials (no row-level security) instead of refusing to start.")
+    var sharedDatabaseCredentials = false
 
     @Option(help: "Open HTTP connections the API holds in all; past it a connection's request is answered 503.")
     var httpMaxConnections: Int = 4_096
@@ -66,11 +76,10 @@ struct Serve: AsyncParsableCommand {
     var httpBodyTimeout: Double = 30
 
     func validate() throws {
-        guard (1...65535).contains(self.port) else { throw ValidationError("--port must be 1...65535") }
-        guard (1...1024).contains(self.processorConcurrency) else { throw ValidationError("--processor-concurrency must be 1...1024") }
-        guard self.idleTimeout >= 0.1 else { throw ValidationError("--idle-timeout must be at least 0.1 s") }
-        guard self.heartbeatTimeout >= 1 else { throw ValidationError("--heartbeat-timeout must be at least 1 s") }
-        guard (0...3600).contains(self.drainTimeout) else { throw ValidationError("--drain-timeout must be 0...3600 s") }
+        guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535 (0: the kernel picks one, written to <data-dir>/run/api.port)") }
+        for seconds in [self.idleTimeout, self.heartbeatTimeout, self.drainTimeout].compactMap({ $0 }) where !(0...86_400).contains(seconds) {
+            throw ValidationError("--idle-timeout, --heartbeat-timeout and --drain-timeout take 0...86400 seconds (got \(seconds))")
+        }
         guard (1...1_000_000).contains(self.httpMaxConnections), (1...self.httpMaxConnections).contains(self.httpMaxConnectionsPerAddress) else {
             throw ValidationError("--http-max-connections must be 1...1000000 and --http-max-connections-per-address 1...that")
         }
@@ -80,6 +89,17 @@ struct Serve: AsyncParsableCommand {
         guard self.processorUIDBase >= 65536, self.processorUIDBase < UInt32.max - (1 << 24) else {
             throw ValidationError("--processor-uid-base must leave room for 2^24 tenants above it and stay clear of system uids (>= 65536)")
         }
+    }
+
+    /// Defaults, the --config file, ONEO_* variables, then these flags; checked as a whole.
+    private func tunables() async throws -> EngineTunables {
+        var tunables = try await TunablesLoader.load(file: self.config, environment: ProcessInfo.processInfo.environment)
+        if let value = self.processorConcurrency { try tunables.set(.processorsConcurrency, value, from: "--processor-concurrency") }
+        if let value = self.idleTimeout { try tunables.set(.processorsIdleTimeoutMilliseconds, Int(value * 1000), from: "--idle-timeout") }
+        if let value = self.heartbeatTimeout { try tunables.set(.supervisionHeartbeatTimeoutMilliseconds, Int(value * 1000), from: "--heartbeat-timeout") }
+        if let value = self.drainTimeout { try tunables.set(.processorsDrainTimeoutMilliseconds, Int(value * 1000), from: "--drain-timeout") }
+        try tunables.validate()
+        return tunables
     }
 
     func run() async throws {
@@ -95,12 +115,10 @@ struct Serve: AsyncParsableCommand {
             masterKeyFile: self.instance.masterKeyFile,
             host: self.host,
             port: self.port,
-            processorConcurrency: self.processorConcurrency
+            tunables: try await self.tunables()
         )
-        configuration.idleTimeout = .milliseconds(Int(self.idleTimeout * 1000))
-        configuration.heartbeatTimeout = .milliseconds(Int(self.heartbeatTimeout * 1000))
-        configuration.drainTimeout = .milliseconds(Int(self.drainTimeout * 1000))
         configuration.processorUIDBase = self.processorUIDBase
+        configuration.allowSharedDatabaseCredentials = self.sharedDatabaseCredentials
         configuration.apiArguments = [
             "--max-connections", String(self.httpMaxConnections), "--max-connections-per-address", String(self.httpMaxConnectionsPerAddress),
             "--header-timeout", String(self.httpHeaderTimeout), "--body-timeout", String(self.httpBodyTimeout),

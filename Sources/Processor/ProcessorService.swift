@@ -18,17 +18,17 @@ public struct ProcessorService: Service {
         public var tenantName: String
         public var baseURL: String
         public var key: ProviderKey?
-        public var concurrency: Int
+        public var tunables: EngineTunables
+        public var concurrency: Int { self.tunables.processors.concurrency }
         /// After shutdown begins, in-flight jobs have this long before the process ends anyway.
-        public var drainTimeout: Duration
+        public var drainTimeout: Duration { .tunable(milliseconds: self.tunables.processors.drainTimeoutMilliseconds) }
 
-        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, concurrency: Int = 16, drainTimeout: Duration = .seconds(30)) {
+        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, tunables: EngineTunables = EngineTunables()) {
             self.tenant = tenant
             self.tenantName = tenantName
             self.baseURL = baseURL
             self.key = key
-            self.concurrency = concurrency
-            self.drainTimeout = drainTimeout
+            self.tunables = tunables
         }
     }
 
@@ -104,7 +104,8 @@ public struct ProcessorService: Service {
     private func serve(_ descriptor: Int32) async {
         do {
             let channel = try await FrameChannel<QueueMessage, ProcessorReport>.open(
-                descriptor: descriptor, inboundLimit: QueueMessage.maximumSize, outboundLimit: ProcessorReport.maximumSize
+                descriptor: descriptor, inboundLimit: self.settings.tunables.frames.queueMessageBytes,
+                outboundLimit: self.settings.tunables.frames.processorReportBytes
             )
             self.logger.info("connected to the queue manager")
             try await channel.run { inbound, outbound in

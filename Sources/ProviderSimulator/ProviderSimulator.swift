@@ -13,11 +13,14 @@ public enum ProviderSimulator {
         public var host: String
         public var port: Int
         public var latency: Duration
+        /// Told the port it listens on once it does (the kernel's pick, with port 0).
+        public var onListening: @Sendable (Int) async -> Void
 
-        public init(host: String = "127.0.0.1", port: Int = 18080, latency: Duration = .zero) {
+        public init(host: String = "127.0.0.1", port: Int = 18080, latency: Duration = .zero, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) {
             self.host = host
             self.port = port
             self.latency = latency
+            self.onListening = onListening
         }
     }
 
@@ -42,7 +45,11 @@ public enum ProviderSimulator {
             return Response(status: .noContent)
         }
         router.get("healthz") { _, _ in "ok\n" }
-        return Application(router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "oneo-ai-sim"), logger: logger)
+        return Application(
+            router: router, configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "oneo-ai-sim"),
+            onServerRunning: { channel in await settings.onListening(channel.localAddress?.port ?? settings.port) },
+            logger: logger
+        )
     }
 
     struct ChatRequest: Decodable {

@@ -15,27 +15,24 @@ public struct QueueManagerService: Service {
     public struct Settings: Sendable {
         /// How this process's leases are marked (`locked_by`).
         public var worker: String
-        public var leaseSeconds: Int
-        /// Claim again at least this often (NOTIFY and reports make most claims immediate).
-        public var claimPollInterval: Duration
-        /// How often tenants with due work and no processor are looked for.
-        public var demandPollInterval: Duration
-        /// How often expired leases are returned to the queue.
-        public var rescueInterval: Duration
+        /// Leases, polls, batch and frame caps (`EngineTunables.Queue`, `.Frames`).
+        public var tunables: EngineTunables
         /// Workers of earlier queue managers, whose attempts are released at start.
         public var retiredWorkers: [String]
 
-        public init(
-            worker: String, leaseSeconds: Int = 120, claimPollInterval: Duration = .seconds(1),
-            demandPollInterval: Duration = .seconds(2), rescueInterval: Duration = .seconds(5), retiredWorkers: [String] = []
-        ) {
+        public init(worker: String, tunables: EngineTunables = EngineTunables(), retiredWorkers: [String] = []) {
             self.worker = worker
-            self.leaseSeconds = leaseSeconds
-            self.claimPollInterval = claimPollInterval
-            self.demandPollInterval = demandPollInterval
-            self.rescueInterval = rescueInterval
+            self.tunables = tunables
             self.retiredWorkers = retiredWorkers
         }
+
+        var leaseSeconds: Int { self.tunables.queue.leaseSeconds }
+        /// Claim again at least this often (NOTIFY and reports make most claims immediate).
+        var claimPollInterval: Duration { .tunable(milliseconds: self.tunables.queue.claimPollMilliseconds) }
+        /// How often tenants with due work and no processor are looked for.
+        var demandPollInterval: Duration { .tunable(milliseconds: self.tunables.queue.demandPollMilliseconds) }
+        /// How often expired leases are returned to the queue.
+        var rescueInterval: Duration { .tunable(milliseconds: self.tunables.queue.rescueIntervalMilliseconds) }
     }
 
     /// A processor's end of a socketpair, handed over by the supervisor.
@@ -62,8 +59,10 @@ public struct QueueManagerService: Service {
     private let dispatcher = Dispatcher()
     private let committer: GroupCommitter
     private let fieldLists = FieldListCache()
-    private let wakeups: AsyncStream<Void>
-    private let wake: AsyncStream<Void>.Continuation
+    /// Each element asks for a claim: `true` for every connected tenant (the poll), `false` for
+    /// those that may have work.
+    private let wakeups: AsyncStream<Bool>
+    private let wake: AsyncStream<Bool>.Continuation
     /// What heartbeats report: attempts held by processors, and results committed.
     public let activity = QueueActivity()
 
@@ -75,8 +74,10 @@ public struct QueueManagerService: Service {
         self.tellSupervisor = tellSupervisor
         self.logger = logger
         let activity = self.activity
-        self.committer = GroupCommitter(queue: self.queue, logger: logger) { committed, _ in activity.add(committed: committed) }
-        (self.wakeups, self.wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        self.committer = GroupCommitter(queue: self.queue, maximumBatch: settings.tunables.queue.commitBatch, logger: logger) { committed, _ in
+            activity.add(committed: committed)
+        }
+        (self.wakeups, self.wake) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(8))
     }
 
     public func run() async throws {
@@ -93,7 +94,7 @@ public struct QueueManagerService: Service {
             group.addTask { await self.acceptLinks() }
             group.addTask { await self.listen(on: JobChannel.jobsQueued) { payload in self.workQueued(payload) } }
             group.addTask { await self.listen(on: JobChannel.tenantsChanged) { _ in self.tellSupervisor(.tenantsChanged) } }
-            group.addTask { await self.every(self.settings.claimPollInterval) { self.wake.yield() } }
+            group.addTask { await self.every(self.settings.claimPollInterval) { self.wake.yield(true) } }
             group.addTask { await self.every(self.settings.demandPollInterval) { await self.askForProcessors() } }
             group.addTask { await self.every(self.settings.rescueInterval) { await self.rescue() } }
             group.addTask { await self.every(.seconds(max(1, Int64(self.settings.leaseSeconds / 4)))) { await self.extendLeases() } }
@@ -110,11 +111,13 @@ public struct QueueManagerService: Service {
     // MARK: Claiming and handing out
 
     private func claimLoop() async {
-        for await _ in self.wakeups {
+        for await everyone in self.wakeups {
             var again = true
+            var all = everyone
             while again, !Task.isCancelled {
                 again = false
-                let rooms = self.dispatcher.rooms()
+                let rooms = self.dispatcher.rooms(all: all)
+                all = false
                 guard !rooms.isEmpty else { break }
                 let claimed: [ClaimedJob]
                 do {
@@ -123,11 +126,12 @@ public struct QueueManagerService: Service {
                     self.logger.error("claiming jobs failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
                     break
                 }
+                var counts: [TenantID: Int] = [:]
+                for job in claimed { counts[job.tenant, default: 0] += 1 }
+                self.dispatcher.claimed(counts, of: rooms)
                 guard !claimed.isEmpty else { break }
                 await self.handOut(claimed)
                 // A tenant that filled its room may have more waiting: claim again at once.
-                var counts: [TenantID: Int] = [:]
-                for job in claimed { counts[job.tenant, default: 0] += 1 }
                 again = counts.contains { rooms[$0.key] == $0.value }
             }
         }
@@ -179,29 +183,48 @@ public struct QueueManagerService: Service {
     }
 
     private func serve(_ link: ProcessorLink) async {
-        var logger = self.logger
-        logger[metadataKey: "child"] = "\(link.name)"
+        let logger = {
+            var logger = self.logger
+            logger[metadataKey: "child"] = "\(link.name)"
+            return logger
+        }()
         let (outbound, sender) = AsyncStream<QueueMessage>.makeStream()
         let id = self.dispatcher.connect(tenant: link.tenant, name: link.name, concurrency: link.concurrency, outbound: sender)
         logger.info("processor connected", metadata: ["processor.concurrency": "\(link.concurrency)"])
         do {
             let channel = try await FrameChannel<ProcessorReport, QueueMessage>.open(
-                descriptor: link.descriptor, inboundLimit: ProcessorReport.maximumSize, outboundLimit: QueueMessage.maximumSize
+                descriptor: link.descriptor, inboundLimit: self.settings.tunables.frames.processorReportBytes,
+                outboundLimit: self.settings.tunables.frames.queueMessageBytes
             )
-            self.wake.yield()
+            self.wake.yield(false)
             try await channel.run { inbound, writer in
+                // Whichever side ends first (the processor closed, a write failed, the processor
+                // broke the protocol) ends the connection: no half-open socket keeps jobs held.
                 try await withThrowingTaskGroup(of: Void.self) { group in
                     group.addTask {
-                        for await message in outbound { try await writer.send(message) }
+                        for await message in outbound {
+                            do {
+                                try await writer.send(message)
+                            } catch let error as WireError where error.code == .oversized {
+                                guard case .job(let order) = message else { throw error }
+                                // Too big to send: that job fails, the connection carries on.
+                                await self.refuseOversized(order, on: id, logger: logger)
+                            }
+                        }
                     }
-                    for try await report in inbound {
-                        await self.received(report, on: id, tenant: link.tenant, logger: logger)
+                    group.addTask {
+                        for try await report in inbound {
+                            guard await self.received(report, on: id, tenant: link.tenant, logger: logger) else {
+                                throw WireError(.malformed, detail: "too many reports for attempts this processor does not hold")
+                            }
+                        }
                     }
+                    try await group.next()
                     group.cancelAll()
                 }
             }
         } catch {
-            logger.warning("processor connection failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            logger.warning("processor connection ended", metadata: ["error": "\(SafeErrorDescription.of(error))"])
         }
         let orphaned = self.dispatcher.disconnect(id)
         self.activity.setHeld(self.dispatcher.held.count)
@@ -215,15 +238,29 @@ public struct QueueManagerService: Service {
         } else {
             logger.info("processor disconnected")
         }
-        self.wake.yield()
+        self.wake.yield(false)
     }
 
-    private func received(_ report: ProcessorReport, on id: Int, tenant: TenantID, logger: Logger) async {
+    /// Handles one report; false when the processor has sent too many that match nothing it
+    /// holds (a broken or hostile processor, whose connection is then closed).
+    private func received(_ report: ProcessorReport, on id: Int, tenant: TenantID, logger: Logger) async -> Bool {
         switch report {
         case .draining:
             self.dispatcher.markDraining(id)
         case .completed(let completion):
-            guard let job = self.settled(id, completion.job, completion.attempt, logger: logger) else { return }
+            guard let job = self.settled(id, completion.job, completion.attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
+            // The value and audit come from the processor: refused whole when PostgreSQL could
+            // not store them (a NUL) or when they are larger than any result should be, so one
+            // bad result never fails a batch of other tenants' results.
+            let bytes = completion.value.compactJSON.utf8.count + completion.audit.compactJSON.utf8.count
+            if let path = completion.value.pathOfUnstorableText(under: "value") ?? completion.audit.pathOfUnstorableText(under: "audit") {
+                await self.fail(job, code: "invalid_output", message: "the result holds text PostgreSQL cannot store (\(path))", retryAfter: nil)
+                return true
+            }
+            guard bytes <= Self.maximumResultBytes else {
+                await self.fail(job, code: "invalid_output", message: "the result is \(bytes) bytes; the limit is \(Self.maximumResultBytes)", retryAfter: nil)
+                return true
+            }
             // Priced here from the model we sent and the tokens reported, within sane bounds: a
             // processor does not set its own tenant's bill.
             let prompt = min(max(0, completion.promptTokens), 10_000_000)
@@ -233,24 +270,45 @@ public struct QueueManagerService: Service {
             bounded.completionTokens = output
             bounded.milliseconds = min(max(0, completion.milliseconds), 86_400_000)
             let cost = ModelPricing.forModel(job.model).cost(promptTokens: prompt, completionTokens: output)
-            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost))
+            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes)
         case .failed(let failure):
-            guard let job = self.settled(id, failure.job, failure.attempt, logger: logger) else { return }
+            guard let job = self.settled(id, failure.job, failure.attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
             let delay = failure.retryAfterMilliseconds.map { Duration.milliseconds(min(max(0, $0), 3_600_000)) }
             await self.fail(job, code: Self.bounded(failure.code, 64), message: Self.bounded(failure.message, 500), retryAfter: delay)
         case .declined(let job, let attempt):
-            guard let held = self.settled(id, job, attempt, logger: logger) else { return }
+            guard let held = self.settled(id, job, attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
+            // A processor declines only while draining or full: it gets nothing more on this
+            // connection, and the job goes back without spending an attempt (a new attempt
+            // number, so an old decline can never match it again).
+            self.dispatcher.markDraining(id)
             _ = try? await self.queue.giveBack([held.attemptReference], logger: logger)
         }
+        return true
+    }
+
+    /// A result (value and audit, as JSON) larger than this fails its job: `max_tokens` keeps a
+    /// real one far below it.
+    static let maximumResultBytes = 1 << 20
+
+    /// A job whose order is over the frame cap (its record is too large) fails at once.
+    private func refuseOversized(_ order: JobOrder, on id: Int, logger: Logger) async {
+        guard let job = self.dispatcher.settle(id, job: order.job, attempt: order.attempt) else { return }
+        logger.warning("a job's record is too large to send; the job fails", metadata: ["job.id": "\(order.job)"])
+        await self.fail(job, code: "record_too_large", message: "the record is larger than a job frame may carry (frames.queue_message_bytes)", retryAfter: nil)
+        self.wake.yield(false)
     }
 
     private func settled(_ id: Int, _ job: JobID, _ attempt: Int, logger: Logger) -> ClaimedJob? {
         guard let held = self.dispatcher.settle(id, job: job, attempt: attempt) else {
-            logger.warning("report for an attempt this processor does not hold; ignored", metadata: ["job.id": "\(job)", "job.attempt": "\(attempt)"])
+            // Logged once per connection (the dispatcher counts the rest).
+            if self.dispatcher.strayCount(id) == 0 {
+                logger.warning("report for an attempt this processor does not hold; ignored", metadata: ["job.id": "\(job)", "job.attempt": "\(attempt)"])
+            }
             return nil
         }
         self.activity.setHeld(self.dispatcher.held.count)
-        self.wake.yield()
+        // Room freed: worth a claim only if the tenant may have more due.
+        if self.dispatcher.mayHaveWork(held.tenant) { self.wake.yield(false) }
         return held
     }
 
@@ -272,7 +330,8 @@ public struct QueueManagerService: Service {
     private func workQueued(_ payload: String) {
         guard let tenant = TenantID(parsing: payload) else { return }
         if self.dispatcher.isConnected(tenant) {
-            self.wake.yield()
+            self.dispatcher.hint(tenant)
+            self.wake.yield(false)
         } else if self.fieldLists.shouldAsk(for: tenant, now: .now) {
             self.tellSupervisor(.need(tenants: [tenant]))
         }
@@ -298,7 +357,7 @@ public struct QueueManagerService: Service {
             let rescued = try await self.queue.release(.expired, logger: self.logger)
             if rescued > 0 {
                 self.logger.notice("returned jobs with expired leases", metadata: ["jobs.rescued": "\(rescued)"])
-                self.wake.yield()
+                self.wake.yield(true)
             }
         } catch {
             self.logger.error("rescuing expired leases failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])

@@ -23,19 +23,36 @@ public final class LocalStack: Sendable {
         startTimeout: Duration = .seconds(120)
     ) async throws -> LocalStack {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let simulatorPort = try freeLoopbackPort()
-        let apiPort = try freeLoopbackPort()
+        // Both bind port 0 and say which port the kernel gave them: a port picked here could be
+        // taken by another process before they bind it.
+        let simulatorPortFile = directory + "/simulator.port"
+        let apiPortFile = directory + "/data/run/api.port"
+        for file in [simulatorPortFile, apiPortFile] { try? FileManager.default.removeItem(atPath: file) }
         let simulator = try ManagedProcess(
-            binDirectory + "/oneo-ai-sim", ["--port", String(simulatorPort), "--latency-ms", String(simulatorLatencyMilliseconds)],
+            binDirectory + "/oneo-ai-sim", ["--port", "0", "--port-file", simulatorPortFile, "--latency-ms", String(simulatorLatencyMilliseconds)],
             logFile: directory + "/simulator.log"
         )
         let serve = try ManagedProcess(
             binDirectory + "/oneo-ai",
-            ["serve", "--data-dir", directory + "/data", "--port", String(apiPort)] + serveOptions,
+            ["serve", "--data-dir", directory + "/data", "--port", "0"] + serveOptions,
             environment: environment,
             logFile: directory + "/serve.log"
         )
-        let stack = LocalStack(serve: serve, simulator: simulator, apiBase: "http://127.0.0.1:\(apiPort)", simulatorBase: "http://127.0.0.1:\(simulatorPort)", directory: directory)
+        var ports: (api: Int, simulator: Int) = (0, 0)
+        do {
+            try await waitUntil("the API and the simulator to report their ports", timeout: startTimeout) {
+                guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
+                guard simulator.isRunning else { throw CommandFailed(command: "oneo-ai-sim", status: -1, output: simulator.output) }
+                guard let api = Self.port(in: apiPortFile), let sim = Self.port(in: simulatorPortFile) else { return false }
+                ports = (api, sim)
+                return true
+            }
+        } catch {
+            _ = await serve.stop()
+            _ = await simulator.stop()
+            throw error
+        }
+        let stack = LocalStack(serve: serve, simulator: simulator, apiBase: "http://127.0.0.1:\(ports.api)", simulatorBase: "http://127.0.0.1:\(ports.simulator)", directory: directory)
         do {
             let api = JSONClient(baseURL: stack.apiBase)
             let sim = JSONClient(baseURL: stack.simulatorBase)
@@ -51,6 +68,13 @@ public final class LocalStack: Sendable {
             throw error
         }
         return stack
+    }
+
+    /// The port a process wrote to `file`, once it has.
+    public static func port(in file: String) -> Int? {
+        guard let text = try? String(contentsOfFile: file, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)),
+              (1...65535).contains(port) else { return nil }
+        return port
     }
 
     private init(serve: ManagedProcess, simulator: ManagedProcess, apiBase: String, simulatorBase: String, directory: String) {

@@ -88,33 +88,6 @@ public struct CommandFailed: Error, CustomStringConvertible {
     public var description: String { "`\(self.command)` exited \(self.status):\n\(self.output)" }
 }
 
-/// A TCP port that was free a moment ago on loopback.
-public func freeLoopbackPort() throws -> Int {
-    // Not `bind(0)`: that port comes from the ephemeral range, which the kernel also gives to the
-    // outgoing connections of tests running alongside, so between our check and the child's own
-    // bind it can be taken. Below the range (the Linux default starts at 32768) only explicit
-    // binds land, and this process never hands out the same port twice.
-    for _ in 0..<200 {
-        let port = Int.random(in: 20_000..<32_000)
-        guard handedOutPorts.withLock({ $0.insert(port).inserted }) else { continue }
-        if loopbackPortIsFree(port) { return port }
-    }
-    throw CommandFailed(command: "bind", status: EADDRINUSE, output: "no free loopback port in 20000..<32000 after 200 tries")
-}
-
-private let handedOutPorts = Mutex<Set<Int>>([])
-
-private func loopbackPortIsFree(_ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = UInt16(port).bigEndian
-    let length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    return withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } } == 0
-}
 
 /// Shared between a process's termination handler and its `ManagedProcess`.
 private final class ExitRecord: Sendable {

@@ -97,6 +97,11 @@ extension Supervisor {
     /// Spawns the child, waits for its exit, and decides by the policy whether and when to start it
     /// again, until it is held, the supervisor stops, or another loop replaces this one.
     private func superviseLoop(_ name: String, id: Int) async {
+        // However the loop ends (held, stopping, replaced), it is no longer this child's loop:
+        // the next demand starts a new one instead of waiting on one that has returned.
+        defer {
+            if let child = self.children[name], child.loopID == id { child.loop = nil }
+        }
         while let child = self.children[name], child.loopID == id, !self.stopping, child.hold == nil, !Task.isCancelled {
             let decision: ChildLifecycle.Decision
             do {
@@ -173,8 +178,17 @@ extension Supervisor {
             let worker = "\(self.hostName):\(running.pid)"
             child.worker = worker
             let name = child.name
+            let mailbox = FrameMailbox()
             self.io.watchFrames(of: name, on: channel) { message in
-                Task { await self.heard(name, generation: generation, message) }
+                guard mailbox.offer(message) else { return }
+                Task {
+                    while true {
+                        let (messages, dropped) = mailbox.take()
+                        if dropped > 0 { self.logger.warning("child floods its socket; frames dropped", metadata: ["child": "\(name)", "frames.dropped": "\(dropped)"]) }
+                        if messages.isEmpty { return }
+                        for message in messages { await self.heard(name, generation: generation, message) }
+                    }
+                }
             }
             do {
                 // A fresh socket's buffer holds far more than one bootstrap frame: no blocking.
@@ -252,7 +266,7 @@ extension Supervisor {
         }
         var spec = ChildSpec(
             role: .processor, name: child.name, tenant: tenant, executable: self.executable,
-            arguments: ["processor", "--tenant", slug, "--concurrency", String(self.configuration.processorConcurrency)],
+            arguments: ["processor", "--tenant", slug],
             wantsChannel: true
         )
         spec = try self.unprivileged(spec, as: ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase))
@@ -279,17 +293,12 @@ extension Supervisor {
         let services = self.services!
         var bootstrap = ChildBootstrap(
             database: child.role == .api ? services.apiDatabase : child.role == .qmgr ? services.queueDatabase : nil,
-            redis: services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
-            supervisor: getpid(), worker: worker,
-            heartbeatIntervalMilliseconds: Int(self.configuration.heartbeatInterval / .milliseconds(1)),
-            drainTimeoutMilliseconds: Int(self.configuration.drainTimeout / .milliseconds(1))
+            redis: child.role == .processor ? nil : services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
+            supervisor: getpid(), worker: worker, tunables: self.configuration.tunables
         )
         bootstrap.tenantName = prepared.tenant?.name
         bootstrap.providerBaseURL = prepared.tenant?.providerBaseURL
-        if child.role == .qmgr {
-            bootstrap.retiredWorkers = self.retiredQueueWorkers
-            bootstrap.leaseSeconds = self.configuration.leaseSeconds
-        }
+        if child.role == .qmgr { bootstrap.retiredWorkers = self.retiredQueueWorkers }
         return bootstrap
     }
 
@@ -313,6 +322,9 @@ extension Supervisor {
         case .tenantsChanged:
             guard child.role == .qmgr else { return }
             self.tenantsChanged.yield()
+        case .listening(let port):
+            guard child.role == .api else { return }
+            self.apiListening(on: port)
         case .heartbeat(let inFlight, let completed):
             child.lastHeard = .now
             if inFlight > 0 || completed != child.completed { child.lastBusy = .now }

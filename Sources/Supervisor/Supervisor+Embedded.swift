@@ -12,7 +12,7 @@ extension Supervisor {
 
     func startEmbeddedServices() async throws -> Embedded {
         var embedded = Embedded()
-        let account = ProcessAccount.forServers(groups: [self.processorGroup, self.databaseGroup].compactMap { $0 })
+        let account = ProcessAccount.forServers(groups: [self.databaseGroup].compactMap { $0 })
         try FileManager.default.createDirectory(atPath: self.configuration.dataDirectory.root, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         try FileManager.default.createDirectory(atPath: self.configuration.dataDirectory.runDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         if self.configuration.database == nil {
@@ -36,7 +36,7 @@ extension Supervisor {
             try await postgres.createDatabaseIfMissing()
         }
         if self.configuration.redis == nil {
-            let redis = EmbeddedRedis(directory: self.configuration.dataDirectory, account: account, clientGroup: self.processorGroup)
+            let redis = EmbeddedRedis(directory: self.configuration.dataDirectory, account: account, clientGroup: self.databaseGroup)
             let child = self.addChild(name: "redis", role: .redis, launch: .fixed(try redis.serverSpec()))
             self.supervise(child)
             embedded.redis = child

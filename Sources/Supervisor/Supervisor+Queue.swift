@@ -1,4 +1,5 @@
 import CProcess
+import Foundation
 import Logging
 import OneoWire
 import OneoStore
@@ -52,5 +53,20 @@ extension Supervisor {
         for child in self.children.values where child.role == .processor {
             self.connectToQueue(child)
         }
+    }
+}
+
+extension Supervisor {
+    /// The API listens: its port goes to `<data-dir>/run/api.port` (written beside and renamed,
+    /// so a reader never sees half of it) and to the log.
+    func apiListening(on port: Int) {
+        let file = self.configuration.dataDirectory.apiPortFile
+        do {
+            try "\(port)\n".write(toFile: file + ".new", atomically: false, encoding: .utf8)
+            guard rename(file + ".new", file) == 0 else { throw SpawnError(child: "api", detail: "rename: errno \(errno)") }
+        } catch {
+            self.logger.error("could not write the API's port file", metadata: ["path": "\(file)", "error": "\(error)"])
+        }
+        self.logger.notice("api listening", metadata: ["api": "http://\(self.configuration.host):\(port)"])
     }
 }

@@ -74,11 +74,13 @@ extension Supervisor {
             for tenant in try await directory.alwaysOn(logger: self.logger) where !self.stopping {
                 self.demand(self.processorChild(for: tenant))
             }
-            let known = self.children.values.compactMap(\.tenant)
+            let known = Set(self.children.values.compactMap(\.tenant))
             guard !known.isEmpty else { return }
-            let active = try await directory.active(among: known, logger: self.logger)
+            let active = try await directory.active(among: Array(known), logger: self.logger)
+            // Only the tenants asked about: a processor added while the query ran (its tenant
+            // not in `known`) is not judged inactive for being absent from the answer.
             for child in self.children.values where child.role == .processor {
-                guard let tenant = child.tenant else { continue }
+                guard let tenant = child.tenant, known.contains(tenant) else { continue }
                 if let alwaysOn = active[tenant] {
                     child.alwaysOn = alwaysOn
                     continue

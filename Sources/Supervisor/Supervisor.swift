@@ -23,35 +23,37 @@ public actor Supervisor {
         public var masterKeyFile: String
         public var host: String
         public var port: Int
-        public var processorConcurrency: Int
-        /// How often the tenants that need a processor are read again (NOTIFY makes most starts
-        /// immediate; this catches lost notifications, retries coming due and expired leases).
-        public var tenantPollInterval: Duration = .seconds(2)
-        public var heartbeatInterval: Duration = .seconds(1)
+        /// Every tunable, checked; children receive it whole in their bootstrap frames.
+        public var tunables: EngineTunables
+        public var processorConcurrency: Int { self.tunables.processors.concurrency }
+        /// How often always-on and inactive tenants are read again.
+        public var tenantPollInterval: Duration { .tunable(milliseconds: self.tunables.supervision.tenantPollMilliseconds) }
+        public var heartbeatInterval: Duration { .tunable(milliseconds: self.tunables.supervision.heartbeatIntervalMilliseconds) }
         /// A child silent this long is terminated and restarted.
-        public var heartbeatTimeout: Duration = .seconds(10)
+        public var heartbeatTimeout: Duration { .tunable(milliseconds: self.tunables.supervision.heartbeatTimeoutMilliseconds) }
         /// Between SIGTERM (or a drain deadline) and SIGKILL.
-        public var killGrace: Duration = .seconds(5)
+        public var killGrace: Duration { .tunable(milliseconds: self.tunables.supervision.killGraceMilliseconds) }
         /// A processor with nothing in flight and nothing finished for this long is stopped.
-        public var idleTimeout: Duration = .seconds(60)
+        public var idleTimeout: Duration { .tunable(milliseconds: self.tunables.processors.idleTimeoutMilliseconds) }
         /// How long processors may finish in-flight jobs at shutdown, or by default on restart.
-        public var drainTimeout: Duration = .seconds(30)
+        public var drainTimeout: Duration { .tunable(milliseconds: self.tunables.processors.drainTimeoutMilliseconds) }
         public var restartPolicy = RestartPolicy()
         /// When root, tenant N's processor runs as uid base + N with gid base.
         public var processorUIDBase: UInt32 = 1_000_000_000
+        /// With a database user that may not create roles: let the API and the queue manager
+        /// share its credentials (no row-level security) instead of refusing to start.
+        public var allowSharedDatabaseCredentials = false
         /// Options the API child is started with after its host and port (connection limits).
         public var apiArguments: [String] = []
-        /// How long a claimed job's lease lasts; the queue manager extends it while the job runs.
-        public var leaseSeconds = 120
 
-        public init(dataDirectory: DataDirectory, database: DatabaseSettings?, redis: RedisSettings?, masterKeyFile: String?, host: String, port: Int, processorConcurrency: Int) {
+        public init(dataDirectory: DataDirectory, database: DatabaseSettings?, redis: RedisSettings?, masterKeyFile: String?, host: String, port: Int, tunables: EngineTunables) {
             self.dataDirectory = dataDirectory
             self.database = database
             self.redis = redis
             self.masterKeyFile = masterKeyFile ?? dataDirectory.masterKeyFile
             self.host = host
             self.port = port
-            self.processorConcurrency = processorConcurrency
+            self.tunables = tunables
         }
     }
 
@@ -59,7 +61,7 @@ public actor Supervisor {
     let logger: Logger
     let table = ProcessTable()
     let spawnThread = SpawnThread()
-    let io = ChildIO()
+    let io: ChildIO
     let executable: String
     let hostName = ProcessInfo.processInfo.hostName
     var stopping = false
@@ -92,23 +94,26 @@ public actor Supervisor {
     public init(configuration: Configuration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.io = ChildIO(maximumFrame: configuration.tunables.frames.childMessageBytes)
         self.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         (self.shutdownRequests, self.requestShutdown) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         (self.tenantChanges, self.tenantsChanged) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    /// The processors' shared group when they run as uids of their own (we are root), else nil.
-    var processorGroup: gid_t? { geteuid() == 0 ? self.configuration.processorUIDBase : nil }
-    /// The group that reaches the embedded PostgreSQL: the API and the queue manager, not processors.
+    /// The group that reaches the embedded PostgreSQL and Redis: the API and the queue manager,
+    /// never a processor (nil when we are not root).
     var databaseGroup: gid_t? { geteuid() == 0 ? ProcessAccount.databaseGroup(uidBase: self.configuration.processorUIDBase) : nil }
 
     /// Runs until `beginShutdown`, then drains and stops every child and returns.
     public func run() async throws {
+        if geteuid() != 0 {
+            self.logger.warning("not running as root: processors run as serve's own uid, so tenants are not isolated from each other or from serve's files; run serve as root in production")
+        }
         let embedded = try await self.startEmbeddedServices()
         let databaseSettings = self.configuration.database ?? self.configuration.dataDirectory.embeddedDatabase
         let redisSettings = self.configuration.redis ?? self.configuration.dataDirectory.embeddedRedis
         // Migrations, tenant rows and sealed keys: no job traffic, so two connections.
-        let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: 2, applicationName: "oneo-supervisor"), backgroundLogger: self.logger)
+        let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: self.configuration.tunables.supervision.connections, applicationName: "oneo-supervisor"), backgroundLogger: self.logger)
         var control: ControlServer?
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
@@ -122,6 +127,8 @@ public actor Supervisor {
                     directory: TenantDirectory(database: database)
                 )
                 control = try ControlServer.start(path: self.configuration.dataDirectory.controlSocket, supervisor: self, logger: self.logger)
+                // A port file of an earlier run must not be read as this one's.
+                unlink(self.configuration.dataDirectory.apiPortFile)
                 self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
                 group.addTask { await self.watchTenants() }
@@ -167,8 +174,14 @@ public actor Supervisor {
             self.logger.info("database roles applied", metadata: ["role.api": "\(roles.api)", "role.qmgr": "\(roles.queueManager)"])
             return (api, queue)
         case .notPermitted:
-            self.logger.warning("the database user may not create roles: the API and the queue manager share its credentials", metadata: [
-                "hint": "an administrator can create them once: `oneo-ai migrate --print-roles` prints the statements",
+            guard self.configuration.allowSharedDatabaseCredentials else {
+                throw ConfigurationError(
+                    key: "DATABASE_URL",
+                    problem: "names a user that may not create roles, so the API would run without row-level security; use a user with CREATEROLE (`oneo-ai migrate --print-roles` shows what is created), or accept the shared credentials with --shared-database-credentials"
+                )
+            }
+            self.logger.warning("the database user may not create roles: the API and the queue manager share its credentials (no row-level security)", metadata: [
+                "hint": "`oneo-ai migrate --print-roles` prints what a user with CREATEROLE would create",
             ])
             return (settings, settings)
         }

@@ -13,23 +13,22 @@ struct EmbeddedModeTests {
     func twoInstancesSideBySide() async throws {
         let root = try TestServices.temporaryDirectory("oneo-embedded")
         defer { try? FileManager.default.removeItem(atPath: root) }
-        var instances: [(ManagedProcess, JSONClient, String)] = []
+        var instances: [(ManagedProcess, String)] = []
         for name in ["one", "two"] {
             let directory = root + "/" + name
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            let port = try freeLoopbackPort()
-            // ManagedProcess clears DATABASE_URL and REDIS_URL: this is embedded mode.
-            let serve = try ManagedProcess(TestServices.executable("oneo-ai"), ["serve", "--data-dir", directory + "/data", "--port", String(port)], logFile: directory + "/serve.log")
-            instances.append((serve, JSONClient(baseURL: "http://127.0.0.1:\(port)"), directory + "/data"))
+            // ManagedProcess clears DATABASE_URL and REDIS_URL: this is embedded mode. Port 0:
+            // each instance's API gets a port from the kernel and writes it under its data dir.
+            let serve = try ManagedProcess(TestServices.executable("oneo-ai"), ["serve", "--data-dir", directory + "/data", "--port", "0"], logFile: directory + "/serve.log")
+            instances.append((serve, directory + "/data"))
         }
         do {
-            for (serve, client, _) in instances {
-                try await waitUntil("an embedded instance to answer /healthz", timeout: .seconds(90)) {
-                    guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
-                    return (try? await client.get("/healthz"))?.status == 200
-                }
+            var ports: [Int] = []
+            for (serve, data) in instances {
+                ports.append(try await Self.waitForAPI(serve, data: data))
             }
-            for (_, _, data) in instances {
+            #expect(Set(ports).count == 2, "each instance has its own port: \(ports)")
+            for (_, data) in instances {
                 let directory = DataDirectory(data)
                 #expect(FileManager.default.fileExists(atPath: directory.postgresData + "/PG_VERSION"))
                 #expect(FileManager.default.fileExists(atPath: directory.redisSocket))
@@ -38,23 +37,23 @@ struct EmbeddedModeTests {
             }
             // A tenant added through one data directory lands in that instance only.
             let output = try await ManagedProcess.run(
-                TestServices.executable("oneo-ai"), ["tenant", "add", "acme", "--name", "Acme", "--data-dir", instances[0].2],
+                TestServices.executable("oneo-ai"), ["tenant", "add", "acme", "--name", "Acme", "--data-dir", instances[0].1],
                 logFile: root + "/tenant.log"
             )
             #expect(output.contains("tenant acme added"))
             let error = await #expect(throws: CommandFailed.self) {
                 try await ManagedProcess.run(
-                    TestServices.executable("oneo-ai"), ["token", "create", "--tenant", "acme", "--data-dir", instances[1].2],
+                    TestServices.executable("oneo-ai"), ["token", "create", "--tenant", "acme", "--data-dir", instances[1].1],
                     logFile: root + "/token.log"
                 )
             }
             #expect(error?.output.contains("no tenant with slug 'acme'") == true, "the second instance has its own database")
         } catch {
-            for (serve, _, _) in instances { Issue.record("serve log:\n\(serve.output.suffix(3000))") }
-            for (serve, _, _) in instances { _ = await serve.stop() }
+            for (serve, _) in instances { Issue.record("serve log:\n\(serve.output.suffix(3000))") }
+            for (serve, _) in instances { _ = await serve.stop() }
             throw error
         }
-        for (serve, _, data) in instances {
+        for (serve, data) in instances {
             let status = await serve.stop()
             #expect(status == 0, "serve exits 0 on SIGTERM:\n\(serve.output.suffix(2000))")
             #expect(!FileManager.default.fileExists(atPath: DataDirectory(data).postgresData + "/postmaster.pid"), "PostgreSQL stopped with serve")
@@ -70,14 +69,9 @@ struct EmbeddedModeTests {
         let root = try TestServices.temporaryDirectory("oneo-embedded-isolation")
         defer { try? FileManager.default.removeItem(atPath: root) }
         let data = root + "/data"
-        let port = try freeLoopbackPort()
-        let serve = try ManagedProcess(TestServices.executable("oneo-ai"), ["serve", "--data-dir", data, "--port", String(port)], logFile: root + "/serve.log")
-        let client = JSONClient(baseURL: "http://127.0.0.1:\(port)")
+        let serve = try ManagedProcess(TestServices.executable("oneo-ai"), ["serve", "--data-dir", data, "--port", "0"], logFile: root + "/serve.log")
         do {
-            try await waitUntil("the embedded instance to answer /healthz", timeout: .seconds(90)) {
-                guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
-                return (try? await client.get("/healthz"))?.status == 200
-            }
+            _ = try await Self.waitForAPI(serve, data: data)
             let cli = TestServices.executable("oneo-ai")
             _ = try await ManagedProcess.run(cli, ["tenant", "add", "acme", "--name", "Acme", "--data-dir", data], logFile: root + "/cli.log")
             _ = try await ManagedProcess.run(cli, ["tenant", "set-always-on", "acme", "on", "--data-dir", data], logFile: root + "/cli.log")
@@ -112,6 +106,18 @@ struct EmbeddedModeTests {
             throw error
         }
         #expect(await serve.stop() == 0)
+    }
+
+    /// Waits for serve's API to report its port and answer /healthz there; returns the port.
+    static func waitForAPI(_ serve: ManagedProcess, data: String) async throws -> Int {
+        var port = 0
+        try await waitUntil("an embedded instance to report its port and answer /healthz", timeout: .seconds(90)) {
+            guard serve.isRunning else { throw CommandFailed(command: "oneo-ai serve", status: -1, output: serve.output) }
+            guard let reported = LocalStack.port(in: DataDirectory(data).apiPortFile) else { return false }
+            port = reported
+            return (try? await JSONClient(baseURL: "http://127.0.0.1:\(reported)").get("/healthz"))?.status == 200
+        }
+        return port
     }
 
     /// setpriv arguments that take on `pid`'s uid, gid and supplementary groups.

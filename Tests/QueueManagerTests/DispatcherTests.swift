@@ -32,13 +32,13 @@ struct DispatcherTests {
         let (_, b) = AsyncStream<QueueMessage>.makeStream()
         let first = dispatcher.connect(tenant: TenantID(1), name: "processor:a", concurrency: 3, outbound: a)
         let second = dispatcher.connect(tenant: TenantID(2), name: "processor:b", concurrency: 2, outbound: b)
-        #expect(dispatcher.rooms() == [TenantID(1): 3, TenantID(2): 2])
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 3, TenantID(2): 2])
         let list = PipelineFields(pipeline: PipelineID(1), version: 1, fields: [])
         let unsent = dispatcher.send([Self.order(Self.job(10, tenant: 1)), Self.order(Self.job(11, tenant: 1))], fields: [FieldsKey(tenant: TenantID(1), pipeline: PipelineID(1)): list])
         #expect(unsent.isEmpty)
-        #expect(dispatcher.rooms() == [TenantID(1): 1, TenantID(2): 2])
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 1, TenantID(2): 2])
         dispatcher.markDraining(second)
-        #expect(dispatcher.rooms() == [TenantID(1): 1])
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 1])
         #expect(Set(dispatcher.held) == [JobID(10), JobID(11)])
         _ = first
     }
@@ -98,9 +98,31 @@ struct DispatcherTests {
         let (_, b) = AsyncStream<QueueMessage>.makeStream()
         let old = dispatcher.connect(tenant: TenantID(1), name: "processor:acme", concurrency: 2, outbound: a)
         _ = dispatcher.connect(tenant: TenantID(1), name: "processor:acme", concurrency: 5, outbound: b)
-        #expect(dispatcher.rooms() == [TenantID(1): 5])
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 5])
         _ = dispatcher.disconnect(old)
         #expect(dispatcher.isConnected(TenantID(1)))
-        #expect(dispatcher.rooms() == [TenantID(1): 5])
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 5])
+    }
+
+    @Test("a claim asks only for tenants that may have work: named by a NOTIFY, or whose last claim filled its room")
+    func claimsFollowHints() {
+        let dispatcher = Dispatcher()
+        let (_, a) = AsyncStream<QueueMessage>.makeStream()
+        let (_, b) = AsyncStream<QueueMessage>.makeStream()
+        _ = dispatcher.connect(tenant: TenantID(1), name: "processor:a", concurrency: 4, outbound: a)
+        _ = dispatcher.connect(tenant: TenantID(2), name: "processor:b", concurrency: 4, outbound: b)
+        // A new connection may have a backlog.
+        #expect(dispatcher.rooms(all: false) == [TenantID(1): 4, TenantID(2): 4])
+        // Tenant 1 got less than its room (nothing more due); tenant 2 filled it (maybe more).
+        dispatcher.claimed([TenantID(1): 1, TenantID(2): 4], of: [TenantID(1): 4, TenantID(2): 4])
+        #expect(!dispatcher.mayHaveWork(TenantID(1)))
+        #expect(dispatcher.mayHaveWork(TenantID(2)))
+        #expect(Set(dispatcher.rooms(all: false).keys) == [TenantID(2)])
+        // A NOTIFY names tenant 1 again; the poll asks for everyone regardless.
+        dispatcher.hint(TenantID(1))
+        #expect(Set(dispatcher.rooms(all: false).keys) == [TenantID(1), TenantID(2)])
+        dispatcher.claimed([:], of: [TenantID(1): 4, TenantID(2): 4])
+        #expect(dispatcher.rooms(all: false).isEmpty)
+        #expect(Set(dispatcher.rooms(all: true).keys) == [TenantID(1), TenantID(2)])
     }
 }

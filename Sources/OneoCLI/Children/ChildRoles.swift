@@ -43,8 +43,11 @@ struct APIChild: AsyncParsableCommand {
         guard let settings = link.bootstrap.database else { throw ValidationError("the bootstrap frame carries no database settings") }
         // The engine's connections stay few whatever the number of tenants: the API's pool, the
         // queue manager's four, the supervisor's two.
-        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 10, applicationName: "oneo-api"), backgroundLogger: logger)
-        let application = APIServer.application(database: database, host: self.host, port: self.port, connections: connections, logger: logger) { link.ready() }
+        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: link.bootstrap.tunables.api.connections, applicationName: "oneo-api"), backgroundLogger: logger)
+        let application = APIServer.application(database: database, host: self.host, port: self.port, connections: connections, logger: logger) { port in
+            link.tell(.listening(port: port))
+            link.ready()
+        }
         let group = ServiceGroup(configuration: .init(services: [.init(service: application)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         link.onDrain { _ in Task { await group.triggerGracefulShutdown() } }
         let heartbeats = Task { await link.heartbeats { (0, 0) } }
@@ -61,7 +64,6 @@ struct ProcessorChild: AsyncParsableCommand {
     @Option(help: "The tenant's slug; must match the tenant of the bootstrap frame.")
     var tenant: String
 
-    @Option var concurrency: Int = 16
 
     func run() async throws {
         // The one process that holds the tenant's provider key: no core dumps, and no reading
@@ -82,8 +84,7 @@ struct ProcessorChild: AsyncParsableCommand {
         }
         let processor = ProcessorService(
             settings: .init(
-                tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, concurrency: self.concurrency,
-                drainTimeout: .milliseconds(bootstrap.drainTimeoutMilliseconds)
+                tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, tunables: bootstrap.tunables
             ),
             connections: link.queueConnections,
             logger: logger
@@ -120,9 +121,9 @@ struct QueueManagerChild: AsyncParsableCommand {
         let bootstrap = link.bootstrap
         guard let settings = bootstrap.database else { throw ValidationError("the bootstrap frame carries no database settings") }
         // One connection listens; claims, commits and failures share the rest.
-        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 4, applicationName: "oneo-qmgr"), backgroundLogger: logger)
+        let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: bootstrap.tunables.queue.connections, applicationName: "oneo-qmgr"), backgroundLogger: logger)
         let queue = QueueManagerService(
-            settings: .init(worker: bootstrap.worker, leaseSeconds: bootstrap.leaseSeconds, retiredWorkers: bootstrap.retiredWorkers),
+            settings: .init(worker: bootstrap.worker, tunables: bootstrap.tunables, retiredWorkers: bootstrap.retiredWorkers),
             database: database, links: link.processorLinks, tellSupervisor: { link.tell($0) }, logger: logger
         )
         let services = ServiceGroup(configuration: .init(

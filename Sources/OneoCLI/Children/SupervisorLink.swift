@@ -91,7 +91,7 @@ final class SupervisorLink: Sendable {
     /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor
     /// too busy to read will find us silent, which is the truth.
     func heartbeats(_ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int)) async {
-        let interval = Duration.milliseconds(max(50, self.bootstrap.heartbeatIntervalMilliseconds))
+        let interval = Duration.tunable(milliseconds: self.bootstrap.tunables.supervision.heartbeatIntervalMilliseconds)
         while !Task.isCancelled {
             let (inFlight, completed) = activity()
             self.channel.trySend(ChildMessage.heartbeat(inFlight: inFlight, completed: completed))

@@ -110,14 +110,16 @@ public struct JobQueue: Sendable {
     }
 
     /// Returns attempts that were never started (their processor went away before it took them,
-    /// or refused them while draining) to `pending` without spending an attempt.
+    /// or refused them while draining) to `pending` without spending one of the job's attempts:
+    /// the attempt number stays spent (so a report naming it can never match the job's next
+    /// attempt) and `max_attempts` grows by one to make up for it.
     @discardableResult
     public func giveBack(_ attempts: [Attempt], logger: Logger) async throws -> Int {
         guard !attempts.isEmpty else { return 0 }
         let rows = try await self.database.query(
             """
             UPDATE ai_jobs j SET status = CASE WHEN \(unescaped: Self.superseded) THEN 'cancelled' ELSE 'pending' END,
-                attempt = j.attempt - 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
+                max_attempts = j.max_attempts + 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
             FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
                  AS a(tenant_id, id, attempt)
             WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt

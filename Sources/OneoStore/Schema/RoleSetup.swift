@@ -14,14 +14,19 @@ public enum RoleSetup {
         public let queueManager: String
     }
 
-    /// Per database, so that two instances on one server never share (or rotate) a role.
+    /// Per database, so that two instances on one server never share (or rotate) a role: the
+    /// name's readable part plus a hash of the exact name (`a-b` and `a_b` differ).
     public static func roles(forDatabase database: String) -> Roles {
         var base = String(String.UnicodeScalarView(database.lowercased().unicodeScalars.map { scalar in
             ("a"..."z").contains(scalar) || ("0"..."9").contains(scalar) ? scalar : "_"
         }))
-        // PostgreSQL cuts names at 63 bytes: leave room for the suffix.
-        if base.utf8.count > 50 { base = String(base.prefix(50)) }
-        return Roles(api: base + "__api", queueManager: base + "__qmgr")
+        // PostgreSQL cuts names at 63 bytes: leave room for the hash and the suffix.
+        if base.utf8.count > 40 { base = String(base.prefix(40)) }
+        var hash: UInt32 = 2_166_136_261
+        for byte in database.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
+        let tag = String(hash, radix: 16)
+        let name = base + "_" + String(repeating: "0", count: 8 - tag.count) + tag
+        return Roles(api: name + "__api", queueManager: name + "__qmgr")
     }
 
     public enum Outcome: Sendable, Equatable {

@@ -23,6 +23,9 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = qmgr) THEN
         EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', qmgr);
     END IF;
+    -- Whatever a role of that name could do before, it can do only what follows.
+    EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', api);
+    EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', qmgr);
     IF api_password IS NOT NULL THEN
         EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 64', api, api_password);
     END IF;
@@ -32,9 +35,15 @@ BEGIN
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I, %I', current_database(), api, qmgr);
     EXECUTE format('GRANT USAGE ON SCHEMA public TO %I, %I', api, qmgr);
 
-    -- api: tenant-facing tables, each under a policy keyed by the transaction's tenant.
+    -- api: tenant-facing tables, each under a policy keyed by the transaction's tenant. Jobs it
+    -- queues and re-queues (a pending job's inputs), never their state, cost or lease.
+    EXECUTE format('REVOKE ALL ON ai_jobs FROM %I', api);
+    EXECUTE format('GRANT SELECT, INSERT ON ai_jobs TO %I', api);
+    EXECUTE format('GRANT UPDATE (model_name, field_version_id, input_data, record_version, triggered_by, run_at, updated_at) ON ai_jobs TO %I', api);
     FOREACH item IN ARRAY ARRAY['pipelines', 'fields', 'field_versions', 'records', 'ai_jobs'] LOOP
-        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I', item, api);
+        IF item <> 'ai_jobs' THEN
+            EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I', item, api);
+        END IF;
         EXECUTE format('DROP POLICY IF EXISTS oneo_api ON %I', item);
         EXECUTE format('CREATE POLICY oneo_api ON %I TO %I USING (tenant_id = oneo_current_tenant()) WITH CHECK (tenant_id = oneo_current_tenant())', item, api);
     END LOOP;
@@ -48,7 +57,11 @@ BEGIN
     EXECUTE format('GRANT EXECUTE ON FUNCTION oneo_caller(bytea) TO %I', api);
 
     -- qmgr: every tenant's jobs (it claims across them), nothing else it does not need.
-    EXECUTE format('GRANT SELECT, UPDATE ON ai_jobs TO %I', qmgr);
+    EXECUTE format('REVOKE ALL ON ai_jobs FROM %I', qmgr);
+    EXECUTE format('GRANT SELECT ON ai_jobs TO %I', qmgr);
+    EXECUTE format('GRANT UPDATE (status, attempt, max_attempts, retry_count, locked_by, lease_until, run_at, started_at, '
+        'completed_at, updated_at, output_data, prompt_audit, tokens_used, prompt_tokens, completion_tokens, cost_micros, '
+        'processing_time_ms, error_code, error_message) ON ai_jobs TO %I', qmgr);
     EXECUTE format('GRANT SELECT, INSERT ON ai_usage TO %I', qmgr);
     EXECUTE format('GRANT USAGE ON SEQUENCE ai_usage_id_seq TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, tenant_id, pipeline_id, data, version), UPDATE (data, version, updated_at) ON records TO %I', qmgr);

@@ -21,6 +21,9 @@ public struct DataDirectory: Sendable, Hashable {
     /// Where `serve` answers operator commands (mode 0600).
     public var controlSocket: String { "\(self.root)/run/oneo-ai.sock" }
     public var masterKeyFile: String { "\(self.root)/master.key" }
+    /// The port the API listens on, written by serve once it does (with `--port 0`, the
+    /// kernel's pick): how a script or a test finds it.
+    public var apiPortFile: String { "\(self.root)/run/api.port" }
     /// The embedded PostgreSQL's superuser password (0600, ours): written at first start, when
     /// the cluster switches from trust to SCRAM authentication.
     public var databasePasswordFile: String { "\(self.root)/postgres.password" }

@@ -35,7 +35,7 @@ public struct FrameChannel<Inbound: Decodable & Sendable, Outbound: Encodable & 
 }
 
 /// Decoded frames from a `FrameChannel`.
-public struct FrameSequence<Element: Decodable & Sendable>: AsyncSequence {
+public struct FrameSequence<Element: Decodable & Sendable>: AsyncSequence, Sendable {
     let base: NIOAsyncChannelInboundStream<ByteBuffer>
 
     public struct AsyncIterator: AsyncIteratorProtocol {

@@ -18,14 +18,13 @@ public struct ChildBootstrap: Sendable, Codable {
     public var providerBaseURL: String?
     /// For the queue manager: the workers of earlier queue managers, whose attempts it releases.
     public var retiredWorkers: [String] = []
-    public var leaseSeconds: Int = 120
-    public var heartbeatIntervalMilliseconds: Int
-    /// How long a SIGTERM'd child waits for its in-flight work before releasing it.
-    public var drainTimeoutMilliseconds: Int
+    /// Every tunable (pool sizes, polls, leases, frame caps, heartbeat, drain): a child reads
+    /// its settings from here and nowhere else.
+    public var tunables: EngineTunables
 
     public init(
         database: DatabaseSettings?, redis: RedisSettings?, tenant: TenantID? = nil, providerKey: ProviderKey? = nil,
-        supervisor: Int32, worker: String, heartbeatIntervalMilliseconds: Int, drainTimeoutMilliseconds: Int
+        supervisor: Int32, worker: String, tunables: EngineTunables
     ) {
         self.database = database
         self.redis = redis
@@ -33,7 +32,6 @@ public struct ChildBootstrap: Sendable, Codable {
         self.providerKey = providerKey
         self.supervisor = supervisor
         self.worker = worker
-        self.heartbeatIntervalMilliseconds = heartbeatIntervalMilliseconds
-        self.drainTimeoutMilliseconds = drainTimeoutMilliseconds
+        self.tunables = tunables
     }
 }

@@ -32,9 +32,6 @@ public enum QueueMessage: Sendable, Equatable, Codable {
             try container.encode(order, forKey: .job)
         }
     }
-
-    /// A job frame carries a whole record: generous, and still a bound a hostile length cannot pass.
-    public static let maximumSize = 16 << 20
 }
 
 /// What a processor tells the queue manager.
@@ -78,9 +75,6 @@ public enum ProcessorReport: Sendable, Equatable, Codable {
             try container.encode("draining", forKey: .type)
         }
     }
-
-    /// A report holds one AI output, which the model's `max_tokens` bounds far below this.
-    public static let maximumSize = 4 << 20
 }
 
 /// A pipeline's field list at one version.

@@ -53,6 +53,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// Alive; with the jobs it holds now and the jobs it has finished since it started, from
     /// which the supervisor sees both progress and idleness.
     case heartbeat(inFlight: Int, completed: Int)
+    /// From the API: the port it listens on (the kernel's pick when serve was given port 0).
+    case listening(port: Int)
     /// From the queue manager: these tenants have due work and no processor connected.
     case need(tenants: [TenantID])
     /// From the queue manager: tenants or their settings changed (relayed from NOTIFY).
@@ -61,7 +63,7 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// Tenants per `need` frame: small enough to go in one non-blocking write, whole.
     public static let maximumTenantsPerFrame = 16
 
-    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants }
+    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants, port }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -79,6 +81,12 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             }
             self = .need(tenants: tenants)
         case "tenants_changed": self = .tenantsChanged
+        case "listening":
+            let port = try container.decode(Int.self, forKey: .port)
+            guard (1...65535).contains(port) else {
+                throw DecodingError.dataCorruptedError(forKey: .port, in: container, debugDescription: "not a port")
+            }
+            self = .listening(port: port)
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown child frame \(other)")
         }
@@ -98,6 +106,9 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             try container.encode(tenants, forKey: .tenants)
         case .tenantsChanged:
             try container.encode("tenants_changed", forKey: .type)
+        case .listening(let port):
+            try container.encode("listening", forKey: .type)
+            try container.encode(port, forKey: .port)
         }
     }
 }

@@ -9,25 +9,32 @@ import Synchronization
 /// result commits at once. Commits, not CPU, bound a job's cost, which is why this exists.
 final class GroupCommitter: Sendable {
     /// Enough to amortise a commit; small enough that one transaction stays short.
-    static let maximumBatch = 256
+    private let maximumBatch: Int
 
     private let queue: JobQueue
     private let logger: Logger
-    private let waiting = Mutex<[JobQueue.Finished]>([])
+    private let waiting = Mutex<[(finished: JobQueue.Finished, bytes: Int)]>([])
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     /// Told, after each batch, how many were committed and how many had lost their lease.
     private let committed: @Sendable (_ committed: Int, _ fencedOut: Int) -> Void
 
-    init(queue: JobQueue, logger: Logger, committed: @escaping @Sendable (Int, Int) -> Void) {
+    init(queue: JobQueue, maximumBatch: Int, logger: Logger, committed: @escaping @Sendable (Int, Int) -> Void) {
         self.queue = queue
+        self.maximumBatch = maximumBatch
         self.logger = logger
         self.committed = committed
         (self.wakeups, self.wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
-    func submit(_ finished: JobQueue.Finished) {
-        self.waiting.withLock { $0.append(finished) }
+    /// A batch's JSON stays under this many bytes, whatever the count: one transaction's
+    /// parameter stays small.
+    static let maximumBatchBytes = 8 << 20
+
+    /// Queues a finished attempt; `bytes` is its stored size (value and audit), already checked
+    /// against the per-result cap.
+    func submit(_ finished: JobQueue.Finished, bytes: Int) {
+        self.waiting.withLock { $0.append((finished, bytes)) }
         self.wake.yield()
     }
 
@@ -39,28 +46,49 @@ final class GroupCommitter: Sendable {
         await self.flush()
     }
 
+    private func commit(_ batch: [JobQueue.Finished]) async throws {
+        let held = try await self.queue.complete(batch, logger: self.logger)
+        let lost = batch.filter { !held.contains($0.job.id) }
+        for finished in lost {
+            self.logger.warning("lease lost before commit; result discarded", metadata: ["job.id": "\(finished.job.id)", "job.attempt": "\(finished.job.attempt)"])
+        }
+        self.committed(held.count, lost.count)
+    }
+
     private func flush() async {
         while true {
             let batch = self.waiting.withLock { waiting -> [JobQueue.Finished] in
-                let taken = Array(waiting.prefix(Self.maximumBatch))
-                waiting.removeFirst(taken.count)
+                var count = 0
+                var bytes = 0
+                while count < waiting.count, count < self.maximumBatch, count == 0 || bytes + waiting[count].bytes <= Self.maximumBatchBytes {
+                    bytes += waiting[count].bytes
+                    count += 1
+                }
+                let taken = waiting.prefix(count).map(\.finished)
+                waiting.removeFirst(count)
                 return taken
             }
             guard !batch.isEmpty else { return }
             do {
-                let held = try await self.queue.complete(batch, logger: self.logger)
-                let lost = batch.filter { !held.contains($0.job.id) }
-                for finished in lost {
-                    self.logger.warning("lease lost before commit; result discarded", metadata: ["job.id": "\(finished.job.id)", "job.attempt": "\(finished.job.attempt)"])
-                }
-                self.committed(held.count, lost.count)
+                try await self.commit(batch)
             } catch {
-                // Released for retry now if the database lets us; else their leases, no longer
-                // extended, run out and the rescuer returns them.
-                self.logger.error("committing results failed; their jobs will be retried", metadata: [
+                // One bad row must not cost the others their results: commit them one by one,
+                // so that only the attempt at fault is released.
+                self.logger.error("committing a batch failed; committing its results one by one", metadata: [
                     "batch.size": "\(batch.count)", "error": "\(SafeErrorDescription.of(error))",
                 ])
-                _ = try? await self.queue.release(.attempts(batch.map(\.attempt)), logger: self.logger)
+                for finished in batch {
+                    do {
+                        try await self.commit([finished])
+                    } catch {
+                        // Released for retry now if the database lets us; else its lease, no
+                        // longer extended, runs out and the rescuer returns it.
+                        self.logger.error("committing a result failed; its job will be retried", metadata: [
+                            "job.id": "\(finished.job.id)", "error": "\(SafeErrorDescription.of(error))",
+                        ])
+                        _ = try? await self.queue.release(.attempts([finished.attempt]), logger: self.logger)
+                    }
+                }
             }
         }
     }

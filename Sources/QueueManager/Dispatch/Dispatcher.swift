@@ -14,6 +14,8 @@ final class Dispatcher: Sendable {
         let outbound: AsyncStream<QueueMessage>.Continuation
         var held: [JobID: ClaimedJob] = [:]
         var draining = false
+        /// Reports that matched nothing this connection holds.
+        var strayReports = 0
         /// The newest field-list version sent, per pipeline.
         var sentFields: [PipelineID: Int64] = [:]
 
@@ -24,6 +26,10 @@ final class Dispatcher: Sendable {
         var connections: [Int: Connection] = [:]
         var byTenant: [TenantID: Int] = [:]
         var nextID = 1
+        /// Tenants that may have due work: a NOTIFY named them, or their last claim filled its
+        /// room. A claim asks only for these (the poll asks for every tenant), so a report
+        /// that frees room does not cost an empty claim, which is a commit like any other.
+        var mayHaveWork: Set<TenantID> = []
     }
 
     private let state = Mutex(State())
@@ -35,6 +41,7 @@ final class Dispatcher: Sendable {
             state.nextID += 1
             state.connections[id] = Connection(id: id, tenant: tenant, name: name, concurrency: concurrency, outbound: outbound)
             state.byTenant[tenant] = id
+            state.mayHaveWork.insert(tenant)
             return id
         }
     }
@@ -57,15 +64,36 @@ final class Dispatcher: Sendable {
         self.state.withLock { Set($0.byTenant.keys) }
     }
 
-    /// Jobs each connected tenant's processor can take now.
-    func rooms() -> [TenantID: Int] {
+    /// Jobs each connected tenant's processor can take now: of the tenants that may have work,
+    /// or of every tenant (`all`, at a poll).
+    func rooms(all: Bool) -> [TenantID: Int] {
         self.state.withLock { state in
             var rooms: [TenantID: Int] = [:]
-            for (tenant, id) in state.byTenant {
+            for (tenant, id) in state.byTenant where all || state.mayHaveWork.contains(tenant) {
                 if let room = state.connections[id]?.room, room > 0 { rooms[tenant] = room }
             }
             return rooms
         }
+    }
+
+    /// A NOTIFY (or a new connection) says the tenant may have due work.
+    func hint(_ tenant: TenantID) {
+        self.state.withLock { _ = $0.mayHaveWork.insert(tenant) }
+    }
+
+    /// After a claim: a tenant that got less than its room has nothing more due (until the
+    /// next NOTIFY); one that filled it may have more.
+    func claimed(_ counts: [TenantID: Int], of rooms: [TenantID: Int]) {
+        self.state.withLock { state in
+            for (tenant, room) in rooms {
+                if (counts[tenant] ?? 0) < room { state.mayHaveWork.remove(tenant) } else { state.mayHaveWork.insert(tenant) }
+            }
+        }
+    }
+
+    /// Whether a claim for this tenant could find something: the claim loop is woken for it.
+    func mayHaveWork(_ tenant: TenantID) -> Bool {
+        self.state.withLock { $0.mayHaveWork.contains(tenant) }
     }
 
     /// The pipelines whose field lists must be sent before these jobs: (tenant, pipeline) pairs
@@ -118,6 +146,21 @@ final class Dispatcher: Sendable {
             return held
         }
     }
+
+    /// Counts a report that matched nothing; false once a connection has sent too many (it is
+    /// then closed: a real processor sends at most a few, racing a release).
+    func strayReport(_ id: Int) -> Bool {
+        self.state.withLock { state in
+            state.connections[id]?.strayReports += 1
+            return (state.connections[id]?.strayReports ?? 0) <= Self.maximumStrayReports
+        }
+    }
+
+    func strayCount(_ id: Int) -> Int {
+        self.state.withLock { $0.connections[id]?.strayReports ?? 0 }
+    }
+
+    static let maximumStrayReports = 100
 
     func markDraining(_ id: Int) {
         self.state.withLock { $0.connections[id]?.draining = true }

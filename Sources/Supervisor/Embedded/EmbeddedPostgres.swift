@@ -100,16 +100,13 @@ struct EmbeddedPostgres {
                     )
                 }
             }
-            try Self.writePrivately(password + "\n", to: file)
+            try Self.writePrivately(password + "\n", to: file, owner: nil)
             self.logger.notice("embedded PostgreSQL now requires passwords", metadata: ["password.file": "\(file)"])
         }
         let rules = "# Written by oneo-ai serve at each start: password (SCRAM) logins on the Unix socket, nothing else.\nlocal all all scram-sha-256\n"
         let hba = self.directory.postgresData + "/pg_hba.conf"
         if (try? String(contentsOfFile: hba, encoding: .utf8)) != rules {
-            try Self.writePrivately(rules, to: hba)
-            if let account = self.account, chown(hba, account.uid, account.gid) != 0 {
-                throw EmbeddedServiceError(service: "postgres", detail: "cannot hand \(hba) to uid \(account.uid): errno \(errno)")
-            }
+            try Self.writePrivately(rules, to: hba, owner: self.account)
             let admin = PostgresClient(configuration: self.directory.embeddedDatabase.withDatabase("postgres").clientConfiguration(maximumConnections: 1))
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await admin.run() }
@@ -119,18 +116,21 @@ struct EmbeddedPostgres {
         }
     }
 
-    /// Writes `contents` to `path` through a 0600 file created beside it and renamed over it:
-    /// private from its first byte, and whole or not at all.
-    private static func writePrivately(_ contents: String, to path: String) throws {
+    /// Writes `contents` to `path` through a 0600 file created beside it (never through a link)
+    /// and renamed over it: private from its first byte, whole or not at all, and handed to
+    /// `owner` through its descriptor before it takes the name (no chown by path in a directory
+    /// another account owns).
+    private static func writePrivately(_ contents: String, to path: String, owner: ProcessAccount?) throws {
         let temporary = path + ".new"
         unlink(temporary)
-        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw EmbeddedServiceError(service: "postgres", detail: "cannot create \(temporary): errno \(errno)") }
         let bytes = Array(contents.utf8)
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+        let owned = owner.map { fchown(descriptor, $0.uid, $0.gid) == 0 } ?? true
         let synced = fsync(descriptor)
         close(descriptor)
-        guard written == bytes.count, synced == 0, rename(temporary, path) == 0 else {
+        guard written == bytes.count, owned, synced == 0, rename(temporary, path) == 0 else {
             unlink(temporary)
             throw EmbeddedServiceError(service: "postgres", detail: "cannot write \(path): errno \(errno)")
         }

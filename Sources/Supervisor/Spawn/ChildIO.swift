@@ -33,9 +33,10 @@ final class ChildIO: Sendable {
     private let wakeRead: Int32
     private let wakeWrite: Int32
     /// A child's frames are a few dozen bytes; anything longer is a broken or hostile child.
-    static let maximumFrame = 4096
+    private let maximumFrame: Int
 
-    init() {
+    init(maximumFrame: Int) {
+        self.maximumFrame = maximumFrame
         var fds: [Int32] = [-1, -1]
         precondition(oneo_pipe(&fds, 1) == 0, "cannot create the supervisor's wake pipe")
         self.wakeRead = fds[0]
@@ -89,7 +90,7 @@ final class ChildIO: Sendable {
                 source.buffer += chunk[0..<count]
                 let keep: Bool
                 switch source.kind {
-                case .channel(_, let handler): keep = Self.deliverFrames(&source.buffer, to: handler)
+                case .channel(_, let handler): keep = Self.deliverFrames(&source.buffer, limit: self.maximumFrame, to: handler)
                 case .output: keep = true; Self.writeLines(&source.buffer, of: source.name, flushAll: false)
                 }
                 if keep {
@@ -118,9 +119,9 @@ final class ChildIO: Sendable {
     }
 
     /// Hands every whole frame to the handler; false when the child broke the framing.
-    private static func deliverFrames(_ buffer: inout [UInt8], to handler: FrameHandler) -> Bool {
+    private static func deliverFrames(_ buffer: inout [UInt8], limit: Int, to handler: FrameHandler) -> Bool {
         while buffer.count >= 4 {
-            guard let length = try? Frame.bodyLength(header: Array(buffer[0..<4]), limit: Self.maximumFrame) else {
+            guard let length = try? Frame.bodyLength(header: Array(buffer[0..<4]), limit: limit) else {
                 handler(nil)
                 return false
             }

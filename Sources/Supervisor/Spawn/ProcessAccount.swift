@@ -104,9 +104,15 @@ public struct EmbeddedServiceError: Error, Sendable, CustomStringConvertible {
     public var description: String { "\(self.service): \(self.detail)" }
 }
 
-/// Lets a group enter a directory (and nothing more): how processors reach a server's socket.
+/// Lets a group enter a directory (and nothing more): how the API and the queue manager reach
+/// a server's socket. The directory is opened without following a symlink and changed through
+/// its descriptor: the server's account owns the directory above and could swap in a link to
+/// any file between a check and a chown by path.
 func grantGroupPassage(_ path: String, group: gid_t) throws {
-    guard chown(path, UInt32.max, group) == 0, chmod(path, 0o710) == 0 else {
+    let descriptor = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    guard descriptor >= 0 else { throw EmbeddedServiceError(service: "setup", detail: "cannot open directory \(path): errno \(errno)") }
+    defer { close(descriptor) }
+    guard fchown(descriptor, UInt32.max, group) == 0, fchmod(descriptor, 0o710) == 0 else {
         throw EmbeddedServiceError(service: "setup", detail: "cannot open \(path) to group \(group): errno \(errno)")
     }
 }

@@ -15,10 +15,10 @@ CREATE FUNCTION oneo_caller(hash bytea)
     RETURNS TABLE (tenant_id bigint, tenant_name text, default_model text, sensitive_fields text[],
                    token_name text, permissions text[], active boolean)
     LANGUAGE sql STABLE SECURITY DEFINER
-    SET search_path = public, pg_temp
+    SET search_path = pg_catalog, public, pg_temp
     AS $$
         SELECT t.id, t.name, t.default_model, t.sensitive_fields, k.name, k.permissions, t.status = 'active'
-        FROM api_tokens k JOIN tenants t ON t.id = k.tenant_id
+        FROM public.api_tokens k JOIN public.tenants t ON t.id = k.tenant_id
         WHERE k.token_hash = hash AND k.revoked_at IS NULL
     $$;
 REVOKE ALL ON FUNCTION oneo_caller(bytea) FROM PUBLIC;

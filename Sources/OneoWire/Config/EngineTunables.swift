@@ -1,0 +1,153 @@
+/// Every tunable of the engine in one typed value: read once by `serve` (defaults, then a JSON
+/// file, then `ONEO_*` environment variables, then flags), checked, and handed to each child in
+/// its bootstrap frame, so that no child reads settings of its own and no tunable is a literal
+/// somewhere else. Keys are the dotted paths of `Key` (`queue.lease_seconds`), which the file
+/// uses as nested objects and the environment as `ONEO_QUEUE_LEASE_SECONDS`.
+public struct EngineTunables: Sendable, Codable, Equatable {
+    public struct Queue: Sendable, Codable, Equatable {
+        /// How long a claimed attempt's lease lasts; extended every quarter of it while it runs.
+        public var leaseSeconds = 120
+        /// Claim again at least this often (NOTIFY and reports make most claims immediate).
+        public var claimPollMilliseconds = 1_000
+        /// How often tenants with due work and no processor are looked for.
+        public var demandPollMilliseconds = 2_000
+        /// How often expired leases are returned to the queue.
+        public var rescueIntervalMilliseconds = 5_000
+        /// Results committed in one transaction at most.
+        public var commitBatch = 256
+        /// The queue manager's PostgreSQL connections (one of them listens).
+        public var connections = 4
+    }
+
+    public struct Processors: Sendable, Codable, Equatable {
+        /// Jobs each tenant's processor runs at once.
+        public var concurrency = 16
+        /// A processor with nothing to do for this long is stopped (always-on tenants excepted).
+        public var idleTimeoutMilliseconds = 60_000
+        /// How long processors may finish in-flight jobs at shutdown, or by default on restart.
+        public var drainTimeoutMilliseconds = 30_000
+    }
+
+    public struct Supervision: Sendable, Codable, Equatable {
+        public var heartbeatIntervalMilliseconds = 1_000
+        /// A child silent this long is terminated and restarted.
+        public var heartbeatTimeoutMilliseconds = 10_000
+        /// Between SIGTERM (or a drain deadline) and SIGKILL.
+        public var killGraceMilliseconds = 5_000
+        /// How often always-on and suspended tenants are read again.
+        public var tenantPollMilliseconds = 2_000
+        /// The supervisor's PostgreSQL connections (migrations, tenant rows, sealed keys).
+        public var connections = 2
+    }
+
+    public struct API: Sendable, Codable, Equatable {
+        /// The API's PostgreSQL connections.
+        public var connections = 10
+    }
+
+    public struct Frames: Sendable, Codable, Equatable {
+        /// A job frame carries a whole record.
+        public var queueMessageBytes = 16 << 20
+        /// A report carries one AI output, which `max_tokens` bounds far below this.
+        public var processorReportBytes = 4 << 20
+        /// A child's frames to the supervisor are a few dozen bytes.
+        public var childMessageBytes = 4_096
+    }
+
+    public var queue = Queue()
+    public var processors = Processors()
+    public var supervision = Supervision()
+    public var api = API()
+    public var frames = Frames()
+
+    public init() {}
+
+    /// Every key, with the range it must fall in and where its value lives.
+    public enum Key: String, CaseIterable, Sendable {
+        case queueLeaseSeconds = "queue.lease_seconds"
+        case queueClaimPollMilliseconds = "queue.claim_poll_ms"
+        case queueDemandPollMilliseconds = "queue.demand_poll_ms"
+        case queueRescueIntervalMilliseconds = "queue.rescue_interval_ms"
+        case queueCommitBatch = "queue.commit_batch"
+        case queueConnections = "queue.connections"
+        case processorsConcurrency = "processors.concurrency"
+        case processorsIdleTimeoutMilliseconds = "processors.idle_timeout_ms"
+        case processorsDrainTimeoutMilliseconds = "processors.drain_timeout_ms"
+        case supervisionHeartbeatIntervalMilliseconds = "supervision.heartbeat_interval_ms"
+        case supervisionHeartbeatTimeoutMilliseconds = "supervision.heartbeat_timeout_ms"
+        case supervisionKillGraceMilliseconds = "supervision.kill_grace_ms"
+        case supervisionTenantPollMilliseconds = "supervision.tenant_poll_ms"
+        case supervisionConnections = "supervision.connections"
+        case apiConnections = "api.connections"
+        case framesQueueMessageBytes = "frames.queue_message_bytes"
+        case framesProcessorReportBytes = "frames.processor_report_bytes"
+        case framesChildMessageBytes = "frames.child_message_bytes"
+
+        public var range: ClosedRange<Int> {
+            switch self {
+            case .queueLeaseSeconds: 10...86_400
+            case .queueClaimPollMilliseconds, .queueDemandPollMilliseconds, .queueRescueIntervalMilliseconds: 50...600_000
+            case .queueCommitBatch: 1...10_000
+            case .queueConnections: 2...64
+            case .processorsConcurrency: 1...1_024
+            case .processorsIdleTimeoutMilliseconds: 100...86_400_000
+            case .processorsDrainTimeoutMilliseconds: 0...3_600_000
+            case .supervisionHeartbeatIntervalMilliseconds: 50...60_000
+            case .supervisionHeartbeatTimeoutMilliseconds: 1_000...3_600_000
+            case .supervisionKillGraceMilliseconds: 100...600_000
+            case .supervisionTenantPollMilliseconds: 100...600_000
+            case .supervisionConnections: 1...16
+            case .apiConnections: 1...256
+            case .framesQueueMessageBytes: (1 << 20)...(256 << 20)
+            case .framesProcessorReportBytes: (64 << 10)...(64 << 20)
+            case .framesChildMessageBytes: 1_024...65_536
+            }
+        }
+
+        public var path: WritableKeyPath<EngineTunables, Int> {
+            switch self {
+            case .queueLeaseSeconds: \.queue.leaseSeconds
+            case .queueClaimPollMilliseconds: \.queue.claimPollMilliseconds
+            case .queueDemandPollMilliseconds: \.queue.demandPollMilliseconds
+            case .queueRescueIntervalMilliseconds: \.queue.rescueIntervalMilliseconds
+            case .queueCommitBatch: \.queue.commitBatch
+            case .queueConnections: \.queue.connections
+            case .processorsConcurrency: \.processors.concurrency
+            case .processorsIdleTimeoutMilliseconds: \.processors.idleTimeoutMilliseconds
+            case .processorsDrainTimeoutMilliseconds: \.processors.drainTimeoutMilliseconds
+            case .supervisionHeartbeatIntervalMilliseconds: \.supervision.heartbeatIntervalMilliseconds
+            case .supervisionHeartbeatTimeoutMilliseconds: \.supervision.heartbeatTimeoutMilliseconds
+            case .supervisionKillGraceMilliseconds: \.supervision.killGraceMilliseconds
+            case .supervisionTenantPollMilliseconds: \.supervision.tenantPollMilliseconds
+            case .supervisionConnections: \.supervision.connections
+            case .apiConnections: \.api.connections
+            case .framesQueueMessageBytes: \.frames.queueMessageBytes
+            case .framesProcessorReportBytes: \.frames.processorReportBytes
+            case .framesChildMessageBytes: \.frames.childMessageBytes
+            }
+        }
+    }
+
+    /// Sets `key`, refusing a value outside its range with the key and the range named.
+    public mutating func set(_ key: Key, _ value: Int, from source: String) throws(ConfigurationError) {
+        guard key.range.contains(value) else {
+            throw ConfigurationError(key: "\(key.rawValue) (\(source))", problem: "is \(value); it must be \(key.range.lowerBound)...\(key.range.upperBound)")
+        }
+        self[keyPath: key.path] = value
+    }
+
+    /// Every value within its range, and the ones that depend on each other consistent.
+    public func validate() throws(ConfigurationError) {
+        for key in Key.allCases where !key.range.contains(self[keyPath: key.path]) {
+            throw ConfigurationError(key: key.rawValue, problem: "is \(self[keyPath: key.path]); it must be \(key.range.lowerBound)...\(key.range.upperBound)")
+        }
+        guard self.supervision.heartbeatTimeoutMilliseconds >= self.supervision.heartbeatIntervalMilliseconds else {
+            throw ConfigurationError(key: Key.supervisionHeartbeatTimeoutMilliseconds.rawValue, problem: "must be at least supervision.heartbeat_interval_ms")
+        }
+    }
+}
+
+extension Duration {
+    /// A tunable's milliseconds as a duration.
+    public static func tunable(milliseconds: Int) -> Duration { .milliseconds(Int64(milliseconds)) }
+}

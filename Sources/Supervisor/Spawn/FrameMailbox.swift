@@ -1,0 +1,47 @@
+import OneoWire
+import Synchronization
+
+/// One child's frames on their way to the supervisor actor: a heartbeat replaces the one still
+/// waiting, other frames queue up to a bound, and one delivery runs at a time. A child that
+/// floods its socket costs a short queue and one task, never a task per frame, so the other
+/// children's heartbeats are heard on time.
+final class FrameMailbox: Sendable {
+    static let capacity = 64
+
+    private struct State {
+        var queue: [ChildMessage?] = []
+        var delivering = false
+        var dropped = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Queues a frame (nil: one that broke the protocol); true when the caller must start the
+    /// delivery, which then runs until `take` finds nothing.
+    func offer(_ message: ChildMessage?) -> Bool {
+        self.state.withLock { state in
+            if case .heartbeat = message, let index = state.queue.lastIndex(where: { if case .heartbeat = $0 { true } else { false } }) {
+                state.queue[index] = message
+            } else if state.queue.count < Self.capacity {
+                state.queue.append(message)
+            } else {
+                state.dropped += 1
+            }
+            guard !state.delivering else { return false }
+            state.delivering = true
+            return true
+        }
+    }
+
+    /// What waits now, and how many frames were dropped since the last take; an empty list
+    /// ends the delivery.
+    func take() -> (messages: [ChildMessage?], dropped: Int) {
+        self.state.withLock { state in
+            let taken = (state.queue, state.dropped)
+            state.queue = []
+            state.dropped = 0
+            if taken.0.isEmpty { state.delivering = false }
+            return taken
+        }
+    }
+}

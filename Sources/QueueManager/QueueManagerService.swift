@@ -252,14 +252,13 @@ public struct QueueManagerService: Service {
             // The value and audit come from the processor: refused whole when PostgreSQL could
             // not store them (a NUL) or when they are larger than any result should be, so one
             // bad result never fails a batch of other tenants' results.
-            let bytes = completion.value.compactJSON.utf8.count + completion.audit.compactJSON.utf8.count
-            if let path = completion.value.pathOfUnstorableText(under: "value") ?? completion.audit.pathOfUnstorableText(under: "audit") {
-                await self.fail(job, code: "invalid_output", message: "the result holds text PostgreSQL cannot store (\(path))", retryAfter: nil)
+            let bytes: Int
+            switch Self.storable(completion) {
+            case .failure(let problem):
+                await self.fail(job, code: "invalid_output", message: problem.message, retryAfter: nil)
                 return true
-            }
-            guard bytes <= Self.maximumResultBytes else {
-                await self.fail(job, code: "invalid_output", message: "the result is \(bytes) bytes; the limit is \(Self.maximumResultBytes)", retryAfter: nil)
-                return true
+            case .success(let size):
+                bytes = size
             }
             // Priced here from the model we sent and the tokens reported, within sane bounds: a
             // processor does not set its own tenant's bill.
@@ -289,6 +288,23 @@ public struct QueueManagerService: Service {
     /// A result (value and audit, as JSON) larger than this fails its job: `max_tokens` keeps a
     /// real one far below it.
     static let maximumResultBytes = 1 << 20
+
+    struct Unstorable: Error, Equatable {
+        let message: String
+    }
+
+    /// A result's stored size, or why it cannot be stored: text PostgreSQL refuses (a NUL, in a
+    /// string or a key, at any depth) or more bytes than any real result has.
+    static func storable(_ completion: JobCompletion) -> Result<Int, Unstorable> {
+        if let path = completion.value.pathOfUnstorableText(under: "value") ?? completion.audit.pathOfUnstorableText(under: "audit") {
+            return .failure(Unstorable(message: "the result holds text PostgreSQL cannot store (\(path))"))
+        }
+        let bytes = completion.value.compactJSON.utf8.count + completion.audit.compactJSON.utf8.count
+        guard bytes <= Self.maximumResultBytes else {
+            return .failure(Unstorable(message: "the result is \(bytes) bytes; the limit is \(Self.maximumResultBytes)"))
+        }
+        return .success(bytes)
+    }
 
     /// A job whose order is over the frame cap (its record is too large) fails at once.
     private func refuseOversized(_ order: JobOrder, on id: Int, logger: Logger) async {

@@ -126,3 +126,34 @@ struct DispatcherTests {
         #expect(Set(dispatcher.rooms(all: true).keys) == [TenantID(1), TenantID(2)])
     }
 }
+
+/// What a processor reports is checked before it reaches a shared commit.
+@Suite("result checks")
+struct ResultCheckTests {
+    static func completion(_ value: JSONValue, audit: JSONValue = [:]) -> JobCompletion {
+        JobCompletion(job: JobID(1), attempt: 1, value: value, audit: audit, promptTokens: 1, completionTokens: 1, milliseconds: 1)
+    }
+
+    @Test("a NUL anywhere in the value or the audit, or a result over 1 MiB, is refused; an ordinary one passes with its size")
+    func unstorableResults() {
+        if case .success(let bytes) = QueueManagerService.storable(Self.completion("A fine summary.")) {
+            #expect(bytes == #""A fine summary.""#.utf8.count + 2)
+        } else {
+            Issue.record("an ordinary result was refused")
+        }
+        let nul = "a\u{0}b"
+        for bad in [Self.completion(.string(nul)), Self.completion(["nested": [.string(nul)]]), Self.completion("ok", audit: [nul: 1])] {
+            guard case .failure(let problem) = QueueManagerService.storable(bad) else {
+                Issue.record("a NUL passed")
+                continue
+            }
+            #expect(problem.message.contains("cannot store"))
+        }
+        let huge = Self.completion(.string(String(repeating: "x", count: (1 << 20) + 1)))
+        guard case .failure(let problem) = QueueManagerService.storable(huge) else {
+            Issue.record("an oversized result passed")
+            return
+        }
+        #expect(problem.message.contains("limit"))
+    }
+}

@@ -1,0 +1,34 @@
+import OneoWire
+@testable import Supervisor
+import Testing
+
+/// A child's frames reach the supervisor through a bounded mailbox: one delivery at a time,
+/// heartbeats coalesced, a flood dropped past the bound.
+@Suite("frame mailbox")
+struct FrameMailboxTests {
+    @Test("the first frame starts a delivery; later ones join it; heartbeats coalesce to the newest")
+    func coalescing() {
+        let mailbox = FrameMailbox()
+        #expect(mailbox.offer(.ready) == true)
+        #expect(mailbox.offer(.heartbeat(inFlight: 1, completed: 0)) == false)
+        #expect(mailbox.offer(.heartbeat(inFlight: 2, completed: 5)) == false)
+        #expect(mailbox.offer(.tenantsChanged) == false)
+        let first = mailbox.take()
+        #expect(first.messages == [.ready, .heartbeat(inFlight: 2, completed: 5), .tenantsChanged])
+        #expect(first.dropped == 0)
+        // Nothing left: the delivery ends, and the next frame starts a new one.
+        #expect(mailbox.take().messages.isEmpty)
+        #expect(mailbox.offer(.heartbeat(inFlight: 0, completed: 6)) == true)
+    }
+
+    @Test("a flood is bounded: past the capacity frames are dropped and counted")
+    func flood() {
+        let mailbox = FrameMailbox()
+        for index in 0..<(FrameMailbox.capacity + 50) {
+            _ = mailbox.offer(.need(tenants: [TenantID(Int64(index + 1))]))
+        }
+        let taken = mailbox.take()
+        #expect(taken.messages.count == FrameMailbox.capacity)
+        #expect(taken.dropped == 50)
+    }
+}

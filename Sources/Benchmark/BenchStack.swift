@@ -49,7 +49,8 @@ enum BenchStack {
                 return try await body(Parts(stack: stack, database: client, databaseSettings: settings, http: http))
             }
             try await http.shutdown()
-            let status = await stack.stop()
+            // A thousand processors drain, then PostgreSQL checkpoints: give it time.
+            let status = await stack.stop(grace: .seconds(120))
             guard status == 0 else { throw BenchmarkError("serve exited with \(status.map(String.init) ?? "?") at shutdown; see \(stack.directory)/serve.log") }
             return result
         } catch {

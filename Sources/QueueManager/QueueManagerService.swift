@@ -111,7 +111,11 @@ public struct QueueManagerService: Service {
     // MARK: Claiming and handing out
 
     private func claimLoop() async {
+        let window = Duration.tunable(milliseconds: self.settings.tunables.queue.claimWindowMilliseconds)
         for await everyone in self.wakeups {
+            // Under load (processors hold work), let other NOTIFYs join this claim: one claim
+            // for many jobs instead of one each. Idle, claim at once.
+            if !everyone, window > .zero, !self.dispatcher.held.isEmpty { try? await Task.sleep(for: window) }
             var again = true
             var all = everyone
             while again, !Task.isCancelled {

@@ -86,8 +86,8 @@ public final class LocalStack: Sendable {
     }
 
     /// Stops serve (returning its exit status: 0 when it shut down cleanly) and the simulator.
-    public func stop() async -> Int32? {
-        let status = await self.serve.stop()
+    public func stop(grace: Duration = .seconds(20)) async -> Int32? {
+        let status = await self.serve.stop(grace: grace)
         _ = await self.simulator.stop()
         return status
     }

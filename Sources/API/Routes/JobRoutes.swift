@@ -48,8 +48,8 @@ struct JobRoutes {
         let page = try request.queryInteger("page", default: 1, range: 1...1_000_000)
         let pageSize = try request.queryInteger("page_size", default: 50, range: 1...500)
         let status = request.queryString("status")
-        if let status, !["pending", "processing", "completed", "failed", "cancelled"].contains(status) {
-            throw APIError.invalid("status must be one of pending, processing, completed, failed, cancelled")
+        if let status, JobStatus(rawValue: status) == nil {
+            throw APIError.invalid("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         var pipeline: PipelineID?
         if let reference = request.queryString("pipeline") {

@@ -105,7 +105,7 @@ public struct QueueManagerService: Service {
             }
             group.cancelAll()
         }
-        self.logger.info("queue manager stopped")
+        self.logger.notice("queue manager stopped", metadata: self.activity.summary)
     }
 
     // MARK: Claiming and handing out
@@ -133,6 +133,7 @@ public struct QueueManagerService: Service {
                 var counts: [TenantID: Int] = [:]
                 for job in claimed { counts[job.tenant, default: 0] += 1 }
                 self.dispatcher.claimed(counts, of: rooms)
+                self.activity.add(claim: claimed.count)
                 guard !claimed.isEmpty else { break }
                 await self.handOut(claimed)
                 // A tenant that filled its room may have more waiting: claim again at once.
@@ -422,13 +423,34 @@ public struct QueueManagerService: Service {
 
 /// What the queue manager's heartbeat reports.
 public final class QueueActivity: Sendable {
-    private let counts = Mutex((held: 0, committed: 0))
+    /// Totals since start: what batching achieves shows as jobs per claim and per commit.
+    struct Totals {
+        var held = 0
+        var committed = 0
+        var claims = 0
+        var claimed = 0
+        var commits = 0
+    }
+
+    private let counts = Mutex(Totals())
 
     public var held: Int { self.counts.withLock { $0.held } }
     public var committed: Int { self.counts.withLock { $0.committed } }
 
     func setHeld(_ value: Int) { self.counts.withLock { $0.held = value } }
-    func add(committed: Int) { self.counts.withLock { $0.committed += committed } }
+    func add(committed: Int) { self.counts.withLock { $0.committed += committed; $0.commits += 1 } }
+    func add(claim jobs: Int) { self.counts.withLock { $0.claims += 1; $0.claimed += jobs } }
+
+    /// One log line's worth: claims and commits, and the jobs each carried on average.
+    var summary: Logger.Metadata {
+        let totals = self.counts.withLock { $0 }
+        return [
+            "claims": "\(totals.claims)", "jobs.claimed": "\(totals.claimed)",
+            "jobs.per_claim": "\(String(format: "%.2f", Double(totals.claimed) / Double(max(totals.claims, 1))))",
+            "commits": "\(totals.commits)", "jobs.committed": "\(totals.committed)",
+            "jobs.per_commit": "\(String(format: "%.2f", Double(totals.committed) / Double(max(totals.commits, 1))))",
+        ]
+    }
 }
 
 /// Field lists read from the database, newest per pipeline, and when each tenant without a

@@ -74,7 +74,10 @@ public struct QueueManagerService: Service {
         self.tellSupervisor = tellSupervisor
         self.logger = logger
         let activity = self.activity
-        self.committer = GroupCommitter(queue: self.queue, maximumBatch: settings.tunables.queue.commitBatch, logger: logger) { committed, _ in
+        self.committer = GroupCommitter(
+            queue: self.queue, maximumBatch: settings.tunables.queue.commitBatch,
+            window: .tunable(milliseconds: settings.tunables.queue.commitWindowMilliseconds), logger: logger
+        ) { committed, _ in
             activity.add(committed: committed)
         }
         (self.wakeups, self.wake) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(8))

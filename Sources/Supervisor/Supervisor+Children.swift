@@ -149,18 +149,30 @@ extension Supervisor {
     /// One process of the child, from spawn to exit.
     /// nil when another loop took over while this one prepared.
     private func runOnce(_ child: SupervisedChild, loop id: Int) async throws(SpawnError) -> ExitStatus? {
+        // From here until the process's pid is recorded (reading the tenant, opening its key,
+        // the spawn itself: all suspension points), no other loop may start for this child:
+        // `supervise` refuses while `preparing`, or two processes of one child would run.
         child.preparing = true
         let prepared: Prepared
         do {
             prepared = try await self.prepare(child)
-            child.preparing = false
         } catch {
             child.preparing = false
             throw error
         }
-        guard child.loopID == id, !self.stopping, child.hold == nil else { return nil }
+        guard child.loopID == id, !self.stopping, child.hold == nil else {
+            child.preparing = false
+            return nil
+        }
         let spawned = await self.spawnThread.run { Result { () throws(SpawnError) in try Spawner.spawn(prepared.spec) } }
-        let running = try spawned.get()
+        let running: RunningChild
+        do {
+            running = try spawned.get()
+        } catch {
+            child.preparing = false
+            throw error
+        }
+        child.preparing = false
         self.table.childStarted()
         child.generation += 1
         let generation = child.generation

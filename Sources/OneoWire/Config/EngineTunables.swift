@@ -18,6 +18,9 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         /// While processors hold work, a NOTIFY's claim waits this long for others to join it
         /// (PostgreSQL's `commit_delay` idea): fewer, larger claims under load; none when idle.
         public var claimWindowMilliseconds = 2
+        /// Under load (a commit ended moments ago), a small batch of results waits this long for
+        /// more before it commits.
+        public var commitWindowMilliseconds = 2
         /// The queue manager's PostgreSQL connections (one of them listens).
         public var connections = 4
     }
@@ -73,6 +76,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         case queueRescueIntervalMilliseconds = "queue.rescue_interval_ms"
         case queueCommitBatch = "queue.commit_batch"
         case queueClaimWindowMilliseconds = "queue.claim_window_ms"
+        case queueCommitWindowMilliseconds = "queue.commit_window_ms"
         case queueConnections = "queue.connections"
         case processorsConcurrency = "processors.concurrency"
         case processorsIdleTimeoutMilliseconds = "processors.idle_timeout_ms"
@@ -92,7 +96,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .queueLeaseSeconds: 10...86_400
             case .queueClaimPollMilliseconds, .queueDemandPollMilliseconds, .queueRescueIntervalMilliseconds: 50...600_000
             case .queueCommitBatch: 1...10_000
-            case .queueClaimWindowMilliseconds: 0...100
+            case .queueClaimWindowMilliseconds, .queueCommitWindowMilliseconds: 0...100
             case .queueConnections: 2...64
             case .processorsConcurrency: 1...1_024
             case .processorsIdleTimeoutMilliseconds: 100...86_400_000
@@ -117,6 +121,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .queueRescueIntervalMilliseconds: \.queue.rescueIntervalMilliseconds
             case .queueCommitBatch: \.queue.commitBatch
             case .queueClaimWindowMilliseconds: \.queue.claimWindowMilliseconds
+            case .queueCommitWindowMilliseconds: \.queue.commitWindowMilliseconds
             case .queueConnections: \.queue.connections
             case .processorsConcurrency: \.processors.concurrency
             case .processorsIdleTimeoutMilliseconds: \.processors.idleTimeoutMilliseconds

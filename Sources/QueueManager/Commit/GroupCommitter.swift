@@ -10,6 +10,10 @@ import Synchronization
 final class GroupCommitter: Sendable {
     /// Enough to amortise a commit; small enough that one transaction stays short.
     private let maximumBatch: Int
+    /// How long a small batch waits for more under load (`queue.commit_window_ms`).
+    private let window: Duration
+    /// When the last commit ended: one a moment ago means results are arriving steadily.
+    private let lastCommit = Mutex<ContinuousClock.Instant?>(nil)
 
     private let queue: JobQueue
     private let logger: Logger
@@ -19,9 +23,10 @@ final class GroupCommitter: Sendable {
     /// Told, after each batch, how many were committed and how many had lost their lease.
     private let committed: @Sendable (_ committed: Int, _ fencedOut: Int) -> Void
 
-    init(queue: JobQueue, maximumBatch: Int, logger: Logger, committed: @escaping @Sendable (Int, Int) -> Void) {
+    init(queue: JobQueue, maximumBatch: Int, window: Duration, logger: Logger, committed: @escaping @Sendable (Int, Int) -> Void) {
         self.queue = queue
         self.maximumBatch = maximumBatch
+        self.window = window
         self.logger = logger
         self.committed = committed
         (self.wakeups, self.wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -41,13 +46,24 @@ final class GroupCommitter: Sendable {
     /// Runs until cancelled; results submitted before cancellation are still committed.
     func run() async {
         for await _ in self.wakeups {
+            await self.gather()
             await self.flush()
         }
         await self.flush()
     }
 
+    /// Under load (a commit ended within the last 20 ms), a batch smaller than 16 waits one
+    /// window for more results: commits, not CPU, bound the rate, and each costs an fsync.
+    /// Idle, a result commits at once.
+    private func gather() async {
+        guard self.window > .zero, let last = self.lastCommit.withLock({ $0 }), ContinuousClock.now - last < .milliseconds(20),
+              self.waiting.withLock({ $0.count }) < 16 else { return }
+        try? await Task.sleep(for: self.window)
+    }
+
     private func commit(_ batch: [JobQueue.Finished]) async throws {
         let held = try await self.queue.complete(batch, logger: self.logger)
+        self.lastCommit.withLock { $0 = .now }
         let lost = batch.filter { !held.contains($0.job.id) }
         for finished in lost {
             self.logger.warning("lease lost before commit; result discarded", metadata: ["job.id": "\(finished.job.id)", "job.attempt": "\(finished.job.attempt)"])

@@ -36,19 +36,7 @@ public struct QueueManagerService: Service {
     }
 
     /// A processor's end of a socketpair, handed over by the supervisor.
-    public struct ProcessorLink: Sendable {
-        public let descriptor: Int32
-        public let tenant: TenantID
-        public let name: String
-        public let concurrency: Int
-
-        public init(descriptor: Int32, tenant: TenantID, name: String, concurrency: Int) {
-            self.descriptor = descriptor
-            self.tenant = tenant
-            self.name = name
-            self.concurrency = concurrency
-        }
-    }
+    public typealias ProcessorLink = OneoWire.ProcessorLink
 
     private let settings: Settings
     private let database: PostgresClient

@@ -1,30 +1,43 @@
 import CProcess
 import Foundation
 import NIOPosix
-import OneoWire
-import OneoStore
-import OneoCore
-import QueueManager
 import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// A child's side of its socket to the supervisor: the bootstrap frame, then the supervisor's
-/// frames on a thread of its own, and our ready and heartbeat frames back. The child dies with
-/// the supervisor: by its parent-death signal, and by its socket closing.
-final class SupervisorLink: Sendable {
-    let bootstrap: ChildBootstrap
+/// A processor's end of a socketpair to the queue manager, as the supervisor hands it to the
+/// queue manager: the tenant comes from the supervisor, never from the processor.
+public struct ProcessorLink: Sendable {
+    public let descriptor: Int32
+    public let tenant: TenantID
+    public let name: String
+    public let concurrency: Int
+
+    public init(descriptor: Int32, tenant: TenantID, name: String, concurrency: Int) {
+        self.descriptor = descriptor
+        self.tenant = tenant
+        self.name = name
+        self.concurrency = concurrency
+    }
+}
+
+/// A child's side of its socket to the supervisor, the one implementation every child of ours
+/// uses: the bootstrap frame, then the supervisor's frames on a thread of its own, and our
+/// ready, heartbeat and request frames back. The child dies with the supervisor: by its
+/// parent-death signal, and by its socket closing.
+public final class SupervisorLink: Sendable {
+    public let bootstrap: ChildBootstrap
     /// A processor's connections to the queue manager, as the supervisor hands them over.
-    let queueConnections: AsyncStream<Int32>
+    public let queueConnections: AsyncStream<Int32>
     /// The queue manager's connections to processors.
-    let processorLinks: AsyncStream<QueueManagerService.ProcessorLink>
+    public let processorLinks: AsyncStream<ProcessorLink>
     private let channel: FrameSocket
     private let drainRequest = Mutex<(@Sendable (Duration) -> Void)?>(nil)
 
     /// Arms the parent-death signal, reads the bootstrap, and checks that our parent is still the
     /// supervisor that wrote it: a child orphaned before the signal was armed exits here.
-    static func connect(role: String) async throws -> SupervisorLink {
+    public static func connect(role: String) async throws -> SupervisorLink {
         // SIGKILL: when the supervisor is gone nobody can use our work, and our leases are
         // released by the next supervisor's processors.
         _ = oneo_set_parent_death_signal(SIGKILL)
@@ -45,7 +58,7 @@ final class SupervisorLink: Sendable {
         self.channel = channel
         let (queueConnections, queueConnection) = AsyncStream<Int32>.makeStream()
         self.queueConnections = queueConnections
-        let (processorLinks, processorLink) = AsyncStream<QueueManagerService.ProcessorLink>.makeStream()
+        let (processorLinks, processorLink) = AsyncStream<ProcessorLink>.makeStream()
         self.processorLinks = processorLinks
         let reader = Thread { [self] in
             while true {
@@ -74,23 +87,23 @@ final class SupervisorLink: Sendable {
     }
 
     /// What to do when the supervisor asks us to drain (default: exit at once).
-    func onDrain(_ handler: @escaping @Sendable (Duration) -> Void) {
+    public func onDrain(_ handler: @escaping @Sendable (Duration) -> Void) {
         self.drainRequest.withLock { $0 = handler }
     }
 
-    func ready() {
+    public func ready() {
         self.channel.trySend(ChildMessage.ready)
     }
 
     /// Sends a small frame to the supervisor without blocking (the queue manager's requests for
     /// processors: a lost one is repeated by the next poll).
-    func tell(_ message: ChildMessage) {
+    public func tell(_ message: ChildMessage) {
         self.channel.trySend(message)
     }
 
     /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor
     /// too busy to read will find us silent, which is the truth.
-    func heartbeats(_ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int)) async {
+    public func heartbeats(_ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int)) async {
         let interval = Duration.tunable(milliseconds: self.bootstrap.tunables.supervision.heartbeatIntervalMilliseconds)
         while !Task.isCancelled {
             let (inFlight, completed) = activity()
@@ -99,7 +112,7 @@ final class SupervisorLink: Sendable {
         }
     }
 
-    static func exit(_ role: String, _ reason: String, code: Int32) -> Never {
+    public static func exit(_ role: String, _ reason: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("oneo-ai \(role): \(reason); exiting\n".utf8))
         Glibc.exit(code)
     }

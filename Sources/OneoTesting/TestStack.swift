@@ -175,6 +175,24 @@ public final class TestStack: Sendable {
         try await self.database(nil, body)
     }
 
+    /// Runs `body` on a database of its own, created and migrated for it and dropped after:
+    /// for tests of the statements without a stack. `body` gets the database's name too.
+    public static func freshDatabase<Result: Sendable>(
+        _ prefix: String, _ body: @Sendable (_ name: String, PostgresClient, Logger) async throws -> Result
+    ) async throws -> Result {
+        let name = "\(prefix)_\(UInt32.random(in: 0 ... .max))"
+        try await Self.admin { client, logger in
+            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        }
+        defer {
+            Task { try? await Self.admin { client, logger in try await client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) } }
+        }
+        return try await Self.database(name) { client, logger in
+            try await Migrator(client: client, logger: logger).migrate()
+            return try await body(name, client, logger)
+        }
+    }
+
     public static func database<Result: Sendable>(_ name: String?, _ body: @Sendable (PostgresClient, Logger) async throws -> Result) async throws -> Result {
         var settings = try DatabaseSettings(url: try TestServices.databaseURL())
         if let name { settings = settings.withDatabase(name) }

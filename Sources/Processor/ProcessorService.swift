@@ -42,10 +42,14 @@ public struct ProcessorService: Service {
     public let activity = Activity()
     private let drainState = DrainState()
 
+    /// Told when the queue manager closed our connection (not when we replaced or closed it).
+    private let queueLost: @Sendable () -> Void
+
     /// - Parameter connections: each element a descriptor of a (new) connection to the queue
     ///   manager; a new one replaces the one before.
-    public init(settings: Settings, connections: AsyncStream<Int32>, logger: Logger) {
+    public init(settings: Settings, connections: AsyncStream<Int32>, logger: Logger, queueLost: @escaping @Sendable () -> Void = {}) {
         self.settings = settings
+        self.queueLost = queueLost
         self.connections = connections
         self.drainState.timeout.withLock { $0 = settings.drainTimeout }
         // Our own client: the shared one allows 8 connections per host, which would cap a tenant
@@ -141,6 +145,8 @@ public struct ProcessorService: Service {
         } catch {
             self.logger.error("queue connection failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
         }
+        // Ended by the queue manager, not by a newer connection or our shutdown: ask for another.
+        if !Task.isCancelled, !self.drainState.stopping.withLock({ $0 }) { self.queueLost() }
     }
 
     /// Returns when nothing is in flight, or at `deadline`.

@@ -265,7 +265,11 @@ public struct QueueManagerService: Service {
             bounded.completionTokens = output
             bounded.milliseconds = min(max(0, completion.milliseconds), 86_400_000)
             let cost = ModelPricing.forModel(job.model).cost(promptTokens: prompt, completionTokens: output)
-            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes)
+            self.dispatcher.awaitingCommit(id)
+            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
+                self.dispatcher.committed(id)
+                self.wake.yield(false)
+            }
         case .failed(let failure):
             guard let job = self.settled(id, failure.job, failure.attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
             let delay = failure.retryAfterMilliseconds.map { Duration.milliseconds(min(max(0, $0), 3_600_000)) }

@@ -337,6 +337,12 @@ extension Supervisor {
         case .listening(let port):
             guard child.role == .api else { return }
             self.apiListening(on: port)
+        case .queueLost:
+            // The queue manager closed this processor's connection (it broke the protocol, or a
+            // write failed): a fresh one, or the processor would sit connected to nothing.
+            guard child.role == .processor else { return }
+            child.queueGeneration = nil
+            self.connectToQueue(child)
         case .heartbeat(let inFlight, let completed):
             child.lastHeard = .now
             if inFlight > 0 || completed != child.completed { child.lastBusy = .now }

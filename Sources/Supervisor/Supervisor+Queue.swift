@@ -61,11 +61,16 @@ extension Supervisor {
     /// so a reader never sees half of it) and to the log.
     func apiListening(on port: Int) {
         let file = self.configuration.dataDirectory.apiPortFile
-        do {
-            try "\(port)\n".write(toFile: file + ".new", atomically: false, encoding: .utf8)
-            guard rename(file + ".new", file) == 0 else { throw SpawnError(child: "api", detail: "rename: errno \(errno)") }
-        } catch {
-            self.logger.error("could not write the API's port file", metadata: ["path": "\(file)", "error": "\(error)"])
+        let temporary = file + ".new"
+        unlink(temporary)
+        // A fresh file, never through a link, then renamed: a reader sees the whole number or none.
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        let bytes = Array("\(port)\n".utf8)
+        let written = descriptor >= 0 ? bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } : -1
+        if descriptor >= 0 { close(descriptor) }
+        if written != bytes.count || rename(temporary, file) != 0 {
+            unlink(temporary)
+            self.logger.error("could not write the API's port file", metadata: ["path": "\(file)", "errno": "\(errno)"])
         }
         self.logger.notice("api listening", metadata: ["api": "http://\(self.configuration.host):\(port)"])
     }

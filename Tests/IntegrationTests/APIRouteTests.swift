@@ -25,33 +25,28 @@ struct APIRouteTests {
     /// A fresh database with three tenants (one suspended) and a token each, and the API
     /// application connected as the database's API role.
     static func withAPI(_ body: @Sendable (any TestClientProtocol, Tokens) async throws -> Void) async throws {
-        let name = "oneo_routes_\(UInt32.random(in: 0 ... .max))"
-        try await TestStack.database(nil) { client, logger in
-            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
+        try await TestStack.freshDatabase("oneo_routes") { name, client, logger in
+            try await Self.serve(database: name, client: client, logger: logger, body)
         }
-        defer {
-            Task { try? await TestStack.database(nil) { client, logger in try await client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) } }
+    }
+
+    private static func serve(database name: String, client: PostgresClient, logger: Logger, _ body: @Sendable (any TestClientProtocol, Tokens) async throws -> Void) async throws {
+        // With passwords the roles may log in (the test server trusts its socket, so which
+        // password does not matter; what the API role may do does).
+        let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword())
+        #expect(try await RoleSetup.apply(RoleSetup.roles(forDatabase: name), passwords: passwords, client: client, logger: logger) == .applied)
+        let registry = TenantRegistry(database: client, sealer: nil)
+        var created: [String] = []
+        for (slug, active) in [("acme", true), ("globex", true), ("dormant", false)] {
+            _ = try await registry.add(.init(slug: slug, name: slug, baseURL: "http://127.0.0.1:9/v1", model: "gpt-4o-mini", key: nil, active: active), logger: logger)
+            created.append(try await registry.createToken(tenant: slug, name: "routes", permissions: [.read, .create], logger: logger))
         }
-        let tokens = try await TestStack.database(name) { client, logger in
-            try await Migrator(client: client, logger: logger).migrate()
-            // With passwords the roles may log in (the test server trusts its socket, so which
-            // password does not matter; what the API role may do does).
-            let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword())
-            #expect(try await RoleSetup.apply(RoleSetup.roles(forDatabase: name), passwords: passwords, client: client, logger: logger) == .applied)
-            let registry = TenantRegistry(database: client, sealer: nil)
-            var tokens: [String] = []
-            for (slug, active) in [("acme", true), ("globex", true), ("dormant", false)] {
-                _ = try await registry.add(.init(slug: slug, name: slug, baseURL: "http://127.0.0.1:9/v1", model: "gpt-4o-mini", key: nil, active: active), logger: logger)
-                tokens.append(try await registry.createToken(tenant: slug, name: "routes", permissions: [.read, .create], logger: logger))
-            }
-            return Tokens(acme: tokens[0], globex: tokens[1], suspended: tokens[2])
-        }
+        let tokens = Tokens(acme: created[0], globex: created[1], suspended: created[2])
         var settings = try DatabaseSettings(url: try TestServices.databaseURL(named: name))
         settings.username = RoleSetup.roles(forDatabase: name).api
         settings.password = nil
-        let logger = Logger(label: "oneo.test.api")
         let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: 2, applicationName: "oneo-api-test"))
-        let application = APIServer.application(database: database, host: "127.0.0.1", port: 0, logger: logger)
+        let application = APIServer.application(database: database, host: "127.0.0.1", port: 0, logger: Logger(label: "oneo.test.api"))
         try await application.test(.router) { client in try await body(client, tokens) }
     }
 

@@ -15,15 +15,7 @@ struct TransactionalQueueTests {
 
     @Test("a record write whose transaction rolls back queues no job and leaves no record")
     func rollbackQueuesNothing() async throws {
-        let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
-        try await TestStack.database(nil) { client, logger in
-            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
-        }
-        defer {
-            Task { try? await TestStack.database(nil) { client, logger in try await client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) } }
-        }
-        try await TestStack.database(name) { client, logger in
-            try await Migrator(client: client, logger: logger).migrate()
+        try await TestStack.freshDatabase("oneo_test") { _, client, logger in
             var tenant: TenantID?
             for try await id in try await client.query("INSERT INTO tenants (slug, name) VALUES ('acme', 'Acme') RETURNING id", logger: logger).decode(TenantID.self) {
                 tenant = id

@@ -14,15 +14,7 @@ struct JobQueueTests {
     /// A fresh, migrated database with `tenants` tenants, each with one AI field and `records`
     /// records (one pending job each). Returns the tenant ids in order.
     static func withQueue(tenants: Int, records: Int, _ body: @Sendable (PostgresClient, [TenantID], Logger) async throws -> Void) async throws {
-        let name = "oneo_queue_\(UInt32.random(in: 0 ... .max))"
-        try await TestStack.database(nil) { client, logger in
-            _ = try await client.query("CREATE DATABASE \(unescaped: name)", logger: logger)
-        }
-        defer {
-            Task { try? await TestStack.database(nil) { client, logger in try await client.query("DROP DATABASE IF EXISTS \(unescaped: name) WITH (FORCE)", logger: logger) } }
-        }
-        try await TestStack.database(name) { client, logger in
-            try await Migrator(client: client, logger: logger).migrate()
+        try await TestStack.freshDatabase("oneo_queue") { _, client, logger in
             var ids: [TenantID] = []
             for index in 0..<tenants {
                 let slug = "t\(index)"

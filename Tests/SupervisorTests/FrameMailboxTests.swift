@@ -21,14 +21,28 @@ struct FrameMailboxTests {
         #expect(mailbox.offer(.heartbeat(inFlight: 0, completed: 6)) == true)
     }
 
+    @Test("requests for processors merge into one set of tenants, however many frames")
+    func needsMerge() {
+        let mailbox = FrameMailbox()
+        for index in 0..<1_000 { _ = mailbox.offer(.need(tenants: [TenantID(Int64(index % 300 + 1))])) }
+        let taken = mailbox.take()
+        #expect(taken.messages.count == 1)
+        guard case .need(let tenants)? = taken.messages.first else {
+            Issue.record("no need frame")
+            return
+        }
+        #expect(Set(tenants).count == 300)
+        #expect(taken.dropped == 0)
+    }
+
     @Test("a flood is bounded: past the capacity frames are dropped and counted")
     func flood() {
         let mailbox = FrameMailbox()
-        for index in 0..<(FrameMailbox.capacity + 50) {
-            _ = mailbox.offer(.need(tenants: [TenantID(Int64(index + 1))]))
-        }
+        for _ in 0..<(FrameMailbox.capacity + 50) { _ = mailbox.offer(.tenantsChanged) }
+        _ = mailbox.offer(nil)
         let taken = mailbox.take()
-        #expect(taken.messages.count == FrameMailbox.capacity)
+        #expect(taken.messages.count == FrameMailbox.capacity + 1, "a broken frame is never dropped")
+        #expect(taken.messages.last == .some(nil))
         #expect(taken.dropped == 50)
     }
 }

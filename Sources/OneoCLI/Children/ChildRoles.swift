@@ -87,7 +87,8 @@ struct ProcessorChild: AsyncParsableCommand {
                 tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, tunables: bootstrap.tunables
             ),
             connections: link.queueConnections,
-            logger: logger
+            logger: logger,
+            queueLost: { link.tell(.queueLost) }
         )
         let services = ServiceGroup(configuration: .init(services: [.init(service: processor)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         link.onDrain { timeout in

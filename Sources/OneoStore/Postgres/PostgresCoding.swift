@@ -1,4 +1,3 @@
-public import OneoWire
 public import NIOCore
 public import OneoWire
 public import PostgresNIO
@@ -7,7 +6,13 @@ import NIOSSL
 // How the wire's value types are bound and read by PostgresNIO: kept here, so that a program
 // that only speaks frames does not link a database driver.
 
-extension Identifier: PostgresEncodable, PostgresNonThrowingEncodable, PostgresDecodable {
+/// A value stored as one `bigint`: ids and money. The coding is written once, here.
+public protocol PostgresInt64Value: PostgresEncodable, PostgresNonThrowingEncodable, PostgresDecodable {
+    var rawValue: Int64 { get }
+    init(_ rawValue: Int64)
+}
+
+extension PostgresInt64Value {
     public static var psqlType: PostgresDataType { .int8 }
     public static var psqlFormat: PostgresFormat { .binary }
 
@@ -27,30 +32,12 @@ extension Identifier: PostgresEncodable, PostgresNonThrowingEncodable, PostgresD
         self.init(try Int64(from: &byteBuffer, type: type, format: format, context: context))
     }
 }
+
+extension Identifier: PostgresInt64Value {}
+extension Microdollars: PostgresInt64Value {}
 
 /// Binds and reads JSON values as `jsonb`, through PostgresNIO's JSON codable support.
 extension JSONValue: PostgresEncodable, PostgresDecodable {}
-
-extension Microdollars: PostgresEncodable, PostgresNonThrowingEncodable, PostgresDecodable {
-    public static var psqlType: PostgresDataType { .int8 }
-    public static var psqlFormat: PostgresFormat { .binary }
-
-    public func encode<JSONEncoder: PostgresJSONEncoder>(
-        into byteBuffer: inout ByteBuffer,
-        context: PostgresEncodingContext<JSONEncoder>
-    ) {
-        self.rawValue.encode(into: &byteBuffer, context: context)
-    }
-
-    public init<JSONDecoder: PostgresJSONDecoder>(
-        from byteBuffer: inout ByteBuffer,
-        type: PostgresDataType,
-        format: PostgresFormat,
-        context: PostgresDecodingContext<JSONDecoder>
-    ) throws {
-        self.init(try Int64(from: &byteBuffer, type: type, format: format, context: context))
-    }
-}
 
 extension DatabaseSettings {
     /// - Parameter applicationName: how the connections show in `pg_stat_activity` (`oneo-api`,

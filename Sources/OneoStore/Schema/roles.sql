@@ -34,11 +34,16 @@ BEGIN
     END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I, %I', current_database(), api, qmgr);
     EXECUTE format('GRANT USAGE ON SCHEMA public TO %I, %I', api, qmgr);
+    -- Nobody but the owner creates objects in the schema (PostgreSQL 15's default; older ones
+    -- let every role, which would let one plant functions the others resolve).
+    REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
     -- api: tenant-facing tables, each under a policy keyed by the transaction's tenant. Jobs it
     -- queues and re-queues (a pending job's inputs), never their state, cost or lease.
     EXECUTE format('REVOKE ALL ON ai_jobs FROM %I', api);
-    EXECUTE format('GRANT SELECT, INSERT ON ai_jobs TO %I', api);
+    EXECUTE format('GRANT SELECT ON ai_jobs TO %I', api);
+    EXECUTE format('GRANT INSERT (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id, input_data, '
+        'record_version, triggered_by) ON ai_jobs TO %I', api);
     EXECUTE format('GRANT UPDATE (model_name, field_version_id, input_data, record_version, triggered_by, run_at, updated_at) ON ai_jobs TO %I', api);
     FOREACH item IN ARRAY ARRAY['pipelines', 'fields', 'field_versions', 'records', 'ai_jobs'] LOOP
         IF item <> 'ai_jobs' THEN

@@ -21,7 +21,8 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         /// Under load (a commit ended moments ago), a small batch of results waits this long for
         /// more before it commits.
         public var commitWindowMilliseconds = 2
-        /// The queue manager's PostgreSQL connections (one of them listens).
+        /// The queue manager's PostgreSQL connections (one of them listens); at most 16, its
+        /// role's connection limit.
         public var connections = 4
     }
 
@@ -47,15 +48,15 @@ public struct EngineTunables: Sendable, Codable, Equatable {
     }
 
     public struct API: Sendable, Codable, Equatable {
-        /// The API's PostgreSQL connections.
+        /// The API's PostgreSQL connections; at most 64, its role's connection limit.
         public var connections = 10
     }
 
     public struct Frames: Sendable, Codable, Equatable {
         /// A job frame carries a whole record.
         public var queueMessageBytes = 16 << 20
-        /// A report carries one AI output, which `max_tokens` bounds far below this.
-        public var processorReportBytes = 4 << 20
+        /// A report carries one AI output (at most 1 MiB, checked) and its audit.
+        public var processorReportBytes = 2 << 20
         /// A child's frames to the supervisor are a few dozen bytes.
         public var childMessageBytes = 4_096
     }
@@ -97,7 +98,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .queueClaimPollMilliseconds, .queueDemandPollMilliseconds, .queueRescueIntervalMilliseconds: 50...600_000
             case .queueCommitBatch: 1...10_000
             case .queueClaimWindowMilliseconds, .queueCommitWindowMilliseconds: 0...100
-            case .queueConnections: 2...64
+            case .queueConnections: 2...16
             case .processorsConcurrency: 1...1_024
             case .processorsIdleTimeoutMilliseconds: 100...86_400_000
             case .processorsDrainTimeoutMilliseconds: 0...3_600_000
@@ -106,9 +107,9 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .supervisionKillGraceMilliseconds: 100...600_000
             case .supervisionTenantPollMilliseconds: 100...600_000
             case .supervisionConnections: 1...16
-            case .apiConnections: 1...256
+            case .apiConnections: 1...64
             case .framesQueueMessageBytes: (1 << 20)...(256 << 20)
-            case .framesProcessorReportBytes: (64 << 10)...(64 << 20)
+            case .framesProcessorReportBytes: (64 << 10)...(4 << 20)
             case .framesChildMessageBytes: 1_024...65_536
             }
         }

@@ -53,6 +53,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// Alive; with the jobs it holds now and the jobs it has finished since it started, from
     /// which the supervisor sees both progress and idleness.
     case heartbeat(inFlight: Int, completed: Int)
+    /// From a processor: the queue manager closed its connection; it waits for a new one.
+    case queueLost
     /// From the API: the port it listens on (the kernel's pick when serve was given port 0).
     case listening(port: Int)
     /// From the queue manager: these tenants have due work and no processor connected.
@@ -81,6 +83,7 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             }
             self = .need(tenants: tenants)
         case "tenants_changed": self = .tenantsChanged
+        case "queue_lost": self = .queueLost
         case "listening":
             let port = try container.decode(Int.self, forKey: .port)
             guard (1...65535).contains(port) else {
@@ -106,6 +109,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             try container.encode(tenants, forKey: .tenants)
         case .tenantsChanged:
             try container.encode("tenants_changed", forKey: .type)
+        case .queueLost:
+            try container.encode("queue_lost", forKey: .type)
         case .listening(let port):
             try container.encode("listening", forKey: .type)
             try container.encode(port, forKey: .port)

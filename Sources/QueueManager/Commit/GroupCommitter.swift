@@ -17,7 +17,7 @@ final class GroupCommitter: Sendable {
 
     private let queue: JobQueue
     private let logger: Logger
-    private let waiting = Mutex<[(finished: JobQueue.Finished, bytes: Int)]>([])
+    private let waiting = Mutex<[(finished: JobQueue.Finished, bytes: Int, done: @Sendable () -> Void)]>([])
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     /// Told, after each batch, how many were committed and how many had lost their lease.
@@ -38,8 +38,9 @@ final class GroupCommitter: Sendable {
 
     /// Queues a finished attempt; `bytes` is its stored size (value and audit), already checked
     /// against the per-result cap.
-    func submit(_ finished: JobQueue.Finished, bytes: Int) {
-        self.waiting.withLock { $0.append((finished, bytes)) }
+    /// `done` runs once the result is committed or given up.
+    func submit(_ finished: JobQueue.Finished, bytes: Int, done: @escaping @Sendable () -> Void) {
+        self.waiting.withLock { $0.append((finished, bytes, done)) }
         self.wake.yield()
     }
 
@@ -73,18 +74,20 @@ final class GroupCommitter: Sendable {
 
     private func flush() async {
         while true {
-            let batch = self.waiting.withLock { waiting -> [JobQueue.Finished] in
+            let taken = self.waiting.withLock { waiting -> [(finished: JobQueue.Finished, bytes: Int, done: @Sendable () -> Void)] in
                 var count = 0
                 var bytes = 0
                 while count < waiting.count, count < self.maximumBatch, count == 0 || bytes + waiting[count].bytes <= Self.maximumBatchBytes {
                     bytes += waiting[count].bytes
                     count += 1
                 }
-                let taken = waiting.prefix(count).map(\.finished)
+                let taken = Array(waiting.prefix(count))
                 waiting.removeFirst(count)
                 return taken
             }
-            guard !batch.isEmpty else { return }
+            guard !taken.isEmpty else { return }
+            defer { for item in taken { item.done() } }
+            let batch = taken.map(\.finished)
             do {
                 try await self.commit(batch)
             } catch {

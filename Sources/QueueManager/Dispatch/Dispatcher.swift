@@ -19,7 +19,12 @@ final class Dispatcher: Sendable {
         /// The newest field-list version sent, per pipeline.
         var sentFields: [PipelineID: Int64] = [:]
 
-        var room: Int { self.draining ? 0 : max(0, self.concurrency - self.held.count) }
+        /// Results reported but not yet committed: they count against the room, so a processor
+        /// that reports faster than results commit gets no more work (the commit queue stays
+        /// bounded by concurrency × the result cap).
+        var committing = 0
+
+        var room: Int { self.draining ? 0 : max(0, self.concurrency - self.held.count - self.committing) }
     }
 
     private struct State {
@@ -144,6 +149,18 @@ final class Dispatcher: Sendable {
             guard let held = state.connections[id]?.held[job], held.attempt == attempt else { return nil }
             state.connections[id]?.held[job] = nil
             return held
+        }
+    }
+
+    /// A completed attempt's result now waits for its commit: it keeps its place in the room.
+    func awaitingCommit(_ id: Int) {
+        self.state.withLock { $0.connections[id]?.committing += 1 }
+    }
+
+    /// That result was committed (or given up): its place in the room is free.
+    func committed(_ id: Int) {
+        self.state.withLock { state in
+            if let count = state.connections[id]?.committing, count > 0 { state.connections[id]?.committing = count - 1 }
         }
     }
 

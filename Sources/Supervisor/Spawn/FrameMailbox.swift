@@ -22,7 +22,12 @@ final class FrameMailbox: Sendable {
         self.state.withLock { state in
             if case .heartbeat = message, let index = state.queue.lastIndex(where: { if case .heartbeat = $0 { true } else { false } }) {
                 state.queue[index] = message
-            } else if state.queue.count < Self.capacity {
+            } else if case .need(let tenants) = message, let index = state.queue.lastIndex(where: { if case .need = $0 { true } else { false } }),
+                      case .need(let earlier) = state.queue[index] {
+                // Requests for processors merge: the supervisor reads a set of tenants, however many frames.
+                state.queue[index] = .need(tenants: Array(Set(earlier + tenants)))
+            } else if message == nil || state.queue.count < Self.capacity {
+                // A broken frame is never dropped: it is what ends the supervisor's reading of the child.
                 state.queue.append(message)
             } else {
                 state.dropped += 1

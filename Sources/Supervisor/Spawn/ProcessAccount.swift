@@ -84,15 +84,36 @@ struct ProcessAccount: Sendable, Equatable {
         return nil
     }
 
-    /// Hands a directory tree to this account.
+    /// Hands a directory tree to this account, walking it through descriptors: each directory
+    /// opened relative to its parent with `O_NOFOLLOW`, each entry changed with `fchownat`
+    /// without following links. The account may already own (and so rearrange) the tree; a link
+    /// it plants is changed as a link, never followed to a file of anyone else's.
     func own(_ path: String) throws {
-        let manager = FileManager.default
-        var paths = [path]
-        if let enumerator = manager.enumerator(atPath: path) {
-            while let relative = enumerator.nextObject() as? String { paths.append(path + "/" + relative) }
+        let top = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard top >= 0 else { throw EmbeddedServiceError(service: "setup", detail: "cannot open directory \(path): errno \(errno)") }
+        guard fchown(top, self.uid, self.gid) == 0 else {
+            close(top)
+            throw EmbeddedServiceError(service: "setup", detail: "cannot hand \(path) to uid \(self.uid): errno \(errno)")
         }
-        for item in paths where lchown(item, self.uid, self.gid) != 0 {
-            throw EmbeddedServiceError(service: "setup", detail: "cannot hand \(item) to uid \(self.uid): errno \(errno)")
+        try self.own(contentsOf: top, path: path, depth: 0)
+    }
+
+    /// Takes over `directory` (closing it) and hands every entry below it to this account.
+    private func own(contentsOf directory: Int32, path: String, depth: Int) throws {
+        guard depth < 32, let stream = fdopendir(directory) else {
+            close(directory)
+            throw EmbeddedServiceError(service: "setup", detail: "cannot walk \(path) (depth \(depth)): errno \(errno)")
+        }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name != ".", name != ".." else { continue }
+            guard fchownat(directory, name, self.uid, self.gid, AT_SYMLINK_NOFOLLOW) == 0 else {
+                throw EmbeddedServiceError(service: "setup", detail: "cannot hand \(path)/\(name) to uid \(self.uid): errno \(errno)")
+            }
+            let child = openat(directory, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            // Not a directory (or a link, refused by O_NOFOLLOW): nothing below it.
+            if child >= 0 { try self.own(contentsOf: child, path: path + "/" + name, depth: depth + 1) }
         }
     }
 }

@@ -17,51 +17,46 @@ final class SupervisedChild {
         case fixed(ChildSpec)
     }
 
-    /// Why a child is not to run.
-    enum Hold: String {
-        /// `tenant stop`: until `tenant start` (or serve restarts).
-        case operatorStop = "stopped by operator"
-        /// No work for the idle timeout: until work arrives.
-        case idle = "idle"
-        /// The tenant was suspended or deleted.
-        case inactive = "tenant not active"
-        /// serve is stopping.
-        case shutdown = "shutting down"
-    }
+    typealias Hold = ChildState.Hold
 
     let name: String
     let role: ChildSpec.Role
     let launch: Launch
+    /// The restart policy's machine.
     var lifecycle: ChildLifecycle
-    var pid: pid_t?
+    /// Everything else decided about the child: holds, the process slot, liveness, idleness.
+    var state: ChildState
+    /// The handles the actions act on.
     var channel: FrameSocket?
-    /// Counts spawns: a frame or timer of an earlier process of this child is ignored.
-    var generation = 0
     var worker: String?
-    var hold: Hold?
-    var alwaysOn = false
-    /// An operator's restart: the next exit starts it again at once.
-    var restartRequested = false
-    /// Work arrived while an idle processor was draining: start again when it is gone.
-    var workArrived = false
-    var lastHeard = ContinuousClock.now
-    var lastBusy = ContinuousClock.now
-    var inFlight = 0
-    var completed = 0
-    var terminationSent = false
     /// Identifies the supervising loop; a loop that finds another id here ends.
     var loopID = 0
     var loop: Task<Void, Never>?
-    /// Between the decision to spawn and the spawn (reading the tenant, opening its key).
-    var preparing = false
-    /// A processor: the queue manager generation it was connected to, if any.
-    var queueGeneration: Int?
 
     init(name: String, role: ChildSpec.Role, launch: Launch, policy: RestartPolicy) {
         self.name = name
         self.role = role
         self.launch = launch
         self.lifecycle = ChildLifecycle(policy: policy)
+        self.state = ChildState(now: .now)
+    }
+
+    // Read-through views of the state, for logs, status and the actions.
+    var pid: pid_t? { self.state.pid }
+    var generation: Int { self.state.generation }
+    var preparing: Bool { self.state.isPreparing }
+    var inFlight: Int { self.state.inFlight }
+    var hold: Hold? {
+        get { self.state.hold }
+        set { self.state.hold = newValue }
+    }
+    var alwaysOn: Bool {
+        get { self.state.alwaysOn }
+        set { self.state.alwaysOn = newValue }
+    }
+    var restartRequested: Bool {
+        get { self.state.restartRequested }
+        set { self.state.restartRequested = newValue }
     }
 
     var tenant: TenantID? {
@@ -86,7 +81,7 @@ extension Supervisor {
 
     /// Starts the child's supervising loop, replacing a loop that is waiting out a backoff.
     func supervise(_ child: SupervisedChild) {
-        guard !self.stopping, child.pid == nil, !child.preparing else { return }
+        guard child.state.mayStart(stopping: self.stopping) else { return }
         child.loop?.cancel()
         child.loopID += 1
         let id = child.loopID
@@ -115,19 +110,15 @@ extension Supervisor {
                 decision = child.lifecycle.failedToStart(error.description, at: .now, random: Double.random(in: 0..<1))
                 self.logger.error("child failed to start", metadata: ["child": "\(name)", "error": "\(error)"])
             }
-            if child.restartRequested {
-                child.restartRequested = false
-                child.lifecycle.operatorStart()
+            let wasRestart = child.restartRequested
+            if child.state.afterExit(stopping: self.stopping) == .startAgain {
+                // An operator's restart resets the policy; work arriving during an idle drain
+                // simply starts it again.
+                if wasRestart { child.lifecycle.operatorStart() }
                 continue
             }
             switch decision {
             case .stayStopped:
-                if child.hold == .idle, child.workArrived, !self.stopping {
-                    child.hold = nil
-                    child.workArrived = false
-                    continue
-                }
-                if child.loopID == id { child.loop = nil }
                 return
             case .restart(let at):
                 self.logger.error("child exited; restarting", metadata: [
@@ -152,16 +143,16 @@ extension Supervisor {
         // From here until the process's pid is recorded (reading the tenant, opening its key,
         // the spawn itself: all suspension points), no other loop may start for this child:
         // `supervise` refuses while `preparing`, or two processes of one child would run.
-        child.preparing = true
+        guard child.state.beginPreparing() else { return nil }
         let prepared: Prepared
         do {
             prepared = try await self.prepare(child)
         } catch {
-            child.preparing = false
+            child.state.preparationEnded()
             throw error
         }
         guard child.loopID == id, !self.stopping, child.hold == nil else {
-            child.preparing = false
+            child.state.preparationEnded()
             return nil
         }
         let spawned = await self.spawnThread.run { Result { () throws(SpawnError) in try Spawner.spawn(prepared.spec) } }
@@ -169,21 +160,12 @@ extension Supervisor {
         do {
             running = try spawned.get()
         } catch {
-            child.preparing = false
+            child.state.preparationEnded()
             throw error
         }
-        child.preparing = false
         self.table.childStarted()
-        child.generation += 1
-        let generation = child.generation
-        child.pid = running.pid
+        let generation = child.state.spawned(pid: running.pid, now: .now)
         child.channel = running.channel
-        child.terminationSent = false
-        child.inFlight = 0
-        child.completed = 0
-        child.queueGeneration = nil
-        child.lastHeard = .now
-        child.lastBusy = .now
         child.lifecycle.spawned(at: .now)
         self.io.watchOutput(of: child.name, descriptor: running.output)
         if let channel = running.channel {
@@ -215,10 +197,8 @@ extension Supervisor {
         }
         self.logger.info("child started", metadata: ["child": "\(child.name)", "child.pid": "\(running.pid)"])
         let status = await self.table.waitForExit(running.pid)
-        child.pid = nil
+        child.state.exited()
         child.channel = nil
-        child.inFlight = 0
-        child.queueGeneration = nil
         // The next queue manager releases what this one held; a processor's attempts are
         // released by the queue manager the moment its socket closes.
         if child.role == .qmgr, let worker = child.worker { self.retiredQueueWorkers = Array((self.retiredQueueWorkers + [worker]).suffix(8)) }
@@ -316,10 +296,10 @@ extension Supervisor {
 
     /// A frame from a child (nil: one we could not read, which ends our reading of that child).
     func heard(_ name: String, generation: Int, _ message: ChildMessage?) {
-        guard let child = self.children[name], child.generation == generation, child.pid != nil else { return }
+        guard let child = self.children[name], child.state.isCurrent(generation) else { return }
         switch message {
         case .ready:
-            child.lastHeard = .now
+            child.state.heard(now: .now)
             child.lifecycle.ready()
             self.logger.info("child ready", metadata: ["child": "\(name)", "child.pid": "\(child.pid ?? 0)"])
             switch child.role {
@@ -329,7 +309,7 @@ extension Supervisor {
             }
         case .need(let tenants):
             guard child.role == .qmgr else { return }
-            child.lastHeard = .now
+            child.state.heard(now: .now)
             for tenant in tenants { Task { await self.workQueued(for: tenant) } }
         case .tenantsChanged:
             guard child.role == .qmgr else { return }
@@ -341,15 +321,12 @@ extension Supervisor {
             // The queue manager closed this processor's connection (it broke the protocol, or a
             // write failed): a fresh one, or the processor would sit connected to nothing.
             guard child.role == .processor else { return }
-            child.queueGeneration = nil
+            child.state.queueGeneration = nil
             self.connectToQueue(child)
         case .heartbeat(let inFlight, let completed):
-            child.lastHeard = .now
-            if inFlight > 0 || completed != child.completed { child.lastBusy = .now }
-            child.inFlight = inFlight
-            child.completed = completed
+            let needsQueue = child.state.heartbeat(inFlight: inFlight, completed: completed, now: .now)
             // A processor whose connection could not be handed over gets another try.
-            if child.role == .processor, child.queueGeneration == nil { self.connectToQueue(child) }
+            if child.role == .processor, needsQueue { self.connectToQueue(child) }
         case nil:
             self.logger.error("child broke the frame protocol; it will be treated as silent", metadata: ["child": "\(name)"])
         }
@@ -363,15 +340,20 @@ extension Supervisor {
             let now = ContinuousClock.now
             for child in self.children.values {
                 guard let pid = child.pid, child.channel != nil else { continue }
-                if !child.terminationSent, now - child.lastHeard > self.configuration.heartbeatTimeout {
+                let action = child.state.tick(
+                    now: now, heartbeatTimeout: self.configuration.heartbeatTimeout, idleTimeout: self.configuration.idleTimeout,
+                    idleStoppable: child.role == .processor && child.lifecycle.state == .running
+                )
+                switch action {
+                case .none:
+                    break
+                case .terminateSilent(let silentFor):
                     self.logger.error("child is silent; terminating it", metadata: [
-                        "child": "\(child.name)", "child.pid": "\(pid)", "silent.for": "\(now - child.lastHeard)",
+                        "child": "\(child.name)", "child.pid": "\(pid)", "silent.for": "\(silentFor)",
                     ])
                     self.signal(child, SIGTERM, killAfter: self.configuration.killGrace)
-                } else if child.role == .processor, child.hold == nil, !child.alwaysOn, child.lifecycle.state == .running,
-                          child.inFlight == 0, now - child.lastBusy > self.configuration.idleTimeout {
-                    self.logger.info("processor idle; stopping it until work arrives", metadata: ["child": "\(child.name)", "idle.for": "\(now - child.lastBusy)"])
-                    child.hold = .idle
+                case .stopIdle(let idleFor):
+                    self.logger.info("processor idle; stopping it until work arrives", metadata: ["child": "\(child.name)", "idle.for": "\(idleFor)"])
                     self.drain(child, timeout: self.configuration.drainTimeout)
                 }
             }
@@ -398,7 +380,7 @@ extension Supervisor {
     /// there.
     func signal(_ child: SupervisedChild, _ signal: Int32?, killAfter: Duration) {
         guard let pid = child.pid else { return }
-        child.terminationSent = true
+        child.state.terminationSent = true
         if let signal { kill(pid, child.role == .postgres && signal == SIGTERM ? SIGINT : signal) }
         let generation = child.generation
         let name = child.name
@@ -413,7 +395,7 @@ extension Supervisor {
 
     private func isRunning(_ name: String, generation: Int) -> Bool {
         guard let child = self.children[name] else { return false }
-        return child.generation == generation && child.pid != nil
+        return child.state.isCurrent(generation)
     }
 
     /// At shutdown: stops every child of these roles (processors drain up to `timeout`) and waits

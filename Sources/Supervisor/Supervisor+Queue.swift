@@ -23,7 +23,7 @@ extension Supervisor {
     func connectToQueue(_ processor: SupervisedChild) {
         guard let queue = self.readyQueueManager, let queueChannel = queue.channel,
               let processorChannel = processor.channel, let tenant = processor.tenant,
-              processor.lifecycle.state == .running, processor.queueGeneration != queue.generation else { return }
+              processor.lifecycle.state == .running, processor.state.queueGeneration != queue.generation else { return }
         var pair: [Int32] = [-1, -1]
         guard oneo_socketpair(&pair) == 0 else {
             self.logger.error("cannot make a socketpair for a processor; it waits for the next try", metadata: ["child": "\(processor.name)", "errno": "\(errno)"])
@@ -44,7 +44,7 @@ extension Supervisor {
             self.logger.error("could not hand the queue manager a processor connection", metadata: ["child": "\(processor.name)"])
             return
         }
-        processor.queueGeneration = queue.generation
+        processor.state.queueGeneration = queue.generation
         self.logger.info("processor connected to the queue manager", metadata: ["child": "\(processor.name)"])
     }
 

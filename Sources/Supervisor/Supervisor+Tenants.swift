@@ -55,18 +55,9 @@ extension Supervisor {
 
     /// The tenant of this processor has work, or must always run.
     func demand(_ child: SupervisedChild) {
-        child.lastBusy = .now
-        if child.pid != nil {
-            if child.hold == .idle { child.workArrived = true }
-            return
-        }
-        switch child.hold {
-        case .operatorStop, .shutdown: return
-        case .idle, .inactive: child.hold = nil
-        case nil: break
-        }
-        // A loop waiting out a backoff or a crash loop keeps its schedule.
-        if child.loop == nil || child.lifecycle.state == .stopped { self.supervise(child) }
+        // A loop waiting out a backoff or a crash loop keeps its schedule (`ChildState.demand`).
+        let action = child.state.demand(now: .now, loopRunning: child.loop != nil, lifecycleStopped: child.lifecycle.state == .stopped)
+        if action == .supervise { self.supervise(child) }
     }
 
     private func reconcileProcessors(_ directory: TenantDirectory) async {

@@ -157,3 +157,21 @@ struct ResultCheckTests {
         #expect(problem.message.contains("limit"))
     }
 }
+
+@Suite("dispatcher: results waiting for their commit")
+struct CommitRoomTests {
+    @Test("up to concurrency results may wait for the commit freely; past that they take the room")
+    func waitingResultsTakeRoomPastConcurrency() {
+        let dispatcher = Dispatcher()
+        let (_, stream) = AsyncStream<QueueMessage>.makeStream()
+        let id = dispatcher.connect(tenant: TenantID(1), name: "processor:a", concurrency: 2, outbound: stream)
+        for _ in 0..<2 { dispatcher.awaitingCommit(id) }
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 2])
+        dispatcher.awaitingCommit(id)
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 1])
+        dispatcher.awaitingCommit(id)
+        #expect(dispatcher.rooms(all: true).isEmpty)
+        dispatcher.committed(id)
+        #expect(dispatcher.rooms(all: true) == [TenantID(1): 1])
+    }
+}

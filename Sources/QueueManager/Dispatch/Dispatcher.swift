@@ -19,12 +19,15 @@ final class Dispatcher: Sendable {
         /// The newest field-list version sent, per pipeline.
         var sentFields: [PipelineID: Int64] = [:]
 
-        /// Results reported but not yet committed: they count against the room, so a processor
-        /// that reports faster than results commit gets no more work (the commit queue stays
-        /// bounded by concurrency × the result cap).
+        /// Results reported but not yet committed. Up to `concurrency` of them wait freely (a
+        /// steady processor never waits on the group commit); past that they count against the
+        /// room, so one that reports faster than results commit gets no more work and the commit
+        /// queue stays bounded: at most 2 × concurrency results per processor.
         var committing = 0
 
-        var room: Int { self.draining ? 0 : max(0, self.concurrency - self.held.count - self.committing) }
+        var room: Int {
+            self.draining ? 0 : max(0, self.concurrency - self.held.count - max(0, self.committing - self.concurrency))
+        }
     }
 
     private struct State {

@@ -267,8 +267,7 @@ public struct QueueManagerService: Service {
             let cost = ModelPricing.forModel(job.model).cost(promptTokens: prompt, completionTokens: output)
             self.dispatcher.awaitingCommit(id)
             self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
-                self.dispatcher.committed(id)
-                self.wake.yield(false)
+                if self.dispatcher.committed(id) { self.wake.yield(false) }
             }
         case .failed(let failure):
             guard let job = self.settled(id, failure.job, failure.attempt, logger: logger) else { return self.dispatcher.strayReport(id) }

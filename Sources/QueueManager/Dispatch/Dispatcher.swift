@@ -160,10 +160,15 @@ final class Dispatcher: Sendable {
         self.state.withLock { $0.connections[id]?.committing += 1 }
     }
 
-    /// That result was committed (or given up): its place in the room is free.
-    func committed(_ id: Int) {
+    /// That result was committed (or given up). Returns whether that freed room for a tenant
+    /// that may have work (only then is a claim worth waking for).
+    @discardableResult
+    func committed(_ id: Int) -> Bool {
         self.state.withLock { state in
-            if let count = state.connections[id]?.committing, count > 0 { state.connections[id]?.committing = count - 1 }
+            guard let connection = state.connections[id], connection.committing > 0 else { return false }
+            let freedRoom = connection.committing > connection.concurrency
+            state.connections[id]?.committing = connection.committing - 1
+            return freedRoom && state.mayHaveWork.contains(connection.tenant)
         }
     }
 

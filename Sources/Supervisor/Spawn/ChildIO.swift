@@ -120,14 +120,18 @@ final class ChildIO: Sendable {
 
     /// Hands every whole frame to the handler; false when the child broke the framing.
     private static func deliverFrames(_ buffer: inout [UInt8], limit: Int, to handler: FrameHandler) -> Bool {
-        while buffer.count >= 4 {
-            guard let length = try? Frame.bodyLength(header: Array(buffer[0..<4]), limit: limit) else {
+        // Frames are read at an offset and the buffer shortened once: a chunk of a thousand
+        // small frames costs one copy, not one per frame.
+        var start = 0
+        defer { if start > 0 { buffer.removeFirst(start) } }
+        while buffer.count - start >= 4 {
+            guard let length = try? Frame.bodyLength(header: Array(buffer[start..<(start + 4)]), limit: limit) else {
                 handler(nil)
                 return false
             }
-            guard buffer.count >= 4 + length else { return true }
-            let body = Array(buffer[4..<(4 + length)])
-            buffer.removeFirst(4 + length)
+            guard buffer.count - start >= 4 + length else { return true }
+            let body = Array(buffer[(start + 4)..<(start + 4 + length)])
+            start += 4 + length
             handler(try? Frame.decode(ChildMessage.self, body: body))
         }
         return true

@@ -11,7 +11,7 @@ struct PipelineStore: Sendable {
     let database: PostgresClient
     /// (tenant, id or slug) → pipeline. Pipelines are never renamed or deleted through the API,
     /// so a short-lived copy cannot point at the wrong one.
-    let resolved = ShortLivedCache<ResolveKey, PipelineResource>(lifetime: .seconds(5))
+    let resolved = ShortLivedCache<ResolveKey, PipelineResource>(lifetime: .seconds(60))
 
     struct ResolveKey: Hashable, Sendable {
         let tenant: TenantID

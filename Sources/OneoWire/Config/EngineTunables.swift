@@ -17,10 +17,10 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         public var commitBatch = 256
         /// While processors hold work, a NOTIFY's claim waits this long for others to join it
         /// (PostgreSQL's `commit_delay` idea): fewer, larger claims under load; none when idle.
-        public var claimWindowMilliseconds = 2
+        public var claimWindowMilliseconds = 5
         /// Under load (a commit ended moments ago), a small batch of results waits this long for
         /// more before it commits.
-        public var commitWindowMilliseconds = 2
+        public var commitWindowMilliseconds = 5
         /// The queue manager's PostgreSQL connections (one of them listens); at most 16, its
         /// role's connection limit.
         public var connections = 4

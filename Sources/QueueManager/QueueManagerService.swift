@@ -106,7 +106,7 @@ public struct QueueManagerService: Service {
         for await everyone in self.wakeups {
             // Under load (processors hold work), let other NOTIFYs join this claim: one claim
             // for many jobs instead of one each. Idle, claim at once.
-            if !everyone, window > .zero, !self.dispatcher.held.isEmpty { try? await Task.sleep(for: window) }
+            if !everyone, window > .zero, self.dispatcher.heldCount > 0 { try? await Task.sleep(for: window) }
             var again = true
             var all = everyone
             while again, !Task.isCancelled {
@@ -158,7 +158,7 @@ public struct QueueManagerService: Service {
             }
         }
         let unsent = self.dispatcher.send(ready, fields: lists)
-        self.activity.setHeld(self.dispatcher.held.count)
+        self.activity.setHeld(self.dispatcher.heldCount)
         if !unsent.isEmpty {
             do {
                 try await self.queue.giveBack(unsent.map(\.attemptReference), logger: self.logger)
@@ -223,7 +223,7 @@ public struct QueueManagerService: Service {
             logger.warning("processor connection ended", metadata: ["error": "\(SafeErrorDescription.of(error))"])
         }
         let orphaned = self.dispatcher.disconnect(id)
-        self.activity.setHeld(self.dispatcher.held.count)
+        self.activity.setHeld(self.dispatcher.heldCount)
         if !orphaned.isEmpty {
             do {
                 let released = try await self.queue.release(.attempts(orphaned.map(\.attemptReference)), logger: logger)
@@ -298,7 +298,7 @@ public struct QueueManagerService: Service {
         if let path = completion.value.pathOfUnstorableText(under: "value") ?? completion.audit.pathOfUnstorableText(under: "audit") {
             return .failure(Unstorable(message: "the result holds text PostgreSQL cannot store (\(path))"))
         }
-        let bytes = completion.value.compactJSON.utf8.count + completion.audit.compactJSON.utf8.count
+        let bytes = completion.value.unescapedJSONSize + completion.audit.unescapedJSONSize
         guard bytes <= Self.maximumResultBytes else {
             return .failure(Unstorable(message: "the result is \(bytes) bytes; the limit is \(Self.maximumResultBytes)"))
         }
@@ -321,7 +321,7 @@ public struct QueueManagerService: Service {
             }
             return nil
         }
-        self.activity.setHeld(self.dispatcher.held.count)
+        self.activity.setHeld(self.dispatcher.heldCount)
         // Room freed: worth a claim only if the tenant may have more due.
         if self.dispatcher.mayHaveWork(held.tenant) { self.wake.yield(false) }
         return held

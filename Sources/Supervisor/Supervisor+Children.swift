@@ -196,6 +196,12 @@ extension Supervisor {
             child.lifecycle.ready()
         }
         self.logger.info("child started", metadata: ["child": "\(child.name)", "child.pid": "\(running.pid)"])
+        // Held (stopped, suspended, shutting down) while the spawn was in flight: the new
+        // process goes at once instead of running unheld work.
+        if child.hold != nil || self.stopping {
+            self.logger.notice("child was held while it started; stopping it", metadata: ["child": "\(child.name)", "reason": "\(child.hold?.rawValue ?? "shutting down")"])
+            self.signal(child, SIGTERM, killAfter: self.configuration.killGrace)
+        }
         let status = await self.table.waitForExit(running.pid)
         child.state.exited()
         child.channel = nil

@@ -14,7 +14,10 @@ struct JobStepTests {
         PipelineField(id: FieldID(3), slug: "summary", name: "Summary", type: .aiGenerated, position: 2, aiConfig: nil),
     ])
 
-    static func order(prompt: String = "Summarize {name}: {*}", data: [String: JSONValue]? = ["name": "Jane", "api_key": "sk-live-secret"], fieldsVersion: Int64 = 3) -> JobOrder {
+    /// Test data, not a key: a made-up value under a key name the guard withholds.
+    static let madeUpKey = "TEST-ONLY-not-a-real-key-0000"
+
+    static func order(prompt: String = "Summarize {name}: {*}", data: [String: JSONValue]? = ["name": "Jane", "api_key": .string(madeUpKey)], fieldsVersion: Int64 = 3) -> JobOrder {
         JobOrder(
             job: JobID(7), attempt: 1, maxAttempts: 3, pipeline: PipelineID(1), pipelineName: "Leads", fieldsVersion: fieldsVersion,
             record: RecordID(9), fieldName: "summary", model: "gpt-4o-mini", config: AIFieldConfig(prompt: prompt), triggeredBy: "api",
@@ -29,7 +32,7 @@ struct JobStepTests {
         let prepared = try context.prepare(Self.order()).get()
         #expect(prepared.prompt.contains("<data>Jane</data>"))
         #expect(prepared.prompt.contains("<record_data>"))
-        #expect(!prepared.prompt.contains("sk-live-secret"))
+        #expect(!prepared.prompt.contains(Self.madeUpKey))
         #expect(prepared.audit["excluded_fields"]?.integerValue == 1)
     }
 

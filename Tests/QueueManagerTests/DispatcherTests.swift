@@ -85,7 +85,10 @@ struct DispatcherTests {
         #expect(dispatcher.settle(acme, job: JobID(1), attempt: 2) == nil, "a stale attempt is not settled")
         #expect(dispatcher.settle(acme, job: JobID(1), attempt: 1)?.id == JobID(1))
         #expect(dispatcher.settle(acme, job: JobID(1), attempt: 1) == nil, "an attempt settles once")
+        #expect(dispatcher.heldCount == 2, "the running count follows sends and settles")
         #expect(dispatcher.disconnect(acme).map(\.id) == [JobID(2)])
+        #expect(dispatcher.heldCount == 1)
+        #expect(dispatcher.heldCount == dispatcher.held.count)
         #expect(dispatcher.send([Self.order(Self.job(4, tenant: 1))], fields: lists).map(\.id) == [JobID(4)], "no processor: unsent")
         #expect(dispatcher.isConnected(TenantID(2)))
         #expect(!dispatcher.isConnected(TenantID(1)))
@@ -137,7 +140,7 @@ struct ResultCheckTests {
     @Test("a NUL anywhere in the value or the audit, or a result over 1 MiB, is refused; an ordinary one passes with its size")
     func unstorableResults() {
         if case .success(let bytes) = QueueManagerService.storable(Self.completion("A fine summary.")) {
-            #expect(bytes == #""A fine summary.""#.utf8.count + 2)
+            #expect(bytes == #""A fine summary.""#.utf8.count + 2, "the value's JSON and the empty audit's {}")
         } else {
             Issue.record("an ordinary result was refused")
         }

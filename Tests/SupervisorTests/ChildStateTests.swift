@@ -102,4 +102,20 @@ struct ChildStateTests {
         let result19 = state.tick(now: self.start + .seconds(102), heartbeatTimeout: .seconds(100), idleTimeout: idle, idleStoppable: true)
         #expect(result19 == .none, "held: stopped once")
     }
+
+    @Test("a new process starts with no work waiting from an earlier drain, and an operator's restart clears it too")
+    func workArrivedDoesNotOutliveItsProcess() {
+        var state = ChildState(now: self.start)
+        _ = state.beginPreparing()
+        _ = state.spawned(pid: 1, now: self.start)
+        state.hold = .idle
+        _ = state.demand(now: self.start, loopRunning: true, lifecycleStopped: false)
+        state.restartRequested = true
+        state.exited()
+        let first = state.afterExit(stopping: false)
+        #expect(first == .startAgain)
+        state.hold = .idle
+        let second = state.afterExit(stopping: false)
+        #expect(second == .byPolicy, "the work that arrived was for the process the restart replaced")
+    }
 }

@@ -56,9 +56,11 @@ struct PipelineStore: Sendable {
 
     /// A pipeline by id or slug, as `{pipeline}` in a URL accepts either.
     func resolve(tenant: TenantID, _ reference: String, logger: Logger) async throws -> PipelineResource {
-        let key = ResolveKey(tenant: tenant, reference: reference)
-        if let cached = self.resolved.value(for: key) { return cached }
         let id = PipelineID(parsing: reference)
+        // One key per pipeline id however it is spelled ("5", "05", "+5"), so no caller can fill
+        // the shared cache with spellings of one pipeline.
+        let key = ResolveKey(tenant: tenant, reference: id.map { "#\($0.rawValue)" } ?? reference)
+        if let cached = self.resolved.value(for: key) { return cached }
         let found = try await self.database.asTenant(tenant, logger: logger) { connection -> PipelineResource? in
             let rows = try await connection.query(
                 """

@@ -38,6 +38,9 @@ final class Dispatcher: Sendable {
         /// room. A claim asks only for these (the poll asks for every tenant), so a report
         /// that frees room does not cost an empty claim, which is a commit like any other.
         var mayHaveWork: Set<TenantID> = []
+        /// Attempts held by all connections, kept as they change (read on every report and
+        /// wake-up: no walk over every connection's jobs on the hot path).
+        var heldCount = 0
     }
 
     private let state = Mutex(State())
@@ -60,6 +63,7 @@ final class Dispatcher: Sendable {
             guard let connection = state.connections.removeValue(forKey: id) else { return [] }
             if state.byTenant[connection.tenant] == id { state.byTenant[connection.tenant] = nil }
             connection.outbound.finish()
+            state.heldCount -= connection.held.count
             return Array(connection.held.values)
         }
     }
@@ -137,7 +141,7 @@ final class Dispatcher: Sendable {
                     connection.outbound.yield(.fields(list))
                     connection.sentFields[job.pipeline] = list.version
                 }
-                connection.held[job.id] = job
+                if connection.held.updateValue(job, forKey: job.id) == nil { state.heldCount += 1 }
                 connection.outbound.yield(.job(order))
                 state.connections[id] = connection
             }
@@ -151,6 +155,7 @@ final class Dispatcher: Sendable {
         self.state.withLock { state in
             guard let held = state.connections[id]?.held[job], held.attempt == attempt else { return nil }
             state.connections[id]?.held[job] = nil
+            state.heldCount -= 1
             return held
         }
     }
@@ -191,7 +196,12 @@ final class Dispatcher: Sendable {
         self.state.withLock { $0.connections[id]?.draining = true }
     }
 
-    /// Every attempt a processor is working on: their leases are extended.
+    /// How many attempts processors hold now.
+    var heldCount: Int {
+        self.state.withLock { $0.heldCount }
+    }
+
+    /// Every attempt a processor is working on: their leases are extended (every quarter lease).
     var held: [JobID] {
         self.state.withLock { $0.connections.values.flatMap(\.held.keys) }
     }

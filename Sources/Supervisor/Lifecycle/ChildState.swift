@@ -82,6 +82,7 @@ struct ChildState {
     mutating func spawned(pid: pid_t, now: ContinuousClock.Instant) -> Int {
         self.generation += 1
         self.slot = .running(pid: pid, generation: self.generation)
+        self.workArrived = false
         self.terminationSent = false
         self.inFlight = 0
         self.completed = 0
@@ -150,6 +151,7 @@ struct ChildState {
     mutating func afterExit(stopping: Bool) -> AfterExit {
         if self.restartRequested {
             self.restartRequested = false
+            self.workArrived = false
             return .startAgain
         }
         if self.hold == .idle, self.workArrived, !stopping {

@@ -1,6 +1,6 @@
 public import Hummingbird
 public import Logging
-import OneoWire
+public import OneoWire
 import OneoPrompt
 import OneoStore
 import OneoCore
@@ -13,6 +13,9 @@ public enum APIServer {
         host: String,
         port: Int,
         connections: ConnectionSettings = ConnectionSettings(),
+        tunables: EngineTunables = EngineTunables(),
+        health: any ProcessorHealthSource = NoProcessorHealth(),
+        redis: RedisSettings? = nil,
         logger: Logger,
         onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -26,8 +29,12 @@ public enum APIServer {
         let pipelines = PipelineStore(database: database)
         let api = router.group("api/v1").add(middleware: TokenAuthenticator(database: database))
         PipelineRoutes(pipelines: pipelines).add(to: api)
-        RecordRoutes(database: database, pipelines: pipelines).add(to: api)
+        let attempts = tunables.queue.maxRetries + 1
+        RecordRoutes(database: database, pipelines: pipelines, maxAttempts: attempts).add(to: api)
+        GenerateRoutes(database: database, pipelines: pipelines, maxAttempts: attempts).add(to: api)
         JobRoutes(database: database, pipelines: pipelines).add(to: api)
+        JobActionRoutes(database: database, pipelines: pipelines, attempts: attempts).add(to: api)
+        JobHealthRoutes(database: database, health: health, redis: redis).add(to: api)
         PreviewRoutes(database: database, pipelines: pipelines).add(to: api)
         // Every connection gets its own guard over the shared counts: caps, head and body deadlines.
         let counts = ConnectionCounts(settings: connections)

@@ -41,6 +41,7 @@ public struct ProcessorService: Service {
     /// What heartbeats report: jobs in flight and finished.
     public let activity = Activity()
     private let drainState = DrainState()
+    private let running = RunningJobs()
 
     /// Told when the queue manager closed our connection (not when we replaced or closed it).
     private let queueLost: @Sendable () -> Void
@@ -60,7 +61,16 @@ public struct ProcessorService: Service {
         self.context = PromptContext(tenantName: settings.tenantName)
         self.runner = JobRunner(
             context: self.context,
-            provider: ProviderStep(client: ChatCompletionsClient(baseURL: settings.baseURL, key: settings.key, http: self.http))
+            provider: ProviderStep(
+                client: ChatCompletionsClient(
+                    baseURL: settings.baseURL, key: settings.key, http: self.http,
+                    timeout: .milliseconds(Int64(settings.tunables.processors.providerTimeoutMilliseconds))
+                ),
+                policy: .init(
+                    retries: settings.tunables.processors.providerRetries,
+                    longestWait: .tunable(milliseconds: settings.tunables.processors.providerRetryWaitMaxMilliseconds)
+                )
+            )
         )
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
@@ -120,6 +130,10 @@ public struct ProcessorService: Service {
                         switch message {
                         case .fields(let list):
                             self.context.receive(list)
+                        case .cancel(let job, let attempt):
+                            if self.running.cancel(job: job, attempt: attempt) {
+                                self.logger.info("job cancelled; aborting its provider call", metadata: ["job.id": "\(job)", "job.attempt": "\(attempt)"])
+                            }
                         case .job(let order):
                             // The queue manager sends no more than our concurrency; twice that is
                             // a broken peer, and a draining processor starts nothing new.
@@ -128,8 +142,14 @@ public struct ProcessorService: Service {
                                 continue
                             }
                             self.activity.started()
+                            // Its own task, registered before the next frame is read, so a
+                            // cancel frame can abort this job alone (the HTTP client aborts the
+                            // call when its task is cancelled).
+                            let task = Task { await self.runner.run(order, logger: self.logger) }
+                            self.running.add(job: order.job, attempt: order.attempt, task: task)
                             jobs.addTask {
-                                let report = await self.runner.run(order, logger: self.logger)
+                                let report = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+                                self.running.remove(job: order.job, attempt: order.attempt)
                                 do {
                                     try await outbound.send(report)
                                 } catch {
@@ -190,6 +210,31 @@ public final class Activity: Sendable {
 
     func changed() {
         self.change.yield()
+    }
+}
+
+/// The jobs running now, by (job, attempt), so that a cancel frame can abort one.
+private final class RunningJobs: Sendable {
+    private struct Key: Hashable {
+        let job: JobID
+        let attempt: Int
+    }
+
+    private let tasks = Mutex<[Key: Task<ProcessorReport, Never>]>([:])
+
+    func add(job: JobID, attempt: Int, task: Task<ProcessorReport, Never>) {
+        self.tasks.withLock { $0[Key(job: job, attempt: attempt)] = task }
+    }
+
+    func remove(job: JobID, attempt: Int) {
+        self.tasks.withLock { _ = $0.removeValue(forKey: Key(job: job, attempt: attempt)) }
+    }
+
+    /// Cancels that job's task; false when it is not running here (finished, or never sent).
+    func cancel(job: JobID, attempt: Int) -> Bool {
+        guard let task = self.tasks.withLock({ $0[Key(job: job, attempt: attempt)] }) else { return false }
+        task.cancel()
+        return true
     }
 }
 

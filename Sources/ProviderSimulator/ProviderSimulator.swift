@@ -1,31 +1,43 @@
 import Crypto
 import Foundation
 public import Hummingbird
+import HTTPTypes
 public import Logging
 import Synchronization
 
 /// The bundled OpenAI-compatible provider: the only stand-in in our tests and the demo, at the HTTP
 /// boundary. Answers `POST /v1/chat/completions` with content derived from the prompt alone (same
 /// prompt, same answer), a `usage` block, and a configurable latency; records every request so
-/// tests can read what was sent (`GET /sim/requests`, cleared by `DELETE /sim/requests`).
+/// tests can read what was sent (`GET /sim/requests`, cleared by `DELETE /sim/requests`). It fails
+/// on request (`SimulatedFault`): 429 with `Retry-After`, 5xx, slow replies, malformed JSON, no
+/// usage, a dropped connection, an exhausted quota, a bad key.
 public enum ProviderSimulator {
     public struct Settings: Sendable {
         public var host: String
         public var port: Int
         public var latency: Duration
+        /// This share of all requests (0...1) fails with `fault`.
+        public var faultRate: Double
+        public var fault: SimulatedFault?
         /// Told the port it listens on once it does (the kernel's pick, with port 0).
         public var onListening: @Sendable (Int) async -> Void
 
-        public init(host: String = "127.0.0.1", port: Int = 18080, latency: Duration = .zero, onListening: @escaping @Sendable (Int) async -> Void = { _ in }) {
+        public init(
+            host: String = "127.0.0.1", port: Int = 18080, latency: Duration = .zero, faultRate: Double = 0, fault: SimulatedFault? = nil,
+            onListening: @escaping @Sendable (Int) async -> Void = { _ in }
+        ) {
             self.host = host
             self.port = port
             self.latency = latency
+            self.faultRate = faultRate
+            self.fault = fault
             self.onListening = onListening
         }
     }
 
     public static func application(_ settings: Settings, logger: Logger) -> some ApplicationProtocol {
         let log = RequestLog()
+        let counter = FaultCounter()
         let router = Router()
         router.post("v1/chat/completions") { request, context -> Response in
             let body = try await request.body.collect(upTo: 8 << 20)
@@ -33,6 +45,12 @@ public enum ProviderSimulator {
             log.append(authorization: request.headers[.authorization], body: data)
             guard let parsed = try? JSONDecoder().decode(ChatRequest.self, from: data) else {
                 return Self.json(.badRequest, ["error": ["message": "body is not a chat completions request", "type": "invalid_request_error"]])
+            }
+            let prompt = parsed.messages.map { $0.content ?? "" }.joined(separator: "\n")
+            var fault = request.headers[HTTPField.Name("X-Sim-Fault")!].flatMap { SimulatedFault(words: Substring($0)) } ?? SimulatedFault.marked(in: prompt)
+            if fault == nil, let shared = settings.fault, settings.faultRate > 0, Double.random(in: 0..<1) < settings.faultRate { fault = shared }
+            if let fault, counter.shouldFail(Self.digest(prompt) + fault.kind.rawValue, times: fault.times) {
+                if let response = try await Self.act(fault) { return response }
             }
             if settings.latency > .zero { try await Task.sleep(for: settings.latency) }
             return Self.json(.ok, Self.completion(for: parsed))
@@ -61,6 +79,49 @@ public enum ProviderSimulator {
         let model: String
         let messages: [Message]
         let max_tokens: Int?
+    }
+
+    /// The fault's response; nil for `slow`, which only waits (the normal answer follows).
+    static func act(_ fault: SimulatedFault) async throws -> Response? {
+        func error(_ status: HTTPResponse.Status, _ type: String, _ code: String?, _ message: String, retryAfter: String? = nil) -> Response {
+            var inner: [String: JSONValueOut] = ["message": .string(message), "type": .string(type)]
+            if let code { inner["code"] = .string(code) }
+            var response = Self.json(status, JSONValueOut.object(["error": .object(inner)]))
+            if let retryAfter { response.headers[.retryAfter] = retryAfter }
+            return response
+        }
+        switch fault.kind {
+        case .rateLimited:
+            return error(.tooManyRequests, "rate_limit_error", "rate_limit_exceeded", "Rate limit reached (simulated)", retryAfter: fault.retryAfter)
+        case .serverError: return error(.internalServerError, "server_error", nil, "The server had an error (simulated)")
+        case .badGateway: return error(.badGateway, "server_error", nil, "Bad gateway (simulated)")
+        case .unavailable: return error(.serviceUnavailable, "server_error", nil, "The engine is overloaded (simulated)", retryAfter: fault.retryAfter)
+        case .badRequest: return error(.badRequest, "invalid_request_error", nil, "Invalid request (simulated)")
+        case .unauthorized: return error(.unauthorized, "invalid_request_error", "invalid_api_key", "Incorrect API key provided (simulated)")
+        case .quota: return error(.tooManyRequests, "insufficient_quota", "insufficient_quota", "You exceeded your current quota (simulated)")
+        case .slow:
+            try await Task.sleep(for: .milliseconds(fault.milliseconds ?? 120_000))
+            return nil
+        case .malformed:
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: "{\"choices\": [oops")))
+        case .noUsage:
+            return Self.json(.ok, JSONValueOut.object([
+                "id": .string("chatcmpl-sim-nousage"), "object": .string("chat.completion"),
+                "choices": .array([.object(["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string("no usage here")])])]),
+            ]))
+        case .drop:
+            // Promises a long body, sends its start, then fails the write: the connection closes
+            // mid-reply, as a provider's crashed backend or a cut network would.
+            struct Dropped: Error {}
+            return Response(status: .ok, headers: [.contentType: "application/json", .contentLength: "4096"], body: .init(contentLength: 4096) { writer in
+                try await writer.write(ByteBuffer(string: "{\"id\": \"chatcmpl-sim-drop\", \"choices\": ["))
+                throw Dropped()
+            })
+        }
+    }
+
+    static func digest(_ text: String) -> String {
+        SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
 
     /// A readable answer built from the `Label: value` lines of the user message's record data

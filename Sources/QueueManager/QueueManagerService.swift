@@ -47,6 +47,8 @@ public struct QueueManagerService: Service {
     private let dispatcher = Dispatcher()
     private let committer: GroupCommitter
     private let fieldLists = FieldListCache()
+    private let retryPolicy: RetryPolicy
+    private let maintenance: Maintenance
     /// Each element asks for a claim: `true` for every connected tenant (the poll), `false` for
     /// those that may have work.
     private let wakeups: AsyncStream<Bool>
@@ -58,6 +60,8 @@ public struct QueueManagerService: Service {
         self.settings = settings
         self.database = database
         self.queue = JobQueue(database: database, worker: settings.worker, leaseSeconds: settings.leaseSeconds)
+        self.retryPolicy = RetryPolicy(tunables: settings.tunables.queue)
+        self.maintenance = Maintenance(database: database, tunables: settings.tunables, logger: logger)
         self.links = links
         self.tellSupervisor = tellSupervisor
         self.logger = logger
@@ -83,8 +87,15 @@ public struct QueueManagerService: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await self.committer.run() }
             group.addTask { await self.acceptLinks() }
-            group.addTask { await self.listen(on: JobChannel.jobsQueued) { payload in self.workQueued(payload) } }
-            group.addTask { await self.listen(on: JobChannel.tenantsChanged) { _ in self.tellSupervisor(.tenantsChanged) } }
+            group.addTask {
+                await self.listen([
+                    JobChannel.jobsQueued: { payload in self.workQueued(payload) },
+                    JobChannel.tenantsChanged: { _ in self.tellSupervisor(.tenantsChanged) },
+                    JobChannel.jobsCancelled: { payload in self.jobCancelled(payload) },
+                ])
+            }
+            group.addTask { await self.every(.milliseconds(500)) { await self.stopOverdueAttempts() } }
+            group.addTask { await self.maintenance.run() }
             group.addTask { await self.every(self.settings.claimPollInterval) { self.wake.yield(true) } }
             group.addTask { await self.every(self.settings.demandPollInterval) { await self.askForProcessors() } }
             group.addTask { await self.every(self.settings.rescueInterval) { await self.rescue() } }
@@ -244,7 +255,10 @@ public struct QueueManagerService: Service {
         case .draining:
             self.dispatcher.markDraining(id)
         case .completed(let completion):
+            let stopped = self.dispatcher.isStopping(id, job: completion.job)
             guard let job = self.settled(id, completion.job, completion.attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
+            // Cancelled or past its deadline: its row has moved on, the result is not wanted.
+            if stopped { return true }
             // The value and audit come from the processor: refused whole when PostgreSQL could
             // not store them (a NUL) or when they are larger than any result should be, so one
             // bad result never fails a batch of other tenants' results.
@@ -270,9 +284,16 @@ public struct QueueManagerService: Service {
                 if self.dispatcher.committed(id) { self.wake.yield(false) }
             }
         case .failed(let failure):
+            let stopped = self.dispatcher.isStopping(id, job: failure.job)
             guard let job = self.settled(id, failure.job, failure.attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
-            let delay = failure.retryAfterMilliseconds.map { Duration.milliseconds(min(max(0, $0), 3_600_000)) }
-            await self.fail(job, code: Self.bounded(failure.code, 64), message: Self.bounded(failure.message, 500), retryAfter: delay)
+            if stopped { return true }
+            // Transient: queued again after our backoff (or the provider's, if longer) while
+            // attempts remain. Permanent: failed now.
+            let delay = failure.retryable ? self.retryPolicy.delay(afterAttempt: job.attempt, providerHintMilliseconds: failure.retryAfterMilliseconds) : nil
+            await self.fail(
+                job, code: Self.bounded(failure.code, 64), message: Self.bounded(failure.message, 500), retryAfter: delay,
+                providerRetries: failure.providerRetries
+            )
         case .declined(let job, let attempt):
             guard let held = self.settled(id, job, attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
             // A processor declines only while draining or full: it gets nothing more on this
@@ -327,9 +348,11 @@ public struct QueueManagerService: Service {
         return held
     }
 
-    private func fail(_ job: ClaimedJob, code: String, message: String, retryAfter: Duration?) async {
+    private func fail(_ job: ClaimedJob, code: String, message: String, retryAfter: Duration?, providerRetries: Int = 0) async {
         do {
-            try await self.queue.fail(job.attemptReference, code: code, message: message, retryAfter: retryAfter, logger: self.logger)
+            try await self.queue.fail(
+                job.attemptReference, code: code, message: message, retryAfter: retryAfter, providerRetries: providerRetries, logger: self.logger
+            )
         } catch {
             self.logger.error("recording a failed attempt failed; its lease will expire", metadata: ["job.id": "\(job.id)", "error": "\(SafeErrorDescription.of(error))"])
         }
@@ -367,6 +390,31 @@ public struct QueueManagerService: Service {
         }
     }
 
+    /// A processing job was cancelled (its row is final already): its processor aborts the call.
+    private func jobCancelled(_ payload: String) {
+        let parts = payload.split(separator: ":")
+        guard parts.count == 3, let tenant = TenantID(parsing: String(parts[0])), let job = JobID(parsing: String(parts[1])),
+              let attempt = Int(parts[2]) else { return }
+        if self.dispatcher.cancel(tenant: tenant, job: job, attempt: attempt) {
+            self.logger.info("job cancelled; told its processor to abort the call", metadata: ["tenant.id": "\(tenant)", "job.id": "\(job)"])
+        }
+    }
+
+    /// Attempts running past `queue.attempt_deadline_ms` are stopped: their processor is told to
+    /// abort, and the job goes back to the queue as a retry (`attempt_deadline`). Whatever the
+    /// processor reports later changes nothing.
+    private func stopOverdueAttempts() async {
+        let deadline = ContinuousClock.now - .tunable(milliseconds: self.settings.tunables.queue.attemptDeadlineMilliseconds)
+        for job in self.dispatcher.overdue(sentBefore: deadline) {
+            self.logger.warning("attempt passed its deadline; cancelled and queued again", metadata: ["job.id": "\(job.id)", "job.attempt": "\(job.attempt)"])
+            await self.fail(
+                job, code: JobFailureCode.attemptDeadline.rawValue,
+                message: "the attempt ran past queue.attempt_deadline_ms and was stopped",
+                retryAfter: self.retryPolicy.delay(afterAttempt: job.attempt, providerHintMilliseconds: nil)
+            )
+        }
+    }
+
     private func rescue() async {
         do {
             let rescued = try await self.queue.release(.expired, logger: self.logger)
@@ -389,19 +437,28 @@ public struct QueueManagerService: Service {
 
     // MARK: Plumbing
 
-    /// Holds one connection in LISTEN on `channel`, reconnecting after failures (the polls cover
-    /// what is missed meanwhile).
-    private func listen(on channel: String, _ handle: @escaping @Sendable (String) -> Void) async {
+    /// Holds one connection in LISTEN on every channel given, reconnecting after failures (the
+    /// polls cover what is missed meanwhile): one connection for all of them, so the pool keeps
+    /// the rest for claims and commits.
+    private func listen(_ handlers: [String: @Sendable (String) -> Void]) async {
         while !Task.isCancelled {
             do {
                 try await self.database.withConnection { connection in
-                    try await connection.listen(on: channel) { notifications in
-                        for try await notification in notifications { handle(notification.payload) }
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        for (channel, handle) in handlers {
+                            group.addTask {
+                                try await connection.listen(on: channel) { notifications in
+                                    for try await notification in notifications { handle(notification.payload) }
+                                }
+                            }
+                        }
+                        try await group.next()
+                        group.cancelAll()
                     }
                 }
             } catch {
                 if Task.isCancelled { return }
-                self.logger.warning("listener failed; relying on polling until it reconnects", metadata: ["channel": "\(channel)", "error": "\(SafeErrorDescription.of(error))"])
+                self.logger.warning("listener failed; relying on polling until it reconnects", metadata: ["error": "\(SafeErrorDescription.of(error))"])
                 try? await Task.sleep(for: .seconds(1))
             }
         }

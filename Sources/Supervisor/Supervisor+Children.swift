@@ -323,6 +323,12 @@ extension Supervisor {
         case .listening(let port):
             guard child.role == .api else { return }
             self.apiListening(on: port)
+        case .health(let request, let tenant):
+            // Only the API asks, and only about the tenant its caller authenticated as; the answer
+            // names that tenant's processor alone.
+            guard child.role == .api, let channel = child.channel else { return }
+            let processor = self.children.values.first { $0.role == .processor && $0.tenant == tenant }
+            channel.trySend(SupervisorMessage.health(request: request, processor.map(self.health(of:))))
         case .queueLost:
             // The queue manager closed this processor's connection (it broke the protocol, or a
             // write failed): a fresh one, or the processor would sit connected to nothing.

@@ -57,6 +57,17 @@ extension Supervisor {
         )
     }
 
+    /// A processor's health for its own tenant's `worker_health`.
+    func health(of child: SupervisedChild) -> ProcessorHealth {
+        let status = self.status(of: child)
+        return ProcessorHealth(
+            state: status.state.rawValue, uptimeSeconds: status.uptimeSeconds, restarts: status.restarts,
+            jobsInFlight: child.state.inFlight, jobsCompleted: child.state.completed,
+            lastHeartbeatSecondsAgo: child.pid == nil ? nil : Self.seconds(.now - child.state.lastHeard),
+            detail: status.detail, lastExit: status.lastError
+        )
+    }
+
     private static func seconds(_ duration: Duration) -> Double {
         (Double(duration / .milliseconds(1)) / 1000).rounded(toPlaces: 1)
     }

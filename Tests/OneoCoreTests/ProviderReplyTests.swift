@@ -27,16 +27,16 @@ struct ProviderReplyTests {
     @Test("a provider's error message is stored short, without control characters or an echoed key")
     func errorMessage() {
         let body = #"{"error":{"message":"Incorrect API key provided: sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX0123\u0000\nsee docs"}}"#
-        let message = ChatCompletionsClient.providerMessage(ByteBuffer(string: body))
+        let message = ChatCompletionsClient.providerError(ByteBuffer(string: body))?.message
         #expect(message?.contains("sk-proj-ABCD") == false)
         #expect(message?.contains("[REDACTED:api_key]") == true)
         #expect(message?.unicodeScalars.contains { $0.value < 0x20 } == false)
         // A key that the 300-scalar cut would split is redacted first, whole.
         let straddling = #"{"error":{"message":""# + String(repeating: "x ", count: 140) + #"sk-proj-ABCDEFGHIJKLMNOPQRSTUVWX0123 ‮end"}}"#
-        let cut = ChatCompletionsClient.providerMessage(ByteBuffer(string: straddling)) ?? ""
+        let cut = ChatCompletionsClient.providerError(ByteBuffer(string: straddling))?.message ?? ""
         #expect(!cut.contains("sk-proj") && !cut.contains("\u{202E}"), "\(cut)")
         let long = #"{"error":{"message":""# + String(repeating: "x", count: 5_000) + #""}}"#
-        #expect((ChatCompletionsClient.providerMessage(ByteBuffer(string: long))?.count ?? 0) <= 300)
+        #expect((ChatCompletionsClient.providerError(ByteBuffer(string: long))?.message?.count ?? 0) <= 300)
     }
 
     @Test("JSON output with an escaped NUL parses to U+FFFD, which PostgreSQL can store")

@@ -64,6 +64,7 @@ struct DispatcherTests {
             switch message {
             case .fields(let list): "fields v\(list.version)"
             case .job(let order): "job \(order.job)"
+            case .cancel(let job, let attempt): "cancel \(job)/\(attempt)"
             }
         }
         #expect(kinds == ["fields v1", "job 1", "job 2", "fields v2", "job 3"])

@@ -132,9 +132,13 @@ struct JobQueueTests {
             #expect(try await queue.giveBack([claimed[1].attemptReference], logger: logger) == 1)
             // A second release of the same attempt matches nothing.
             #expect(try await queue.release(.attempts([claimed[0].attemptReference]), logger: logger) == 0)
-            // attempt × 100 + max_attempts × 10 + retries: released 1·3·1; given back 1·4·0.
+            // attempt × 100 + max_attempts × 10 + retries: released 1·4·1; given back 1·5·0
+            // (four attempts by default: three retries).
             let rows = try await Self.ids(client, logger, "SELECT attempt * 100 + max_attempts * 10 + retry_count FROM ai_jobs WHERE status = 'pending' ORDER BY id")
-            #expect(rows == [131, 140])
+            #expect(rows == [141, 150])
+            // The released attempt is on its job's history; the given-back one, never started, is not.
+            let history = try await Self.ids(client, logger, "SELECT job_id FROM ai_job_attempts WHERE outcome = 'retried' AND error_code = 'processor_stopped'")
+            #expect(history == [claimed[0].id.rawValue])
             // The worker's remaining attempt is released when the worker is retired.
             #expect(try await queue.release(.worker("qmgr-test"), logger: logger) == 1)
             #expect(try await Self.statuses(client, logger) == ["pending": 3])

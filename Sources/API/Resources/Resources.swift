@@ -96,9 +96,28 @@ public struct JobResource: Codable, Sendable {
     public let cache_hit: Bool
     /// What the guard withheld from the prompt: counts and field names, never values.
     public let prompt_audit: JSONValue
+    public let max_attempts: Int
+    /// The AI fields of the record this job waits for.
+    public let depends_on: [String]
     public let created_at: Date
     public let updated_at: Date
+    @ExplicitNull public var started_at: Date?
     @ExplicitNull public var completed_at: Date?
+    /// Only on a single job: each attempt, the ended ones with their error, oldest first.
+    public var attempts: [JobAttemptResource]?
+}
+
+/// One attempt of a job: how it ended (`retried`, `failed`, `cancelled`, `completed`, or
+/// `running`) and the error it ended with.
+public struct JobAttemptResource: Codable, Sendable {
+    public let attempt: Int
+    public let outcome: String
+    @ExplicitNull public var error_code: String?
+    public let error_message: String
+    /// Provider calls retried in place within the attempt.
+    public let provider_retries: Int
+    @ExplicitNull public var started_at: Date?
+    @ExplicitNull public var ended_at: Date?
 }
 
 /// A page of a list, in Django REST framework's shape.

@@ -109,10 +109,7 @@ enum FieldValidator {
     /// A path of AI fields leading back to `start` through explicit placeholders, if any.
     static func dependencyCycle(from start: PipelineField, among fields: [PipelineField]) -> [String]? {
         let aiFields = Dictionary(fields.filter(\.isAIGenerated).map { ($0.slug, $0) }, uniquingKeysWith: { _, last in last })
-        func dependencies(_ field: PipelineField) -> [String] {
-            guard let prompt = field.aiConfig?.prompt, let template = try? PromptTemplate(parsing: prompt) else { return [] }
-            return template.referencedFields.filter { aiFields[$0] != nil }
-        }
+        func dependencies(_ field: PipelineField) -> [String] { TriggerPlanner.dependencies(of: field, in: fields) }
         var path: [String] = [start.slug]
         var visited = Set<String>()
         func walk(_ field: PipelineField) -> Bool {

@@ -6,7 +6,9 @@ import OneoStore
 import OneoCore
 import PostgresNIO
 
-/// `/api/v1/ai-jobs/`: the tenant's jobs, filtered and paginated like Django REST framework.
+/// `/api/v1/ai-jobs/`: the tenant's jobs, filtered, ordered and paginated like Django REST
+/// framework, and one job with its attempts. The actions (retry, cancel, bulk) are in
+/// `JobActionRoutes`; health and diagnostics in `JobHealthRoutes`.
 struct JobRoutes {
     let database: PostgresClient
     let pipelines: PipelineStore
@@ -18,62 +20,163 @@ struct JobRoutes {
         }
         group.get("ai-jobs/:job") { request, context in
             let caller = try context.require(.read)
-            let text = try context.parameters.require("job")
-            guard let id = JobID(parsing: text) else { throw APIError.notFound("job '\(text)'") }
-            // One job shows the config it ran with; a list never does (templates are up to 32 KiB).
-            let found = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> JobResource? in
-                let rows = try await connection.query(
-                    """
-                    SELECT \(unescaped: Self.columnList), v.ai_config FROM ai_jobs
-                    LEFT JOIN field_versions v ON v.id = ai_jobs.field_version_id AND v.tenant_id = ai_jobs.tenant_id
-                    WHERE ai_jobs.id = \(id) AND ai_jobs.tenant_id = \(caller.tenant)
-                    """,
-                    logger: context.logger
-                )
-                for try await row in rows { return try Self.job(row, withConfig: true) }
-                return nil
+            let id = try Self.jobID(context)
+            return try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
+                try await Self.load(id, tenant: caller.tenant, on: connection, logger: context.logger)
             }
-            guard let found else { throw APIError.notFound("job \(id)") }
-            return found
         }
+    }
+
+    static func jobID(_ context: APIRequestContext) throws -> JobID {
+        let text = try context.parameters.require("job")
+        guard let id = JobID(parsing: text) else { throw APIError.notFound("job '\(String(text.prefix(40)))'") }
+        return id
+    }
+
+    /// One job with the config it ran with and its attempts; 404 when the tenant has no such job.
+    static func load(_ id: JobID, tenant: TenantID, on connection: PostgresConnection, logger: Logger) async throws -> JobResource {
+        let rows = try await connection.query(
+            """
+            SELECT \(unescaped: Self.columnList), v.ai_config FROM ai_jobs
+            LEFT JOIN field_versions v ON v.id = ai_jobs.field_version_id AND v.tenant_id = ai_jobs.tenant_id
+            WHERE ai_jobs.id = \(id) AND ai_jobs.tenant_id = \(tenant)
+            """,
+            logger: logger
+        )
+        var found: JobResource?
+        for try await row in rows { found = try Self.job(row, withConfig: true) }
+        guard var job = found else { throw APIError.notFound("job \(id)") }
+        let history = try await connection.query(
+            """
+            SELECT attempt, outcome, error_code, error_message, provider_retries, started_at, ended_at FROM ai_job_attempts
+            WHERE job_id = \(id) AND tenant_id = \(tenant) ORDER BY attempt
+            """,
+            logger: logger
+        )
+        var attempts: [JobAttemptResource] = []
+        for try await (attempt, outcome, code, message, retries, started, ended) in history.decode((Int, String, String?, String, Int, Date?, Date?).self) {
+            attempts.append(JobAttemptResource(attempt: attempt, outcome: outcome, error_code: code, error_message: message, provider_retries: retries, started_at: started, ended_at: ended))
+        }
+        // The job's own last attempt, when it is not one of the ended ones above.
+        if job.attempt > 0, !attempts.contains(where: { $0.attempt == job.attempt }) {
+            let outcome = switch job.status {
+            case "processing": "running"
+            case "pending": "retried"
+            default: job.status
+            }
+            attempts.append(JobAttemptResource(
+                attempt: job.attempt, outcome: outcome, error_code: job.status == "completed" ? nil : job.error_code,
+                error_message: job.status == "completed" ? "" : job.error_message, provider_retries: 0,
+                started_at: job.started_at, ended_at: job.completed_at
+            ))
+        }
+        job.attempts = attempts
+        return job
     }
 
     private static let columnList = """
         ai_jobs.id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, \
         input_data, status, output_data, tokens_used, prompt_tokens, completion_tokens, cost_cents, cost_micros, \
-        processing_time_ms, error_code, error_message, retry_count, attempt, cache_hit, prompt_audit, ai_jobs.created_at, updated_at, completed_at
+        processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, prompt_audit, \
+        ai_jobs.created_at, updated_at, started_at, completed_at
         """
+
+    /// `?ordering=` values and the SQL each stands for (constant text: the parameter only picks one).
+    static let orderings: [String: String] = [
+        "id": "id", "-id": "id DESC", "created_at": "created_at, id", "-created_at": "created_at DESC, id DESC",
+        "updated_at": "updated_at, id", "-updated_at": "updated_at DESC, id DESC", "status": "status, id", "-status": "status DESC, id DESC",
+        "cost_micros": "cost_micros, id", "-cost_micros": "cost_micros DESC, id DESC",
+        "processing_time_ms": "processing_time_ms, id", "-processing_time_ms": "processing_time_ms DESC, id DESC",
+    ]
+
+    /// The list's filters, read and checked from the query string (also the shape of a bulk
+    /// retry's `filter`).
+    struct Filters: Sendable, Decodable {
+        var status: String?
+        var pipeline: String?
+        var record_id: RecordID?
+        var field_name: String?
+        var job_type: String?
+        var error_code: String?
+        var created_after: Date?
+        var created_before: Date?
+
+        init(_ request: Request) throws(APIError) {
+            self.status = request.queryString("status")
+            self.pipeline = request.queryString("pipeline")
+            if let text = request.queryString("record_id") {
+                guard let id = RecordID(parsing: text) else { throw APIError.invalid("record_id must be a record id") }
+                self.record_id = id
+            }
+            self.field_name = request.queryString("field_name")
+            self.job_type = request.queryString("job_type")
+            self.error_code = request.queryString("error_code")
+            self.created_after = try Self.date(request, "created_after")
+            self.created_before = try Self.date(request, "created_before")
+            try self.check()
+        }
+
+        func check() throws(APIError) {
+            if let status, JobStatus(rawValue: status) == nil {
+                throw APIError.invalid("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if let created_after, let created_before, created_after > created_before {
+                throw APIError.invalid("created_after must not be later than created_before")
+            }
+        }
+
+        private static func date(_ request: Request, _ name: String) throws(APIError) -> Date? {
+            guard let text = request.queryString(name) else { return nil }
+            guard let date = Self.parseDate(text) else {
+                throw APIError.invalid("\(name) must be an ISO 8601 time (2026-11-28T12:00:00Z) or date (2026-11-28)")
+            }
+            return date
+        }
+
+        static func parseDate(_ text: String) -> Date? {
+            guard text.utf8.count <= 40 else { return nil }
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            return try? Date(text + "T00:00:00Z", strategy: .iso8601)
+        }
+    }
+
+    /// The WHERE clause of `filters` over `ai_jobs` (tenant first): every value bound.
+    static func matching(_ filters: Filters, tenant: TenantID, pipeline: PipelineID?, select columns: String, tail: String, limit: Int, offset: Int) -> PostgresQuery {
+        """
+        SELECT \(unescaped: columns) FROM ai_jobs
+        WHERE tenant_id = \(tenant)
+          AND (\(filters.status)::text IS NULL OR status = \(filters.status))
+          AND (\(pipeline)::bigint IS NULL OR pipeline_id = \(pipeline))
+          AND (\(filters.record_id)::bigint IS NULL OR record_id = \(filters.record_id))
+          AND (\(filters.field_name)::text IS NULL OR field_name = \(filters.field_name))
+          AND (\(filters.job_type)::text IS NULL OR job_type = \(filters.job_type))
+          AND (\(filters.error_code)::text IS NULL OR error_code = \(filters.error_code))
+          AND (\(filters.created_after)::timestamptz IS NULL OR created_at >= \(filters.created_after))
+          AND (\(filters.created_before)::timestamptz IS NULL OR created_at < \(filters.created_before))
+        \(unescaped: tail) LIMIT \(limit) OFFSET \(offset)
+        """
+    }
 
     private func list(_ request: Request, _ context: APIRequestContext, _ caller: Caller) async throws -> Page<JobResource> {
         let page = try request.queryInteger("page", default: 1, range: 1...1_000_000)
         let pageSize = try request.queryInteger("page_size", default: 50, range: 1...500)
-        let status = request.queryString("status")
-        if let status, JobStatus(rawValue: status) == nil {
-            throw APIError.invalid("status must be one of \(JobStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        let filters = try Filters(request)
+        let orderingName = request.queryString("ordering") ?? "-id"
+        guard let ordering = Self.orderings[orderingName] else {
+            throw APIError.invalid("ordering must be one of \(Self.orderings.keys.sorted().joined(separator: ", "))")
         }
         var pipeline: PipelineID?
-        if let reference = request.queryString("pipeline") {
+        if let reference = filters.pipeline {
             pipeline = try await self.pipelines.resolve(tenant: caller.tenant, reference, logger: context.logger).id
         }
-        var record: RecordID?
-        if let text = request.queryString("record_id") {
-            guard let id = RecordID(parsing: text) else { throw APIError.invalid("record_id must be a record id") }
-            record = id
-        }
-        let field = request.queryString("field_name")
         let offset = (page - 1) * pageSize
         // One static statement: absent filters bind NULL and drop out; the window gives the total.
         let (count, results) = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> (Int, [JobResource]) in
             let rows = try await connection.query(
-                """
-                SELECT \(unescaped: Self.columnList), count(*) OVER () AS total_count FROM ai_jobs
-                WHERE tenant_id = \(caller.tenant)
-                  AND (\(status)::text IS NULL OR status = \(status))
-                  AND (\(pipeline)::bigint IS NULL OR pipeline_id = \(pipeline))
-                  AND (\(record)::bigint IS NULL OR record_id = \(record))
-                  AND (\(field)::text IS NULL OR field_name = \(field))
-                ORDER BY id DESC LIMIT \(pageSize) OFFSET \(offset)
-                """,
+                Self.matching(
+                    filters, tenant: caller.tenant, pipeline: pipeline, select: Self.columnList + ", count(*) OVER () AS total_count",
+                    tail: "ORDER BY " + ordering, limit: pageSize, offset: offset
+                ),
                 logger: context.logger
             )
             var count = 0
@@ -135,9 +238,13 @@ struct JobRoutes {
             attempt: try r["attempt"].decode(Int.self),
             cache_hit: try r["cache_hit"].decode(Bool.self),
             prompt_audit: try r["prompt_audit"].decode(JSONValue.self),
+            max_attempts: try r["max_attempts"].decode(Int.self),
+            depends_on: try r["depends_on"].decode([String].self),
             created_at: try r["created_at"].decode(Date.self),
             updated_at: try r["updated_at"].decode(Date.self),
-            completed_at: try r["completed_at"].decode(Date?.self)
+            started_at: try r["started_at"].decode(Date?.self),
+            completed_at: try r["completed_at"].decode(Date?.self),
+            attempts: nil
         )
     }
 }

@@ -11,6 +11,7 @@ import PostgresNIO
 struct RecordRoutes {
     let database: PostgresClient
     let pipelines: PipelineStore
+    let maxAttempts: Int
 
     struct RecordBody: Decodable {
         let data: [String: JSONValue]
@@ -21,7 +22,10 @@ struct RecordRoutes {
             let caller = try context.require(.create)
             let pipeline = try await self.pipeline(request, context, caller)
             let body = try await request.decodeBody(RecordBody.self, context: context)
-            let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName, tenantSensitiveNames: caller.sensitiveNames)
+            let writer = RecordWriter(
+                tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName,
+                tenantSensitiveNames: caller.sensitiveNames, maxAttempts: self.maxAttempts
+            )
             let record = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
                 try await writer.create(pipeline: pipeline.id, data: body.data, on: connection, logger: context.logger)
             }
@@ -32,7 +36,10 @@ struct RecordRoutes {
             let pipeline = try await self.pipeline(request, context, caller)
             let id = try self.recordID(context)
             let body = try await request.decodeBody(RecordBody.self, context: context)
-            let writer = RecordWriter(tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName, tenantSensitiveNames: caller.sensitiveNames)
+            let writer = RecordWriter(
+                tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName,
+                tenantSensitiveNames: caller.sensitiveNames, maxAttempts: self.maxAttempts
+            )
             return try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
                 try await writer.update(pipeline: pipeline.id, record: id, patch: body.data, on: connection, logger: context.logger)
             }

@@ -13,12 +13,15 @@ public struct RecordWriter: Sendable {
     public let defaultModel: String
     public let user: String
     public let tenantSensitiveNames: [String]
+    /// Attempts each queued job gets (`queue.max_retries` + 1).
+    public let maxAttempts: Int
 
-    public init(tenant: TenantID, defaultModel: String, user: String, tenantSensitiveNames: [String] = []) {
+    public init(tenant: TenantID, defaultModel: String, user: String, tenantSensitiveNames: [String] = [], maxAttempts: Int = 4) {
         self.tenant = tenant
         self.defaultModel = defaultModel
         self.user = user
         self.tenantSensitiveNames = tenantSensitiveNames
+        self.maxAttempts = maxAttempts
     }
 
     public func create(
@@ -83,7 +86,8 @@ public struct RecordWriter: Sendable {
     }
 
     /// One pending job per (record, field): a pending job for the same pair is superseded in place.
-    private func queueJobs(
+    /// A field whose template names another AI field waits for that field's job (`depends_on`).
+    func queueJobs(
         record: RecordResource,
         fields: [PipelineField],
         changed: Set<String>,
@@ -92,39 +96,56 @@ public struct RecordWriter: Sendable {
     ) async throws -> [TriggeredJob] {
         var triggered: [TriggeredJob] = []
         for field in TriggerPlanner.fieldsToRegenerate(fields: fields, changed: changed, tenantSensitiveNames: self.tenantSensitiveNames) {
-            guard let config = field.aiConfig else { continue }
-            let input: JSONValue = [
-                "record_version": .integer(record.version),
-                "changed_fields": .array(changed.sorted().map(JSONValue.string)),
-            ]
-            // The NOTIFY rides on the insert; delivered only if the transaction commits, which is
-            // what makes the queue transactional.
-            let rows = try await connection.query(
-                """
-                WITH queued AS (
-                    INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id,
-                                         input_data, record_version, triggered_by)
-                    SELECT \(self.tenant), \(record.pipeline), \(record.id), \(field.slug), \(config.model ?? self.defaultModel),
-                           f.version_id, \(input), \(record.version), \(self.user)
-                    FROM fields f WHERE f.id = \(field.id) AND f.tenant_id = \(self.tenant)
-                    ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending'
-                    DO UPDATE SET model_name = EXCLUDED.model_name, field_version_id = EXCLUDED.field_version_id,
-                                  input_data = EXCLUDED.input_data,
-                                  record_version = EXCLUDED.record_version, triggered_by = EXCLUDED.triggered_by,
-                                  run_at = now(), updated_at = now()
-                    RETURNING id)
-                SELECT id, pg_notify(\(JobChannel.jobsQueued), \(String(self.tenant.rawValue)))::text FROM queued
-                """,
-                logger: logger
-            )
-            for try await (id, _) in rows.decode((JobID, String).self) {
-                triggered.append(TriggeredJob(field: field.slug, job_id: "\(id)", status: "queued_on_commit"))
+            if let job = try await self.queueJob(field: field, record: record, fields: fields, changed: changed, on: connection, logger: logger) {
+                triggered.append(job)
             }
         }
         return triggered
     }
 
-    private func fields(_ pipeline: PipelineID, _ connection: PostgresConnection, _ logger: Logger) async throws -> [PipelineField] {
+    /// Queues one AI field of a record now, whether or not a change calls for it (`generate`):
+    /// nil when the field is not an AI field.
+    func queueJob(
+        field: PipelineField,
+        record: RecordResource,
+        fields: [PipelineField],
+        changed: Set<String>,
+        on connection: PostgresConnection,
+        logger: Logger
+    ) async throws -> TriggeredJob? {
+        guard let config = field.aiConfig else { return nil }
+        let dependsOn = TriggerPlanner.dependencies(of: field, in: fields)
+        let input: JSONValue = [
+            "record_version": .integer(record.version),
+            "changed_fields": .array(changed.sorted().map(JSONValue.string)),
+        ]
+        // The NOTIFY rides on the insert; delivered only if the transaction commits, which is
+        // what makes the queue transactional.
+        let rows = try await connection.query(
+            """
+            WITH queued AS (
+                INSERT INTO ai_jobs (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id,
+                                     input_data, record_version, triggered_by, max_attempts, depends_on)
+                SELECT \(self.tenant), \(record.pipeline), \(record.id), \(field.slug), \(config.model ?? self.defaultModel),
+                       f.version_id, \(input), \(record.version), \(self.user), \(self.maxAttempts), \(dependsOn)
+                FROM fields f WHERE f.id = \(field.id) AND f.tenant_id = \(self.tenant)
+                ON CONFLICT (tenant_id, record_id, field_name) WHERE status = 'pending'
+                DO UPDATE SET model_name = EXCLUDED.model_name, field_version_id = EXCLUDED.field_version_id,
+                              input_data = EXCLUDED.input_data, max_attempts = EXCLUDED.max_attempts, depends_on = EXCLUDED.depends_on,
+                              record_version = EXCLUDED.record_version, triggered_by = EXCLUDED.triggered_by,
+                              run_at = now(), updated_at = now()
+                RETURNING id)
+            SELECT id, pg_notify(\(JobChannel.jobsQueued), \(String(self.tenant.rawValue)))::text FROM queued
+            """,
+            logger: logger
+        )
+        for try await (id, _) in rows.decode((JobID, String).self) {
+            return TriggeredJob(field: field.slug, job_id: "\(id)", status: "queued_on_commit")
+        }
+        return nil
+    }
+
+    func fields(_ pipeline: PipelineID, _ connection: PostgresConnection, _ logger: Logger) async throws -> [PipelineField] {
         try await PipelineStore.fields(tenant: self.tenant, pipeline: pipeline, query: { try await connection.query($0, logger: logger) })
     }
 
@@ -150,7 +171,7 @@ public struct RecordWriter: Sendable {
         }
     }
 
-    private static func single(_ rows: PostgresRowSequence, pipeline: PipelineID) async throws -> RecordResource {
+    static func single(_ rows: PostgresRowSequence, pipeline: PipelineID) async throws -> RecordResource {
         for try await (id, data, version, created, updated) in rows.decode((RecordID, JSONValue, Int64, Date, Date).self) {
             return RecordResource(id: id, pipeline: pipeline, data: data, version: version, created_at: created, updated_at: updated)
         }

@@ -44,7 +44,10 @@ struct APIChild: AsyncParsableCommand {
         // The engine's connections stay few whatever the number of tenants: the API's pool, the
         // queue manager's four, the supervisor's two.
         let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: link.bootstrap.tunables.api.connections, applicationName: "oneo-api"), backgroundLogger: logger)
-        let application = APIServer.application(database: database, host: self.host, port: self.port, connections: connections, logger: logger) { port in
+        let application = APIServer.application(
+            database: database, host: self.host, port: self.port, connections: connections, tunables: link.bootstrap.tunables,
+            health: link, redis: link.bootstrap.redis, logger: logger
+        ) { port in
             link.tell(.listening(port: port))
             link.ready()
         }

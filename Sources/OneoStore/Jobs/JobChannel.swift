@@ -9,4 +9,7 @@ public enum JobChannel {
     /// Says that the set of tenants or their settings changed (the queue manager relays it to
     /// the supervisor).
     public static let tenantsChanged = "oneo_tenants"
+    /// Carries `tenant:job:attempt` of a processing job that was cancelled (sent by the
+    /// `oneo_cancel_jobs_of` function), so the queue manager aborts its provider call.
+    public static let jobsCancelled = "oneo_jobs_cancelled"
 }

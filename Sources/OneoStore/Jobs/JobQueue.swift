@@ -87,20 +87,26 @@ public struct JobQueue: Sendable {
         return committed
     }
 
-    /// Ends an attempt that did not complete. A retryable failure (`retryAfter` set) goes back
-    /// to `pending` after that delay while attempts remain; a newer pending job for the same
-    /// field supersedes it. Returns whether the attempt was still ours.
+    /// Ends an attempt that did not complete, keeping its error on the job's history. A
+    /// retryable failure (`retryAfter` set) goes back to `pending` after that delay while
+    /// attempts remain; a newer pending job for the same field supersedes it. Returns whether the
+    /// attempt was still ours.
     @discardableResult
-    public func fail(_ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, logger: Logger) async throws -> Bool {
+    public func fail(
+        _ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, providerRetries: Int = 0, logger: Logger
+    ) async throws -> Bool {
         let seconds = delay.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         let rows = try await self.database.query(
             """
-            UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: delay != nil)),
-                run_at = now() + make_interval(secs => \(seconds)),
-                error_code = \(code), error_message = \(message)
-            WHERE j.id = \(attempt.job) AND j.tenant_id = \(attempt.tenant) AND j.status = 'processing'
-              AND j.attempt = \(attempt.attempt) AND j.locked_by = \(self.worker)
-            RETURNING j.id
+            WITH ended AS (
+                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: delay != nil)),
+                    run_at = now() + make_interval(secs => \(seconds)),
+                    error_code = \(code), error_message = \(message), error_retryable = \(delay != nil)
+                WHERE j.id = \(attempt.job) AND j.tenant_id = \(attempt.tenant) AND j.status = 'processing'
+                  AND j.attempt = \(attempt.attempt) AND j.locked_by = \(self.worker)
+                RETURNING \(unescaped: Self.endedColumns), \(max(0, min(providerRetries, 1_000)))::int AS provider_retries),
+            \(unescaped: Self.history)
+            SELECT id FROM ended
             """,
             logger: logger
         )
@@ -119,6 +125,7 @@ public struct JobQueue: Sendable {
         let rows = try await self.database.query(
             """
             UPDATE ai_jobs j SET status = CASE WHEN \(unescaped: Self.superseded) THEN 'cancelled' ELSE 'pending' END,
+                completed_at = CASE WHEN \(unescaped: Self.superseded) THEN now() END,
                 max_attempts = j.max_attempts + 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
             FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
                  AS a(tenant_id, id, attempt)
@@ -154,36 +161,45 @@ public struct JobQueue: Sendable {
             guard !attempts.isEmpty else { return 0 }
             rows = try await self.database.query(
                 """
-                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
-                    error_code = \(JobFailureCode.processorStopped.rawValue),
-                    error_message = 'the processor stopped before finishing this job; it was released for retry'
-                FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
-                     AS a(tenant_id, id, attempt)
-                WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
-                  AND j.status = 'processing' AND j.locked_by = \(self.worker)
-                RETURNING j.id
+                WITH ended AS (
+                    UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
+                        error_code = \(JobFailureCode.processorStopped.rawValue), error_retryable = true,
+                        error_message = 'the processor stopped before finishing this job; it was released for retry'
+                    FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
+                         AS a(tenant_id, id, attempt)
+                    WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
+                      AND j.status = 'processing' AND j.locked_by = \(self.worker)
+                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
+                \(unescaped: Self.history)
+                SELECT id FROM ended
                 """,
                 logger: logger
             )
         case .worker(let worker):
             rows = try await self.database.query(
                 """
-                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
-                    error_code = \(JobFailureCode.processorStopped.rawValue),
-                    error_message = 'the queue manager holding this job stopped; it was released for retry'
-                WHERE j.status = 'processing' AND j.locked_by = \(worker)
-                RETURNING j.id
+                WITH ended AS (
+                    UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
+                        error_code = \(JobFailureCode.processorStopped.rawValue), error_retryable = true,
+                        error_message = 'the queue manager holding this job stopped; it was released for retry'
+                    WHERE j.status = 'processing' AND j.locked_by = \(worker)
+                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
+                \(unescaped: Self.history)
+                SELECT id FROM ended
                 """,
                 logger: logger
             )
         case .expired:
             rows = try await self.database.query(
                 """
-                UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
-                    error_code = \(JobFailureCode.leaseExpired.rawValue),
-                    error_message = 'the worker holding this job stopped before finishing it'
-                WHERE j.status = 'processing' AND j.lease_until < now()
-                RETURNING j.id
+                WITH ended AS (
+                    UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
+                        error_code = \(JobFailureCode.leaseExpired.rawValue), error_retryable = true,
+                        error_message = 'the worker holding this job stopped before finishing it'
+                    WHERE j.status = 'processing' AND j.lease_until < now()
+                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
+                \(unescaped: Self.history)
+                SELECT id FROM ended
                 """,
                 logger: logger
             )
@@ -252,6 +268,20 @@ public struct JobQueue: Sendable {
     }
 
     // MARK: The rules, each written once (constant SQL: no input in it)
+
+    /// What an `ended` CTE returns for `history`.
+    static let endedColumns = "j.tenant_id, j.id, j.attempt, j.status, j.error_code, j.error_message, j.started_at"
+
+    /// Keeps an attempt that ended without a result on its job's history (the `ended` CTE's
+    /// rows), with what became of the job: retried, failed or cancelled (superseded).
+    static let history = """
+        history AS (
+            INSERT INTO ai_job_attempts (tenant_id, job_id, attempt, outcome, error_code, error_message, provider_retries, started_at)
+            SELECT tenant_id, id, attempt, CASE status WHEN 'pending' THEN 'retried' ELSE status END,
+                   coalesce(error_code, 'internal'), error_message, provider_retries, started_at
+            FROM ended
+            ON CONFLICT DO NOTHING)
+        """
 
     /// A newer pending job for the same (record, field) exists: this one is superseded.
     static let superseded = """

@@ -7,7 +7,8 @@ import PostgresNIO
 enum JobStatements {
     /// Claims, for each tenant in `$1`, up to its room in `$2` of its due jobs with their records.
     /// A (record, field) whose earlier job is still processing waits, so results land in the order
-    /// of the changes.
+    /// of the changes; so does a job whose template names another AI field of the record with a
+    /// job pending or processing (`depends_on`): it runs after it, on its fresh value.
     struct Claim: PostgresPreparedStatement {
         static let sql = """
             WITH wanted AS (
@@ -20,6 +21,10 @@ enum JobStatements {
                           SELECT 1 FROM ai_jobs p
                           WHERE p.tenant_id = c.tenant_id AND p.record_id = c.record_id
                             AND p.field_name = c.field_name AND p.status = 'processing')
+                      AND (cardinality(c.depends_on) = 0 OR NOT EXISTS (
+                          SELECT 1 FROM ai_jobs d
+                          WHERE d.tenant_id = c.tenant_id AND d.record_id = c.record_id
+                            AND d.field_name = ANY (c.depends_on) AND d.status IN ('pending', 'processing')))
                     ORDER BY c.run_at, c.id
                     LIMIT w.room
                     FOR UPDATE SKIP LOCKED) c),

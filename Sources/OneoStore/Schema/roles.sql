@@ -43,10 +43,16 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ai_jobs FROM %I', api);
     EXECUTE format('GRANT SELECT ON ai_jobs TO %I', api);
     EXECUTE format('GRANT INSERT (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id, input_data, '
-        'record_version, triggered_by) ON ai_jobs TO %I', api);
-    EXECUTE format('GRANT UPDATE (model_name, field_version_id, input_data, record_version, triggered_by, run_at, updated_at) ON ai_jobs TO %I', api);
-    FOREACH item IN ARRAY ARRAY['pipelines', 'fields', 'field_versions', 'records', 'ai_jobs'] LOOP
-        IF item <> 'ai_jobs' THEN
+        'record_version, triggered_by, max_attempts, depends_on) ON ai_jobs TO %I', api);
+    EXECUTE format('GRANT UPDATE (model_name, field_version_id, input_data, record_version, triggered_by, max_attempts, depends_on, '
+        'run_at, updated_at) ON ai_jobs TO %I', api);
+    -- Cancel and retry change a job's state: only through these, for the transaction's tenant.
+    EXECUTE format('GRANT EXECUTE ON FUNCTION oneo_cancel_jobs(bigint[]), oneo_requeue_jobs(bigint[], integer) TO %I', api);
+    EXECUTE format('REVOKE ALL ON ai_job_attempts FROM %I', api);
+    FOREACH item IN ARRAY ARRAY['pipelines', 'fields', 'field_versions', 'records', 'ai_jobs', 'ai_job_attempts'] LOOP
+        IF item = 'ai_job_attempts' THEN
+            EXECUTE format('GRANT SELECT ON %I TO %I', item, api);
+        ELSIF item <> 'ai_jobs' THEN
             EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %I TO %I', item, api);
         END IF;
         EXECUTE format('DROP POLICY IF EXISTS oneo_api ON %I', item);
@@ -66,13 +72,19 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ai_jobs TO %I', qmgr);
     EXECUTE format('GRANT UPDATE (status, attempt, max_attempts, retry_count, locked_by, lease_until, run_at, started_at, '
         'completed_at, updated_at, output_data, prompt_audit, tokens_used, prompt_tokens, completion_tokens, cost_micros, '
-        'processing_time_ms, error_code, error_message) ON ai_jobs TO %I', qmgr);
+        'processing_time_ms, error_code, error_message, error_retryable) ON ai_jobs TO %I', qmgr);
+    -- Maintenance: finished jobs past their age go (usage rows stay); failed ones are re-queued
+    -- through the same function as the API's retry.
+    EXECUTE format('GRANT DELETE ON ai_jobs TO %I', qmgr);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION oneo_requeue_jobs_of(bigint, bigint[], integer) TO %I', qmgr);
+    EXECUTE format('REVOKE ALL ON ai_job_attempts FROM %I', qmgr);
+    EXECUTE format('GRANT SELECT, INSERT ON ai_job_attempts TO %I', qmgr);
     EXECUTE format('GRANT SELECT, INSERT ON ai_usage TO %I', qmgr);
     EXECUTE format('GRANT USAGE ON SEQUENCE ai_usage_id_seq TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, tenant_id, pipeline_id, data, version), UPDATE (data, version, updated_at) ON records TO %I', qmgr);
     EXECUTE format('GRANT SELECT ON pipelines, fields, field_versions TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields) ON tenants TO %I', qmgr);
-    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants'] LOOP
+    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_job_attempts', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS oneo_qmgr ON %I', item);
         EXECUTE format('CREATE POLICY oneo_qmgr ON %I TO %I USING (true) WITH CHECK (true)', item, qmgr);
     END LOOP;

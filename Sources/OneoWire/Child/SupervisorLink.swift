@@ -34,6 +34,8 @@ public final class SupervisorLink: Sendable {
     public let processorLinks: AsyncStream<ProcessorLink>
     private let channel: FrameSocket
     private let drainRequest = Mutex<(@Sendable (Duration) -> Void)?>(nil)
+    /// The API's questions awaiting the supervisor's answer, by request id.
+    private let questions = Mutex<(next: UInt32, waiting: [UInt32: CheckedContinuation<ProcessorHealth?, any Error>])>((1, [:]))
 
     /// Arms the parent-death signal, reads the bootstrap, and checks that our parent is still the
     /// supervisor that wrote it: a child orphaned before the signal was armed exits here.
@@ -79,6 +81,9 @@ public final class SupervisorLink: Sendable {
                 case .drain(let milliseconds):
                     let handler = self.drainRequest.withLock { $0 } ?? { _ in Self.exit(role, "asked to drain", code: 0) }
                     handler(.milliseconds(milliseconds))
+                case .health(let request, let health):
+                    // An answer nobody waits for any more (timed out) is dropped.
+                    self.questions.withLock { $0.waiting.removeValue(forKey: request) }?.resume(returning: health)
                 }
             }
         }
@@ -89,6 +94,34 @@ public final class SupervisorLink: Sendable {
     /// What to do when the supervisor asks us to drain (default: exit at once).
     public func onDrain(_ handler: @escaping @Sendable (Duration) -> Void) {
         self.drainRequest.withLock { $0 = handler }
+    }
+
+    /// Asks the supervisor how `tenant`'s processor is (the API's `worker_health`): the answer
+    /// carries our request id, so answers to earlier questions that timed out match nothing.
+    /// Throws `WireError(.closed)` when no answer came within `timeout`.
+    public func health(of tenant: TenantID, timeout: Duration) async throws -> ProcessorHealth? {
+        let request = self.questions.withLock { state -> UInt32 in
+            let id = state.next
+            state.next = state.next == .max ? 1 : state.next + 1
+            return id
+        }
+        let timer = Task {
+            try await Task.sleep(for: timeout)
+            self.questions.withLock { $0.waiting.removeValue(forKey: request) }?.resume(throwing: WireError(.closed, detail: "the supervisor did not answer within \(timeout)"))
+        }
+        defer { timer.cancel() }
+        return try await withCheckedThrowingContinuation { continuation in
+            let tooMany = self.questions.withLock { state -> Bool in
+                guard state.waiting.count < 64 else { return true }
+                state.waiting[request] = continuation
+                return false
+            }
+            if tooMany {
+                continuation.resume(throwing: WireError(.closed, detail: "too many questions to the supervisor at once"))
+                return
+            }
+            self.channel.trySend(ChildMessage.health(request: request, tenant: tenant))
+        }
     }
 
     public func ready() {

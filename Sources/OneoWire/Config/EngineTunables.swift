@@ -24,6 +24,17 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         /// The queue manager's PostgreSQL connections (one of them listens); at most 16, its
         /// role's connection limit.
         public var connections = 4
+        /// A job that fails with a transient error is queued again this many times (the
+        /// reference's `MAX_RETRIES`): three retries, four attempts.
+        public var maxRetries = 3
+        /// The first retry's delay ceiling (the reference's `RETRY_DELAY`); each retry doubles
+        /// it, and the delay is drawn uniformly below it (full jitter).
+        public var retryDelayMilliseconds = 60_000
+        /// No backoff ceiling grows past this.
+        public var retryDelayMaxMilliseconds = 3_600_000
+        /// An attempt still running this long after it was handed out is cancelled and goes
+        /// back to the queue as a retry (`attempt_deadline`), whatever its processor says.
+        public var attemptDeadlineMilliseconds = 300_000
     }
 
     public struct Processors: Sendable, Codable, Equatable {
@@ -33,6 +44,25 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         public var idleTimeoutMilliseconds = 60_000
         /// How long processors may finish in-flight jobs at shutdown, or by default on restart.
         public var drainTimeoutMilliseconds = 30_000
+        /// One provider call's timeout, reply included.
+        public var providerTimeoutMilliseconds = 60_000
+        /// A transient provider error is retried in place this many times before the attempt
+        /// goes back to the queue.
+        public var providerRetries = 2
+        /// The longest `Retry-After` waited in place; a longer one ends the attempt and the
+        /// queue manager queues the job for then.
+        public var providerRetryWaitMaxMilliseconds = 10_000
+    }
+
+    public struct Maintenance: Sendable, Codable, Equatable {
+        /// How often the queue manager runs the maintenance below; 0 turns it off.
+        public var intervalMilliseconds = 3_600_000
+        /// Finished jobs older than this many days are deleted (their usage rows stay); 0 keeps
+        /// them forever.
+        public var cleanupAfterDays = 30
+        /// Failed jobs whose last error was transient are queued again by maintenance at most
+        /// this many times each (the reference's `retry_failed_jobs`); 0 turns that off.
+        public var retryFailedTimes = 1
     }
 
     public struct Supervision: Sendable, Codable, Equatable {
@@ -66,6 +96,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
     public var supervision = Supervision()
     public var api = API()
     public var frames = Frames()
+    public var maintenance = Maintenance()
 
     public init() {}
 
@@ -79,9 +110,16 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         case queueClaimWindowMilliseconds = "queue.claim_window_ms"
         case queueCommitWindowMilliseconds = "queue.commit_window_ms"
         case queueConnections = "queue.connections"
+        case queueMaxRetries = "queue.max_retries"
+        case queueRetryDelayMilliseconds = "queue.retry_delay_ms"
+        case queueRetryDelayMaxMilliseconds = "queue.retry_delay_max_ms"
+        case queueAttemptDeadlineMilliseconds = "queue.attempt_deadline_ms"
         case processorsConcurrency = "processors.concurrency"
         case processorsIdleTimeoutMilliseconds = "processors.idle_timeout_ms"
         case processorsDrainTimeoutMilliseconds = "processors.drain_timeout_ms"
+        case processorsProviderTimeoutMilliseconds = "processors.provider_timeout_ms"
+        case processorsProviderRetries = "processors.provider_retries"
+        case processorsProviderRetryWaitMaxMilliseconds = "processors.provider_retry_wait_max_ms"
         case supervisionHeartbeatIntervalMilliseconds = "supervision.heartbeat_interval_ms"
         case supervisionHeartbeatTimeoutMilliseconds = "supervision.heartbeat_timeout_ms"
         case supervisionKillGraceMilliseconds = "supervision.kill_grace_ms"
@@ -91,6 +129,9 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         case framesQueueMessageBytes = "frames.queue_message_bytes"
         case framesProcessorReportBytes = "frames.processor_report_bytes"
         case framesChildMessageBytes = "frames.child_message_bytes"
+        case maintenanceIntervalMilliseconds = "maintenance.interval_ms"
+        case maintenanceCleanupAfterDays = "maintenance.cleanup_after_days"
+        case maintenanceRetryFailedTimes = "maintenance.retry_failed_times"
 
         public var range: ClosedRange<Int> {
             switch self {
@@ -99,6 +140,16 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .queueCommitBatch: 1...10_000
             case .queueClaimWindowMilliseconds, .queueCommitWindowMilliseconds: 0...100
             case .queueConnections: 2...16
+            case .queueMaxRetries: 0...20
+            case .queueRetryDelayMilliseconds: 0...86_400_000
+            case .queueRetryDelayMaxMilliseconds: 0...86_400_000
+            case .queueAttemptDeadlineMilliseconds: 1_000...86_400_000
+            case .processorsProviderTimeoutMilliseconds: 100...3_600_000
+            case .processorsProviderRetries: 0...10
+            case .processorsProviderRetryWaitMaxMilliseconds: 0...600_000
+            case .maintenanceIntervalMilliseconds: 0...604_800_000
+            case .maintenanceCleanupAfterDays: 0...36_500
+            case .maintenanceRetryFailedTimes: 0...100
             case .processorsConcurrency: 1...1_024
             case .processorsIdleTimeoutMilliseconds: 100...86_400_000
             case .processorsDrainTimeoutMilliseconds: 0...3_600_000
@@ -124,6 +175,16 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .queueClaimWindowMilliseconds: \.queue.claimWindowMilliseconds
             case .queueCommitWindowMilliseconds: \.queue.commitWindowMilliseconds
             case .queueConnections: \.queue.connections
+            case .queueMaxRetries: \.queue.maxRetries
+            case .queueRetryDelayMilliseconds: \.queue.retryDelayMilliseconds
+            case .queueRetryDelayMaxMilliseconds: \.queue.retryDelayMaxMilliseconds
+            case .queueAttemptDeadlineMilliseconds: \.queue.attemptDeadlineMilliseconds
+            case .processorsProviderTimeoutMilliseconds: \.processors.providerTimeoutMilliseconds
+            case .processorsProviderRetries: \.processors.providerRetries
+            case .processorsProviderRetryWaitMaxMilliseconds: \.processors.providerRetryWaitMaxMilliseconds
+            case .maintenanceIntervalMilliseconds: \.maintenance.intervalMilliseconds
+            case .maintenanceCleanupAfterDays: \.maintenance.cleanupAfterDays
+            case .maintenanceRetryFailedTimes: \.maintenance.retryFailedTimes
             case .processorsConcurrency: \.processors.concurrency
             case .processorsIdleTimeoutMilliseconds: \.processors.idleTimeoutMilliseconds
             case .processorsDrainTimeoutMilliseconds: \.processors.drainTimeoutMilliseconds
@@ -155,6 +216,10 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         }
         guard self.supervision.heartbeatTimeoutMilliseconds >= self.supervision.heartbeatIntervalMilliseconds else {
             throw ConfigurationError(key: Key.supervisionHeartbeatTimeoutMilliseconds.rawValue, problem: "must be at least supervision.heartbeat_interval_ms")
+        }
+        guard self.queue.attemptDeadlineMilliseconds > self.processors.providerTimeoutMilliseconds else {
+            // The deadline cancels what a timeout should have ended: it must come after it.
+            throw ConfigurationError(key: Key.queueAttemptDeadlineMilliseconds.rawValue, problem: "must be longer than processors.provider_timeout_ms")
         }
     }
 }

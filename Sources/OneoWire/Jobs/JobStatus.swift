@@ -20,6 +20,10 @@ public enum JobFailureCode: String, Sendable, Hashable, CaseIterable {
     case leaseExpired = "lease_expired"
     /// The processor running the attempt stopped (or its connection closed) before reporting.
     case processorStopped = "processor_stopped"
+    /// The attempt ran past `queue.attempt_deadline_ms`; it was stopped and queued again.
+    case attemptDeadline = "attempt_deadline"
+    /// Cancelled by an operator or through the API.
+    case cancelled
     /// An error of ours; the processor's log has it.
     case `internal`
 }

@@ -8,14 +8,19 @@ public enum QueueMessage: Sendable, Equatable, Codable {
     case fields(PipelineFields)
     /// One job attempt to run.
     case job(JobOrder)
+    /// Stop working on this attempt (it was cancelled, or passed its deadline): abort its provider
+    /// call and report it `failed` with code `cancelled`. Its row has already moved on, so the
+    /// report changes nothing there; it frees the processor's room.
+    case cancel(job: JobID, attempt: Int)
 
-    private enum CodingKeys: String, CodingKey { case type, fields, job }
+    private enum CodingKeys: String, CodingKey { case type, fields, job, attempt }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         switch try container.decode(String.self, forKey: .type) {
         case "fields": self = .fields(try container.decode(PipelineFields.self, forKey: .fields))
         case "job": self = .job(try container.decode(JobOrder.self, forKey: .job))
+        case "cancel": self = .cancel(job: try container.decode(JobID.self, forKey: .job), attempt: try container.decode(Int.self, forKey: .attempt))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown queue frame \(other)")
         }
@@ -30,6 +35,10 @@ public enum QueueMessage: Sendable, Equatable, Codable {
         case .job(let order):
             try container.encode("job", forKey: .type)
             try container.encode(order, forKey: .job)
+        case .cancel(let job, let attempt):
+            try container.encode("cancel", forKey: .type)
+            try container.encode(job, forKey: .job)
+            try container.encode(attempt, forKey: .attempt)
         }
     }
 }
@@ -152,20 +161,27 @@ public struct JobCompletion: Sendable, Equatable, Codable {
     }
 }
 
-/// An attempt that did not complete, classified: retryable ones carry when to try again.
+/// An attempt that did not complete, classified. A retryable one goes back to the queue (the
+/// queue manager picks the delay: its backoff, or the provider's `Retry-After` if later); a
+/// permanent one fails the job now.
 public struct JobFailure: Sendable, Equatable, Codable {
     public var job: JobID
     public var attempt: Int
     public var code: String
     public var message: String
-    /// nil: permanent, the job fails now.
+    public var retryable: Bool
+    /// The provider's own `Retry-After`, when it gave one the processor did not wait out.
     public var retryAfterMilliseconds: Int?
+    /// Calls the processor retried in place before giving up on this attempt.
+    public var providerRetries: Int
 
-    public init(job: JobID, attempt: Int, code: String, message: String, retryAfterMilliseconds: Int?) {
+    public init(job: JobID, attempt: Int, code: String, message: String, retryable: Bool, retryAfterMilliseconds: Int? = nil, providerRetries: Int = 0) {
         self.job = job
         self.attempt = attempt
         self.code = code
         self.message = message
+        self.retryable = retryable
         self.retryAfterMilliseconds = retryAfterMilliseconds
+        self.providerRetries = providerRetries
     }
 }

@@ -10,8 +10,11 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
     /// To the queue manager: the descriptor sent with this frame is a connection to the
     /// processor of `tenant`, which runs up to `concurrency` jobs at once.
     case processor(tenant: TenantID, name: String, concurrency: Int)
+    /// To the API: the answer to its `health` question `request` (nil: that tenant has no
+    /// processor child yet).
+    case health(request: UInt32, ProcessorHealth?)
 
-    private enum CodingKeys: String, CodingKey { case type, timeoutMilliseconds = "timeout_ms", tenant, name, concurrency }
+    private enum CodingKeys: String, CodingKey { case type, timeoutMilliseconds = "timeout_ms", tenant, name, concurrency, request, health }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -23,6 +26,8 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
                 tenant: try container.decode(TenantID.self, forKey: .tenant), name: try container.decode(String.self, forKey: .name),
                 concurrency: max(1, try container.decode(Int.self, forKey: .concurrency))
             )
+        case "health":
+            self = .health(request: try container.decode(UInt32.self, forKey: .request), try container.decodeIfPresent(ProcessorHealth.self, forKey: .health))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown supervisor frame \(other)")
         }
@@ -41,7 +46,45 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
             try container.encode(tenant, forKey: .tenant)
             try container.encode(name, forKey: .name)
             try container.encode(concurrency, forKey: .concurrency)
+        case .health(let request, let health):
+            try container.encode("health", forKey: .type)
+            try container.encode(request, forKey: .request)
+            try container.encodeIfPresent(health, forKey: .health)
         }
+    }
+}
+
+/// A tenant's processor as the supervisor sees it, for that tenant's `worker_health`: nothing
+/// about any other child, no pid, no path.
+public struct ProcessorHealth: Sendable, Codable, Equatable {
+    /// starting, running, draining, stopped, backoff, crash-looping.
+    public var state: String
+    public var uptimeSeconds: Double?
+    public var restarts: Int
+    public var jobsInFlight: Int
+    public var jobsCompleted: Int
+    /// Since the processor's last heartbeat (nil when none is running).
+    public var lastHeartbeatSecondsAgo: Double?
+    /// Why it is stopped (`idle`, `operator`) or when it restarts.
+    public var detail: String?
+    /// How its last run ended, cut short.
+    public var lastExit: String?
+
+    public init(state: String, uptimeSeconds: Double?, restarts: Int, jobsInFlight: Int, jobsCompleted: Int, lastHeartbeatSecondsAgo: Double?, detail: String?, lastExit: String?) {
+        self.state = state
+        self.uptimeSeconds = uptimeSeconds
+        self.restarts = restarts
+        self.jobsInFlight = jobsInFlight
+        self.jobsCompleted = jobsCompleted
+        self.lastHeartbeatSecondsAgo = lastHeartbeatSecondsAgo
+        self.detail = detail.map { String($0.prefix(200)) }
+        self.lastExit = lastExit.map { String($0.prefix(200)) }
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case state, restarts, detail
+        case uptimeSeconds = "uptime_seconds", jobsInFlight = "jobs_in_flight", jobsCompleted = "jobs_completed"
+        case lastHeartbeatSecondsAgo = "last_heartbeat_seconds_ago", lastExit = "last_exit"
     }
 }
 
@@ -57,6 +100,9 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     case queueLost
     /// From the API: the port it listens on (the kernel's pick when serve was given port 0).
     case listening(port: Int)
+    /// From the API: how is this tenant's processor? Answered by `SupervisorMessage.health`
+    /// with the same request id.
+    case health(request: UInt32, tenant: TenantID)
     /// From the queue manager: these tenants have due work and no processor connected.
     case need(tenants: [TenantID])
     /// From the queue manager: tenants or their settings changed (relayed from NOTIFY).
@@ -65,7 +111,7 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// Tenants per `need` frame: small enough to go in one non-blocking write, whole.
     public static let maximumTenantsPerFrame = 16
 
-    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants, port }
+    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants, port, request, tenant }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -90,6 +136,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
                 throw DecodingError.dataCorruptedError(forKey: .port, in: container, debugDescription: "not a port")
             }
             self = .listening(port: port)
+        case "health":
+            self = .health(request: try container.decode(UInt32.self, forKey: .request), tenant: try container.decode(TenantID.self, forKey: .tenant))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown child frame \(other)")
         }
@@ -114,6 +162,10 @@ public enum ChildMessage: Sendable, Equatable, Codable {
         case .listening(let port):
             try container.encode("listening", forKey: .type)
             try container.encode(port, forKey: .port)
+        case .health(let request, let tenant):
+            try container.encode("health", forKey: .type)
+            try container.encode(request, forKey: .request)
+            try container.encode(tenant, forKey: .tenant)
         }
     }
 }

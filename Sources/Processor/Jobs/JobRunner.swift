@@ -25,7 +25,7 @@ public struct JobRunner: Sendable {
         case .success(let ready): prepared = ready
         case .failure(let refusal):
             logger.warning("job refused before the provider call", metadata: ["error.code": "\(refusal.code.rawValue)"])
-            return .failed(JobFailure(job: order.job, attempt: order.attempt, code: refusal.code.rawValue, message: refusal.message, retryAfterMilliseconds: nil))
+            return .failed(JobFailure(job: order.job, attempt: order.attempt, code: refusal.code.rawValue, message: refusal.message, retryable: false))
         }
         let rendered = prepared.rendered
         logger.info("prompt rendered", metadata: [
@@ -34,16 +34,17 @@ public struct JobRunner: Sendable {
             "values.redacted": "\(rendered.redactions.values.reduce(0, +))",
         ])
 
-        switch await self.provider.call(order, prompt: prepared.prompt) {
+        let called = await self.provider.call(order, prompt: prepared.prompt, logger: logger)
+        switch called.outcome {
         case .failure(let failure):
-            let delay: Duration? = switch failure.kind {
-            case .permanent: nil
-            case .retryable(let after): after ?? ProviderStep.backoff(attempt: order.attempt)
+            let (retryable, after): (Bool, Duration?) = switch failure.kind {
+            case .permanent: (false, nil)
+            case .retryable(let after): (true, after)
             }
-            logger.warning("provider call failed", metadata: ["error.code": "\(failure.code)", "retry": "\(delay != nil)"])
+            logger.warning("provider call failed", metadata: ["error.code": "\(failure.code)", "retryable": "\(retryable)", "provider.retries": "\(called.retries)"])
             return .failed(JobFailure(
-                job: order.job, attempt: order.attempt, code: failure.code, message: failure.message,
-                retryAfterMilliseconds: delay.map { Int($0 / .milliseconds(1)) }
+                job: order.job, attempt: order.attempt, code: failure.code, message: failure.message, retryable: retryable,
+                retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: called.retries
             ))
         case .completed(let reply):
             let elapsed = ContinuousClock.now - started

@@ -62,12 +62,17 @@ public struct ChatCompletionsClient: Sendable {
             response = try await self.http.execute(request, timeout: self.timeout)
             payload = try await response.body.collect(upTo: 8 << 20)
         } catch {
-            return .failure(ProviderFailure(kind: .retryable(after: nil), code: "provider_unreachable", message: "provider request failed: \(Self.describe(error))"))
+            return .failure(Self.classify(error))
         }
         let status = response.status.code
         guard status == 200 else {
             let retryAfter = Self.retryAfter(response.headers.first(name: "Retry-After"))
-            let message = Self.providerMessage(payload) ?? "HTTP \(status)"
+            let body = Self.providerError(payload)
+            let message = body?.message ?? "HTTP \(status)"
+            // A 429 for an exhausted quota will not pass by waiting (OpenAI's `insufficient_quota`).
+            if body?.code == "insufficient_quota" {
+                return .failure(ProviderFailure(kind: .permanent, code: "insufficient_quota", message: message))
+            }
             switch status {
             case 429, 500...599, 408:
                 return .failure(ProviderFailure(kind: .retryable(after: retryAfter), code: "provider_http_\(status)", message: message))
@@ -111,15 +116,40 @@ public struct ChatCompletionsClient: Sendable {
         return .milliseconds(Int64(min(seconds, 3_600) * 1_000))
     }
 
-    /// The `error.message` of an OpenAI-style error body, cut short; never the request.
-    static func providerMessage(_ payload: ByteBuffer) -> String? {
+    /// A transport failure, classified: each a stable code an operator can search for, retried
+    /// (the provider may never have seen the request, or may answer next time), except our own
+    /// cancellation, which is final.
+    static func classify(_ error: any Error) -> ProviderFailure {
+        if Task.isCancelled || error is CancellationError || (error as? HTTPClientError) == .cancelled {
+            return ProviderFailure(kind: .permanent, code: "cancelled", message: "the call was aborted: the job was cancelled or passed its deadline")
+        }
+        let (code, message): (String, String) = switch error as? HTTPClientError {
+        case .deadlineExceeded?, .readTimeout?, .writeTimeout?, .connectTimeout?:
+            ("provider_timeout", "the provider did not answer within processors.provider_timeout_ms")
+        case .remoteConnectionClosed?, .bodyLengthMismatch?, .uncleanShutdown?:
+            ("provider_connection_lost", "the provider's connection closed before the reply was complete")
+        default:
+            ("provider_unreachable", "provider request failed: \(Self.describe(error))")
+        }
+        return ProviderFailure(kind: .retryable(after: nil), code: code, message: message)
+    }
+
+    /// The `error.message` and `error.code` of an OpenAI-style error body, the message cut
+    /// short; never the request.
+    static func providerError(_ payload: ByteBuffer) -> (message: String?, code: String?)? {
         struct ErrorBody: Decodable {
-            struct Inner: Decodable { let message: String? }
+            struct Inner: Decodable { let message: String?; let code: String? }
             let error: Inner?
         }
-        guard let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(payload.readableBytesView)), let message = body.error?.message else {
+        guard let body = try? JSONDecoder().decode(ErrorBody.self, from: Data(payload.readableBytesView)), let inner = body.error else {
             return nil
         }
+        let code = inner.code.flatMap { $0.utf8.count <= 64 && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") } ? $0 : nil }
+        return (inner.message.map(Self.boundedMessage), code)
+    }
+
+    /// A provider's error message as the job row keeps it.
+    static func boundedMessage(_ message: String) -> String {
         // What the job row keeps and any `read` token may see: no key or other secret a gateway
         // echoed (review L2) — redacted before the cut, so no part of one is left by it — then 300
         // scalars, without control or format characters (no U+202E turning the text around).

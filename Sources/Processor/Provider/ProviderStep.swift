@@ -1,22 +1,69 @@
-import Logging
+public import Logging
 public import OneoWire
 public import OneoPrompt
 
-/// The second step: one provider call with the rendered prompt. A refusal comes back classified,
-/// with when to try again when it is worth trying.
+/// The second step: the provider call with the rendered prompt, retried in place a few times
+/// when the provider's refusal is transient (a 429 or 5xx, a timeout, a dropped connection).
+/// What is still failing after that goes back classified: a retryable failure carries the
+/// provider's `Retry-After` when it asked for longer than we wait in place, and the queue manager
+/// queues the job again with its own backoff.
 public struct ProviderStep: Sendable {
+    public struct Policy: Sendable {
+        /// Calls retried in place after the first.
+        public var retries: Int
+        /// The longest wait (the provider's `Retry-After`) spent in place.
+        public var longestWait: Duration
+        /// The first in-place wait when the provider named none; doubled each time, jittered.
+        public var firstBackoff: Duration
+
+        public init(retries: Int = 2, longestWait: Duration = .seconds(10), firstBackoff: Duration = .milliseconds(250)) {
+            self.retries = retries
+            self.longestWait = longestWait
+            self.firstBackoff = firstBackoff
+        }
+    }
+
+    /// What the calls came to, and how many were retried in place.
+    public struct Outcome: Sendable {
+        public let outcome: ProviderOutcome
+        public let retries: Int
+    }
+
     let client: ChatCompletionsClient
+    let policy: Policy
 
-    public init(client: ChatCompletionsClient) {
+    public init(client: ChatCompletionsClient, policy: Policy = Policy()) {
         self.client = client
+        self.policy = policy
     }
 
-    public func call(_ order: JobOrder, prompt: String) async -> ProviderOutcome {
-        await self.client.complete(ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt))
+    public func call(_ order: JobOrder, prompt: String, logger: Logger) async -> Outcome {
+        let request = ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt)
+        var retries = 0
+        while true {
+            let outcome = await self.client.complete(request)
+            guard case .failure(let failure) = outcome, case .retryable(let after) = failure.kind, retries < self.policy.retries else {
+                return Outcome(outcome: outcome, retries: retries)
+            }
+            let wait = after ?? Self.jittered(self.policy.firstBackoff * (1 << min(retries, 10)))
+            // A provider asking for longer than we wait here gets its wish from the queue.
+            guard wait <= self.policy.longestWait else { return Outcome(outcome: outcome, retries: retries) }
+            logger.info("provider call failed; retrying in place", metadata: [
+                "error.code": "\(failure.code)", "retry.in_ms": "\(wait / .milliseconds(1))", "retry.number": "\(retries + 1)",
+            ])
+            do {
+                try await Task.sleep(for: wait)
+            } catch {
+                return Outcome(outcome: .failure(ChatCompletionsClient.classify(CancellationError())), retries: retries)
+            }
+            retries += 1
+        }
     }
 
-    /// 1 s, 2 s, 4 s … capped at 60 s: the wait before a retry the provider did not time.
-    public static func backoff(attempt: Int) -> Duration {
-        .seconds(min(60, 1 << min(max(attempt - 1, 0), 6)))
+    /// A wait drawn uniformly from 0 up to `ceiling` (full jitter: retries of many jobs that
+    /// failed together spread out instead of arriving together again).
+    static func jittered(_ ceiling: Duration) -> Duration {
+        let milliseconds = max(0, Int64(ceiling / .milliseconds(1)))
+        return .milliseconds(Int64.random(in: 0...milliseconds))
     }
 }

@@ -13,6 +13,11 @@ final class Dispatcher: Sendable {
         let concurrency: Int
         let outbound: AsyncStream<QueueMessage>.Continuation
         var held: [JobID: ClaimedJob] = [:]
+        /// When each held attempt was sent: past the attempt deadline it is cancelled.
+        var sentAt: [JobID: ContinuousClock.Instant] = [:]
+        /// Held attempts told to stop (cancelled, or past their deadline): their rows have moved
+        /// on, their leases are not extended, and their reports only free the room.
+        var stopping: Set<JobID> = []
         var draining = false
         /// Reports that matched nothing this connection holds.
         var strayReports = 0
@@ -142,6 +147,8 @@ final class Dispatcher: Sendable {
                     connection.sentFields[job.pipeline] = list.version
                 }
                 if connection.held.updateValue(job, forKey: job.id) == nil { state.heldCount += 1 }
+                connection.sentAt[job.id] = .now
+                connection.stopping.remove(job.id)
                 connection.outbound.yield(.job(order))
                 state.connections[id] = connection
             }
@@ -155,6 +162,8 @@ final class Dispatcher: Sendable {
         self.state.withLock { state in
             guard let held = state.connections[id]?.held[job], held.attempt == attempt else { return nil }
             state.connections[id]?.held[job] = nil
+            state.connections[id]?.sentAt[job] = nil
+            state.connections[id]?.stopping.remove(job)
             state.heldCount -= 1
             return held
         }
@@ -203,7 +212,42 @@ final class Dispatcher: Sendable {
 
     /// Every attempt a processor is working on: their leases are extended (every quarter lease).
     var held: [JobID] {
-        self.state.withLock { $0.connections.values.flatMap(\.held.keys) }
+        self.state.withLock { state in
+            state.connections.values.flatMap { connection in connection.held.keys.filter { !connection.stopping.contains($0) } }
+        }
+    }
+
+    /// Tells the processor holding this attempt of the tenant's job to stop it; false when no
+    /// processor holds it here.
+    func cancel(tenant: TenantID, job: JobID, attempt: Int) -> Bool {
+        self.state.withLock { state in
+            guard let id = state.byTenant[tenant], let held = state.connections[id]?.held[job], held.attempt == attempt else { return false }
+            state.connections[id]?.stopping.insert(job)
+            state.connections[id]?.outbound.yield(.cancel(job: job, attempt: attempt))
+            return true
+        }
+    }
+
+    /// Whether a held attempt was told to stop (its report then only frees the room).
+    func isStopping(_ id: Int, job: JobID) -> Bool {
+        self.state.withLock { $0.connections[id]?.stopping.contains(job) ?? false }
+    }
+
+    /// Attempts sent before `deadline` and not yet told to stop: each is told now, and returned
+    /// so that its row goes back to the queue.
+    func overdue(sentBefore deadline: ContinuousClock.Instant) -> [ClaimedJob] {
+        self.state.withLock { state in
+            var late: [ClaimedJob] = []
+            for (id, connection) in state.connections {
+                for (job, sent) in connection.sentAt where sent < deadline && !connection.stopping.contains(job) {
+                    guard let held = connection.held[job] else { continue }
+                    state.connections[id]?.stopping.insert(job)
+                    connection.outbound.yield(.cancel(job: job, attempt: held.attempt))
+                    late.append(held)
+                }
+            }
+            return late
+        }
     }
 }
 

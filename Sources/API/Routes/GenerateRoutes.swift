@@ -1,0 +1,78 @@
+import Foundation
+import Hummingbird
+import OneoWire
+import OneoStore
+import OneoCore
+import PostgresNIO
+
+/// `POST /api/v1/pipelines/{p}/records/{id}/generate/` `{"field": slug, "wait_ms": N}`: queues
+/// that AI field of that record now (the reference's `process_field_ai`, and with `wait_ms` its
+/// `process_field_sync`). Answers 200 with the finished job when it ends within `wait_ms`, else
+/// 202 with the job as it stands: the caller polls `GET /ai-jobs/{id}/` from there.
+struct GenerateRoutes {
+    let database: PostgresClient
+    let pipelines: PipelineStore
+    let maxAttempts: Int
+
+    struct Body: Decodable {
+        let field: String
+        let wait_ms: Int?
+    }
+
+    /// The longest a request may wait for its job.
+    static let longestWait = 30_000
+
+    func add(to group: RouterGroup<APIRequestContext>) {
+        group.post("pipelines/:pipeline/records/:record/generate") { request, context in
+            let caller = try context.require(.create)
+            let pipeline = try await self.pipelines.resolve(tenant: caller.tenant, try context.parameters.require("pipeline"), logger: context.logger)
+            let recordText = try context.parameters.require("record")
+            guard let recordID = RecordID(parsing: recordText) else { throw APIError.notFound("record '\(String(recordText.prefix(40)))'") }
+            let body = try await request.decodeBody(Body.self, context: context)
+            let wait = body.wait_ms ?? 0
+            guard (0...Self.longestWait).contains(wait) else { throw APIError.invalid("wait_ms must be 0...\(Self.longestWait)") }
+            let writer = RecordWriter(
+                tenant: caller.tenant, defaultModel: caller.defaultModel, user: caller.tokenName,
+                tenantSensitiveNames: caller.sensitiveNames, maxAttempts: self.maxAttempts
+            )
+            let jobID = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> JobID in
+                let fields = try await writer.fields(pipeline.id, connection, context.logger)
+                guard let field = fields.first(where: { $0.slug == body.field }) else {
+                    throw APIError.invalid("field '\(String(body.field.prefix(64)))' is not a field of this pipeline")
+                }
+                guard field.isAIGenerated else { throw APIError.invalid("field '\(field.slug)' is not an ai_generated field") }
+                let rows = try await connection.query(
+                    """
+                    SELECT id, data, version, created_at, updated_at FROM records
+                    WHERE id = \(recordID) AND tenant_id = \(caller.tenant) AND pipeline_id = \(pipeline.id)
+                    """,
+                    logger: context.logger
+                )
+                let record = try await RecordWriter.single(rows, pipeline: pipeline.id)
+                guard let queued = try await writer.queueJob(field: field, record: record, fields: fields, changed: [], on: connection, logger: context.logger),
+                      let id = JobID(parsing: queued.job_id) else {
+                    throw APIError.internalFailure("the job could not be queued")
+                }
+                return id
+            }
+            let job = try await self.waitForEnd(of: jobID, tenant: caller.tenant, within: .milliseconds(Int64(wait)), context: context)
+            return EditedResponse(status: JobStatus(rawValue: job.status)?.isFinal == true ? .ok : .accepted, response: job)
+        }
+    }
+
+    /// The job once it is final, or as it is when `within` has passed. Reads the row at growing
+    /// intervals (10 ms up to 200 ms): a few reads for a fast job, five a second for a slow one.
+    private func waitForEnd(of id: JobID, tenant: TenantID, within: Duration, context: APIRequestContext) async throws -> JobResource {
+        let deadline = ContinuousClock.now + within
+        var pause = Duration.milliseconds(10)
+        while true {
+            let job = try await self.database.asTenant(tenant, logger: context.logger) { connection in
+                try await JobRoutes.load(id, tenant: tenant, on: connection, logger: context.logger)
+            }
+            let now = ContinuousClock.now
+            if JobStatus(rawValue: job.status)?.isFinal == true || now >= deadline { return job }
+            try await Task.sleep(for: min(pause, deadline - now))
+            pause = min(pause * 2, .milliseconds(200))
+        }
+    }
+}

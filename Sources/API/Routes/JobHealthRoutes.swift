@@ -1,0 +1,198 @@
+import Foundation
+import Hummingbird
+public import OneoWire
+import OneoStore
+import OneoCore
+import NIOPosix
+import PostgresNIO
+
+/// Where the API learns how a tenant's processor is: the supervisor, over the API's own socket
+/// to it (a question with a request id; the answer names that tenant's processor alone).
+public protocol ProcessorHealthSource: Sendable {
+    func health(of tenant: TenantID) async throws -> ProcessorHealth?
+}
+
+/// For an API with no supervisor (the in-process tests): no processor is known.
+public struct NoProcessorHealth: ProcessorHealthSource {
+    public init() {}
+    public func health(of tenant: TenantID) async throws -> ProcessorHealth? { nil }
+}
+
+extension SupervisorLink: ProcessorHealthSource {
+    public func health(of tenant: TenantID) async throws -> ProcessorHealth? {
+        try await self.health(of: tenant, timeout: .seconds(2))
+    }
+}
+
+/// `GET /ai-jobs/worker_health/` and `GET /ai-jobs/diagnostics/` (`read`): the caller's own
+/// tenant's processor, queue and failures, and whether the database and Redis answer.
+struct JobHealthRoutes {
+    let database: PostgresClient
+    let health: any ProcessorHealthSource
+    let redis: RedisSettings?
+
+    struct WorkerHealth: ResponseEncodable {
+        /// healthy (running and heard from lately), degraded (starting, draining, silent for a
+        /// while, restarting), stopped (idle or held; started again when work arrives), unknown.
+        let status: String
+        let processor: ProcessorHealth?
+        /// Jobs waiting for it now.
+        let pending_jobs: Int
+    }
+
+    func add(to group: RouterGroup<APIRequestContext>) {
+        group.get("ai-jobs/worker_health") { _, context in
+            let caller = try context.require(.read)
+            let processor = try? await self.health.health(of: caller.tenant)
+            let pending = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> Int in
+                let rows = try await connection.query(
+                    "SELECT count(*)::bigint FROM ai_jobs WHERE tenant_id = \(caller.tenant) AND status = 'pending'", logger: context.logger
+                )
+                for try await count in rows.decode(Int.self) { return count }
+                return 0
+            }
+            let status: String = switch processor?.state {
+            case "running"?: (processor?.lastHeartbeatSecondsAgo ?? 0) < 5 ? "healthy" : "degraded"
+            case "stopped"?: "stopped"
+            case nil: "unknown"
+            default: "degraded"
+            }
+            return WorkerHealth(status: status, processor: processor, pending_jobs: pending)
+        }
+        group.get("ai-jobs/diagnostics") { request, context in
+            let caller = try context.require(.read)
+            let window = try request.queryInteger("window_minutes", default: 60, range: 1...10_080)
+            return try await self.diagnostics(caller.tenant, windowMinutes: window, context: context)
+        }
+    }
+
+    struct Diagnostics: ResponseEncodable {
+        struct Queue: Encodable {
+            let by_status: [String: Int]
+            /// Age of the oldest pending job, in seconds (nil: none pending).
+            let oldest_pending_seconds: Double?
+            /// Pending jobs whose time has come (the rest wait out a retry delay).
+            let due: Int
+        }
+
+        struct Failures: Encodable {
+            let window_minutes: Int
+            /// Attempts that ended with an error in the window, by error code.
+            let by_error_code: [String: Int]
+            let failed_attempts: Int
+            let completed_jobs: Int
+            /// failed attempts ÷ (failed attempts + completed jobs), 0 with neither.
+            let failure_rate: Double
+        }
+
+        struct Check: Encodable {
+            let ok: Bool
+            let latency_ms: Double?
+            let error: String?
+        }
+
+        struct Provider: Encodable {
+            /// The provider as the tenant's real calls found it (no call is made for this):
+            /// the newest completed job and its duration.
+            let last_success_at: Date?
+            let last_success_ms: Int?
+            /// The newest provider error, if later than the newest success.
+            let last_error_code: String?
+            let last_error_at: Date?
+        }
+
+        let queue: Queue
+        let failures: Failures
+        let database: Check
+        let redis: Check
+        let provider: Provider
+    }
+
+    private func diagnostics(_ tenant: TenantID, windowMinutes: Int, context: APIRequestContext) async throws -> Diagnostics {
+        let started = ContinuousClock.now
+        let (queue, failures, provider) = try await self.database.asTenant(tenant, logger: context.logger) { connection in
+            var byStatus = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, 0) })
+            var oldest: Double?
+            var due = 0
+            let statuses = try await connection.query(
+                """
+                SELECT status, count(*)::bigint, extract(epoch FROM now() - min(created_at))::float8,
+                       count(*) FILTER (WHERE run_at <= now())::bigint
+                FROM ai_jobs WHERE tenant_id = \(tenant) GROUP BY status
+                """,
+                logger: context.logger
+            )
+            for try await (status, count, age, dueCount) in statuses.decode((String, Int, Double?, Int).self) {
+                byStatus[status] = count
+                if status == JobStatus.pending.rawValue { oldest = age; due = dueCount }
+            }
+            var byCode: [String: Int] = [:]
+            let codes = try await connection.query(
+                """
+                SELECT error_code, count(*)::bigint FROM ai_job_attempts
+                WHERE tenant_id = \(tenant) AND ended_at > now() - make_interval(mins => \(windowMinutes)) AND outcome <> 'cancelled'
+                GROUP BY error_code
+                """,
+                logger: context.logger
+            )
+            for try await (code, count) in codes.decode((String, Int).self) { byCode[code] = count }
+            var completed = 0
+            var lastSuccess: (Date, Int)?
+            let done = try await connection.query(
+                """
+                SELECT count(*) FILTER (WHERE completed_at > now() - make_interval(mins => \(windowMinutes)))::bigint,
+                       max(completed_at),
+                       (SELECT processing_time_ms FROM ai_jobs WHERE tenant_id = \(tenant) AND status = 'completed' ORDER BY completed_at DESC NULLS LAST LIMIT 1)
+                FROM ai_jobs WHERE tenant_id = \(tenant) AND status = 'completed'
+                """,
+                logger: context.logger
+            )
+            for try await (count, at, ms) in done.decode((Int, Date?, Int?).self) {
+                completed = count
+                if let at, let ms { lastSuccess = (at, ms) }
+            }
+            var lastError: (String, Date)?
+            let errors = try await connection.query(
+                """
+                SELECT error_code, ended_at FROM ai_job_attempts
+                WHERE tenant_id = \(tenant) AND error_code LIKE 'provider%' OR (tenant_id = \(tenant) AND error_code = 'insufficient_quota')
+                ORDER BY ended_at DESC LIMIT 1
+                """,
+                logger: context.logger
+            )
+            for try await (code, at) in errors.decode((String, Date).self) { lastError = (code, at) }
+            if let error = lastError, let success = lastSuccess, error.1 < success.0 { lastError = nil }
+            let failed = byCode.values.reduce(0, +)
+            return (
+                Diagnostics.Queue(by_status: byStatus, oldest_pending_seconds: oldest, due: due),
+                Diagnostics.Failures(
+                    window_minutes: windowMinutes, by_error_code: byCode, failed_attempts: failed, completed_jobs: completed,
+                    failure_rate: failed + completed == 0 ? 0 : (Double(failed) / Double(failed + completed) * 10_000).rounded() / 10_000
+                ),
+                Diagnostics.Provider(last_success_at: lastSuccess?.0, last_success_ms: lastSuccess?.1, last_error_code: lastError?.0, last_error_at: lastError?.1)
+            )
+        }
+        let databaseMilliseconds = Double((ContinuousClock.now - started) / .microseconds(10)) / 100
+        return Diagnostics(
+            queue: queue, failures: failures,
+            database: .init(ok: true, latency_ms: databaseMilliseconds, error: nil),
+            redis: await self.pingRedis(),
+            provider: provider
+        )
+    }
+
+    /// One PING on a fresh connection, on the blocking pool (hiredis blocks), 1 s at most.
+    private func pingRedis() async -> Diagnostics.Check {
+        guard let settings = self.redis else { return .init(ok: false, latency_ms: nil, error: "not configured") }
+        let started = ContinuousClock.now
+        do {
+            try await NIOThreadPool.singleton.runIfActive {
+                let connection = try RedisConnection(settings, timeoutMilliseconds: 1_000)
+                try connection.ping()
+            }
+            return .init(ok: true, latency_ms: Double((ContinuousClock.now - started) / .microseconds(10)) / 100, error: nil)
+        } catch {
+            return .init(ok: false, latency_ms: nil, error: String(SafeErrorDescription.of(error).prefix(200)))
+        }
+    }
+}

@@ -24,7 +24,7 @@ public final class TestStack: Sendable {
     ///   - simulatorLatencyMilliseconds: how long each provider call takes.
     public static func start(
         tenant: String = "acme", processorHeld: Bool = false, providerKey: String = "test-provider-key-1",
-        serveOptions: [String] = [], simulatorLatencyMilliseconds: Int = 0
+        serveOptions: [String] = [], simulatorLatencyMilliseconds: Int = 0, tunables: [String: String] = [:]
     ) async throws -> TestStack {
         let name = "oneo_test_\(UInt32.random(in: 0 ... .max))"
         try await Self.admin { client, logger in
@@ -32,7 +32,9 @@ public final class TestStack: Sendable {
         }
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         let databaseURL = try TestServices.databaseURL(named: name)
+        // Tunables go in as the operator's ONEO_* variables (`ONEO_QUEUE_RETRY_DELAY_MS`).
         let environment = ["DATABASE_URL": databaseURL, "REDIS_URL": try TestServices.redisURL(), "ONEO_LOG_LEVEL": "debug"]
+            .merging(tunables) { _, tunable in tunable }
         let local = try await LocalStack.start(
             binDirectory: TestServices.binDirectory, directory: directory, environment: environment,
             serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds, startTimeout: .seconds(60)
@@ -127,10 +129,12 @@ public final class TestStack: Sendable {
         serveOptions: [String] = [],
         simulatorLatencyMilliseconds: Int = 0,
         providerKey: String = "test-provider-key-1",
+        tunables: [String: String] = [:],
         _ body: (TestStack) async throws -> Void
     ) async throws -> Int32? {
         let stack = try await TestStack.start(
-            processorHeld: processorHeld, providerKey: providerKey, serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds
+            processorHeld: processorHeld, providerKey: providerKey, serveOptions: serveOptions, simulatorLatencyMilliseconds: simulatorLatencyMilliseconds,
+            tunables: tunables
         )
         do {
             try await body(stack)

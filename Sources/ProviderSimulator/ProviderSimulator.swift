@@ -194,13 +194,17 @@ final class RequestLog: Sendable {
     struct Entry: Encodable {
         let authorization: String?
         let body: String
+        /// Milliseconds since 1970 when the request arrived (tests check retry delays with it).
+        let received_ms: Int64
     }
 
     private static let capacity = 20_000
     private let entries = Mutex<[Entry]>([])
 
     func append(authorization: String?, body: Data) {
-        let entry = Entry(authorization: authorization, body: String(decoding: body, as: UTF8.self))
+        let entry = Entry(
+            authorization: authorization, body: String(decoding: body, as: UTF8.self), received_ms: Int64(Date().timeIntervalSince1970 * 1_000)
+        )
         self.entries.withLock {
             if $0.count >= Self.capacity { $0.removeFirst($0.count / 2) }
             $0.append(entry)

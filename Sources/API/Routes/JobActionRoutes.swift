@@ -29,7 +29,7 @@ struct JobActionRoutes {
             let caller = try context.require(.create)
             let id = try JobRoutes.jobID(context)
             return try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
-                let rows = try await connection.query("SELECT o_id FROM oneo_requeue_jobs(\([id.rawValue]), \(self.attempts))", logger: context.logger)
+                let rows = try await connection.query("SELECT o_id FROM oneo_requeue_jobs(\([id.rawValue]), \(self.attempts)::int)", logger: context.logger)
                 var queued = false
                 for try await _ in rows { queued = true }
                 let job = try await JobRoutes.load(id, tenant: caller.tenant, on: connection, logger: context.logger)
@@ -122,7 +122,7 @@ struct JobActionRoutes {
     private func requeue(_ ids: [Int64], matched: Int, caller: Caller, context: APIRequestContext) async throws -> BulkAnswer {
         guard !ids.isEmpty else { return BulkAnswer(queued: 0, matched: 0) }
         let queued = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> Int in
-            let rows = try await connection.query("SELECT o_id FROM oneo_requeue_jobs(\(ids), \(self.attempts))", logger: context.logger)
+            let rows = try await connection.query("SELECT o_id FROM oneo_requeue_jobs(\(ids), \(self.attempts)::int)", logger: context.logger)
             var count = 0
             for try await _ in rows { count += 1 }
             return count

@@ -130,7 +130,7 @@ struct JobHealthRoutes {
             let codes = try await connection.query(
                 """
                 SELECT error_code, count(*)::bigint FROM ai_job_attempts
-                WHERE tenant_id = \(tenant) AND ended_at > now() - make_interval(mins => \(windowMinutes)) AND outcome <> 'cancelled'
+                WHERE tenant_id = \(tenant) AND ended_at > now() - make_interval(mins => \(windowMinutes)::int) AND outcome <> 'cancelled'
                 GROUP BY error_code
                 """,
                 logger: context.logger
@@ -140,7 +140,7 @@ struct JobHealthRoutes {
             var lastSuccess: (Date, Int)?
             let done = try await connection.query(
                 """
-                SELECT count(*) FILTER (WHERE completed_at > now() - make_interval(mins => \(windowMinutes)))::bigint,
+                SELECT count(*) FILTER (WHERE completed_at > now() - make_interval(mins => \(windowMinutes)::int))::bigint,
                        max(completed_at),
                        (SELECT processing_time_ms FROM ai_jobs WHERE tenant_id = \(tenant) AND status = 'completed' ORDER BY completed_at DESC NULLS LAST LIMIT 1)
                 FROM ai_jobs WHERE tenant_id = \(tenant) AND status = 'completed'

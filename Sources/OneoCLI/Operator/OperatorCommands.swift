@@ -190,7 +190,7 @@ struct TokenCommand: AsyncParsableCommand {
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an API token for a tenant; the token is printed once, as the last line.",
-            discussion: "Permissions: read (list and read), create (create and change pipelines, fields, records)."
+            discussion: "Permissions: read (list and read), create (create and change pipelines, fields, records; retry, cancel and generate jobs)."
         )
 
         @OptionGroup var instance: InstanceOptions

@@ -45,9 +45,9 @@ public struct JobMaintenance: Sendable {
                 DELETE FROM ai_jobs WHERE id IN (
                     SELECT id FROM ai_jobs
                     WHERE status IN ('completed', 'failed', 'cancelled')
-                      AND coalesce(completed_at, updated_at) < now() - make_interval(days => \(days))
+                      AND coalesce(completed_at, updated_at) < now() - make_interval(days => \(days)::int)
                       AND (\(tenant)::bigint IS NULL OR tenant_id = \(tenant))
-                    LIMIT \(batch))
+                    LIMIT \(batch)::int)
                 RETURNING id
                 """,
                 logger: logger
@@ -92,7 +92,7 @@ public struct JobMaintenance: Sendable {
             while start < ids.count {
                 let chunk = Array(ids[start..<min(ids.count, start + batch)])
                 let result = try await self.database.query(
-                    "SELECT o_id FROM oneo_requeue_jobs_of(\(tenant), \(chunk), \(attempts))", logger: logger
+                    "SELECT o_id FROM oneo_requeue_jobs_of(\(tenant), \(chunk), \(attempts)::int)", logger: logger
                 )
                 for try await _ in result { queued += 1 }
                 start += chunk.count

@@ -79,13 +79,15 @@ CREATE FUNCTION oneo_requeue_jobs_of(p_tenant bigint, p_ids bigint[], p_attempts
     AS $$
 BEGIN
     RETURN QUERY
-        WITH target AS (
-            SELECT DISTINCT ON (j.record_id, j.field_name) j.id FROM public.ai_jobs j
+        WITH candidates AS (
+            SELECT j.id, j.record_id, j.field_name FROM public.ai_jobs j
             WHERE j.tenant_id = p_tenant AND j.id = ANY (p_ids) AND j.status IN ('failed', 'cancelled')
               AND NOT EXISTS (SELECT 1 FROM public.ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
                               AND p.field_name = j.field_name AND p.status = 'pending')
-            ORDER BY j.record_id, j.field_name, j.id DESC
             FOR UPDATE),
+        target AS (
+            SELECT DISTINCT ON (c.record_id, c.field_name) c.id FROM candidates c
+            ORDER BY c.record_id, c.field_name, c.id DESC),
         queued AS (
             UPDATE public.ai_jobs j SET status = 'pending', max_attempts = j.attempt + greatest(p_attempts, 1),
                    requeued_count = j.requeued_count + 1, run_at = now(), completed_at = NULL, lease_until = NULL,

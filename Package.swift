@@ -212,7 +212,13 @@ let package = Package(
         ),
         .testTarget(
             name: "OneoCoreTests",
-            dependencies: ["OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "Processor", "API", .product(name: "PropertyBased", package: "swift-property-based")],
+            dependencies: [
+                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "Processor", "API", "ProviderSimulator",
+                .product(name: "PropertyBased", package: "swift-property-based"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
             resources: [.copy("Golden")],
             swiftSettings: swiftSettings
         ),

@@ -57,6 +57,12 @@ struct ProcessSupervisionTests {
             let before = try #require(try await stack.child("processor:acme")?.pid)
             kill(before, SIGKILL)
             let killed = ContinuousClock.now
+            // Its attempt is released the moment its socket closes: claimable within 1 s.
+            let jobID = try #require(Int64(job))
+            try await waitUntil("the killed attempt to be released", timeout: .seconds(1), interval: .milliseconds(10)) {
+                try await stack.count("SELECT count(*)::bigint FROM ai_job_attempts WHERE job_id = \(jobID) AND attempt = 1 AND outcome = 'retried'") == 1
+            }
+            let released = ContinuousClock.now - killed
             try await waitUntil("a new processor to be ready", timeout: .seconds(1), interval: .milliseconds(10)) {
                 guard let child = try await stack.child("processor:acme") else { return false }
                 return child.state == .running && child.pid != nil && child.pid != before
@@ -69,13 +75,13 @@ struct ProcessSupervisionTests {
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let detail = try await stack.api.get("/ai-jobs/\(job)/")
             #expect(detail["attempt"]?.integerValue == 2, "the killed attempt and the one that completed")
-            let jobID = try #require(Int64(job))
+            #expect(detail["attempts"]?.arrayValue?.first?["error_code"] == "processor_stopped")
             #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
             #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE record_id = \(record) AND status = 'completed'") == 1)
             #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE cost_micros > 0 AND record_id = \(record)") == 1)
             // Created (version 1), then one AI write (version 2): the killed attempt wrote nothing.
             #expect(try await stack.count("SELECT version::bigint FROM records WHERE id = \(record)") == 2)
-            print("processor back \(back) after kill -9")
+            print("processor back \(back) after kill -9; its job released after \(released)")
         }
     }
 
@@ -221,6 +227,28 @@ struct ProcessSupervisionTests {
             try await waitUntil("the processor to stop when idle once always-on is off") {
                 try await stack.child("processor:acme")?.state == .stopped
             }
+        }
+    }
+
+    @Test("a processor stopped mid-call is replaced; its job is back in the queue within 30 s and completes once")
+    func stoppedProcessorMidCall() async throws {
+        try await TestStack.with(serveOptions: ["--heartbeat-timeout", "3"], simulatorLatencyMilliseconds: 1500) { stack in
+            try await Self.makeNotes(stack.api)
+            let (record, job) = try await Self.addNote(stack.api, "a note to hang on")
+            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            let pid = try #require(try await stack.child("processor:acme")?.pid)
+            kill(pid, SIGSTOP)
+            let stopped = ContinuousClock.now
+            let jobID = try #require(Int64(job))
+            try await waitUntil("the hung processor's attempt to be back in the queue", timeout: .seconds(30), interval: .milliseconds(50)) {
+                try await stack.count("SELECT count(*)::bigint FROM ai_job_attempts WHERE job_id = \(jobID) AND attempt = 1") == 1
+            }
+            let rescued = ContinuousClock.now - stopped
+            try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
+            #expect(Self.isGone(pid), "the stopped processor was killed, so its late result can never arrive")
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
+            #expect(try await stack.count("SELECT version::bigint FROM records WHERE id = \(record)") == 2)
+            print("hung processor's job back in the queue \(rescued) after SIGSTOP")
         }
     }
 

@@ -159,4 +159,74 @@ struct JobQueueTests {
             #expect(try await queue.tenantsWithDueWork(limit: 10, logger: logger) == [tenants[0]])
         }
     }
+
+    @Test("a rescuer racing completions never overwrites one: each job ends completed with one usage row, or back in the queue with none")
+    func rescueRacesCompletion() async throws {
+        try await Self.withQueue(tenants: 1, records: 40) { client, tenants, logger in
+            let queue = JobQueue(database: client, worker: "qmgr-test", leaseSeconds: 60)
+            let claimed = try await queue.claim(rooms: [tenants[0]: 40], logger: logger)
+            #expect(claimed.count == 40)
+            try await client.query("UPDATE ai_jobs SET lease_until = now() - interval '1 second'", logger: logger)
+            let finished = claimed.map { job in
+                JobQueue.Finished(
+                    attempt: job.attemptReference, job: job,
+                    completion: JobCompletion(job: job.id, attempt: job.attempt, value: "done", audit: [:], promptTokens: 1, completionTokens: 1, milliseconds: 1),
+                    cost: Microdollars(1)
+                )
+            }
+            // Commits in small batches while the rescuer runs: whoever takes a row first wins it.
+            async let rescued = queue.release(.expired, logger: logger)
+            var committed = 0
+            for start in stride(from: 0, to: finished.count, by: 5) {
+                committed += try await queue.complete(Array(finished[start..<start + 5]), logger: logger).count
+            }
+            let released = try await rescued
+            #expect(committed + released == 40)
+            #expect(try await Self.ids(client, logger, "SELECT count(*)::bigint FROM ai_jobs WHERE status = 'completed'") == [Int64(committed)])
+            #expect(try await Self.ids(client, logger, "SELECT count(*)::bigint FROM ai_usage") == [Int64(committed)])
+            // No released job was written, and no completed one was queued again.
+            let crossed = try await Self.ids(client, logger, """
+                SELECT count(*)::bigint FROM ai_jobs j WHERE (j.status = 'pending' AND EXISTS (SELECT 1 FROM ai_usage u WHERE u.job_id = j.id))
+                   OR (j.status = 'completed' AND EXISTS (SELECT 1 FROM ai_job_attempts a WHERE a.job_id = j.id))
+                """)
+            #expect(crossed == [0])
+        }
+    }
+
+    @Test("maintenance deletes finished jobs past their age (usage rows stay) and queues transient failures again once")
+    func maintenance() async throws {
+        try await Self.withQueue(tenants: 1, records: 3) { client, tenants, logger in
+            let queue = JobQueue(database: client, worker: "qmgr-test", leaseSeconds: 60)
+            let claimed = try await queue.claim(rooms: [tenants[0]: 3], logger: logger)
+            #expect(claimed.count == 3)
+            let done = claimed[0]
+            _ = try await queue.complete([JobQueue.Finished(
+                attempt: done.attemptReference, job: done,
+                completion: JobCompletion(job: done.id, attempt: done.attempt, value: "ok", audit: [:], promptTokens: 1, completionTokens: 1, milliseconds: 1),
+                cost: Microdollars(1)
+            )], logger: logger)
+            // One transient failure on its last attempt, one permanent.
+            try await client.query("UPDATE ai_jobs SET max_attempts = 1 WHERE id = \(claimed[1].id)", logger: logger)
+            #expect(try await queue.fail(claimed[1].attemptReference, code: "provider_http_503", message: "busy", retryAfter: .zero, logger: logger))
+            #expect(try await queue.fail(claimed[2].attemptReference, code: "provider_http_401", message: "bad key", retryAfter: nil, logger: logger))
+            #expect(try await Self.statuses(client, logger) == ["completed": 1, "failed": 2])
+
+            let maintenance = JobMaintenance(database: client)
+            var filter = JobMaintenance.Filter(statuses: [.failed])
+            filter.onlyRetryable = true
+            filter.requeuedFewerThan = 1
+            #expect(try await maintenance.count(matching: filter, logger: logger) == 1)
+            #expect(try await maintenance.requeue(matching: filter, attempts: 4, logger: logger) == 1)
+            // Once: a second pass finds it already queued again (and it has not failed again).
+            #expect(try await maintenance.requeue(matching: filter, attempts: 4, logger: logger) == 0)
+            let requeued = try await Self.ids(client, logger, "SELECT id FROM ai_jobs WHERE status = 'pending'")
+            #expect(requeued == [claimed[1].id.rawValue])
+
+            #expect(try await maintenance.cleanup(olderThanDays: 30, logger: logger) == 0)
+            try await client.query("UPDATE ai_jobs SET completed_at = now() - interval '40 days' WHERE status IN ('completed', 'failed')", logger: logger)
+            #expect(try await maintenance.cleanup(olderThanDays: 30, logger: logger) == 2)
+            #expect(try await Self.ids(client, logger, "SELECT count(*)::bigint FROM ai_usage") == [1])
+            #expect(try await Self.statuses(client, logger) == ["pending": 1])
+        }
+    }
 }

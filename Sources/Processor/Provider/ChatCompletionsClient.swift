@@ -123,6 +123,10 @@ public struct ChatCompletionsClient: Sendable {
         if Task.isCancelled || error is CancellationError || (error as? HTTPClientError) == .cancelled {
             return ProviderFailure(kind: .permanent, code: "cancelled", message: "the call was aborted: the job was cancelled or passed its deadline")
         }
+        if error is HTTPParserError {
+            // The reply stopped (or went wrong) part-way: the connection closed mid-body.
+            return ProviderFailure(kind: .retryable(after: nil), code: "provider_connection_lost", message: "the provider's reply was cut off or garbled part-way")
+        }
         let (code, message): (String, String) = switch error as? HTTPClientError {
         case .deadlineExceeded?, .readTimeout?, .writeTimeout?, .connectTimeout?:
             ("provider_timeout", "the provider did not answer within processors.provider_timeout_ms")

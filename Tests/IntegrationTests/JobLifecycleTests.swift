@@ -79,6 +79,79 @@ struct JobLifecycleTests {
             let waits = try await stack.count("SELECT extract(epoch FROM run_at - updated_at)::bigint FROM ai_jobs WHERE id = \(Int64(job)!)")
             #expect(waits >= 39)
             #expect(try await Self.requests(stack).count == 1)
+            // queue_pending runs it now, and this time the provider answers.
+            let nudged = try await stack.api.post("/ai-jobs/queue_pending/", [:])
+            #expect(nudged.status == 200)
+            #expect(nudged["queued"]?.integerValue == 1)
+            let done = try await Self.waitForStatus(stack, job, "completed")
+            #expect(done["attempt"]?.integerValue == 2)
+        }
+    }
+
+    @Test("an attempt past its deadline is stopped and queued again (attempt_deadline); the next attempt completes")
+    func attemptDeadline() async throws {
+        let tunables = [
+            "ONEO_QUEUE_ATTEMPT_DEADLINE_MS": "2500", "ONEO_PROCESSORS_PROVIDER_TIMEOUT_MS": "1000",
+            "ONEO_PROCESSORS_PROVIDER_RETRIES": "5", "ONEO_QUEUE_RETRY_DELAY_MS": "10",
+        ]
+        try await TestStack.with(tunables: tunables) { stack in
+            // Each refusal asks for 2 s, waited in place: the first attempt outlives its deadline.
+            try await Self.makePipeline(stack, prompt: "Summarize {name} [sim-fault: 503 retry-after=2 times=2]")
+            let (_, job) = try await Self.createRecord(stack, name: "Ada")
+            let done = try await Self.waitForStatus(stack, job, "completed")
+            #expect(done["attempt"]?.integerValue == 2)
+            let first = try #require(done["attempts"]?.arrayValue?.first)
+            #expect(first["error_code"] == "attempt_deadline")
+            #expect(first["outcome"] == "retried")
+            #expect(try await stack.count("SELECT count(*) FROM ai_usage") == 1)
+        }
+    }
+
+    @Test("maintenance queues a job that failed on transient errors once more, on its schedule")
+    func maintenanceRetriesTransientFailures() async throws {
+        let tunables = ["ONEO_MAINTENANCE_INTERVAL_MS": "300", "ONEO_QUEUE_RETRY_DELAY_MS": "10", "ONEO_PROCESSORS_PROVIDER_RETRIES": "0"]
+        try await TestStack.with(tunables: tunables) { stack in
+            // Four attempts fail (the job ends failed), the fifth call is answered.
+            try await Self.makePipeline(stack, prompt: "Summarize {name} [sim-fault: 502 times=4]")
+            let (_, job) = try await Self.createRecord(stack, name: "Ada")
+            let done = try await Self.waitForStatus(stack, job, "completed")
+            #expect(done["attempt"]?.integerValue == 5)
+            #expect(done["attempts"]?.arrayValue?.map { $0["outcome"]?.stringValue ?? "" } == ["retried", "retried", "retried", "failed", "completed"])
+            #expect(try await stack.count("SELECT requeued_count::bigint FROM ai_jobs WHERE id = \(Int64(job)!)") == 1)
+        }
+    }
+
+    @Test("oneo-ai jobs list, show, cancel, retry and cleanup work on the instance's database")
+    func jobsCommands() async throws {
+        try await TestStack.with { stack in
+            try await Self.makePipeline(stack, prompt: "Summarize {name} [sim-fault: 401 times=1]")
+            let (_, job) = try await Self.createRecord(stack, name: "Ada")
+            _ = try await Self.waitForStatus(stack, job, "failed")
+            let table = try await stack.cli(["jobs", "list", "--status", "failed"])
+            #expect(table.contains("provider_http_401") && table.contains(stack.tenant))
+            let json = try await stack.cli(["jobs", "show", job, "--json"])
+            let shown = try JSONValue.parse(Array(json.split(separator: "\n").last(where: { $0.hasPrefix("{") }).map { Array($0.utf8) } ?? []))
+            #expect(shown["status"] == "failed")
+            #expect(shown["attempts"]?.arrayValue?.first?["error_code"] == "provider_http_401")
+            let dry = try await stack.cli(["jobs", "retry", "--status", "failed", "--dry-run"])
+            #expect(dry.contains("1 job(s) match"))
+            let retried = try await stack.cli(["jobs", "retry", "--status", "failed", "--since", "2000-01-01"])
+            #expect(retried.contains("1 of 1 matching job(s) queued again"))
+            _ = try await Self.waitForStatus(stack, job, "completed")
+            // A second record's job, held pending, is cancelled from the CLI.
+            try await stack.cli(["tenant", "stop", stack.tenant])
+            let (_, pending) = try await Self.createRecord(stack, name: "Bob")
+            let cancelled = try await stack.cli(["jobs", "cancel", "--tenant", stack.tenant, pending])
+            #expect(cancelled.contains("cancelled job \(pending) (was pending)"))
+            #expect(try await stack.api.get("/ai-jobs/\(pending)/")["status"] == "cancelled")
+            // Cleanup keeps what is young, deletes what is old, keeps usage rows.
+            #expect(try await stack.cli(["jobs", "cleanup", "--older-than", "30d"]).contains("deleted 0"))
+            try await stack.withDatabase { client, logger in
+                _ = try await client.query("UPDATE ai_jobs SET completed_at = now() - interval '31 days'", logger: logger)
+            }
+            #expect(try await stack.cli(["jobs", "cleanup", "--older-than", "30d"]).contains("deleted 2"))
+            #expect(try await stack.count("SELECT count(*) FROM ai_usage") == 1)
+            await #expect(throws: (any Error).self) { try await stack.cli(["jobs", "cleanup", "--older-than", "soon"]) }
         }
     }
 
@@ -160,7 +233,7 @@ struct JobLifecycleTests {
     @Test("cancel during a slow provider call ends the job cancelled and aborts the call; cancel of a finished job is 409")
     func cancelDuringCall() async throws {
         try await TestStack.with { stack in
-            try await Self.makePipeline(stack, prompt: "Summarize {name} [sim-fault: slow ms=60000]")
+            try await Self.makePipeline(stack, prompt: "Summarize {name} [sim-fault: slow ms=8000]")
             let (record, job) = try await Self.createRecord(stack, name: "Ada")
             _ = try await Self.waitForStatus(stack, job, "processing")
             try await waitUntil("the provider to receive the call") { try await Self.requests(stack).count == 1 }
@@ -174,7 +247,7 @@ struct JobLifecycleTests {
                 stack.serve.output.contains("job cancelled; aborting its provider call")
             }
             let aborted = ContinuousClock.now - asked
-            print("cancel → call aborted in \(aborted)")
+            print("cancel: call aborted \(aborted) after the request")
             // The processor has nothing in flight again (its heartbeat says so).
             try await waitUntil("the processor to be idle", timeout: .seconds(5)) {
                 try await stack.api.get("/ai-jobs/worker_health/")["processor"]?["jobs_in_flight"]?.integerValue == 0

@@ -99,4 +99,17 @@ struct ProviderFaultTests {
             #expect(ContinuousClock.now - started < .seconds(1))
         }
     }
+
+    @Test("a provider message that quotes the request keeps none of it")
+    func requestEcho() {
+        let prompt = "Summarize <data>Jane Doe, 42 Wallaby Way, Sydney</data> for the sales team"
+        let message = "Invalid value for 'messages[1].content': 'Jane Doe, 42 Wallaby Way, Sydney' is not allowed"
+        let stripped = RequestEcho.strip(message, sent: [prompt])
+        #expect(!stripped.contains("Wallaby") && !stripped.contains("Jane Doe"))
+        #expect(stripped.hasPrefix("Invalid value for 'messages[1].content': '"))
+        #expect(stripped.hasSuffix("' is not allowed"))
+        // A message with nothing of the request stays as it is; short texts too.
+        #expect(RequestEcho.strip("Rate limit reached for gpt-4o-mini", sent: [prompt]) == "Rate limit reached for gpt-4o-mini")
+        #expect(RequestEcho.strip("Jane", sent: [prompt]) == "Jane")
+    }
 }

@@ -147,6 +147,8 @@ public struct JobQueue: Sendable {
         /// Every attempt a queue manager that is gone held (its successor releases them at start).
         case worker(String)
         /// Attempts of any worker whose lease ran out (their worker hung or vanished unseen).
+        /// Rows a commit holds are skipped (the commit decides them; a later rescue takes what
+        /// it leaves), so the rescuer and the group commit never wait on each other or deadlock.
         case expired
     }
 
@@ -196,7 +198,9 @@ public struct JobQueue: Sendable {
                     UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
                         error_code = \(JobFailureCode.leaseExpired.rawValue), error_retryable = true,
                         error_message = 'the worker holding this job stopped before finishing it'
-                    WHERE j.status = 'processing' AND j.lease_until < now()
+                    FROM (SELECT id FROM ai_jobs WHERE status = 'processing' AND lease_until < now()
+                          ORDER BY id FOR UPDATE SKIP LOCKED) expired
+                    WHERE j.id = expired.id AND j.status = 'processing' AND j.lease_until < now()
                     RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
                 \(unescaped: Self.history)
                 SELECT id FROM ended

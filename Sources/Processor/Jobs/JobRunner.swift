@@ -42,8 +42,10 @@ public struct JobRunner: Sendable {
             case .retryable(let after): (true, after)
             }
             logger.warning("provider call failed", metadata: ["error.code": "\(failure.code)", "retryable": "\(retryable)", "provider.retries": "\(called.retries)"])
+            // The provider's text never carries what we sent it back into the job row.
+            let message = RequestEcho.strip(failure.message, sent: [prepared.prompt, order.config.systemMessage ?? ""])
             return .failed(JobFailure(
-                job: order.job, attempt: order.attempt, code: failure.code, message: failure.message, retryable: retryable,
+                job: order.job, attempt: order.attempt, code: failure.code, message: message, retryable: retryable,
                 retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: called.retries
             ))
         case .completed(let reply):

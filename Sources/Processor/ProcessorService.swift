@@ -148,8 +148,16 @@ public struct ProcessorService: Service {
                             let task = Task { await self.runner.run(order, logger: self.logger) }
                             self.running.add(job: order.job, attempt: order.attempt, task: task)
                             jobs.addTask {
-                                let report = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
-                                self.running.remove(job: order.job, attempt: order.attempt)
+                                var report = await withTaskCancellationHandler { await task.value } onCancel: { task.cancel() }
+                                let askedToStop = self.running.remove(job: order.job, attempt: order.attempt)
+                                // Cancelled by our own shutdown or a new queue connection, not by a
+                                // cancel frame: the job is not the problem, it goes back to the queue.
+                                if !askedToStop, case .failed(var failure) = report, failure.code == JobFailureCode.cancelled.rawValue {
+                                    failure.code = JobFailureCode.processorStopped.rawValue
+                                    failure.message = "the processor stopped before finishing this job; it was released for retry"
+                                    failure.retryable = true
+                                    report = .failed(failure)
+                                }
                                 do {
                                     try await outbound.send(report)
                                 } catch {
@@ -220,19 +228,25 @@ private final class RunningJobs: Sendable {
         let attempt: Int
     }
 
-    private let tasks = Mutex<[Key: Task<ProcessorReport, Never>]>([:])
+    private let tasks = Mutex<[Key: (task: Task<ProcessorReport, Never>, askedToStop: Bool)]>([:])
 
     func add(job: JobID, attempt: Int, task: Task<ProcessorReport, Never>) {
-        self.tasks.withLock { $0[Key(job: job, attempt: attempt)] = task }
+        self.tasks.withLock { $0[Key(job: job, attempt: attempt)] = (task, false) }
     }
 
-    func remove(job: JobID, attempt: Int) {
-        self.tasks.withLock { _ = $0.removeValue(forKey: Key(job: job, attempt: attempt)) }
+    /// Forgets the job; returns whether a cancel frame asked it to stop.
+    func remove(job: JobID, attempt: Int) -> Bool {
+        self.tasks.withLock { $0.removeValue(forKey: Key(job: job, attempt: attempt))?.askedToStop ?? false }
     }
 
     /// Cancels that job's task; false when it is not running here (finished, or never sent).
     func cancel(job: JobID, attempt: Int) -> Bool {
-        guard let task = self.tasks.withLock({ $0[Key(job: job, attempt: attempt)] }) else { return false }
+        let task = self.tasks.withLock { tasks -> Task<ProcessorReport, Never>? in
+            let key = Key(job: job, attempt: attempt)
+            tasks[key]?.askedToStop = true
+            return tasks[key]?.task
+        }
+        guard let task else { return false }
         task.cancel()
         return true
     }

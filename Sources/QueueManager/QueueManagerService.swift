@@ -265,7 +265,7 @@ public struct QueueManagerService: Service {
             let bytes: Int
             switch Self.storable(completion) {
             case .failure(let problem):
-                await self.fail(job, code: "invalid_output", message: problem.message, retryAfter: nil)
+                await self.fail(job, code: "invalid_output", message: Self.bounded(problem.message, 500), retryAfter: nil)
                 return true
             case .success(let size):
                 bytes = size
@@ -358,9 +358,12 @@ public struct QueueManagerService: Service {
         }
     }
 
-    /// A processor's text, cut to `limit` scalars without control characters.
-    private static func bounded(_ text: String, _ limit: Int) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.lazy.filter { $0.value >= 0x20 && $0.value != 0x7F }.prefix(limit)))
+    /// A processor's text, cut to `limit` scalars without control or format characters (no
+    /// escape sequence for an operator's terminal, no U+202E turning the text around).
+    static func bounded(_ text: String, _ limit: Int) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.lazy.filter {
+            $0.properties.generalCategory != .control && $0.properties.generalCategory != .format
+        }.prefix(limit)))
     }
 
     // MARK: Demand, rescue, leases
@@ -429,7 +432,12 @@ public struct QueueManagerService: Service {
 
     private func extendLeases() async {
         do {
-            try await self.queue.extendLeases(self.dispatcher.held, logger: self.logger)
+            let held = self.dispatcher.held
+            let extended = try await self.queue.extendLeases(held, logger: self.logger)
+            // A held attempt whose row is no longer processing was cancelled while the cancel
+            // NOTIFY was lost (the listener reconnecting): its processor stops it now.
+            let stopped = self.dispatcher.stopMissing(from: extended, among: held)
+            if stopped > 0 { self.logger.notice("stopped attempts whose jobs were cancelled meanwhile", metadata: ["jobs.stopped": "\(stopped)"]) }
         } catch {
             self.logger.error("extending leases failed", metadata: ["error": "\(SafeErrorDescription.of(error))"])
         }

@@ -374,4 +374,26 @@ struct JobLifecycleTests {
             #expect(try await other.get("/ai-jobs/diagnostics/")["queue"]?["by_status"]?["completed"]?.integerValue == 0)
         }
     }
+
+    @Test("the list shows a large output as truncated with its size; the job itself has it whole")
+    func listTruncatesLargeValues() async throws {
+        try await TestStack.with { stack in
+            #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
+            #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
+            let field = try await stack.api.post("/pipelines/leads/fields/", [
+                "name": "Summary", "slug": "ai_summary", "field_type": "ai_generated",
+                "ai_config": ["prompt": "Summarize: {*}", "max_field_chars": 8_000, "max_tokens": 4_000],
+            ])
+            try #require(field.status == 201, "\(field.body)")
+            let created = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": .string(String(repeating: "Ada ", count: 1_500))]])
+            let job = try #require(created["triggered_jobs"]?.arrayValue?.first?["job_id"]?.stringValue)
+            let whole = try await Self.waitForStatus(stack, job, "completed")
+            let content = try #require(whole["output_data"]?["content"]?.stringValue)
+            #expect(content.utf8.count > 4_096)
+            let listed = try await stack.api.get("/ai-jobs/")
+            let row = try #require(listed["results"]?.arrayValue?.first)
+            #expect(row["output_data"]?["truncated"] == true)
+            #expect((row["output_data"]?["bytes"]?.integerValue ?? 0) > 4_096)
+        }
+    }
 }

@@ -178,4 +178,48 @@ struct CommitRoomTests {
         dispatcher.committed(id)
         #expect(dispatcher.rooms(all: true) == [TenantID(1): 1])
     }
+
+    @Test("a cancel goes to the processor holding that attempt; a stopped attempt's job is not sent again until it reports; deadlines and missed cancels stop attempts once")
+    func cancelsAndDeadlines() async {
+        let dispatcher = Dispatcher()
+        let (stream, continuation) = AsyncStream<QueueMessage>.makeStream()
+        let id = dispatcher.connect(tenant: TenantID(1), name: "processor:a", concurrency: 8, outbound: continuation)
+        let list = PipelineFields(pipeline: PipelineID(1), version: 1, fields: [])
+        let key = FieldsKey(tenant: TenantID(1), pipeline: PipelineID(1))
+        _ = dispatcher.send([DispatcherTests.order(DispatcherTests.job(1, tenant: 1)), DispatcherTests.order(DispatcherTests.job(2, tenant: 1)), DispatcherTests.order(DispatcherTests.job(3, tenant: 1))], fields: [key: list])
+        // Another tenant's cancel, or a stale attempt's, reaches nobody.
+        #expect(!dispatcher.cancel(tenant: TenantID(2), job: JobID(1), attempt: 1))
+        #expect(!dispatcher.cancel(tenant: TenantID(1), job: JobID(1), attempt: 7))
+        #expect(dispatcher.cancel(tenant: TenantID(1), job: JobID(1), attempt: 1))
+        #expect(dispatcher.isStopping(id, job: JobID(1)))
+        #expect(!dispatcher.held.contains(JobID(1)), "a stopped attempt's lease is not extended")
+        // Its next attempt waits until the stopped one reports.
+        #expect(dispatcher.send([DispatcherTests.order(DispatcherTests.job(1, tenant: 1, attempt: 2))], fields: [key: list]).map(\.id) == [JobID(1)])
+        #expect(dispatcher.settle(id, job: JobID(1), attempt: 1) != nil)
+        #expect(dispatcher.send([DispatcherTests.order(DispatcherTests.job(1, tenant: 1, attempt: 2))], fields: [key: list]).isEmpty)
+        // Past the deadline: stopped once, returned once.
+        #expect(Set(dispatcher.overdue(sentBefore: .now + .seconds(1)).map(\.id)) == [JobID(1), JobID(2), JobID(3)])
+        #expect(dispatcher.overdue(sentBefore: .now + .seconds(1)).isEmpty)
+        // A row that moved on unseen (the NOTIFY was lost) is stopped by the lease pass.
+        let other = dispatcher.connect(tenant: TenantID(2), name: "processor:b", concurrency: 8, outbound: AsyncStream<QueueMessage>.makeStream().1)
+        _ = dispatcher.send([DispatcherTests.order(DispatcherTests.job(9, tenant: 2))], fields: [FieldsKey(tenant: TenantID(2), pipeline: PipelineID(1)): list])
+        #expect(dispatcher.stopMissing(from: [], among: [JobID(9)]) == 1)
+        #expect(dispatcher.stopMissing(from: [], among: [JobID(9)]) == 0)
+        _ = other
+        _ = dispatcher.disconnect(id)
+        let cancels = await DispatcherTests.drain(stream).compactMap { message -> String? in
+            if case .cancel(let job, let attempt) = message { return "\(job)/\(attempt)" }
+            return nil
+        }
+        #expect(cancels.sorted() == ["1/1", "1/2", "2/1", "3/1"])
+    }
+
+    @Test("a processor's text is kept without control or format characters, cut to its limit")
+    func boundedText() {
+        let text = "bad\u{1B}[31m key\u{9B}2J \u{202E}desrever\u{200B}" + String(repeating: "x", count: 1_000)
+        let kept = QueueManagerService.bounded(text, 100)
+        #expect(kept.unicodeScalars.count == 100)
+        #expect(!kept.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x9B || $0.value == 0x202E || $0.value == 0x200B })
+        #expect(kept.hasPrefix("bad[31m key2J desrever"))
+    }
 }

@@ -4,6 +4,7 @@ import OneoWire
 import OneoStore
 import OneoCore
 import PostgresNIO
+import Synchronization
 
 /// `POST /api/v1/pipelines/{p}/records/{id}/generate/` `{"field": slug, "wait_ms": N}`: queues
 /// that AI field of that record now (the reference's `process_field_ai`, and with `wait_ms` its
@@ -21,6 +22,9 @@ struct GenerateRoutes {
 
     /// The longest a request may wait for its job.
     static let longestWait = 30_000
+    /// Requests of one tenant waiting at once; past it `wait_ms` is not honoured (202 at once).
+    static let waitersPerTenant = 16
+    let waiters = WaiterCounts()
 
     func add(to group: RouterGroup<APIRequestContext>) {
         group.post("pipelines/:pipeline/records/:record/generate") { request, context in
@@ -55,24 +59,55 @@ struct GenerateRoutes {
                 }
                 return id
             }
-            let job = try await self.waitForEnd(of: jobID, tenant: caller.tenant, within: .milliseconds(Int64(wait)), context: context)
+            let job: JobResource
+            if wait > 0, self.waiters.enter(caller.tenant, limit: Self.waitersPerTenant) {
+                defer { self.waiters.leave(caller.tenant) }
+                try await self.waitForEnd(of: jobID, tenant: caller.tenant, within: .milliseconds(Int64(wait)), context: context)
+            }
+            job = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
+                try await JobRoutes.load(jobID, tenant: caller.tenant, on: connection, logger: context.logger)
+            }
             return EditedResponse(status: JobStatus(rawValue: job.status)?.isFinal == true ? .ok : .accepted, response: job)
         }
     }
 
-    /// The job once it is final, or as it is when `within` has passed. Reads the row at growing
-    /// intervals (10 ms up to 200 ms): a few reads for a fast job, five a second for a slow one.
-    private func waitForEnd(of id: JobID, tenant: TenantID, within: Duration, context: APIRequestContext) async throws -> JobResource {
+    /// Returns once the job is final or `within` has passed. Reads only the job's status, at
+    /// growing intervals (10 ms up to 200 ms): a few reads for a fast job, five a second for a
+    /// slow one; the caller loads the whole job once.
+    private func waitForEnd(of id: JobID, tenant: TenantID, within: Duration, context: APIRequestContext) async throws {
         let deadline = ContinuousClock.now + within
         var pause = Duration.milliseconds(10)
         while true {
-            let job = try await self.database.asTenant(tenant, logger: context.logger) { connection in
-                try await JobRoutes.load(id, tenant: tenant, on: connection, logger: context.logger)
+            let status = try await self.database.asTenant(tenant, logger: context.logger) { connection -> String? in
+                let rows = try await connection.query("SELECT status FROM ai_jobs WHERE id = \(id) AND tenant_id = \(tenant)", logger: context.logger)
+                for try await status in rows.decode(String.self) { return status }
+                return nil
             }
             let now = ContinuousClock.now
-            if JobStatus(rawValue: job.status)?.isFinal == true || now >= deadline { return job }
+            if status.flatMap(JobStatus.init(rawValue:))?.isFinal ?? true || now >= deadline { return }
             try await Task.sleep(for: min(pause, deadline - now))
             pause = min(pause * 2, .milliseconds(200))
+        }
+    }
+}
+
+/// How many requests of each tenant wait for a job now.
+final class WaiterCounts: Sendable {
+    private let counts = Mutex<[TenantID: Int]>([:])
+
+    /// Counts one more waiter unless the tenant already has `limit`.
+    func enter(_ tenant: TenantID, limit: Int) -> Bool {
+        self.counts.withLock { counts in
+            guard counts[tenant, default: 0] < limit else { return false }
+            counts[tenant, default: 0] += 1
+            return true
+        }
+    }
+
+    func leave(_ tenant: TenantID) {
+        self.counts.withLock { counts in
+            let left = counts[tenant, default: 1] - 1
+            counts[tenant] = left > 0 ? left : nil
         }
     }
 }

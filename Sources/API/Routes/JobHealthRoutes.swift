@@ -5,6 +5,7 @@ import OneoStore
 import OneoCore
 import NIOPosix
 import PostgresNIO
+import Logging
 
 /// Where the API learns how a tenant's processor is: the supervisor, over the API's own socket
 /// to it (a question with a request id; the answer names that tenant's processor alone).
@@ -30,6 +31,17 @@ struct JobHealthRoutes {
     let database: PostgresClient
     let health: any ProcessorHealthSource
     let redis: RedisSettings?
+    /// Each answer is kept a little while: a tenant polling hard costs the database and the
+    /// supervisor one query per tenant per interval, and Redis one PING for everyone.
+    private let diagnosticsCache = ShortLivedCache<TenantID, Diagnostics>(lifetime: .seconds(5))
+    private let healthCache = ShortLivedCache<TenantID, ProcessorHealth?>(lifetime: .seconds(1))
+    private let redisCache = ShortLivedCache<Int, Diagnostics.Check>(lifetime: .seconds(5), capacity: 1)
+
+    init(database: PostgresClient, health: any ProcessorHealthSource, redis: RedisSettings?) {
+        self.database = database
+        self.health = health
+        self.redis = redis
+    }
 
     struct WorkerHealth: ResponseEncodable {
         /// healthy (running and heard from lately), degraded (starting, draining, silent for a
@@ -43,7 +55,13 @@ struct JobHealthRoutes {
     func add(to group: RouterGroup<APIRequestContext>) {
         group.get("ai-jobs/worker_health") { _, context in
             let caller = try context.require(.read)
-            let processor = try? await self.health.health(of: caller.tenant)
+            let processor: ProcessorHealth?
+            if let cached = self.healthCache.value(for: caller.tenant) {
+                processor = cached
+            } else {
+                processor = try? await self.health.health(of: caller.tenant)
+                self.healthCache.store(processor, for: caller.tenant)
+            }
             let pending = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> Int in
                 let rows = try await connection.query(
                     "SELECT count(*)::bigint FROM ai_jobs WHERE tenant_id = \(caller.tenant) AND status = 'pending'", logger: context.logger
@@ -62,7 +80,10 @@ struct JobHealthRoutes {
         group.get("ai-jobs/diagnostics") { request, context in
             let caller = try context.require(.read)
             let window = try request.queryInteger("window_minutes", default: 60, range: 1...10_080)
-            return try await self.diagnostics(caller.tenant, windowMinutes: window, context: context)
+            if let cached = self.diagnosticsCache.value(for: caller.tenant), cached.failures.window_minutes == window { return cached }
+            let fresh = try await self.diagnostics(caller.tenant, windowMinutes: window, context: context)
+            self.diagnosticsCache.store(fresh, for: caller.tenant)
+            return fresh
         }
     }
 
@@ -176,23 +197,33 @@ struct JobHealthRoutes {
         return Diagnostics(
             queue: queue, failures: failures,
             database: .init(ok: true, latency_ms: databaseMilliseconds, error: nil),
-            redis: await self.pingRedis(),
+            redis: await self.pingRedis(logger: context.logger),
             provider: provider
         )
     }
 
-    /// One PING on a fresh connection, on the blocking pool (hiredis blocks), 1 s at most.
-    private func pingRedis() async -> Diagnostics.Check {
-        guard let settings = self.redis else { return .init(ok: false, latency_ms: nil, error: "not configured") }
-        let started = ContinuousClock.now
-        do {
-            try await NIOThreadPool.singleton.runIfActive {
-                let connection = try RedisConnection(settings, timeoutMilliseconds: 1_000)
-                try connection.ping()
+    /// One PING on a fresh connection, on the blocking pool (hiredis blocks), 1 s at most; at
+    /// most one every 5 s for all tenants. The error is a fixed text: where Redis is (an address,
+    /// a path) is the operator's business, logged here, not a tenant's.
+    private func pingRedis(logger: Logger) async -> Diagnostics.Check {
+        if let cached = self.redisCache.value(for: 0) { return cached }
+        let check: Diagnostics.Check
+        if let settings = self.redis {
+            let started = ContinuousClock.now
+            do {
+                try await NIOThreadPool.singleton.runIfActive {
+                    let connection = try RedisConnection(settings, timeoutMilliseconds: 1_000)
+                    try connection.ping()
+                }
+                check = .init(ok: true, latency_ms: Double((ContinuousClock.now - started) / .microseconds(10)) / 100, error: nil)
+            } catch {
+                logger.warning("diagnostics: Redis did not answer", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                check = .init(ok: false, latency_ms: nil, error: "unreachable")
             }
-            return .init(ok: true, latency_ms: Double((ContinuousClock.now - started) / .microseconds(10)) / 100, error: nil)
-        } catch {
-            return .init(ok: false, latency_ms: nil, error: String(SafeErrorDescription.of(error).prefix(200)))
+        } else {
+            check = .init(ok: false, latency_ms: nil, error: "not configured")
         }
+        self.redisCache.store(check, for: 0)
+        return check
     }
 }

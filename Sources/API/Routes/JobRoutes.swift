@@ -48,8 +48,10 @@ struct JobRoutes {
         guard var job = found else { throw APIError.notFound("job \(id)") }
         let history = try await connection.query(
             """
-            SELECT attempt, outcome, error_code, error_message, provider_retries, started_at, ended_at FROM ai_job_attempts
-            WHERE job_id = \(id) AND tenant_id = \(tenant) ORDER BY attempt
+            SELECT * FROM (
+                SELECT attempt, outcome, error_code, error_message, provider_retries, started_at, ended_at FROM ai_job_attempts
+                WHERE job_id = \(id) AND tenant_id = \(tenant) ORDER BY attempt DESC LIMIT \(Self.attemptsShown)
+            ) newest ORDER BY attempt
             """,
             logger: logger
         )
@@ -74,12 +76,29 @@ struct JobRoutes {
         return job
     }
 
+    /// A job shows its newest attempts, at most this many (retry loops make long histories).
+    static let attemptsShown = 100
+
     private static let columnList = """
         ai_jobs.id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, \
         input_data, status, output_data, tokens_used, prompt_tokens, completion_tokens, cost_cents, cost_micros, \
         processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, prompt_audit, \
         ai_jobs.created_at, updated_at, started_at, completed_at
         """
+
+    /// The list's columns: a large output or audit is shown as `{"truncated": true, "bytes": N}`
+    /// (the job itself has it whole), so a page of 500 jobs stays a few megabytes at most.
+    static let listColumns = Self.columnList
+        .replacingOccurrences(of: "status, output_data,", with: """
+            status, CASE WHEN octet_length(output_data::text) <= \(Self.listValueBytes) THEN output_data \
+            ELSE jsonb_build_object('truncated', true, 'bytes', octet_length(output_data::text)) END AS output_data,
+            """)
+        .replacingOccurrences(of: "cache_hit, prompt_audit,", with: """
+            cache_hit, CASE WHEN octet_length(prompt_audit::text) <= \(Self.listValueBytes) THEN prompt_audit \
+            ELSE jsonb_build_object('truncated', true, 'bytes', octet_length(prompt_audit::text)) END AS prompt_audit,
+            """)
+
+    static let listValueBytes = 4_096
 
     /// `?ordering=` values and the SQL each stands for (constant text: the parameter only picks one).
     static let orderings: [String: String] = [
@@ -174,7 +193,7 @@ struct JobRoutes {
         let (count, results) = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> (Int, [JobResource]) in
             let rows = try await connection.query(
                 Self.matching(
-                    filters, tenant: caller.tenant, pipeline: pipeline, select: Self.columnList + ", count(*) OVER () AS total_count",
+                    filters, tenant: caller.tenant, pipeline: pipeline, select: Self.listColumns + ", count(*) OVER () AS total_count",
                     tail: "ORDER BY " + ordering, limit: pageSize, offset: offset
                 ),
                 logger: context.logger

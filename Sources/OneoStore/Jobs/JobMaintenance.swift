@@ -91,10 +91,17 @@ public struct JobMaintenance: Sendable {
             var start = 0
             while start < ids.count {
                 let chunk = Array(ids[start..<min(ids.count, start + batch)])
-                let result = try await self.database.query(
-                    "SELECT o_id FROM oneo_requeue_jobs_of(\(tenant), \(chunk), \(attempts)::int)", logger: logger
-                )
-                for try await _ in result { queued += 1 }
+                do {
+                    let result = try await self.database.query(
+                        "SELECT o_id FROM oneo_requeue_jobs_of(\(tenant), \(chunk), \(attempts)::int)", logger: logger
+                    )
+                    for try await _ in result { queued += 1 }
+                } catch {
+                    // One tenant's failing chunk does not stop the others'.
+                    logger.error("re-queueing a batch of jobs failed; it is tried again next run", metadata: [
+                        "tenant.id": "\(tenant)", "jobs": "\(chunk.count)", "error": "\(SafeErrorDescription.of(error))",
+                    ])
+                }
                 start += chunk.count
                 done += chunk.count
                 progress(done, seen)

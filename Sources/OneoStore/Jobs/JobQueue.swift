@@ -216,15 +216,22 @@ public struct JobQueue: Sendable {
     /// Moves the leases of these attempts (the ones a processor is working on) forward: called
     /// well within the lease, so a slow provider call never loses its job while the queue
     /// manager and the processor live. An attempt nobody works on is not extended and expires.
-    public func extendLeases(_ jobs: [JobID], logger: Logger) async throws {
-        guard !jobs.isEmpty else { return }
-        try await self.database.query(
+    /// Returns the jobs whose leases it extended: one missing from it is no longer processing
+    /// (it was cancelled), and its processor should stop.
+    @discardableResult
+    public func extendLeases(_ jobs: [JobID], logger: Logger) async throws -> Set<JobID> {
+        guard !jobs.isEmpty else { return [] }
+        let rows = try await self.database.query(
             """
             UPDATE ai_jobs SET lease_until = now() + make_interval(secs => \(Double(self.leaseSeconds)))
             WHERE id = ANY(\(jobs.map(\.rawValue))) AND status = 'processing' AND locked_by = \(self.worker)
+            RETURNING id
             """,
             logger: logger
         )
+        var extended = Set<JobID>()
+        for try await id in rows.decode(JobID.self) { extended.insert(id) }
+        return extended
     }
 
     /// Active tenants with due work (pending jobs whose time has come, or processing jobs whose

@@ -24,7 +24,9 @@ enum JobStatements {
                       AND (cardinality(c.depends_on) = 0 OR NOT EXISTS (
                           SELECT 1 FROM ai_jobs d
                           WHERE d.tenant_id = c.tenant_id AND d.record_id = c.record_id
-                            AND d.field_name = ANY (c.depends_on) AND d.status IN ('pending', 'processing')))
+                            AND d.field_name = ANY (c.depends_on) AND d.status IN ('pending', 'processing')
+                            -- Jobs queued before a prompt edit could wait on each other forever.
+                            AND NOT (c.field_name = ANY (d.depends_on))))
                     ORDER BY c.run_at, c.id
                     LIMIT w.room
                     FOR UPDATE SKIP LOCKED) c),

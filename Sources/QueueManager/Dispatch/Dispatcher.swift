@@ -134,7 +134,10 @@ final class Dispatcher: Sendable {
         self.state.withLock { state in
             var unsent: [ClaimedJob] = []
             for (job, order) in jobs {
-                guard let id = state.byTenant[job.tenant], var connection = state.connections[id], connection.room > 0 else {
+                // Not while an earlier attempt of the same job is still held there (told to stop,
+                // not yet reported): one job, one attempt in a processor at a time.
+                guard let id = state.byTenant[job.tenant], var connection = state.connections[id], connection.room > 0,
+                      connection.held[job.id] == nil else {
                     unsent.append(job)
                     continue
                 }
@@ -214,6 +217,23 @@ final class Dispatcher: Sendable {
     var held: [JobID] {
         self.state.withLock { state in
             state.connections.values.flatMap { connection in connection.held.keys.filter { !connection.stopping.contains($0) } }
+        }
+    }
+
+    /// Held attempts (not already told to stop) whose job ids are not in `current`: their rows
+    /// moved on (cancelled, and the NOTIFY was missed). Each is told to stop now.
+    func stopMissing(from current: Set<JobID>, among asked: [JobID]) -> Int {
+        let asked = Set(asked)
+        return self.state.withLock { state in
+            var stopped = 0
+            for (id, connection) in state.connections {
+                for (job, held) in connection.held where asked.contains(job) && !current.contains(job) && !connection.stopping.contains(job) {
+                    state.connections[id]?.stopping.insert(job)
+                    connection.outbound.yield(.cancel(job: job, attempt: held.attempt))
+                    stopped += 1
+                }
+            }
+            return stopped
         }
     }
 

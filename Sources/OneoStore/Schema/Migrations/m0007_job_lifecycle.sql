@@ -25,12 +25,15 @@ CREATE TABLE ai_job_attempts (
     PRIMARY KEY (job_id, attempt)
 );
 CREATE INDEX ai_job_attempts_tenant ON ai_job_attempts (tenant_id, job_id);
+-- Diagnostics count a tenant's failed attempts over a recent window.
+CREATE INDEX ai_job_attempts_recent ON ai_job_attempts (tenant_id, ended_at);
 ALTER TABLE ai_job_attempts ENABLE ROW LEVEL SECURITY;
 
 -- The jobs API filters by creation time; maintenance deletes finished jobs by age.
 CREATE INDEX ai_jobs_tenant_created ON ai_jobs (tenant_id, created_at);
 CREATE INDEX ai_jobs_finished_at ON ai_jobs (completed_at) WHERE status IN ('completed', 'failed', 'cancelled');
 CREATE INDEX ai_jobs_failed ON ai_jobs (tenant_id, completed_at) WHERE status = 'failed';
+CREATE INDEX ai_jobs_completed ON ai_jobs (tenant_id, completed_at) WHERE status = 'completed';
 
 -- Cancels a tenant's pending or processing jobs. A processing one's attempt is recorded and the
 -- queue manager is told (channel oneo_jobs_cancelled, payload tenant:job:attempt) so that its
@@ -77,25 +80,37 @@ CREATE FUNCTION oneo_requeue_jobs_of(p_tenant bigint, p_ids bigint[], p_attempts
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path = pg_catalog, public, pg_temp
     AS $$
+DECLARE
+    r record;
+    queued boolean := false;
 BEGIN
-    RETURN QUERY
+    FOR r IN
         WITH candidates AS (
             SELECT j.id, j.record_id, j.field_name FROM public.ai_jobs j
             WHERE j.tenant_id = p_tenant AND j.id = ANY (p_ids) AND j.status IN ('failed', 'cancelled')
-              AND NOT EXISTS (SELECT 1 FROM public.ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
-                              AND p.field_name = j.field_name AND p.status = 'pending')
-            FOR UPDATE),
-        target AS (
-            SELECT DISTINCT ON (c.record_id, c.field_name) c.id FROM candidates c
-            ORDER BY c.record_id, c.field_name, c.id DESC),
-        queued AS (
-            UPDATE public.ai_jobs j SET status = 'pending', max_attempts = j.attempt + greatest(p_attempts, 1),
+            FOR UPDATE)
+        SELECT DISTINCT ON (c.record_id, c.field_name) c.id FROM candidates c
+        ORDER BY c.record_id, c.field_name, c.id DESC
+    LOOP
+        -- A record write (or another retry) may queue the same field meanwhile: the partial
+        -- unique index then refuses this one, which stays as it is.
+        BEGIN
+            UPDATE public.ai_jobs j SET status = 'pending', max_attempts = j.attempt + least(greatest(p_attempts, 1), 21),
                    requeued_count = j.requeued_count + 1, run_at = now(), completed_at = NULL, lease_until = NULL,
                    locked_by = NULL, updated_at = now()
-            FROM target t WHERE j.id = t.id AND j.tenant_id = p_tenant
-            RETURNING j.id)
-        SELECT q.id FROM queued q;
-    IF FOUND THEN
+            WHERE j.id = r.id AND j.tenant_id = p_tenant AND j.status IN ('failed', 'cancelled')
+              AND NOT EXISTS (SELECT 1 FROM public.ai_jobs p WHERE p.tenant_id = j.tenant_id AND p.record_id = j.record_id
+                              AND p.field_name = j.field_name AND p.status = 'pending');
+            IF FOUND THEN
+                queued := true;
+                o_id := r.id;
+                RETURN NEXT;
+            END IF;
+        EXCEPTION WHEN unique_violation THEN
+            NULL;
+        END;
+    END LOOP;
+    IF queued THEN
         PERFORM pg_notify('oneo_jobs', p_tenant::text);
     END IF;
 END

@@ -32,6 +32,8 @@ final class SupervisedChild {
     /// Identifies the supervising loop; a loop that finds another id here ends.
     var loopID = 0
     var loop: Task<Void, Never>?
+    /// A processor's newest provider call, and when we heard of it.
+    var providerCall: (call: ProviderCall, heard: ContinuousClock.Instant)?
 
     init(name: String, role: ChildSpec.Role, launch: Launch, policy: RestartPolicy) {
         self.name = name
@@ -335,6 +337,9 @@ extension Supervisor {
             guard child.role == .processor else { return }
             child.state.queueGeneration = nil
             self.connectToQueue(child)
+        case .providerCall(let call):
+            guard child.role == .processor else { return }
+            child.providerCall = (call, .now)
         case .heartbeat(let inFlight, let completed):
             let needsQueue = child.state.heartbeat(inFlight: inFlight, completed: completed, now: .now)
             // A processor whose connection could not be handed over gets another try.

@@ -64,7 +64,12 @@ extension Supervisor {
             state: status.state.rawValue, uptimeSeconds: status.uptimeSeconds, restarts: status.restarts,
             jobsInFlight: child.state.inFlight, jobsCompleted: child.state.completed,
             lastHeartbeatSecondsAgo: child.pid == nil ? nil : Self.seconds(.now - child.state.lastHeard),
-            detail: status.detail, lastExit: status.lastError
+            detail: status.detail, lastExit: status.lastError,
+            providerCall: child.pid == nil ? nil : child.providerCall.map { entry in
+                var aged = entry.call
+                aged.ageMilliseconds += Int((ContinuousClock.now - entry.heard) / .milliseconds(1))
+                return aged
+            }
         )
     }
 

@@ -362,6 +362,9 @@ struct JobLifecycleTests {
             #expect(diagnostics["database"]?["ok"] == true)
             #expect(diagnostics["redis"]?["ok"] == true)
             #expect(diagnostics["provider"]?["last_success_at"] != nil)
+            // The processor's newest call, through its heartbeat: reachable, with its latency.
+            #expect(health["processor"]?["provider_call"]?["reachable"] == true)
+            #expect((health["processor"]?["provider_call"]?["latency_ms"]?.integerValue ?? -1) >= 0)
 
             let other = try await stack.addTenant("globex", providerKey: "test-provider-key-2")
             for path in ["/ai-jobs/\(jobs[0])/"] { #expect(try await other.get(path).status == 404) }
@@ -394,6 +397,38 @@ struct JobLifecycleTests {
             let row = try #require(listed["results"]?.arrayValue?.first)
             #expect(row["output_data"]?["truncated"] == true)
             #expect((row["output_data"]?["bytes"]?.integerValue ?? 0) > 4_096)
+        }
+    }
+
+    @Test("permissions: read lists and reads, create retries, cancels, queues and generates; another tenant touches nothing")
+    func permissions() async throws {
+        try await TestStack.with(processorHeld: true) { stack in
+            try await Self.makePipeline(stack, prompt: "Summarize {name}")
+            let (record, job) = try await Self.createRecord(stack, name: "Ada")
+            func client(_ permissions: String) async throws -> JSONClient {
+                let output = try await stack.cli(["token", "create", "--tenant", stack.tenant, "--permissions", permissions, "--name", permissions])
+                return JSONClient(baseURL: stack.local.apiBase + "/api/v1", token: try #require(output.split(separator: "\n").last.map(String.init)))
+            }
+            let reader = try await client("read")
+            let writer = try await client("create")
+            for path in ["/ai-jobs/", "/ai-jobs/\(job)/", "/ai-jobs/worker_health/", "/ai-jobs/diagnostics/"] {
+                #expect(try await reader.get(path).status == 200, "\(path)")
+                #expect(try await writer.get(path).status == 403, "\(path)")
+            }
+            let actions: [(String, JSONValue)] = [
+                ("/ai-jobs/\(job)/retry/", [:]), ("/ai-jobs/\(job)/cancel/", [:]), ("/ai-jobs/bulk_retry/", ["ids": [.integer(Int64(job)!)]]),
+                ("/ai-jobs/queue_pending/", [:]), ("/pipelines/leads/records/\(record)/generate/", ["field": "ai_summary"]),
+            ]
+            for (path, body) in actions { #expect(try await reader.post(path, body).status == 403, "\(path)") }
+            // Another tenant: 404 for the job, nothing queued or cancelled of ours.
+            let other = try await stack.addTenant("globex", providerKey: "test-provider-key-2")
+            #expect(try await other.post("/ai-jobs/\(job)/cancel/", [:]).status == 404)
+            #expect(try await other.post("/ai-jobs/queue_pending/", [:])["matched"]?.integerValue == 0)
+            #expect(try await other.post("/pipelines/leads/records/\(record)/generate/", ["field": "ai_summary"]).status == 404)
+            #expect(try await stack.api.get("/ai-jobs/\(job)/")["status"] == "pending")
+            // The writer's own actions work.
+            #expect(try await writer.post("/ai-jobs/queue_pending/", [:]).status == 200)
+            #expect(try await writer.post("/ai-jobs/\(job)/cancel/", [:])["status"] == "cancelled")
         }
     }
 }

@@ -23,9 +23,9 @@ struct ProviderFaultTests {
     }
 
     /// Runs the simulator in this process on a kernel-picked port for `body`.
-    static func withSimulator(_ body: @Sendable (String) async throws -> Void) async throws {
+    static func withSimulator(faultRate: Double = 0, fault: SimulatedFault? = nil, _ body: @Sendable (String) async throws -> Void) async throws {
         let (ports, port) = AsyncStream<Int>.makeStream()
-        let app = ProviderSimulator.application(.init(port: 0) { port.yield($0) }, logger: Logger(label: "sim"))
+        let app = ProviderSimulator.application(.init(port: 0, faultRate: faultRate, fault: fault) { port.yield($0) }, logger: Logger(label: "sim"))
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await app.runService(gracefulShutdownSignals: []) }
             var iterator = ports.makeAsyncIterator()
@@ -111,5 +111,15 @@ struct ProviderFaultTests {
         // A message with nothing of the request stays as it is; short texts too.
         #expect(RequestEcho.strip("Rate limit reached for gpt-4o-mini", sent: [prompt]) == "Rate limit reached for gpt-4o-mini")
         #expect(RequestEcho.strip("Jane", sent: [prompt]) == "Jane")
+    }
+
+    @Test("--fault-rate fails that share of all requests with --fault")
+    func faultRate() async throws {
+        try await Self.withSimulator(faultRate: 1, fault: SimulatedFault(kind: .unavailable)) { base in
+            for index in 0..<5 { #expect(Self.failure(await Self.call(base, prompt: "request \(index)"))?.code == "provider_http_503") }
+        }
+        try await Self.withSimulator(faultRate: 0, fault: SimulatedFault(kind: .unavailable)) { base in
+            #expect(Self.failure(await Self.call(base, prompt: "request")) == nil)
+        }
     }
 }

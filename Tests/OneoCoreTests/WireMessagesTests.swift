@@ -14,6 +14,11 @@ struct WireMessagesTests {
 
     @Test("supervisor and child frames survive encoding", arguments: [
         SupervisorMessage.drain(timeoutMilliseconds: 2500), .queue, .processor(tenant: TenantID(7), name: "processor:acme", concurrency: 16),
+        .health(request: 9, nil),
+        .health(request: 10, ProcessorHealth(
+            state: "running", uptimeSeconds: 3.5, restarts: 1, jobsInFlight: 2, jobsCompleted: 40, lastHeartbeatSecondsAgo: 0.4,
+            detail: nil, lastExit: "signal 9", providerCall: ProviderCall(reachable: true, code: nil, latencyMilliseconds: 120, ageMilliseconds: 900)
+        )),
     ])
     func supervisorFrames(_ message: SupervisorMessage) throws {
         #expect(try self.roundTrip(message) == message)
@@ -21,6 +26,8 @@ struct WireMessagesTests {
 
     @Test("child frames survive encoding", arguments: [
         ChildMessage.ready, .heartbeat(inFlight: 3, completed: 17), .need(tenants: [TenantID(1), TenantID(9)]), .tenantsChanged,
+        .health(request: 4, tenant: TenantID(2)),
+        .providerCall(ProviderCall(reachable: false, code: "provider_timeout", latencyMilliseconds: 60_000, ageMilliseconds: 10)),
     ])
     func childFrames(_ message: ChildMessage) throws {
         #expect(try self.roundTrip(message) == message)
@@ -31,6 +38,25 @@ struct WireMessagesTests {
         #expect(throws: WireError.self) { try Frame.decode(SupervisorMessage.self, body: Array(#"{"type":"reboot"}"#.utf8)) }
         #expect(throws: WireError.self) { try Frame.decode(ChildMessage.self, body: Array(#"{"type":"heartbeat","in_flight":"many"}"#.utf8)) }
         #expect(throws: WireError.self) { try Frame.decode(SupervisorMessage.self, body: Array(#"{"type":"drain"}"#.utf8)) }
+    }
+
+    @Test("queue frames survive encoding, the cancel frame among them", arguments: [
+        QueueMessage.cancel(job: JobID(5), attempt: 2),
+    ])
+    func queueFrames(_ message: QueueMessage) throws {
+        #expect(try self.roundTrip(message) == message)
+    }
+
+    @Test("a processor's provider call is clamped and its code kept to a plain token")
+    func providerCallClamped() throws {
+        let body = #"{"type":"provider_call","call":{"reachable":true,"code":"x\u001b[2J<script>","latency_ms":-9,"age_ms":99999999999999}}"#
+        guard case .providerCall(let call) = try Frame.decode(ChildMessage.self, body: Array(body.utf8)) else {
+            Issue.record("not a provider call")
+            return
+        }
+        #expect(call.code == "x2Jscript")
+        #expect(call.latencyMilliseconds == 0)
+        #expect(call.ageMilliseconds == 86_400_000 * 365)
     }
 
     @Test("a negative drain timeout or count is clamped to zero")

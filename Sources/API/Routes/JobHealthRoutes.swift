@@ -55,13 +55,7 @@ struct JobHealthRoutes {
     func add(to group: RouterGroup<APIRequestContext>) {
         group.get("ai-jobs/worker_health") { _, context in
             let caller = try context.require(.read)
-            let processor: ProcessorHealth?
-            if let cached = self.healthCache.value(for: caller.tenant) {
-                processor = cached
-            } else {
-                processor = try? await self.health.health(of: caller.tenant)
-                self.healthCache.store(processor, for: caller.tenant)
-            }
+            let processor = await self.processorHealth(of: caller.tenant)
             let pending = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> Int in
                 let rows = try await connection.query(
                     "SELECT count(*)::bigint FROM ai_jobs WHERE tenant_id = \(caller.tenant) AND status = 'pending'", logger: context.logger
@@ -114,7 +108,11 @@ struct JobHealthRoutes {
 
         struct Provider: Encodable {
             /// The provider as the tenant's real calls found it (no call is made for this):
-            /// the newest completed job and its duration.
+            /// the processor's newest call (`reachable`: it got any HTTP answer; its latency and
+            /// age), and from the jobs, the newest completed one and the newest provider error.
+            let reachable: Bool?
+            let latency_ms: Int?
+            let checked_seconds_ago: Double?
             let last_success_at: Date?
             let last_success_ms: Int?
             /// The newest provider error, if later than the newest success.
@@ -129,9 +127,17 @@ struct JobHealthRoutes {
         let provider: Provider
     }
 
+    /// The supervisor's answer for this tenant's processor, kept a second.
+    private func processorHealth(of tenant: TenantID) async -> ProcessorHealth? {
+        if let cached = self.healthCache.value(for: tenant) { return cached }
+        let fresh = try? await self.health.health(of: tenant)
+        self.healthCache.store(fresh, for: tenant)
+        return fresh
+    }
+
     private func diagnostics(_ tenant: TenantID, windowMinutes: Int, context: APIRequestContext) async throws -> Diagnostics {
         let started = ContinuousClock.now
-        let (queue, failures, provider) = try await self.database.asTenant(tenant, logger: context.logger) { connection in
+        let (queue, failures, history) = try await self.database.asTenant(tenant, logger: context.logger) { connection in
             var byStatus = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, 0) })
             var oldest: Double?
             var due = 0
@@ -190,10 +196,15 @@ struct JobHealthRoutes {
                     window_minutes: windowMinutes, by_error_code: byCode, failed_attempts: failed, completed_jobs: completed,
                     failure_rate: failed + completed == 0 ? 0 : (Double(failed) / Double(failed + completed) * 10_000).rounded() / 10_000
                 ),
-                Diagnostics.Provider(last_success_at: lastSuccess?.0, last_success_ms: lastSuccess?.1, last_error_code: lastError?.0, last_error_at: lastError?.1)
+                (lastSuccess, lastError)
             )
         }
         let databaseMilliseconds = Double((ContinuousClock.now - started) / .microseconds(10)) / 100
+        let call = await self.processorHealth(of: tenant)?.providerCall
+        let provider = Diagnostics.Provider(
+            reachable: call?.reachable, latency_ms: call?.latencyMilliseconds, checked_seconds_ago: call.map { Double($0.ageMilliseconds) / 1_000 },
+            last_success_at: history.0?.0, last_success_ms: history.0?.1, last_error_code: history.1?.0, last_error_at: history.1?.1
+        )
         return Diagnostics(
             queue: queue, failures: failures,
             database: .init(ok: true, latency_ms: databaseMilliseconds, error: nil),

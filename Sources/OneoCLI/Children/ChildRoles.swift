@@ -98,7 +98,9 @@ struct ProcessorChild: AsyncParsableCommand {
             processor.drain(within: timeout)
             Task { await services.triggerGracefulShutdown() }
         }
-        let heartbeats = Task { await link.heartbeats { (processor.activity.inFlight, processor.activity.completed) } }
+        let heartbeats = Task {
+            await link.heartbeats({ (processor.activity.inFlight, processor.activity.completed) }, providerCall: { processor.providerCall })
+        }
         defer { heartbeats.cancel() }
         link.ready()
         // The base URL as scheme, host and path: a user:password or a ?key= in it stays out of logs.

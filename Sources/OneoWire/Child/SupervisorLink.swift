@@ -136,11 +136,15 @@ public final class SupervisorLink: Sendable {
 
     /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor
     /// too busy to read will find us silent, which is the truth.
-    public func heartbeats(_ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int)) async {
+    public func heartbeats(
+        _ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int),
+        providerCall: @escaping @Sendable () -> ProviderCall? = { nil }
+    ) async {
         let interval = Duration.tunable(milliseconds: self.bootstrap.tunables.supervision.heartbeatIntervalMilliseconds)
         while !Task.isCancelled {
             let (inFlight, completed) = activity()
             self.channel.trySend(ChildMessage.heartbeat(inFlight: inFlight, completed: completed))
+            if let call = providerCall() { self.channel.trySend(ChildMessage.providerCall(call)) }
             try? await Task.sleep(for: interval)
         }
     }

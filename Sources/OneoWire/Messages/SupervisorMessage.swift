@@ -54,6 +54,35 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
     }
 }
 
+/// A processor's newest provider call: whether it got an answer (any HTTP answer counts as
+/// reachable; `code` says which failure, if any), how long the call took, and how long ago it
+/// ended. Values are clamped when decoded: they come from the processor.
+public struct ProviderCall: Sendable, Codable, Equatable {
+    public var reachable: Bool
+    public var code: String?
+    public var latencyMilliseconds: Int
+    public var ageMilliseconds: Int
+
+    public init(reachable: Bool, code: String?, latencyMilliseconds: Int, ageMilliseconds: Int) {
+        self.reachable = reachable
+        self.code = code.map { String($0.unicodeScalars.filter { $0.isASCII && ($0.properties.isAlphabetic || $0.properties.numericType != nil || $0 == "_") }.prefix(64).map(Character.init)) }
+        self.latencyMilliseconds = min(max(0, latencyMilliseconds), 86_400_000)
+        self.ageMilliseconds = min(max(0, ageMilliseconds), 86_400_000 * 365)
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(
+            reachable: try container.decode(Bool.self, forKey: .reachable), code: try container.decodeIfPresent(String.self, forKey: .code),
+            latencyMilliseconds: try container.decode(Int.self, forKey: .latencyMilliseconds), ageMilliseconds: try container.decode(Int.self, forKey: .ageMilliseconds)
+        )
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case reachable, code, latencyMilliseconds = "latency_ms", ageMilliseconds = "age_ms"
+    }
+}
+
 /// A tenant's processor as the supervisor sees it, for that tenant's `worker_health`: nothing
 /// about any other child, no pid, no path.
 public struct ProcessorHealth: Sendable, Codable, Equatable {
@@ -69,8 +98,14 @@ public struct ProcessorHealth: Sendable, Codable, Equatable {
     public var detail: String?
     /// How its last run ended, cut short.
     public var lastExit: String?
+    /// Its newest provider call (`age_ms` as of the answer).
+    public var providerCall: ProviderCall?
 
-    public init(state: String, uptimeSeconds: Double?, restarts: Int, jobsInFlight: Int, jobsCompleted: Int, lastHeartbeatSecondsAgo: Double?, detail: String?, lastExit: String?) {
+    public init(
+        state: String, uptimeSeconds: Double?, restarts: Int, jobsInFlight: Int, jobsCompleted: Int, lastHeartbeatSecondsAgo: Double?,
+        detail: String?, lastExit: String?, providerCall: ProviderCall? = nil
+    ) {
+        self.providerCall = providerCall
         self.state = state
         self.uptimeSeconds = uptimeSeconds
         self.restarts = restarts
@@ -84,7 +119,7 @@ public struct ProcessorHealth: Sendable, Codable, Equatable {
     private enum CodingKeys: String, CodingKey {
         case state, restarts, detail
         case uptimeSeconds = "uptime_seconds", jobsInFlight = "jobs_in_flight", jobsCompleted = "jobs_completed"
-        case lastHeartbeatSecondsAgo = "last_heartbeat_seconds_ago", lastExit = "last_exit"
+        case lastHeartbeatSecondsAgo = "last_heartbeat_seconds_ago", lastExit = "last_exit", providerCall = "provider_call"
     }
 }
 
@@ -103,6 +138,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// From the API: how is this tenant's processor? Answered by `SupervisorMessage.health`
     /// with the same request id.
     case health(request: UInt32, tenant: TenantID)
+    /// From a processor, with its heartbeat: its newest provider call, as reachability evidence.
+    case providerCall(ProviderCall)
     /// From the queue manager: these tenants have due work and no processor connected.
     case need(tenants: [TenantID])
     /// From the queue manager: tenants or their settings changed (relayed from NOTIFY).
@@ -111,7 +148,7 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     /// Tenants per `need` frame: small enough to go in one non-blocking write, whole.
     public static let maximumTenantsPerFrame = 16
 
-    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants, port, request, tenant }
+    private enum CodingKeys: String, CodingKey { case type, inFlight = "in_flight", completed, tenants, port, request, tenant, call }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -138,6 +175,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             self = .listening(port: port)
         case "health":
             self = .health(request: try container.decode(UInt32.self, forKey: .request), tenant: try container.decode(TenantID.self, forKey: .tenant))
+        case "provider_call":
+            self = .providerCall(try container.decode(ProviderCall.self, forKey: .call))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown child frame \(other)")
         }
@@ -166,6 +205,9 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             try container.encode("health", forKey: .type)
             try container.encode(request, forKey: .request)
             try container.encode(tenant, forKey: .tenant)
+        case .providerCall(let call):
+            try container.encode("provider_call", forKey: .type)
+            try container.encode(call, forKey: .call)
         }
     }
 }

@@ -1,4 +1,5 @@
 public import Logging
+import Synchronization
 public import OneoWire
 public import OneoPrompt
 
@@ -31,6 +32,8 @@ public struct ProviderStep: Sendable {
 
     let client: ChatCompletionsClient
     let policy: Policy
+    /// The newest call, for the heartbeat's reachability evidence.
+    public let calls = ProviderCallRecorder()
 
     public init(client: ChatCompletionsClient, policy: Policy = Policy()) {
         self.client = client
@@ -41,7 +44,9 @@ public struct ProviderStep: Sendable {
         let request = ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt)
         var retries = 0
         while true {
+            let started = ContinuousClock.now
             let outcome = await self.client.complete(request)
+            self.calls.record(outcome, took: ContinuousClock.now - started)
             guard case .failure(let failure) = outcome, case .retryable(let after) = failure.kind, retries < self.policy.retries else {
                 return Outcome(outcome: outcome, retries: retries)
             }
@@ -65,5 +70,35 @@ public struct ProviderStep: Sendable {
     static func jittered(_ ceiling: Duration) -> Duration {
         let milliseconds = max(0, Int64(ceiling / .milliseconds(1)))
         return .milliseconds(Int64.random(in: 0...milliseconds))
+    }
+}
+
+/// The processor's newest provider call: whether the provider answered at all, and how fast.
+public final class ProviderCallRecorder: Sendable {
+    private let newest = Mutex<(reachable: Bool, code: String?, took: Duration, at: ContinuousClock.Instant)?>(nil)
+
+    /// A call that got any HTTP answer counts as reachable; a timeout, a refused or dropped
+    /// connection does not; a call we cancelled says nothing.
+    func record(_ outcome: ProviderOutcome, took: Duration) {
+        let entry: (Bool, String?)
+        switch outcome {
+        case .completed: entry = (true, nil)
+        case .failure(let failure):
+            switch failure.code {
+            case "cancelled": return
+            case "provider_unreachable", "provider_timeout", "provider_connection_lost": entry = (false, failure.code)
+            default: entry = (true, failure.code)
+            }
+        }
+        self.newest.withLock { $0 = (entry.0, entry.1, took, .now) }
+    }
+
+    public var snapshot: ProviderCall? {
+        self.newest.withLock { $0 }.map {
+            ProviderCall(
+                reachable: $0.reachable, code: $0.code, latencyMilliseconds: Int($0.took / .milliseconds(1)),
+                ageMilliseconds: Int((ContinuousClock.now - $0.at) / .milliseconds(1))
+            )
+        }
     }
 }

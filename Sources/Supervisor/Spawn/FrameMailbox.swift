@@ -1,7 +1,7 @@
 import OneoWire
 import Synchronization
 
-/// One child's frames on their way to the supervisor actor: a heartbeat replaces the one still
+/// One child's frames on their way to the supervisor actor: a heartbeat (or provider call) replaces the one still
 /// waiting, other frames queue up to a bound, and one delivery runs at a time. A child that
 /// floods its socket costs a short queue and one task, never a task per frame, so the other
 /// children's heartbeats are heard on time.
@@ -21,6 +21,8 @@ final class FrameMailbox: Sendable {
     func offer(_ message: ChildMessage?) -> Bool {
         self.state.withLock { state in
             if case .heartbeat = message, let index = state.queue.lastIndex(where: { if case .heartbeat = $0 { true } else { false } }) {
+                state.queue[index] = message
+            } else if case .providerCall = message, let index = state.queue.lastIndex(where: { if case .providerCall = $0 { true } else { false } }) {
                 state.queue[index] = message
             } else if case .need(let tenants) = message, let index = state.queue.lastIndex(where: { if case .need = $0 { true } else { false } }),
                       case .need(let earlier) = state.queue[index] {

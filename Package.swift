@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SupervisorTests",
-            dependencies: ["Supervisor", "OneoWire"],
+            dependencies: ["Supervisor", "OneoWire", "CProcess"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -34,6 +34,22 @@ final class SupervisedChild {
     var loop: Task<Void, Never>?
     /// A processor's newest provider call, and when we heard of it.
     var providerCall: (call: ProviderCall, heard: ContinuousClock.Instant)?
+    /// Frames sent to this child that it has not yet answered with `accepted`, by request id.
+    var awaiting: [UInt32: Awaited] = [:]
+
+    /// What an unanswered request was, and when it went out.
+    struct Awaited {
+        enum Kind {
+            /// A drain: unanswered, the child gets SIGTERM.
+            case drain
+            /// A queue connection for this processor (on either end): unanswered, the processor
+            /// gets a fresh one on its next heartbeat.
+            case handOver(processor: String)
+        }
+
+        let kind: Kind
+        let sent: ContinuousClock.Instant
+    }
 
     init(name: String, role: ChildSpec.Role, launch: Launch, policy: RestartPolicy) {
         self.name = name
@@ -168,6 +184,8 @@ extension Supervisor {
         self.table.childStarted()
         let generation = child.state.spawned(pid: running.pid, now: .now)
         child.channel = running.channel
+        child.awaiting.removeAll()
+        child.providerCall = nil
         child.lifecycle.spawned(at: .now)
         self.io.watchOutput(of: child.name, descriptor: running.output)
         if let channel = running.channel {
@@ -329,8 +347,10 @@ extension Supervisor {
             // Only the API asks, and only about the tenant its caller authenticated as; the answer
             // names that tenant's processor alone.
             guard child.role == .api, let channel = child.channel else { return }
-            let processor = self.children.values.first { $0.role == .processor && $0.tenant == tenant }
-            channel.trySend(SupervisorMessage.health(request: request, processor.map(self.health(of:))))
+            let processor = self.processorOfTenant[tenant].flatMap { self.children[$0] }
+            self.io.send(.health(request: request, processor.map(self.health(of:))), to: channel)
+        case .accepted(let request):
+            child.awaiting[request] = nil
         case .queueLost:
             // The queue manager closed this processor's connection (it broke the protocol, or a
             // write failed): a fresh one, or the processor would sit connected to nothing.
@@ -357,6 +377,7 @@ extension Supervisor {
             let now = ContinuousClock.now
             for child in self.children.values {
                 guard let pid = child.pid, child.channel != nil else { continue }
+                self.checkAnswers(child, now: now)
                 let action = child.state.tick(
                     now: now, heartbeatTimeout: self.configuration.heartbeatTimeout, idleTimeout: self.configuration.idleTimeout,
                     idleStoppable: child.role == .processor && child.lifecycle.state == .running
@@ -377,13 +398,40 @@ extension Supervisor {
         }
     }
 
+    /// A fresh request id for a frame a child must answer.
+    func request() -> UInt32 {
+        defer { self.nextRequest = self.nextRequest == .max ? 1 : self.nextRequest + 1 }
+        return self.nextRequest
+    }
+
+    /// Requests a child has left unanswered too long: a drain becomes SIGTERM (our children drain
+    /// on it too), a hand-over is made again with a fresh socketpair.
+    func checkAnswers(_ child: SupervisedChild, now: ContinuousClock.Instant) {
+        for (request, awaited) in child.awaiting where now - awaited.sent > Self.answerTimeout {
+            child.awaiting[request] = nil
+            switch awaited.kind {
+            case .drain:
+                self.logger.warning("child did not answer its drain; sending SIGTERM", metadata: ["child": "\(child.name)"])
+                self.signal(child, SIGTERM, killAfter: self.configuration.drainTimeout + self.configuration.killGrace)
+            case .handOver(let name):
+                self.logger.warning("a queue connection was not taken; a fresh one follows the next heartbeat", metadata: ["child": "\(name)"])
+                self.children[name]?.state.queueGeneration = nil
+            }
+        }
+    }
+
+    /// How long a child has to answer a drain or take a connection.
+    static let answerTimeout = Duration.seconds(5)
+
     /// Asks the child to finish its work within `timeout` and exit (our children by a drain
     /// frame, others by SIGTERM), and kills it if it is still there after the timeout and the
     /// grace period.
     func drain(_ child: SupervisedChild, timeout: Duration) {
         guard child.pid != nil else { return }
         child.lifecycle.draining()
-        if let channel = child.channel, channel.trySend(SupervisorMessage.drain(timeoutMilliseconds: Int(timeout / .milliseconds(1)))) {
+        let request = self.request()
+        if let channel = child.channel, self.io.send(.drain(timeoutMilliseconds: Int(timeout / .milliseconds(1)), request: request), to: channel) {
+            child.awaiting[request] = .init(kind: .drain, sent: .now)
             self.signal(child, nil, killAfter: timeout + self.configuration.killGrace)
         } else {
             // Our children drain on SIGTERM too, with the bootstrap's timeout.

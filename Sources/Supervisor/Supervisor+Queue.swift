@@ -33,17 +33,25 @@ extension Supervisor {
             close(pair[0])
             close(pair[1])
         }
-        let toQueue = SupervisorMessage.processor(tenant: tenant, name: processor.name, concurrency: self.configuration.processorConcurrency)
-        guard processorChannel.trySend(SupervisorMessage.queue, passing: pair[0]) else {
+        // Each end is queued with its own descriptor (ChildIO keeps a duplicate until it is
+        // written) and answered with `accepted`; one that is not taken in time is made again.
+        let toProcessor = self.request()
+        let toQueue = self.request()
+        guard self.io.send(.queue(request: toProcessor), to: processorChannel, passing: pair[0]) else {
             self.logger.error("could not hand a processor its queue connection", metadata: ["child": "\(processor.name)"])
             return
         }
-        guard queueChannel.trySend(toQueue, passing: pair[1]) else {
-            // The processor's end sees the socket close (our copy of the other end goes too) and
+        guard self.io.send(
+            .processor(tenant: tenant, name: processor.name, concurrency: self.configuration.processorConcurrency, request: toQueue),
+            to: queueChannel, passing: pair[1]
+        ) else {
+            // The processor's end sees the socket close (our copies of the other end go too) and
             // waits for the next connection.
             self.logger.error("could not hand the queue manager a processor connection", metadata: ["child": "\(processor.name)"])
             return
         }
+        processor.awaiting[toProcessor] = .init(kind: .handOver(processor: processor.name), sent: .now)
+        queue.awaiting[toQueue] = .init(kind: .handOver(processor: processor.name), sent: .now)
         processor.state.queueGeneration = queue.generation
         self.logger.info("processor connected to the queue manager", metadata: ["child": "\(processor.name)"])
     }

@@ -72,6 +72,8 @@ public actor Supervisor {
     var tenantsBeingLookedUp: Set<TenantID> = []
     /// The workers of queue managers that exited: the next one releases their attempts.
     var retiredQueueWorkers: [String] = []
+    /// Request ids of the frames a child must answer with `accepted` (drains, hand-overs).
+    var nextRequest: UInt32 = 1
     /// The queue manager relayed a change of tenants: read them again now.
     let tenantsChanged: AsyncStream<Void>.Continuation
     let tenantChanges: AsyncStream<Void>

@@ -71,6 +71,11 @@ struct ProcessSupervisionTests {
             let restarted = try #require(try await stack.child("processor:acme"))
             #expect(restarted.restarts == 1)
             #expect(restarted.lastError?.contains("signal 9") == true)
+            // The tenant sees it too: worker_health's answer (larger than the old 256-byte frame
+            // cap) carries the restart and how the last run ended.
+            let health = try await stack.api.get("/ai-jobs/worker_health/")
+            #expect(health["processor"]?["restarts"]?.integerValue == 1)
+            #expect(health["processor"]?["last_exit"]?.stringValue?.contains("signal 9") == true)
 
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let detail = try await stack.api.get("/ai-jobs/\(job)/")

@@ -13,7 +13,8 @@ struct WireMessagesTests {
     }
 
     @Test("supervisor and child frames survive encoding", arguments: [
-        SupervisorMessage.drain(timeoutMilliseconds: 2500), .queue, .processor(tenant: TenantID(7), name: "processor:acme", concurrency: 16),
+        SupervisorMessage.drain(timeoutMilliseconds: 2500, request: 1), .queue(request: 2),
+        .processor(tenant: TenantID(7), name: "processor:acme", concurrency: 16, request: 3),
         .health(request: 9, nil),
         .health(request: 10, ProcessorHealth(
             state: "running", uptimeSeconds: 3.5, restarts: 1, jobsInFlight: 2, jobsCompleted: 40, lastHeartbeatSecondsAgo: 0.4,
@@ -28,6 +29,7 @@ struct WireMessagesTests {
         ChildMessage.ready, .heartbeat(inFlight: 3, completed: 17), .need(tenants: [TenantID(1), TenantID(9)]), .tenantsChanged,
         .health(request: 4, tenant: TenantID(2)),
         .providerCall(ProviderCall(reachable: false, code: "provider_timeout", latencyMilliseconds: 60_000, ageMilliseconds: 10)),
+        .accepted(request: 77),
     ])
     func childFrames(_ message: ChildMessage) throws {
         #expect(try self.roundTrip(message) == message)
@@ -61,7 +63,7 @@ struct WireMessagesTests {
 
     @Test("a negative drain timeout or count is clamped to zero")
     func clamped() throws {
-        #expect(try Frame.decode(SupervisorMessage.self, body: Array(#"{"type":"drain","timeout_ms":-5}"#.utf8)) == .drain(timeoutMilliseconds: 0))
+        #expect(try Frame.decode(SupervisorMessage.self, body: Array(#"{"type":"drain","timeout_ms":-5}"#.utf8)) == .drain(timeoutMilliseconds: 0, request: 0))
         #expect(try Frame.decode(ChildMessage.self, body: Array(#"{"type":"heartbeat","in_flight":-1}"#.utf8)) == .heartbeat(inFlight: 0, completed: 0))
     }
 

@@ -1,4 +1,5 @@
 import CProcess
+import Dispatch
 import Foundation
 import NIOPosix
 import Synchronization
@@ -24,7 +25,9 @@ public struct ProcessorLink: Sendable {
 
 /// A child's side of its socket to the supervisor, the one implementation every child of ours
 /// uses: the bootstrap frame, then the supervisor's frames on a thread of its own, and our
-/// ready, heartbeat and request frames back. The child dies with the supervisor: by its
+/// ready, heartbeat and request frames back, written in order by a second thread whose writes
+/// wait for the socket (a heartbeat or provider call still waiting is replaced by the newer one;
+/// nothing else is dropped). The child dies with the supervisor: by its
 /// parent-death signal, and by its socket closing.
 public final class SupervisorLink: Sendable {
     public let bootstrap: ChildBootstrap
@@ -33,6 +36,7 @@ public final class SupervisorLink: Sendable {
     /// The queue manager's connections to processors.
     public let processorLinks: AsyncStream<ProcessorLink>
     private let channel: FrameSocket
+    private let outbox = ChildOutbox()
     private let drainRequest = Mutex<(@Sendable (Duration) -> Void)?>(nil)
     /// The API's questions awaiting the supervisor's answer, by request id.
     private let questions = Mutex<(next: UInt32, waiting: [UInt32: CheckedContinuation<ProcessorHealth?, any Error>])>((1, [:]))
@@ -72,13 +76,16 @@ public final class SupervisorLink: Sendable {
                     Self.exit(role, "unreadable frame from the supervisor (\(error))", code: 70)
                 }
                 switch message {
-                case .queue:
+                case .queue(let request):
                     guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a queue frame came without its socket", code: 70) }
                     queueConnection.yield(descriptor)
-                case .processor(let tenant, let name, let concurrency):
+                    self.tell(.accepted(request: request))
+                case .processor(let tenant, let name, let concurrency, let request):
                     guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a processor frame came without its socket", code: 70) }
                     processorLink.yield(.init(descriptor: descriptor, tenant: tenant, name: name, concurrency: concurrency))
-                case .drain(let milliseconds):
+                    self.tell(.accepted(request: request))
+                case .drain(let milliseconds, let request):
+                    self.tell(.accepted(request: request))
                     let handler = self.drainRequest.withLock { $0 } ?? { _ in Self.exit(role, "asked to drain", code: 0) }
                     handler(.milliseconds(milliseconds))
                 case .health(let request, let health):
@@ -89,6 +96,20 @@ public final class SupervisorLink: Sendable {
         }
         reader.name = "oneo-supervisor-link"
         reader.start()
+        let outbox = self.outbox
+        let writer = Thread {
+            while true {
+                for message in outbox.takeAll() {
+                    do throws(WireError) {
+                        try channel.send(message)
+                    } catch {
+                        Self.exit(role, "cannot write to the supervisor (\(error))", code: 0)
+                    }
+                }
+            }
+        }
+        writer.name = "oneo-supervisor-link-writer"
+        writer.start()
     }
 
     /// What to do when the supervisor asks us to drain (default: exit at once).
@@ -120,22 +141,21 @@ public final class SupervisorLink: Sendable {
                 continuation.resume(throwing: WireError(.closed, detail: "too many questions to the supervisor at once"))
                 return
             }
-            self.channel.trySend(ChildMessage.health(request: request, tenant: tenant))
+            self.outbox.put(ChildMessage.health(request: request, tenant: tenant))
         }
     }
 
     public func ready() {
-        self.channel.trySend(ChildMessage.ready)
+        self.outbox.put(ChildMessage.ready)
     }
 
-    /// Sends a small frame to the supervisor without blocking (the queue manager's requests for
-    /// processors: a lost one is repeated by the next poll).
+    /// Queues a frame for the supervisor; never blocks the caller.
     public func tell(_ message: ChildMessage) {
-        self.channel.trySend(message)
+        self.outbox.put(message)
     }
 
     /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor
-    /// too busy to read will find us silent, which is the truth.
+    /// too busy to read finds one heartbeat waiting, the newest.
     public func heartbeats(
         _ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int),
         providerCall: @escaping @Sendable () -> ProviderCall? = { nil }
@@ -143,8 +163,8 @@ public final class SupervisorLink: Sendable {
         let interval = Duration.tunable(milliseconds: self.bootstrap.tunables.supervision.heartbeatIntervalMilliseconds)
         while !Task.isCancelled {
             let (inFlight, completed) = activity()
-            self.channel.trySend(ChildMessage.heartbeat(inFlight: inFlight, completed: completed))
-            if let call = providerCall() { self.channel.trySend(ChildMessage.providerCall(call)) }
+            self.outbox.put(ChildMessage.heartbeat(inFlight: inFlight, completed: completed))
+            if let call = providerCall() { self.outbox.put(ChildMessage.providerCall(call)) }
             try? await Task.sleep(for: interval)
         }
     }
@@ -152,5 +172,44 @@ public final class SupervisorLink: Sendable {
     public static func exit(_ role: String, _ reason: String, code: Int32) -> Never {
         FileHandle.standardError.write(Data("oneo-ai \(role): \(reason); exiting\n".utf8))
         Glibc.exit(code)
+    }
+}
+
+/// Frames for the supervisor, in order, for the writer thread. Heartbeats and provider calls are
+/// state, not events: a newer one replaces the one still waiting. Past 1,024 waiting frames (a
+/// supervisor that stopped reading), new `need` frames are dropped (the queue manager's poll
+/// repeats them); every other kind waits.
+final class ChildOutbox: Sendable {
+    private let frames = Mutex<[ChildMessage]>([])
+    private let ready = DispatchSemaphore(value: 0)
+
+    func put(_ message: ChildMessage) {
+        let signal = self.frames.withLock { frames -> Bool in
+            switch message {
+            case .heartbeat:
+                if let index = frames.lastIndex(where: { if case .heartbeat = $0 { true } else { false } }) { frames[index] = message; return false }
+            case .providerCall:
+                if let index = frames.lastIndex(where: { if case .providerCall = $0 { true } else { false } }) { frames[index] = message; return false }
+            case .need:
+                if frames.count >= 1_024 { return false }
+            default:
+                break
+            }
+            frames.append(message)
+            return true
+        }
+        if signal { self.ready.signal() }
+    }
+
+    /// Waits for frames and takes every one waiting.
+    func takeAll() -> [ChildMessage] {
+        while true {
+            self.ready.wait()
+            let taken = self.frames.withLock { frames -> [ChildMessage] in
+                defer { frames.removeAll(keepingCapacity: true) }
+                return frames
+            }
+            if !taken.isEmpty { return taken }
+        }
     }
 }

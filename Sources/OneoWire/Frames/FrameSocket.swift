@@ -23,15 +23,6 @@ public final class FrameSocket: Sendable {
         for descriptor in self.received.withLock({ $0 }) { close(descriptor) }
     }
 
-    /// Sends a small frame with `descriptor` attached, never blocking; the receiver takes it with
-    /// `takeDescriptor` after reading the frame. Our copy stays open: the caller closes it.
-    @discardableResult
-    public func trySend(_ message: some Encodable, passing descriptor: Int32) -> Bool {
-        guard let bytes = try? Frame.encode(message), bytes.count <= 256 else { return false }
-        let written = bytes.withUnsafeBytes { oneo_send_with_descriptor(self.descriptor, $0.baseAddress, UInt($0.count), descriptor) }
-        return written == bytes.count
-    }
-
     /// The oldest descriptor that came with a frame and is not yet claimed, now the caller's.
     public func takeDescriptor() -> Int32? {
         self.received.withLock { $0.isEmpty ? nil : $0.removeFirst() }
@@ -48,16 +39,6 @@ public final class FrameSocket: Sendable {
             }
             offset += written
         }
-    }
-
-    /// Sends a small frame only if the socket has room now, never blocking: for messages that
-    /// may be dropped, like a wake-up, when the peer already has thousands unread. A frame this
-    /// small fits one socket buffer unit, so it is written whole or not at all.
-    @discardableResult
-    public func trySend(_ message: some Encodable) -> Bool {
-        guard let bytes = try? Frame.encode(message), bytes.count <= 256 else { return false }
-        let written = bytes.withUnsafeBytes { Glibc.send(self.descriptor, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-        return written == bytes.count
     }
 
     public func receive<Message: Decodable>(_ type: Message.Type, limit: Int = Frame.maximumSize) throws(WireError) -> Message {

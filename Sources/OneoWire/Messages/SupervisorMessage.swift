@@ -2,14 +2,16 @@
 /// protocol error and ends the child.
 public enum SupervisorMessage: Sendable, Equatable, Codable {
     /// Stop taking work, finish what is in flight within `timeoutMilliseconds`, release the rest
-    /// for retry, and exit 0.
-    case drain(timeoutMilliseconds: Int)
+    /// for retry, and exit 0. Answered by `accepted(request)` as the drain begins.
+    case drain(timeoutMilliseconds: Int, request: UInt32)
     /// To a processor: the descriptor sent with this frame is its connection to the queue
-    /// manager (a new one replaces the old, when the queue manager restarted).
-    case queue
+    /// manager (a new one replaces the old, when the queue manager restarted). Answered by
+    /// `accepted(request)` once the descriptor is taken.
+    case queue(request: UInt32)
     /// To the queue manager: the descriptor sent with this frame is a connection to the
-    /// processor of `tenant`, which runs up to `concurrency` jobs at once.
-    case processor(tenant: TenantID, name: String, concurrency: Int)
+    /// processor of `tenant`, which runs up to `concurrency` jobs at once. Answered by
+    /// `accepted(request)`.
+    case processor(tenant: TenantID, name: String, concurrency: Int, request: UInt32)
     /// To the API: the answer to its `health` question `request` (nil: that tenant has no
     /// processor child yet).
     case health(request: UInt32, ProcessorHealth?)
@@ -18,13 +20,14 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
+        let request = try container.decodeIfPresent(UInt32.self, forKey: .request) ?? 0
         switch try container.decode(String.self, forKey: .type) {
-        case "drain": self = .drain(timeoutMilliseconds: max(0, try container.decode(Int.self, forKey: .timeoutMilliseconds)))
-        case "queue": self = .queue
+        case "drain": self = .drain(timeoutMilliseconds: max(0, try container.decode(Int.self, forKey: .timeoutMilliseconds)), request: request)
+        case "queue": self = .queue(request: request)
         case "processor":
             self = .processor(
                 tenant: try container.decode(TenantID.self, forKey: .tenant), name: try container.decode(String.self, forKey: .name),
-                concurrency: max(1, try container.decode(Int.self, forKey: .concurrency))
+                concurrency: max(1, try container.decode(Int.self, forKey: .concurrency)), request: request
             )
         case "health":
             self = .health(request: try container.decode(UInt32.self, forKey: .request), try container.decodeIfPresent(ProcessorHealth.self, forKey: .health))
@@ -36,16 +39,19 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case .drain(let timeout):
+        case .drain(let timeout, let request):
             try container.encode("drain", forKey: .type)
             try container.encode(timeout, forKey: .timeoutMilliseconds)
-        case .queue:
+            try container.encode(request, forKey: .request)
+        case .queue(let request):
             try container.encode("queue", forKey: .type)
-        case .processor(let tenant, let name, let concurrency):
+            try container.encode(request, forKey: .request)
+        case .processor(let tenant, let name, let concurrency, let request):
             try container.encode("processor", forKey: .type)
             try container.encode(tenant, forKey: .tenant)
             try container.encode(name, forKey: .name)
             try container.encode(concurrency, forKey: .concurrency)
+            try container.encode(request, forKey: .request)
         case .health(let request, let health):
             try container.encode("health", forKey: .type)
             try container.encode(request, forKey: .request)
@@ -140,6 +146,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     case health(request: UInt32, tenant: TenantID)
     /// From a processor, with its heartbeat: its newest provider call, as reachability evidence.
     case providerCall(ProviderCall)
+    /// The supervisor's request `request` (a drain, a connection handed over) was taken.
+    case accepted(request: UInt32)
     /// From the queue manager: these tenants have due work and no processor connected.
     case need(tenants: [TenantID])
     /// From the queue manager: tenants or their settings changed (relayed from NOTIFY).
@@ -177,6 +185,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             self = .health(request: try container.decode(UInt32.self, forKey: .request), tenant: try container.decode(TenantID.self, forKey: .tenant))
         case "provider_call":
             self = .providerCall(try container.decode(ProviderCall.self, forKey: .call))
+        case "accepted":
+            self = .accepted(request: try container.decode(UInt32.self, forKey: .request))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown child frame \(other)")
         }
@@ -208,6 +218,9 @@ public enum ChildMessage: Sendable, Equatable, Codable {
         case .providerCall(let call):
             try container.encode("provider_call", forKey: .type)
             try container.encode(call, forKey: .call)
+        case .accepted(let request):
+            try container.encode("accepted", forKey: .type)
+            try container.encode(request, forKey: .request)
         }
     }
 }

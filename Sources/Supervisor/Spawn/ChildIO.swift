@@ -9,8 +9,10 @@ import Glibc
 #endif
 
 /// One thread in poll(2) over every child's socket and output pipe: frames from children go to
-/// their handler, output lines go to our stderr tagged with the child's name. One thread for all
-/// children, however many tenants are active.
+/// their handler, output lines go to our stderr tagged with the child's name, and frames to
+/// children wait in a queue per child until its socket takes them (never blocking the
+/// supervisor, never dropped while the child reads). One thread for all children, however many
+/// tenants are active.
 final class ChildIO: Sendable {
     typealias FrameHandler = @Sendable (ChildMessage?) -> Void
 
@@ -30,6 +32,29 @@ final class ChildIO: Sendable {
 
     /// Sources registered since the I/O thread last looked.
     private let pending = Mutex<[Source]>([])
+    /// Frames on their way to children, by socket descriptor; a frame's passed descriptor (ours,
+    /// a duplicate) goes with its first byte and is closed once sent.
+    private let outgoing = Mutex<[Int32: Outbox]>([:])
+
+    private struct Outbox {
+        /// Held so that its descriptor stays open (and its number ours) while frames wait.
+        let socket: FrameSocket
+        var frames: [(bytes: [UInt8], descriptor: Int32?)] = []
+        /// Bytes of the first frame already written.
+        var offset = 0
+        var bytes = 0
+
+        mutating func dropAll() {
+            for frame in self.frames { if let descriptor = frame.descriptor { close(descriptor) } }
+            self.frames.removeAll()
+            self.offset = 0
+            self.bytes = 0
+        }
+    }
+
+    /// A child that leaves this much unread is not reading: what it is sent past it is refused
+    /// (its heartbeat watchdog will end it).
+    static let outboxLimit = 1 << 20
     private let wakeRead: Int32
     private let wakeWrite: Int32
     /// A child's frames are a few dozen bytes; anything longer is a broken or hostile child.
@@ -54,6 +79,66 @@ final class ChildIO: Sendable {
         self.add(Source(name: name, kind: .output(descriptor)))
     }
 
+    /// Queues a frame for a child, with `descriptor` (duplicated: the caller keeps and closes its
+    /// own) passed alongside. Written now as far as the socket takes it, the rest as soon as it
+    /// can. False when the frame cannot be encoded, the descriptor cannot be duplicated, or the
+    /// child has left a megabyte unread.
+    @discardableResult
+    func send(_ message: SupervisorMessage, to socket: FrameSocket, passing descriptor: Int32? = nil) -> Bool {
+        guard let bytes = try? Frame.encode(message) else { return false }
+        var copy: Int32?
+        if let descriptor {
+            let duplicate = fcntl(descriptor, F_DUPFD_CLOEXEC, 0)
+            guard duplicate >= 0 else { return false }
+            copy = duplicate
+        }
+        let queued = self.outgoing.withLock { outgoing -> Bool in
+            var box = outgoing[socket.descriptor] ?? Outbox(socket: socket)
+            guard box.bytes + bytes.count <= Self.outboxLimit else { return false }
+            box.frames.append((bytes, copy))
+            box.bytes += bytes.count
+            Self.flush(socket.descriptor, &box)
+            outgoing[socket.descriptor] = box.frames.isEmpty ? nil : box
+            return true
+        }
+        guard queued else {
+            if let copy { close(copy) }
+            return false
+        }
+        // The poll loop adds the socket's POLLOUT interest if anything is left.
+        var byte: UInt8 = 1
+        _ = write(self.wakeWrite, &byte, 1)
+        return true
+    }
+
+    /// Writes what the socket takes now, without blocking.
+    private static func flush(_ socket: Int32, _ box: inout Outbox) {
+        while let frame = box.frames.first {
+            let written: Int = frame.bytes[box.offset...].withUnsafeBytes { pointer in
+                if box.offset == 0, let descriptor = frame.descriptor {
+                    return oneo_send_with_descriptor(socket, pointer.baseAddress, UInt(pointer.count), descriptor)
+                }
+                return Glibc.send(socket, pointer.baseAddress, pointer.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EAGAIN || errno == EINTR { return }
+                // The child is gone: nothing queued for it will be read.
+                box.dropAll()
+                return
+            }
+            if box.offset == 0, let descriptor = frame.descriptor, written > 0 {
+                close(descriptor)
+                box.frames[0].descriptor = nil
+            }
+            box.offset += written
+            if box.offset == frame.bytes.count {
+                box.bytes -= frame.bytes.count
+                box.frames.removeFirst()
+                box.offset = 0
+            }
+        }
+    }
+
     private func add(_ source: Source) {
         self.pending.withLock { $0.append(source) }
         var byte: UInt8 = 1
@@ -67,14 +152,30 @@ final class ChildIO: Sendable {
             for source in self.pending.withLock({ list in defer { list.removeAll() }; return list }) {
                 sources[Self.descriptor(of: source.kind)] = source
             }
+            // Frames for a socket we no longer watch (its child is gone) are never written.
+            let watched = Set(sources.keys)
+            let waiting = self.outgoing.withLock { outgoing -> Set<Int32> in
+                for (fd, var box) in outgoing where !watched.contains(fd) {
+                    box.dropAll()
+                    outgoing[fd] = nil
+                }
+                return Set(outgoing.keys)
+            }
             var polled = [pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0)]
-            polled += sources.keys.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            polled += sources.keys.map { pollfd(fd: $0, events: Int16(POLLIN) | (waiting.contains($0) ? Int16(POLLOUT) : 0), revents: 0) }
             let ready = poll(&polled, nfds_t(polled.count), -1)
             if ready < 0 { continue }
             if polled[0].revents != 0 {
                 while read(self.wakeRead, &chunk, chunk.count) > 0 {}
             }
-            for entry in polled.dropFirst() where entry.revents != 0 {
+            for entry in polled.dropFirst() where entry.revents & Int16(POLLOUT) != 0 {
+                self.outgoing.withLock { outgoing in
+                    guard var box = outgoing[entry.fd] else { return }
+                    Self.flush(entry.fd, &box)
+                    outgoing[entry.fd] = box.frames.isEmpty ? nil : box
+                }
+            }
+            for entry in polled.dropFirst() where entry.revents & ~Int16(POLLOUT) != 0 {
                 guard var source = sources[entry.fd] else { continue }
                 let count: Int
                 switch source.kind {
@@ -112,6 +213,13 @@ final class ChildIO: Sendable {
 
     private func finish(_ source: Source) {
         var source = source
+        if case .channel(let socket, _) = source.kind {
+            // The child is gone: what waited for it goes too (descriptors closed).
+            self.outgoing.withLock { outgoing in
+                outgoing[socket.descriptor]?.dropAll()
+                outgoing[socket.descriptor] = nil
+            }
+        }
         if case .output(let fd) = source.kind {
             Self.writeLines(&source.buffer, of: source.name, flushAll: true)
             close(fd)

@@ -146,16 +146,10 @@ struct JobRoutes {
 
         private static func date(_ request: Request, _ name: String) throws(APIError) -> Date? {
             guard let text = request.queryString(name) else { return nil }
-            guard let date = Self.parseDate(text) else {
+            guard let date = TimeInput.parse(text) else {
                 throw APIError.invalid("\(name) must be an ISO 8601 time (2026-11-28T12:00:00Z) or date (2026-11-28)")
             }
             return date
-        }
-
-        static func parseDate(_ text: String) -> Date? {
-            guard text.utf8.count <= 40 else { return nil }
-            if let date = try? Date(text, strategy: .iso8601) { return date }
-            return try? Date(text + "T00:00:00Z", strategy: .iso8601)
         }
     }
 

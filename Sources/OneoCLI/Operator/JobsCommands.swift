@@ -148,14 +148,14 @@ struct JobsCommand: AsyncParsableCommand {
             guard self.status == "failed" || self.status == "cancelled" else { throw ValidationError("--status must be failed or cancelled") }
             guard (1...21).contains(self.attempts) else { throw ValidationError("--attempts must be 1...21") }
             for (name, value) in [("--since", self.since), ("--until", self.until)] {
-                if let value, JobsCommand.parseDate(value) == nil { throw ValidationError("\(name) must be a date (2026-11-28) or an ISO 8601 time") }
+                if let value, TimeInput.parse(value) == nil { throw ValidationError("\(name) must be a date (2026-11-28) or an ISO 8601 time") }
             }
         }
 
         func run() async throws {
             var base = JobMaintenance.Filter(statuses: [JobStatus(rawValue: self.status) ?? .failed])
-            base.since = self.since.flatMap(JobsCommand.parseDate)
-            base.until = self.until.flatMap(JobsCommand.parseDate)
+            base.since = self.since.flatMap(TimeInput.parse)
+            base.until = self.until.flatMap(TimeInput.parse)
             base.errorCode = self.errorCode
             let filterTemplate = base
             let (tenant, attempts, dryRun) = (self.tenant, self.attempts, self.dryRun)
@@ -217,12 +217,6 @@ struct JobsCommand: AsyncParsableCommand {
         let digits = text.hasSuffix("d") ? String(text.dropLast()) : text
         guard let days = Int(digits), (0...36_500).contains(days) else { return nil }
         return days
-    }
-
-    static func parseDate(_ text: String) -> Date? {
-        guard text.utf8.count <= 40 else { return nil }
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        return try? Date(text + "T00:00:00Z", strategy: .iso8601)
     }
 }
 

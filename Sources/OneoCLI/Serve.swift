@@ -123,6 +123,10 @@ struct Serve: AsyncParsableCommand {
             "--max-connections", String(self.httpMaxConnections), "--max-connections-per-address", String(self.httpMaxConnectionsPerAddress),
             "--header-timeout", String(self.httpHeaderTimeout), "--body-timeout", String(self.httpBodyTimeout),
         ]
+        // Two descriptors per child (its socket, its output pipe), and more while connections are
+        // handed over: the default 1,024 would run out at a few hundred tenants.
+        let descriptors = FileDescriptorLimit.raiseToHard()
+        logger.info("open-file limit", metadata: ["descriptors": "\(descriptors)"])
         let supervisor = Supervisor(configuration: configuration, logger: logger)
         let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
         let watcher = Task {

@@ -36,15 +36,18 @@ final class SupervisedChild {
     var providerCall: (call: ProviderCall, heard: ContinuousClock.Instant)?
     /// Frames sent to this child that it has not yet answered with `accepted`, by request id.
     var awaiting: [UInt32: Awaited] = [:]
+    /// When this processor last said the queue manager closed its connection.
+    var lastQueueLost: ContinuousClock.Instant?
 
     /// What an unanswered request was, and when it went out.
     struct Awaited {
         enum Kind {
             /// A drain: unanswered, the child gets SIGTERM.
             case drain
-            /// A queue connection for this processor (on either end): unanswered, the processor
-            /// gets a fresh one on its next heartbeat.
-            case handOver(processor: String)
+            /// A queue connection for this processor (on either end), made while the processor
+            /// and the queue manager had these generations: unanswered, the processor gets a
+            /// fresh one on its next heartbeat (if both are still those processes).
+            case handOver(processor: String, processorGeneration: Int, queueGeneration: Int)
         }
 
         let kind: Kind
@@ -347,7 +350,7 @@ extension Supervisor {
             // Only the API asks, and only about the tenant its caller authenticated as; the answer
             // names that tenant's processor alone.
             guard child.role == .api, let channel = child.channel else { return }
-            let processor = self.processorOfTenant[tenant].flatMap { self.children[$0] }
+            let processor = self.processorOfTenant[tenant].flatMap { self.children[$0] }.flatMap { $0.role == .processor && $0.tenant == tenant ? $0 : nil }
             self.io.send(.health(request: request, processor.map(self.health(of:))), to: channel)
         case .accepted(let request):
             child.awaiting[request] = nil
@@ -355,6 +358,9 @@ extension Supervisor {
             // The queue manager closed this processor's connection (it broke the protocol, or a
             // write failed): a fresh one, or the processor would sit connected to nothing.
             guard child.role == .processor else { return }
+            // At most once a second: each hand-over costs a socketpair.
+            if let last = child.lastQueueLost, ContinuousClock.now - last < .seconds(1) { return }
+            child.lastQueueLost = .now
             child.state.queueGeneration = nil
             self.connectToQueue(child)
         case .providerCall(let call):
@@ -413,9 +419,18 @@ extension Supervisor {
             case .drain:
                 self.logger.warning("child did not answer its drain; sending SIGTERM", metadata: ["child": "\(child.name)"])
                 self.signal(child, SIGTERM, killAfter: self.configuration.drainTimeout + self.configuration.killGrace)
-            case .handOver(let name):
-                self.logger.warning("a queue connection was not taken; a fresh one follows the next heartbeat", metadata: ["child": "\(name)"])
-                self.children[name]?.state.queueGeneration = nil
+            case .handOver(let name, let processorGeneration, let queueGeneration):
+                guard let processor = self.children[name], processor.state.isCurrent(processorGeneration),
+                      processor.state.queueGeneration == queueGeneration else { continue }
+                if let channel = processor.channel, self.io.holdsDescriptor(for: channel) {
+                    // It has not even read the frame: a processor that does not read its socket
+                    // is broken (or hostile), and would hold our descriptors.
+                    self.logger.error("processor does not read its socket; terminating it", metadata: ["child": "\(name)"])
+                    self.signal(processor, SIGTERM, killAfter: self.configuration.killGrace)
+                } else {
+                    self.logger.warning("a queue connection was not taken; a fresh one follows the next heartbeat", metadata: ["child": "\(name)"])
+                    processor.state.queueGeneration = nil
+                }
             }
         }
     }

@@ -23,7 +23,9 @@ extension Supervisor {
     func connectToQueue(_ processor: SupervisedChild) {
         guard let queue = self.readyQueueManager, let queueChannel = queue.channel,
               let processorChannel = processor.channel, let tenant = processor.tenant,
-              processor.lifecycle.state == .running, processor.state.queueGeneration != queue.generation else { return }
+              processor.lifecycle.state == .running, processor.state.queueGeneration != queue.generation,
+              // One hand-over at a time: the last one is still on its way.
+              !processor.awaiting.values.contains(where: { if case .handOver = $0.kind { true } else { false } }) else { return }
         var pair: [Int32] = [-1, -1]
         guard oneo_socketpair(&pair) == 0 else {
             self.logger.error("cannot make a socketpair for a processor; it waits for the next try", metadata: ["child": "\(processor.name)", "errno": "\(errno)"])
@@ -50,8 +52,9 @@ extension Supervisor {
             self.logger.error("could not hand the queue manager a processor connection", metadata: ["child": "\(processor.name)"])
             return
         }
-        processor.awaiting[toProcessor] = .init(kind: .handOver(processor: processor.name), sent: .now)
-        queue.awaiting[toQueue] = .init(kind: .handOver(processor: processor.name), sent: .now)
+        let kind = SupervisedChild.Awaited.Kind.handOver(processor: processor.name, processorGeneration: processor.generation, queueGeneration: queue.generation)
+        processor.awaiting[toProcessor] = .init(kind: kind, sent: .now)
+        queue.awaiting[toQueue] = .init(kind: kind, sent: .now)
         processor.state.queueGeneration = queue.generation
         self.logger.info("processor connected to the queue manager", metadata: ["child": "\(processor.name)"])
     }

@@ -71,4 +71,29 @@ struct ChildIOTests {
         #expect(accepted > 300 && accepted < 2_000)
         _ = child
     }
+
+    @Test("a child that has not read the descriptor sent to it gets no second one; a socket not watched gets nothing")
+    func oneDescriptorAtATime() throws {
+        let (supervisor, child) = try Self.pair()
+        let io = ChildIO(maximumFrame: 4096)
+        #expect(!io.send(.queue(request: 1), to: supervisor), "not watched yet")
+        io.watchFrames(of: "test", on: supervisor) { _ in }
+        var pipe: [Int32] = [-1, -1]
+        try #require(oneo_pipe(&pipe, 0) == 0)
+        defer { close(pipe[0]); close(pipe[1]) }
+        // Fill the socket so that the frame with the descriptor has to wait.
+        let name = String(repeating: "n", count: 3_000)
+        var index: UInt32 = 0
+        while !io.holdsDescriptor(for: supervisor) {
+            #expect(io.send(.processor(tenant: TenantID(1), name: name, concurrency: 1, request: index), to: supervisor))
+            #expect(io.send(.queue(request: 100_000 + index), to: supervisor, passing: pipe[1]) || io.holdsDescriptor(for: supervisor))
+            index += 1
+            if index > 500 { break }
+        }
+        #expect(io.holdsDescriptor(for: supervisor))
+        #expect(!io.send(.queue(request: 7), to: supervisor, passing: pipe[1]))
+        // Frames without a descriptor still queue.
+        #expect(io.send(.health(request: 1, nil), to: supervisor))
+        _ = child
+    }
 }

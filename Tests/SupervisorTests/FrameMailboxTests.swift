@@ -45,4 +45,15 @@ struct FrameMailboxTests {
         #expect(taken.messages.last == .some(nil))
         #expect(taken.dropped == 50)
     }
+
+    @Test("answers to the supervisor's requests are never dropped by the flood bound")
+    func answersPassTheBound() {
+        let mailbox = FrameMailbox()
+        for _ in 0..<(FrameMailbox.capacity + 10) { _ = mailbox.offer(.tenantsChanged) }
+        for request in 0..<200 { _ = mailbox.offer(.accepted(request: UInt32(request))) }
+        let taken = mailbox.take()
+        let answers = taken.messages.filter { if case .accepted = $0 { true } else { false } }
+        #expect(answers.count == 200)
+        #expect(taken.dropped == 10)
+    }
 }

@@ -141,7 +141,10 @@ public final class SupervisorLink: Sendable {
                 continuation.resume(throwing: WireError(.closed, detail: "too many questions to the supervisor at once"))
                 return
             }
-            self.outbox.put(ChildMessage.health(request: request, tenant: tenant))
+            guard self.outbox.put(ChildMessage.health(request: request, tenant: tenant)) else {
+                self.questions.withLock { $0.waiting.removeValue(forKey: request) }?.resume(throwing: WireError(.closed, detail: "the supervisor is not reading"))
+                return
+            }
         }
     }
 
@@ -176,29 +179,36 @@ public final class SupervisorLink: Sendable {
 }
 
 /// Frames for the supervisor, in order, for the writer thread. Heartbeats and provider calls are
-/// state, not events: a newer one replaces the one still waiting. Past 1,024 waiting frames (a
-/// supervisor that stopped reading), new `need` frames are dropped (the queue manager's poll
-/// repeats them); every other kind waits.
+/// state, not events: a newer one replaces the one still waiting; so do `tenants_changed` and
+/// `queue_lost`, which say the same thing twice. Past 1,024 waiting frames (a supervisor that
+/// stopped reading) only answers to the supervisor's own requests and `ready` still queue; the
+/// rest is refused (`need` is repeated by the queue manager's poll; a health question fails at
+/// once).
 final class ChildOutbox: Sendable {
     private let frames = Mutex<[ChildMessage]>([])
     private let ready = DispatchSemaphore(value: 0)
+    static let capacity = 1_024
 
-    func put(_ message: ChildMessage) {
-        let signal = self.frames.withLock { frames -> Bool in
+    @discardableResult
+    func put(_ message: ChildMessage) -> Bool {
+        let (queued, signal) = self.frames.withLock { frames -> (Bool, Bool) in
+            func replace(_ matches: (ChildMessage) -> Bool) -> Bool {
+                guard let index = frames.lastIndex(where: matches) else { return false }
+                frames[index] = message
+                return true
+            }
             switch message {
-            case .heartbeat:
-                if let index = frames.lastIndex(where: { if case .heartbeat = $0 { true } else { false } }) { frames[index] = message; return false }
-            case .providerCall:
-                if let index = frames.lastIndex(where: { if case .providerCall = $0 { true } else { false } }) { frames[index] = message; return false }
-            case .need:
-                if frames.count >= 1_024 { return false }
-            default:
-                break
+            case .heartbeat: if replace({ if case .heartbeat = $0 { true } else { false } }) { return (true, false) }
+            case .providerCall: if replace({ if case .providerCall = $0 { true } else { false } }) { return (true, false) }
+            case .tenantsChanged, .queueLost: if replace({ $0 == message }) { return (true, false) }
+            case .accepted, .ready: break
+            default: if frames.count >= Self.capacity { return (false, false) }
             }
             frames.append(message)
-            return true
+            return (true, true)
         }
         if signal { self.ready.signal() }
+        return queued
     }
 
     /// Waits for frames and takes every one waiting.

@@ -34,7 +34,14 @@ final class ChildIO: Sendable {
     private let pending = Mutex<[Source]>([])
     /// Frames on their way to children, by socket descriptor; a frame's passed descriptor (ours,
     /// a duplicate) goes with its first byte and is closed once sent.
-    private let outgoing = Mutex<[Int32: Outbox]>([:])
+    private let outgoing = Mutex<Outgoing>(Outgoing())
+
+    private struct Outgoing {
+        /// Sockets being watched (registered at once by `watchFrames`, removed when the child's
+        /// socket ends): a frame for any other socket is refused.
+        var registered: Set<Int32> = []
+        var boxes: [Int32: Outbox] = [:]
+    }
 
     private struct Outbox {
         /// Held so that its descriptor stays open (and its number ours) while frames wait.
@@ -43,6 +50,10 @@ final class ChildIO: Sendable {
         /// Bytes of the first frame already written.
         var offset = 0
         var bytes = 0
+
+        /// Whether a frame carrying a descriptor still waits: a child that does not read gets no
+        /// second one (each holds a descriptor of ours).
+        var holdsDescriptor: Bool { self.frames.contains { $0.descriptor != nil } }
 
         mutating func dropAll() {
             for frame in self.frames { if let descriptor = frame.descriptor { close(descriptor) } }
@@ -72,6 +83,7 @@ final class ChildIO: Sendable {
     }
 
     func watchFrames(of name: String, on socket: FrameSocket, _ handler: @escaping FrameHandler) {
+        self.outgoing.withLock { _ = $0.registered.insert(socket.descriptor) }
         self.add(Source(name: name, kind: .channel(socket, handler)))
     }
 
@@ -81,8 +93,9 @@ final class ChildIO: Sendable {
 
     /// Queues a frame for a child, with `descriptor` (duplicated: the caller keeps and closes its
     /// own) passed alongside. Written now as far as the socket takes it, the rest as soon as it
-    /// can. False when the frame cannot be encoded, the descriptor cannot be duplicated, or the
-    /// child has left a megabyte unread.
+    /// can. False when the socket is not watched (its child is gone), the frame cannot be
+    /// encoded, the descriptor cannot be duplicated, the child has left a megabyte unread, or a
+    /// descriptor sent to it earlier still waits.
     @discardableResult
     func send(_ message: SupervisorMessage, to socket: FrameSocket, passing descriptor: Int32? = nil) -> Bool {
         guard let bytes = try? Frame.encode(message) else { return false }
@@ -93,12 +106,13 @@ final class ChildIO: Sendable {
             copy = duplicate
         }
         let queued = self.outgoing.withLock { outgoing -> Bool in
-            var box = outgoing[socket.descriptor] ?? Outbox(socket: socket)
-            guard box.bytes + bytes.count <= Self.outboxLimit else { return false }
+            guard outgoing.registered.contains(socket.descriptor) else { return false }
+            var box = outgoing.boxes[socket.descriptor] ?? Outbox(socket: socket)
+            guard box.bytes + bytes.count <= Self.outboxLimit, copy == nil || !box.holdsDescriptor else { return false }
             box.frames.append((bytes, copy))
             box.bytes += bytes.count
             Self.flush(socket.descriptor, &box)
-            outgoing[socket.descriptor] = box.frames.isEmpty ? nil : box
+            outgoing.boxes[socket.descriptor] = box.frames.isEmpty ? nil : box
             return true
         }
         guard queued else {
@@ -111,6 +125,11 @@ final class ChildIO: Sendable {
         return true
     }
 
+    /// Whether a descriptor sent to this child still waits in its queue (the child is not reading).
+    func holdsDescriptor(for socket: FrameSocket) -> Bool {
+        self.outgoing.withLock { $0.boxes[socket.descriptor]?.holdsDescriptor ?? false }
+    }
+
     /// Writes what the socket takes now, without blocking.
     private static func flush(_ socket: Int32, _ box: inout Outbox) {
         while let frame = box.frames.first {
@@ -121,9 +140,20 @@ final class ChildIO: Sendable {
                 return Glibc.send(socket, pointer.baseAddress, pointer.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL))
             }
             if written < 0 {
-                if errno == EAGAIN || errno == EINTR { return }
-                // The child is gone: nothing queued for it will be read.
-                box.dropAll()
+                switch errno {
+                case EPIPE, ECONNRESET, ENOTCONN, EBADF:
+                    // The child is gone: nothing queued for it will be read.
+                    box.dropAll()
+                case ETOOMANYREFS where box.offset == 0 && frame.descriptor != nil:
+                    // That descriptor cannot travel: this frame alone is given up, whole.
+                    if let descriptor = frame.descriptor { close(descriptor) }
+                    box.bytes -= frame.bytes.count
+                    box.frames.removeFirst()
+                    continue
+                default:
+                    // EAGAIN, EINTR, or short of kernel memory: the rest waits for POLLOUT.
+                    break
+                }
                 return
             }
             if box.offset == 0, let descriptor = frame.descriptor, written > 0 {
@@ -152,15 +182,7 @@ final class ChildIO: Sendable {
             for source in self.pending.withLock({ list in defer { list.removeAll() }; return list }) {
                 sources[Self.descriptor(of: source.kind)] = source
             }
-            // Frames for a socket we no longer watch (its child is gone) are never written.
-            let watched = Set(sources.keys)
-            let waiting = self.outgoing.withLock { outgoing -> Set<Int32> in
-                for (fd, var box) in outgoing where !watched.contains(fd) {
-                    box.dropAll()
-                    outgoing[fd] = nil
-                }
-                return Set(outgoing.keys)
-            }
+            let waiting = self.outgoing.withLock { Set($0.boxes.keys) }
             var polled = [pollfd(fd: self.wakeRead, events: Int16(POLLIN), revents: 0)]
             polled += sources.keys.map { pollfd(fd: $0, events: Int16(POLLIN) | (waiting.contains($0) ? Int16(POLLOUT) : 0), revents: 0) }
             let ready = poll(&polled, nfds_t(polled.count), -1)
@@ -170,9 +192,9 @@ final class ChildIO: Sendable {
             }
             for entry in polled.dropFirst() where entry.revents & Int16(POLLOUT) != 0 {
                 self.outgoing.withLock { outgoing in
-                    guard var box = outgoing[entry.fd] else { return }
+                    guard var box = outgoing.boxes[entry.fd] else { return }
                     Self.flush(entry.fd, &box)
-                    outgoing[entry.fd] = box.frames.isEmpty ? nil : box
+                    outgoing.boxes[entry.fd] = box.frames.isEmpty ? nil : box
                 }
             }
             for entry in polled.dropFirst() where entry.revents & ~Int16(POLLOUT) != 0 {
@@ -216,8 +238,9 @@ final class ChildIO: Sendable {
         if case .channel(let socket, _) = source.kind {
             // The child is gone: what waited for it goes too (descriptors closed).
             self.outgoing.withLock { outgoing in
-                outgoing[socket.descriptor]?.dropAll()
-                outgoing[socket.descriptor] = nil
+                outgoing.registered.remove(socket.descriptor)
+                outgoing.boxes[socket.descriptor]?.dropAll()
+                outgoing.boxes[socket.descriptor] = nil
             }
         }
         if case .output(let fd) = source.kind {

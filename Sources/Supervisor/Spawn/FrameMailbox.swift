@@ -7,6 +7,12 @@ import Synchronization
 /// children's heartbeats are heard on time.
 final class FrameMailbox: Sendable {
     static let capacity = 64
+    static let answerCapacity = 4_096
+
+    private static func isAnswer(_ message: ChildMessage?) -> Bool {
+        if case .accepted = message { return true }
+        return false
+    }
 
     private struct State {
         var queue: [ChildMessage?] = []
@@ -28,7 +34,9 @@ final class FrameMailbox: Sendable {
                       case .need(let earlier) = state.queue[index] {
                 // Requests for processors merge: the supervisor reads a set of tenants, however many frames.
                 state.queue[index] = .need(tenants: Array(Set(earlier + tenants)))
-            } else if message == nil || state.queue.count < Self.capacity {
+            } else if message == nil || state.queue.count < Self.capacity || Self.isAnswer(message) && state.queue.count < Self.answerCapacity {
+                // Answers to our own requests pass the bound (their number is ours to bound):
+                // a lost one would cost a needless reconnect or SIGTERM.
                 // A broken frame is never dropped: it is what ends the supervisor's reading of the child.
                 state.queue.append(message)
             } else {

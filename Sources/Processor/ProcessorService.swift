@@ -36,8 +36,8 @@ public struct ProcessorService: Service {
     private let connections: AsyncStream<Int32>
     private let http: HTTPClient
     private let runner: JobRunner
-    /// The newest provider call, for the heartbeat.
-    public var providerCall: ProviderCall? { self.runner.provider.calls.snapshot }
+    /// The newest provider call and its sequence number, for the heartbeat.
+    public var providerCall: (sequence: Int, call: ProviderCall)? { self.runner.provider.calls.snapshot }
     private let context: PromptContext
     private let logger: Logger
     /// What heartbeats report: jobs in flight and finished.

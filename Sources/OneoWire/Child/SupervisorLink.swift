@@ -159,15 +159,21 @@ public final class SupervisorLink: Sendable {
 
     /// Sends a heartbeat every bootstrap interval until cancelled. Never blocks: a supervisor
     /// too busy to read finds one heartbeat waiting, the newest.
+    /// - Parameter providerCall: a processor's newest provider call with its sequence number;
+    ///   sent with the heartbeat only when there is a newer one than last sent.
     public func heartbeats(
         _ activity: @escaping @Sendable () -> (inFlight: Int, completed: Int),
-        providerCall: @escaping @Sendable () -> ProviderCall? = { nil }
+        providerCall: @escaping @Sendable () -> (sequence: Int, call: ProviderCall)? = { nil }
     ) async {
         let interval = Duration.tunable(milliseconds: self.bootstrap.tunables.supervision.heartbeatIntervalMilliseconds)
+        var lastSent = 0
         while !Task.isCancelled {
             let (inFlight, completed) = activity()
             self.outbox.put(ChildMessage.heartbeat(inFlight: inFlight, completed: completed))
-            if let call = providerCall() { self.outbox.put(ChildMessage.providerCall(call)) }
+            if let newest = providerCall(), newest.sequence != lastSent {
+                lastSent = newest.sequence
+                self.outbox.put(ChildMessage.providerCall(newest.call))
+            }
             try? await Task.sleep(for: interval)
         }
     }

@@ -75,7 +75,7 @@ public struct ProviderStep: Sendable {
 
 /// The processor's newest provider call: whether the provider answered at all, and how fast.
 public final class ProviderCallRecorder: Sendable {
-    private let newest = Mutex<(reachable: Bool, code: String?, took: Duration, at: ContinuousClock.Instant)?>(nil)
+    private let newest = Mutex<(sequence: Int, reachable: Bool, code: String?, took: Duration, at: ContinuousClock.Instant)?>(nil)
 
     /// A call that got any HTTP answer counts as reachable; a timeout, a refused or dropped
     /// connection does not; a call we cancelled says nothing.
@@ -90,15 +90,16 @@ public final class ProviderCallRecorder: Sendable {
             default: entry = (true, failure.code)
             }
         }
-        self.newest.withLock { $0 = (entry.0, entry.1, took, .now) }
+        self.newest.withLock { $0 = (($0?.sequence ?? 0) + 1, entry.0, entry.1, took, .now) }
     }
 
-    public var snapshot: ProviderCall? {
+    /// The newest call with its sequence number (1, 2, …: each call recorded counts one).
+    public var snapshot: (sequence: Int, call: ProviderCall)? {
         self.newest.withLock { $0 }.map {
-            ProviderCall(
+            ($0.sequence, ProviderCall(
                 reachable: $0.reachable, code: $0.code, latencyMilliseconds: Int($0.took / .milliseconds(1)),
                 ageMilliseconds: Int((ContinuousClock.now - $0.at) / .milliseconds(1))
-            )
+            ))
         }
     }
 }

@@ -55,6 +55,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
+            resources: [.embedInCode("Money/models.json")],
             swiftSettings: swiftSettings
         ),
         // the prompt is template, formatter and guard: the API (preview) and processors only;

@@ -28,14 +28,14 @@ public enum APIServer {
         }
         let pipelines = PipelineStore(database: database)
         let api = router.group("api/v1").add(middleware: TokenAuthenticator(database: database))
-        PipelineRoutes(pipelines: pipelines).add(to: api)
+        PipelineRoutes(pipelines: pipelines, models: tunables.models).add(to: api)
         let attempts = tunables.queue.maxRetries + 1
         RecordRoutes(database: database, pipelines: pipelines, maxAttempts: attempts).add(to: api)
         GenerateRoutes(database: database, pipelines: pipelines, maxAttempts: attempts).add(to: api)
         JobRoutes(database: database, pipelines: pipelines).add(to: api)
         JobActionRoutes(database: database, pipelines: pipelines, attempts: attempts).add(to: api)
         JobHealthRoutes(database: database, health: health, redis: redis).add(to: api)
-        PreviewRoutes(database: database, pipelines: pipelines).add(to: api)
+        PreviewRoutes(database: database, pipelines: pipelines, models: tunables.models).add(to: api)
         // Every connection gets its own guard over the shared counts: caps, head and body deadlines.
         let counts = ConnectionCounts(settings: connections)
         return Application(

@@ -45,6 +45,12 @@ struct Serve: AsyncParsableCommand {
     ))
     var config: String?
 
+    @Option(help: ArgumentHelp(
+        "A JSON file of model prices (micro-dollars per million tokens) and parameters, added to or replacing the shipped ones (ONEO_MODELS_FILE).",
+        discussion: #"{"models": {"my-model": {"input": 500000, "cached_input": 250000, "output": 1500000, "token_parameter": "max_tokens", "temperature": true}}}"#
+    ))
+    var models: String?
+
     @Option(help: "Jobs each tenant's processor runs at once (processors.concurrency; default 16).")
     var processorConcurrency: Int?
 
@@ -98,6 +104,9 @@ struct Serve: AsyncParsableCommand {
         if let value = self.idleTimeout { try tunables.set(.processorsIdleTimeoutMilliseconds, Int(value * 1000), from: "--idle-timeout") }
         if let value = self.heartbeatTimeout { try tunables.set(.supervisionHeartbeatTimeoutMilliseconds, Int(value * 1000), from: "--heartbeat-timeout") }
         if let value = self.drainTimeout { try tunables.set(.processorsDrainTimeoutMilliseconds, Int(value * 1000), from: "--drain-timeout") }
+        if let file = self.models ?? ProcessInfo.processInfo.environment["ONEO_MODELS_FILE"] {
+            tunables.models = ModelCatalog.builtIn.merging(try ModelCatalogFile.load(file))
+        }
         try tunables.validate()
         return tunables
     }

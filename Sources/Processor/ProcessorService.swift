@@ -71,7 +71,8 @@ public struct ProcessorService: Service {
                 policy: .init(
                     retries: settings.tunables.processors.providerRetries,
                     longestWait: .tunable(milliseconds: settings.tunables.processors.providerRetryWaitMaxMilliseconds)
-                )
+                ),
+                models: settings.tunables.models
             )
         )
         var logger = logger

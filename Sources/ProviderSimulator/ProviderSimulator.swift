@@ -79,6 +79,7 @@ public enum ProviderSimulator {
         let model: String
         let messages: [Message]
         let max_tokens: Int?
+        let max_completion_tokens: Int?
     }
 
     /// The fault's response; nil for `slow`, which only waits (the normal answer follows).
@@ -120,6 +121,12 @@ public enum ProviderSimulator {
         }
     }
 
+    /// The number after `prefix` up to the next `]`, if the text holds one.
+    static func marker(_ prefix: String, in text: String) -> Int? {
+        guard let start = text.range(of: prefix), let end = text[start.upperBound...].firstIndex(of: "]") else { return nil }
+        return Int(text[start.upperBound..<end].trimmingCharacters(in: .whitespaces))
+    }
+
     static func digest(_ text: String) -> String {
         SHA256.hash(data: Data(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
     }
@@ -142,11 +149,14 @@ public enum ProviderSimulator {
         var content = values.isEmpty
             ? "Summary of a \(prompt.split(separator: " ").count)-word prompt [sim \(digest)]"
             : "Summary: \(values.joined(separator: ", ")) [sim \(digest)]"
-        if let limit = request.max_tokens, content.utf8.count > limit * 4 {
+        if let limit = request.max_tokens ?? request.max_completion_tokens, content.utf8.count > limit * 4 {
             content = String(decoding: content.utf8.prefix(limit * 4), as: UTF8.self)
         }
         let promptTokens = max(1, (prompt.utf8.count + 3) / 4) + 3 * request.messages.count
         let completionTokens = max(1, (content.utf8.count + 3) / 4)
+        // `[sim-cached: N]` anywhere in the messages: N of the prompt tokens came from the
+        // provider's prompt cache (as `usage.prompt_tokens_details.cached_tokens`).
+        let cached = Self.marker("[sim-cached:", in: prompt).map { min(max(0, $0), promptTokens) } ?? 0
         return .object([
             "id": .string("chatcmpl-sim-\(digest)"),
             "object": .string("chat.completion"),
@@ -159,6 +169,7 @@ public enum ProviderSimulator {
             ])]),
             "usage": .object([
                 "prompt_tokens": .int(promptTokens),
+                "prompt_tokens_details": .object(["cached_tokens": .int(cached)]),
                 "completion_tokens": .int(completionTokens),
                 "total_tokens": .int(promptTokens + completionTokens),
             ]),

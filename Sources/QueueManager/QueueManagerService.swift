@@ -147,6 +147,11 @@ public struct QueueManagerService: Service {
     private func handOut(_ claimed: [ClaimedJob]) async {
         var ready: [(ClaimedJob, JobOrder)] = []
         for job in claimed {
+            // A model without a price is never called: what it costs could not be known.
+            guard self.settings.tunables.models.model(job.model) != nil else {
+                await self.fail(job, code: JobFailureCode.modelUnpriced.rawValue, message: "model '\(Self.bounded(job.model, 100))' has no price; add it with serve --models", retryAfter: nil)
+                continue
+            }
             switch job.config {
             case .success(let config): ready.append((job, job.order(config: config)))
             case .failure(let error):
@@ -273,12 +278,15 @@ public struct QueueManagerService: Service {
             // Priced here from the model we sent and the tokens reported, within sane bounds: a
             // processor does not set its own tenant's bill.
             let prompt = min(max(0, completion.promptTokens), 10_000_000)
+            let cached = min(max(0, completion.cachedTokens), prompt)
             let output = min(max(0, completion.completionTokens), 10_000_000)
             var bounded = completion
             bounded.promptTokens = prompt
+            bounded.cachedTokens = cached
             bounded.completionTokens = output
             bounded.milliseconds = min(max(0, completion.milliseconds), 86_400_000)
-            let cost = ModelPricing.forModel(job.model).cost(promptTokens: prompt, completionTokens: output)
+            // Every model handed out has a price (checked before it went out).
+            let cost = self.settings.tunables.models.model(job.model)?.cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output) ?? .zero
             self.dispatcher.awaitingCommit(id)
             self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
                 if self.dispatcher.committed(id) { self.wake.yield(false) }

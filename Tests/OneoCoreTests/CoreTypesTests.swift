@@ -7,20 +7,40 @@ import Testing
 
 @Suite("money")
 struct MoneyTests {
-    @Test("cost rounds each side up to a whole micro-dollar")
-    func costRoundsUp() {
-        let mini = ModelPricing.forModel("gpt-4o-mini")
+    @Test("cost rounds each side up to a whole micro-dollar; cached prompt tokens at their price")
+    func costRoundsUp() throws {
+        let mini = try #require(ModelCatalog.builtIn.model("gpt-4o-mini"))
         #expect(mini.cost(promptTokens: 1, completionTokens: 0) == Microdollars(1))
         #expect(mini.cost(promptTokens: 1_000_000, completionTokens: 1_000_000) == Microdollars(750_000))
         #expect(mini.cost(promptTokens: 0, completionTokens: 0) == .zero)
+        // Half the prompt cached: 500,000 × $0.15 + 500,000 × $0.075 per million, + output.
+        #expect(mini.cost(promptTokens: 1_000_000, cachedTokens: 500_000, completionTokens: 0) == Microdollars(75_000 + 37_500))
+        // More cached than sent is held to the prompt; a model without a cached price uses the input price.
+        #expect(mini.cost(promptTokens: 10, cachedTokens: 99, completionTokens: 0) == mini.cost(promptTokens: 10, cachedTokens: 10, completionTokens: 0))
+        let turbo = try #require(ModelCatalog.builtIn.model("gpt-4-turbo"))
+        #expect(turbo.cost(promptTokens: 1_000, cachedTokens: 1_000, completionTokens: 0) == turbo.cost(promptTokens: 1_000, completionTokens: 0))
     }
 
-    @Test("dated model names take their family's price; unknown models the highest")
-    func pricingLookup() {
-        #expect(ModelPricing.forModel("gpt-4o-mini-2024-07-18") == ModelPricing.forModel("gpt-4o-mini"))
-        #expect(ModelPricing.forModel("gpt-4o-2024-08-06") == ModelPricing.forModel("gpt-4o"))
-        let unknown = ModelPricing.forModel("some-local-model")
-        #expect(unknown.cost(promptTokens: 1000, completionTokens: 1000) > ModelPricing.forModel("gpt-4-turbo").cost(promptTokens: 1000, completionTokens: 1000))
+    @Test("dated snapshots take their model's entry; an unknown model has none; overrides replace and add")
+    func catalogLookup() throws {
+        let catalog = ModelCatalog.builtIn
+        #expect(catalog.model("gpt-4o-mini-2024-07-18") == catalog.model("gpt-4o-mini"))
+        #expect(catalog.model("gpt-4o-2024-08-06") == catalog.model("gpt-4o"))
+        #expect(catalog.model("gpt-4-0613") == catalog.model("gpt-4"))
+        #expect(catalog.model("some-local-model") == nil)
+        #expect(catalog.model("gpt-4o-mini-evil") == nil, "only a dated suffix names a snapshot")
+        #expect(catalog.model("gpt-5")?.tokenParameter == .maxCompletionTokens)
+        #expect(catalog.model("gpt-5")?.temperature == false)
+        #expect(catalog.model("gpt-4o-mini")?.tokenParameter == .maxTokens)
+        let file = #"{"models": {"local-llama": {"input": 0, "output": 0}, "gpt-4o-mini": {"input": 1, "output": 2}}}"#
+        let merged = catalog.merging(try JSONDecoder().decode(ModelCatalog.self, from: Data(file.utf8)))
+        #expect(merged.model("local-llama")?.cost(promptTokens: 1_000, completionTokens: 1_000) == .zero)
+        #expect(merged.model("gpt-4o-mini")?.input == Microdollars(1))
+        #expect(merged.model("gpt-4o") == catalog.model("gpt-4o"))
+        // A price no list comes near is refused, as is a negative one.
+        for bad in [#"{"models": {"x": {"input": -1, "output": 0}}}"#, #"{"models": {"x": {"input": 0, "output": 9999999999999}}}"#] {
+            #expect(throws: DecodingError.self) { try JSONDecoder().decode(ModelCatalog.self, from: Data(bad.utf8)) }
+        }
     }
 
     @Test("cents for display round half up; the dollar text is exact", arguments: [

@@ -43,12 +43,13 @@ struct FieldValidationTests {
         Row(slug: "x", fieldType: "ai_generated", config: ["prompt": "{billing.zip}", "excluded_fields": ["billing.zip"]], message: "placeholder '{billing.zip}' at position 0 names a key that is excluded"),
         Row(slug: "x", fieldType: "ai_generated", config: ["prompt": "{name}", "trigger_fields": ["stage"]], message: "ai_config.trigger_fields names 'stage', which is no field of this pipeline"),
         Row(slug: "c", fieldType: "ai_generated", config: ["prompt": "Given {b}"], message: "placeholder '{b}' at position 6 makes the AI fields depend on each other in a cycle: c → b → a → c"),
+        Row(slug: "x", fieldType: "ai_generated", config: ["prompt": "{name}", "model": "gpt-9-ultra"], message: "ai_config.model 'gpt-9-ultra' has no price"),
     ]
 
     @Test("each bad configuration is refused with 422 and a message naming the problem", arguments: Self.rows)
     func refused(row: Row) {
         do {
-            _ = try FieldValidator.validate(name: "X", slug: row.slug, fieldType: row.fieldType, aiConfig: row.config, existing: Self.existing, tenantSensitiveNames: [])
+            _ = try FieldValidator.validate(name: "X", slug: row.slug, fieldType: row.fieldType, aiConfig: row.config, existing: Self.existing, tenantSensitiveNames: [], models: .builtIn, defaultModel: "gpt-4o-mini")
             Issue.record("accepted: \(row.message)")
         } catch {
             #expect(error.description.hasPrefix("422 invalid:"), "\(error)")
@@ -59,14 +60,14 @@ struct FieldValidationTests {
     @Test("a tenant's sensitive name refuses a placeholder the defaults allow")
     func tenantNames() {
         #expect(throws: APIError.self) {
-            try FieldValidator.validate(name: "X", slug: "x", fieldType: "ai_generated", aiConfig: ["prompt": "{notes}"], existing: Self.existing, tenantSensitiveNames: ["notes"])
+            try FieldValidator.validate(name: "X", slug: "x", fieldType: "ai_generated", aiConfig: ["prompt": "{notes}"], existing: Self.existing, tenantSensitiveNames: ["notes"], models: .builtIn, defaultModel: "gpt-4o-mini")
         }
     }
 
     @Test("a good configuration passes, other AI fields may be named, and defaults are filled in")
     func accepted() throws {
         let (type, config) = try FieldValidator.validate(
-            name: "Summary", slug: "summary", fieldType: "ai_generated", aiConfig: ["prompt": "{name} {billing.city} {b} {*}"], existing: Self.existing, tenantSensitiveNames: [])
+            name: "Summary", slug: "summary", fieldType: "ai_generated", aiConfig: ["prompt": "{name} {billing.city} {b} {*}"], existing: Self.existing, tenantSensitiveNames: [], models: .builtIn, defaultModel: "gpt-4o-mini")
         #expect(type == .aiGenerated)
         #expect(config?.maxTokens == AIFieldConfig(prompt: "x").maxTokens)
     }

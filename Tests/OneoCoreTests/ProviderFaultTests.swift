@@ -38,7 +38,7 @@ struct ProviderFaultTests {
     static func call(_ base: String, prompt: String, timeout: TimeAmount = .seconds(5)) async -> ProviderOutcome {
         let client = ChatCompletionsClient(baseURL: base, key: nil, http: .shared, timeout: timeout)
         let config = try! AIFieldConfig(validating: ["prompt": "x"], stored: true)
-        return await client.complete(ChatCompletionsClient.request(config: config, model: "gpt-4o-mini", prompt: prompt))
+        return await client.complete(ChatCompletionsClient.request(config: config, model: "gpt-4o-mini", prompt: prompt, capabilities: ModelCatalog.builtIn.model("gpt-4o-mini")))
     }
 
     static func failure(_ outcome: ProviderOutcome) -> ProviderFailure? {

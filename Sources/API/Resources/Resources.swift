@@ -85,6 +85,8 @@ public struct JobResource: Codable, Sendable {
     public let output_data: JSONValue
     public let tokens_used: Int
     public let prompt_tokens: Int
+    /// Of the prompt tokens, those the provider served from its prompt cache.
+    public let cached_tokens: Int
     public let completion_tokens: Int
     public let cost_cents: Int64
     public let cost_micros: Int64

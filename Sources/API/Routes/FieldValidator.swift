@@ -17,7 +17,9 @@ enum FieldValidator {
         fieldType: String,
         aiConfig: JSONValue?,
         existing: [PipelineField],
-        tenantSensitiveNames: [String]
+        tenantSensitiveNames: [String],
+        models: ModelCatalog,
+        defaultModel: String
     ) throws(APIError) -> (FieldType, AIFieldConfig?) {
         guard existing.count < Self.maximumFields else {
             throw APIError.invalid("a pipeline holds at most \(Self.maximumFields) fields; this one is full")
@@ -35,6 +37,13 @@ enum FieldValidator {
         }
         guard let aiConfig, !aiConfig.isNull else { throw APIError.invalid("an ai_generated field needs an ai_config with a prompt") }
         let config = try self.config(aiConfig)
+        let model = config.model ?? defaultModel
+        guard models.model(model) != nil else {
+            throw APIError.invalid(
+                "\(config.model == nil ? "the tenant's default model" : "ai_config.model") '\(String(model.unicodeScalars.prefix(100)))' has no price; "
+                    + "known: \(models.models.keys.sorted().joined(separator: ", ")) (an operator adds models with serve --models)"
+            )
+        }
         let template = try self.template(config.prompt)
         try self.checkPlaceholders(template, config: config, slug: slug, existing: existing, tenantSensitiveNames: tenantSensitiveNames)
         for trigger in config.triggerFields where !existing.contains(where: { $0.slug == trigger }) {

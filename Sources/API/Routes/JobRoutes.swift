@@ -81,7 +81,7 @@ struct JobRoutes {
 
     private static let columnList = """
         ai_jobs.id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, \
-        input_data, status, output_data, tokens_used, prompt_tokens, completion_tokens, cost_cents, cost_micros, \
+        input_data, status, output_data, tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_cents, cost_micros, \
         processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, prompt_audit, \
         ai_jobs.created_at, updated_at, started_at, completed_at
         """
@@ -241,6 +241,7 @@ struct JobRoutes {
             output_data: try r["output_data"].decode(JSONValue.self),
             tokens_used: try r["tokens_used"].decode(Int.self),
             prompt_tokens: try r["prompt_tokens"].decode(Int.self),
+            cached_tokens: try r["cached_tokens"].decode(Int.self),
             completion_tokens: try r["completion_tokens"].decode(Int.self),
             cost_cents: try r["cost_cents"].decode(Int64.self),
             cost_micros: try r["cost_micros"].decode(Int64.self),

@@ -8,6 +8,7 @@ import PostgresNIO
 /// `/api/v1/pipelines/` and their fields.
 struct PipelineRoutes {
     let pipelines: PipelineStore
+    let models: ModelCatalog
 
     struct CreatePipeline: Decodable {
         let name: String
@@ -64,7 +65,7 @@ struct PipelineRoutes {
             let existing = try await self.pipelines.fields(tenant: caller.tenant, pipeline: pipeline.id, logger: context.logger)
             let (type, config) = try FieldValidator.validate(
                 name: body.name, slug: body.slug, fieldType: body.field_type, aiConfig: body.ai_config, existing: existing,
-                tenantSensitiveNames: caller.sensitiveNames
+                tenantSensitiveNames: caller.sensitiveNames, models: self.models, defaultModel: caller.defaultModel
             )
             let field = try await self.pipelines.addField(
                 tenant: caller.tenant, pipeline: pipeline.id, name: body.name, slug: body.slug, type: type,

@@ -13,6 +13,7 @@ import PostgresNIO
 struct PreviewRoutes {
     let database: PostgresClient
     let pipelines: PipelineStore
+    let models: ModelCatalog
 
     struct PreviewRequest: Decodable {
         let pipeline: String
@@ -66,7 +67,10 @@ struct PreviewRoutes {
             // A token is at least one byte: bytes sent bound the input tokens from above; the
             // estimate is the usual four bytes a token.
             let framing = 4 * 2 + 3
-            let worstCase = ModelPricing.forModel(model).cost(promptTokens: sent + framing, completionTokens: config.maxTokens)
+            guard let priced = self.models.model(model) else {
+                throw APIError.invalid("model '\(String(model.unicodeScalars.prefix(100)))' has no price; an operator adds models with serve --models")
+            }
+            let worstCase = priced.cost(promptTokens: sent + framing, completionTokens: config.maxTokens)
             return PreviewResponse(
                 prompt: rendered.prompt,
                 system_message: system,

@@ -76,7 +76,8 @@ public struct JobQueue: Sendable {
                 "field_name": .string(job.fieldName), "model": .string(job.model),
                 "user_name": job.triggeredBy.map(JSONValue.string) ?? .null,
                 "output": ["content": completion.value], "value": completion.value, "audit": completion.audit,
-                "prompt_tokens": .integer(Int64(completion.promptTokens)), "completion_tokens": .integer(Int64(completion.completionTokens)),
+                "prompt_tokens": .integer(Int64(completion.promptTokens)), "cached_tokens": .integer(Int64(completion.cachedTokens)),
+                "completion_tokens": .integer(Int64(completion.completionTokens)),
                 "cost_micros": .integer(finished.cost.rawValue), "ms": .integer(Int64(completion.milliseconds)),
             ]
         })

@@ -79,11 +79,11 @@ enum JobStatements {
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset($1) AS i(
                     tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
-                    user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, completion_tokens int,
+                    user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
                     cost_micros bigint, ms int)),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
-                       tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens,
+                       tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens, cached_tokens = i.cached_tokens,
                        completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms,
                        error_code = NULL, error_message = '', lease_until = NULL,
                        completed_at = clock_timestamp(), updated_at = now()
@@ -99,10 +99,10 @@ enum JobStatements {
                 WHERE r.id = w.record_id AND r.tenant_id = w.tenant_id),
             charged AS (
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
-                                      tokens_used, prompt_tokens, completion_tokens, cost_micros, response_time_ms,
+                                      tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms,
                                       pipeline_id, record_id)
                 SELECT tenant_id, job_id, attempt, user_name, 'openai', model, 'field_generation',
-                       prompt_tokens + completion_tokens, prompt_tokens, completion_tokens, cost_micros, ms,
+                       prompt_tokens + completion_tokens, prompt_tokens, cached_tokens, completion_tokens, cost_micros, ms,
                        pipeline_id, record_id
                 FROM done)
             SELECT job_id FROM done

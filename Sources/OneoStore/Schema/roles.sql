@@ -72,7 +72,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ai_jobs TO %I', qmgr);
     EXECUTE format('GRANT UPDATE (status, attempt, max_attempts, retry_count, locked_by, lease_until, run_at, started_at, '
         'completed_at, updated_at, output_data, prompt_audit, tokens_used, prompt_tokens, completion_tokens, cost_micros, '
-        'processing_time_ms, error_code, error_message, error_retryable) ON ai_jobs TO %I', qmgr);
+        'processing_time_ms, error_code, error_message, error_retryable, cached_tokens) ON ai_jobs TO %I', qmgr);
     -- Maintenance: finished jobs past their age go (usage rows stay); failed ones are re-queued
     -- through the same function as the API's retry.
     EXECUTE format('GRANT DELETE ON ai_jobs TO %I', qmgr);

@@ -97,6 +97,9 @@ public struct EngineTunables: Sendable, Codable, Equatable {
     public var api = API()
     public var frames = Frames()
     public var maintenance = Maintenance()
+    /// What each model costs and which parameters it takes: the shipped catalog with the
+    /// operator's `--models` file on top.
+    public var models = ModelCatalog.builtIn
 
     public init() {}
 

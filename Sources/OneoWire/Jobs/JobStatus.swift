@@ -24,6 +24,8 @@ public enum JobFailureCode: String, Sendable, Hashable, CaseIterable {
     case attemptDeadline = "attempt_deadline"
     /// Cancelled by an operator or through the API.
     case cancelled
+    /// The job's model has no price in the catalog: it is never called.
+    case modelUnpriced = "model_unpriced"
     /// An error of ours; the processor's log has it.
     case `internal`
 }

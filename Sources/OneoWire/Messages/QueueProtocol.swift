@@ -147,15 +147,18 @@ public struct JobCompletion: Sendable, Equatable, Codable {
     /// The prompt's guard audit: counts and field names, never values.
     public var audit: JSONValue
     public var promptTokens: Int
+    /// Of the prompt tokens, those served from the provider's prompt cache.
+    public var cachedTokens: Int
     public var completionTokens: Int
     public var milliseconds: Int
 
-    public init(job: JobID, attempt: Int, value: JSONValue, audit: JSONValue, promptTokens: Int, completionTokens: Int, milliseconds: Int) {
+    public init(job: JobID, attempt: Int, value: JSONValue, audit: JSONValue, promptTokens: Int, cachedTokens: Int = 0, completionTokens: Int, milliseconds: Int) {
         self.job = job
         self.attempt = attempt
         self.value = value
         self.audit = audit
         self.promptTokens = promptTokens
+        self.cachedTokens = cachedTokens
         self.completionTokens = completionTokens
         self.milliseconds = milliseconds
     }

@@ -16,13 +16,18 @@ public struct ChatCompletionsClient: Sendable {
 
         public let model: String
         public let messages: [Message]
-        public let temperature: Double
-        public let max_tokens: Int
+        /// Absent for models that refuse one (reasoning models).
+        public let temperature: Double?
+        /// One of the two, as the model takes it (absent ones are not encoded).
+        public let max_tokens: Int?
+        public let max_completion_tokens: Int?
     }
 
     public struct Completion: Sendable, Hashable {
         public let content: String
         public let promptTokens: Int
+        /// Of the prompt tokens, those the provider served from its prompt cache (cheaper).
+        public let cachedTokens: Int
         public let completionTokens: Int
     }
 
@@ -38,12 +43,18 @@ public struct ChatCompletionsClient: Sendable {
         self.timeout = timeout
     }
 
-    public static func request(config: AIFieldConfig, model: String, prompt: String) -> Request {
+    /// The request for a model, its parameters as the model takes them (`capabilities` from the
+    /// catalog; without an entry, the classic `max_tokens` and `temperature`).
+    public static func request(config: AIFieldConfig, model: String, prompt: String, capabilities: ModelCatalog.Model?) -> Request {
         var messages: [Request.Message] = []
         // The preamble says what of the prompt is fenced data; the field's own message follows it.
         messages.append(.init(role: "system", content: PromptFence.systemMessage(config.systemMessage)))
         messages.append(.init(role: "user", content: prompt))
-        return Request(model: model, messages: messages, temperature: config.temperature, max_tokens: config.maxTokens)
+        let completionParameter = capabilities?.tokenParameter == .maxCompletionTokens
+        return Request(
+            model: model, messages: messages, temperature: capabilities?.temperature == false ? nil : config.temperature,
+            max_tokens: completionParameter ? nil : config.maxTokens, max_completion_tokens: completionParameter ? config.maxTokens : nil
+        )
     }
 
     public func complete(_ body: Request) async -> ProviderOutcome {
@@ -85,7 +96,12 @@ public struct ChatCompletionsClient: Sendable {
                 struct Message: Decodable { let content: String? }
                 let message: Message
             }
-            struct Usage: Decodable { let prompt_tokens: Int; let completion_tokens: Int }
+            struct Usage: Decodable {
+                struct PromptDetails: Decodable { let cached_tokens: Int? }
+                let prompt_tokens: Int
+                let completion_tokens: Int
+                let prompt_tokens_details: PromptDetails?
+            }
             let choices: [Choice]
             let usage: Usage?
         }
@@ -103,7 +119,12 @@ public struct ChatCompletionsClient: Sendable {
         // PostgreSQL's text and jsonb hold no U+0000: a model that writes one would fail the
         // whole group commit its result rides in.
         let content = (first.message.content ?? "").replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
-        return .completed(Completion(content: content, promptTokens: usage.prompt_tokens, completionTokens: usage.completion_tokens))
+        // Cached tokens are part of the prompt's: a count outside 0...prompt is not believed.
+        let cached = usage.prompt_tokens_details?.cached_tokens ?? 0
+        guard (0...usage.prompt_tokens).contains(cached) else {
+            return .failure(ProviderFailure(kind: .permanent, code: "provider_bad_usage", message: "provider reported cached tokens outside 0...prompt_tokens"))
+        }
+        return .completed(Completion(content: content, promptTokens: usage.prompt_tokens, cachedTokens: cached, completionTokens: usage.completion_tokens))
     }
 
     /// More tokens than any model's context and output together.

@@ -32,16 +32,19 @@ public struct ProviderStep: Sendable {
 
     let client: ChatCompletionsClient
     let policy: Policy
+    /// Which parameters each model takes.
+    let models: ModelCatalog
     /// The newest call, for the heartbeat's reachability evidence.
     public let calls = ProviderCallRecorder()
 
-    public init(client: ChatCompletionsClient, policy: Policy = Policy()) {
+    public init(client: ChatCompletionsClient, policy: Policy = Policy(), models: ModelCatalog = .builtIn) {
         self.client = client
         self.policy = policy
+        self.models = models
     }
 
     public func call(_ order: JobOrder, prompt: String, logger: Logger) async -> Outcome {
-        let request = ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt)
+        let request = ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model))
         var retries = 0
         while true {
             let started = ContinuousClock.now

@@ -12,7 +12,7 @@ public enum ResultStep {
             : ((try? JSONValue.parse(Array(reply.content.utf8))) ?? .string(reply.content))
         return JobCompletion(
             job: order.job, attempt: order.attempt, value: value, audit: audit,
-            promptTokens: reply.promptTokens, completionTokens: reply.completionTokens, milliseconds: milliseconds
+            promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens, milliseconds: milliseconds
         )
     }
 }

@@ -104,6 +104,9 @@ struct TenantCommand: AsyncParsableCommand {
             }
             let slug = self.slug
             print("tenant \(slug) added (id \(tenant)); provider key \(key == nil ? "not set" : "stored sealed")")
+            if ModelCatalog.builtIn.model(self.model) == nil {
+                print("warning: model '\(self.model)' has no shipped price: AI fields that use it are refused unless serve runs with --models naming it")
+            }
         }
     }
 }

@@ -16,7 +16,8 @@ struct OneoSim: AsyncParsableCommand {
             Faults: a request whose messages hold `[sim-fault: KIND key=value ...]` (or whose \
             X-Sim-Fault header holds `KIND key=value ...`) fails as KIND asks: 429 (retry-after=S), \
             500, 502, 503, 400, 401, quota (429 insufficient_quota), slow (ms=N, then answers), \
-            malformed (200, not JSON), no-usage (200 without usage), drop (closes mid-reply). \
+            malformed (200, not JSON), no-usage (200 without usage), drop (closes mid-reply), \
+            truncated (200, empty answer cut off by the output limit). \
             times=N fails only the first N requests with the same messages. --fault-rate with \
             --fault fails that share of all requests.
             """

@@ -110,6 +110,14 @@ public enum ProviderSimulator {
                 "id": .string("chatcmpl-sim-nousage"), "object": .string("chat.completion"),
                 "choices": .array([.object(["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string("no usage here")])])]),
             ]))
+        case .truncated:
+            return Self.json(.ok, JSONValueOut.object([
+                "id": .string("chatcmpl-sim-truncated"), "object": .string("chat.completion"),
+                "choices": .array([.object([
+                    "index": .int(0), "message": .object(["role": .string("assistant"), "content": .string("")]), "finish_reason": .string("length"),
+                ])]),
+                "usage": .object(["prompt_tokens": .int(10), "completion_tokens": .int(1000), "total_tokens": .int(1010)]),
+            ]))
         case .drop:
             // Promises a long body, sends its start, then fails the write: the connection closes
             // mid-reply, as a provider's crashed backend or a cut network would.

@@ -29,6 +29,9 @@ public struct SimulatedFault: Sendable, Equatable {
         case noUsage = "no-usage"
         /// Sends the start of a reply, then closes the connection.
         case drop
+        /// 200 with an empty answer cut off by the output limit (a reasoning model that spent
+        /// it all thinking).
+        case truncated
     }
 
     public var kind: Kind

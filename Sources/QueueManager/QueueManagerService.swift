@@ -285,8 +285,10 @@ public struct QueueManagerService: Service {
             bounded.cachedTokens = cached
             bounded.completionTokens = output
             bounded.milliseconds = min(max(0, completion.milliseconds), 86_400_000)
-            // Every model handed out has a price (checked before it went out).
-            let cost = self.settings.tunables.models.model(job.model)?.cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output) ?? .zero
+            // Every model handed out has a price (checked before it went out); were it gone, the
+            // most expensive price applies, never none.
+            let models = self.settings.tunables.models
+            let cost = (models.model(job.model) ?? models.mostExpensive).cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output)
             self.dispatcher.awaitingCommit(id)
             self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
                 if self.dispatcher.committed(id) { self.wake.yield(false) }

@@ -29,16 +29,26 @@ struct MoneyTests {
         #expect(catalog.model("gpt-4-0613") == catalog.model("gpt-4"))
         #expect(catalog.model("some-local-model") == nil)
         #expect(catalog.model("gpt-4o-mini-evil") == nil, "only a dated suffix names a snapshot")
+        #expect(catalog.model("gpt-4o-mini-") == nil && catalog.model("gpt-4o-mini--") == nil && catalog.model("gpt-4o-12") == nil)
+        // A snapshot priced differently from its model has its own entry, which wins.
+        #expect(catalog.model("gpt-4o-2024-05-13")?.input == Microdollars(5_000_000))
+        #expect(catalog.model("gpt-3.5-turbo-0613")?.input == Microdollars(1_500_000))
         #expect(catalog.model("gpt-5")?.tokenParameter == .maxCompletionTokens)
         #expect(catalog.model("gpt-5")?.temperature == false)
         #expect(catalog.model("gpt-4o-mini")?.tokenParameter == .maxTokens)
-        let file = #"{"models": {"local-llama": {"input": 0, "output": 0}, "gpt-4o-mini": {"input": 1, "output": 2}}}"#
+        let file = #"{"models": {"local-llama": {"input": 0, "output": 0}, "gpt-4o-mini": {"input": 1, "output": 2}, "gpt-5": {"input": 3, "output": 4}}}"#
         let merged = catalog.merging(try JSONDecoder().decode(ModelCatalog.self, from: Data(file.utf8)))
         #expect(merged.model("local-llama")?.cost(promptTokens: 1_000, completionTokens: 1_000) == .zero)
         #expect(merged.model("gpt-4o-mini")?.input == Microdollars(1))
         #expect(merged.model("gpt-4o") == catalog.model("gpt-4o"))
+        // An override of prices alone keeps the model's parameters.
+        #expect(merged.model("gpt-5")?.tokenParameter == .maxCompletionTokens && merged.model("gpt-5")?.temperature == false)
+        #expect(merged.model("gpt-5")?.input == Microdollars(3))
         // A price no list comes near is refused, as is a negative one.
-        for bad in [#"{"models": {"x": {"input": -1, "output": 0}}}"#, #"{"models": {"x": {"input": 0, "output": 9999999999999}}}"#] {
+        for bad in [
+            #"{"models": {"x": {"input": -1, "output": 0}}}"#, #"{"models": {"x": {"input": 0, "output": 9999999999999}}}"#,
+            #"{"models": {"x": {"input": 1, "cached_input": 2, "output": 0}}}"#, #"{"tools": {"web_search": {"per_call": -3}}}"#,
+        ] {
             #expect(throws: DecodingError.self) { try JSONDecoder().decode(ModelCatalog.self, from: Data(bad.utf8)) }
         }
     }

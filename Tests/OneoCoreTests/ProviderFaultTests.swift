@@ -63,6 +63,7 @@ struct ProviderFaultTests {
                 ("malformed", "provider_malformed", .retryable(after: nil)),
                 ("no-usage", "provider_no_usage", .permanent),
                 ("drop", "provider_connection_lost", .retryable(after: nil)),
+                ("truncated", "output_truncated", .permanent),
             ]
             for (words, code, kind) in cases {
                 let failure = Self.failure(await Self.call(base, prompt: "hello [sim-fault: \(words)]"))

@@ -41,7 +41,7 @@ enum FieldValidator {
         guard models.model(model) != nil else {
             throw APIError.invalid(
                 "\(config.model == nil ? "the tenant's default model" : "ai_config.model") '\(String(model.unicodeScalars.prefix(100)))' has no price; "
-                    + "known: \(models.models.keys.sorted().joined(separator: ", ")) (an operator adds models with serve --models)"
+                    + "an operator adds models with serve --models"
             )
         }
         let template = try self.template(config.prompt)

@@ -102,6 +102,9 @@ extension TenantCommand {
 
         func run() async throws {
             try await applySetting(.defaultModel(self.model), tenant: self.slug, instance: self.instance, describe: "default model set to \(self.model)")
+            if ModelCatalog.builtIn.model(self.model) == nil {
+                print("warning: model '\(self.model)' has no shipped price: the tenant's AI fields without a model of their own fail model_unpriced unless serve runs with --models naming it")
+            }
         }
     }
 

@@ -11,15 +11,17 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         public var input: Microdollars
         public var cachedInput: Microdollars?
         public var output: Microdollars
-        public var tokenParameter: TokenParameter
-        public var temperature: Bool
+        /// Which parameter limits the output (nil: `max_tokens`, the classic one).
+        public var tokenParameter: TokenParameter?
+        /// Whether the model takes a temperature (nil: it does).
+        public var temperature: Bool?
 
         public enum TokenParameter: String, Sendable, Codable, Equatable {
             case maxTokens = "max_tokens"
             case maxCompletionTokens = "max_completion_tokens"
         }
 
-        public init(input: Microdollars, cachedInput: Microdollars? = nil, output: Microdollars, tokenParameter: TokenParameter = .maxTokens, temperature: Bool = true) {
+        public init(input: Microdollars, cachedInput: Microdollars? = nil, output: Microdollars, tokenParameter: TokenParameter? = nil, temperature: Bool? = nil) {
             self.input = input
             self.cachedInput = cachedInput
             self.output = output
@@ -36,10 +38,13 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
             self.input = try container.decode(Microdollars.self, forKey: .input)
             self.cachedInput = try container.decodeIfPresent(Microdollars.self, forKey: .cachedInput)
             self.output = try container.decode(Microdollars.self, forKey: .output)
-            self.tokenParameter = try container.decodeIfPresent(TokenParameter.self, forKey: .tokenParameter) ?? .maxTokens
-            self.temperature = try container.decodeIfPresent(Bool.self, forKey: .temperature) ?? true
+            self.tokenParameter = try container.decodeIfPresent(TokenParameter.self, forKey: .tokenParameter)
+            self.temperature = try container.decodeIfPresent(Bool.self, forKey: .temperature)
             for price in [self.input, self.cachedInput ?? .zero, self.output] where !(0...Self.highestPrice).contains(price.rawValue) {
                 throw DecodingError.dataCorruptedError(forKey: .input, in: container, debugDescription: "a price must be 0...\(Self.highestPrice) micro-dollars per million tokens")
+            }
+            if let cached = self.cachedInput, cached > self.input {
+                throw DecodingError.dataCorruptedError(forKey: .cachedInput, in: container, debugDescription: "cached_input must not exceed input")
             }
         }
 
@@ -61,11 +66,21 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         }
     }
 
+    /// Per image or per tool call (for the tools to come: nothing charges these yet).
     public struct PerUnit: Sendable, Codable, Equatable {
         public var perImage: Microdollars?
         public var perCall: Microdollars?
 
         private enum CodingKeys: String, CodingKey { case perImage = "per_image", perCall = "per_call" }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            self.perImage = try container.decodeIfPresent(Microdollars.self, forKey: .perImage)
+            self.perCall = try container.decodeIfPresent(Microdollars.self, forKey: .perCall)
+            for price in [self.perImage, self.perCall].compactMap({ $0 }) where !(0...100_000_000).contains(price.rawValue) {
+                throw DecodingError.dataCorruptedError(forKey: .perImage, in: container, debugDescription: "a unit price must be 0...100000000 micro-dollars")
+            }
+        }
     }
 
     public var models: [String: Model]
@@ -88,6 +103,9 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         for name in self.models.keys where name.isEmpty || name.utf8.count > 100 {
             throw DecodingError.dataCorruptedError(forKey: .models, in: container, debugDescription: "a model name must be 1...100 bytes")
         }
+        guard self.models.count + self.images.count + self.tools.count <= Self.maximumEntries else {
+            throw DecodingError.dataCorruptedError(forKey: .models, in: container, debugDescription: "at most \(Self.maximumEntries) entries")
+        }
     }
 
     /// The prices shipped with the engine.
@@ -97,10 +115,19 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         try! JSONDecoder().decode(ModelCatalog.self, from: Data(PackageResources.models_json))
     }()
 
-    /// This catalog with `overrides`' entries added or replacing ours, model by model.
+    /// Entries a catalog may hold: every child receives it in its bootstrap frame.
+    public static let maximumEntries = 1_000
+
+    /// This catalog with `overrides`' entries added or replacing ours, model by model; an
+    /// override that leaves out a model's parameters keeps the ones it had.
     public func merging(_ overrides: ModelCatalog) -> ModelCatalog {
         ModelCatalog(
-            models: self.models.merging(overrides.models) { _, new in new },
+            models: self.models.merging(overrides.models) { old, new in
+                var merged = new
+                merged.tokenParameter = new.tokenParameter ?? old.tokenParameter
+                merged.temperature = new.temperature ?? old.temperature
+                return merged
+            },
             images: self.images.merging(overrides.images) { _, new in new },
             tools: self.tools.merging(overrides.tools) { _, new in new }
         )
@@ -114,8 +141,17 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         return base.max(by: { $0.count < $1.count }).flatMap { self.models[$0] }
     }
 
-    /// `2024-07-18` or `0613`: what providers append to name a snapshot of a model.
+    /// `2024-07-18` or `0613`, exactly: what providers append to name a snapshot of a model.
     private static func isSnapshotSuffix(_ suffix: Substring) -> Bool {
-        !suffix.isEmpty && suffix.allSatisfy { $0.isASCII && ($0.isNumber || $0 == "-") }
+        let parts = suffix.split(separator: "-", omittingEmptySubsequences: false)
+        let digits = { (part: Substring, count: Int) in part.count == count && part.allSatisfy { $0.isASCII && $0.isNumber } }
+        return (parts.count == 1 && digits(parts[0], 4)) || (parts.count == 3 && digits(parts[0], 4) && digits(parts[1], 2) && digits(parts[2], 2))
+    }
+
+    /// The most expensive model's entry: what a cost falls back to if a model lost its price
+    /// between hand-out and result (never under-charging).
+    public var mostExpensive: Model {
+        self.models.values.max { ($0.input.rawValue + $0.output.rawValue) < ($1.input.rawValue + $1.output.rawValue) }
+            ?? Model(input: Microdollars(Model.highestPrice), output: Microdollars(Model.highestPrice))
     }
 }

@@ -95,12 +95,25 @@ public struct ChatCompletionsClient: Sendable {
             struct Choice: Decodable {
                 struct Message: Decodable { let content: String? }
                 let message: Message
+                let finish_reason: String?
             }
             struct Usage: Decodable {
-                struct PromptDetails: Decodable { let cached_tokens: Int? }
                 let prompt_tokens: Int
                 let completion_tokens: Int
-                let prompt_tokens_details: PromptDetails?
+                /// Informational: a shape we do not expect reads as none cached (charging the
+                /// whole prompt at the full price over-counts, never under-counts).
+                let cachedTokens: Int
+
+                private enum CodingKeys: String, CodingKey { case prompt_tokens, completion_tokens, prompt_tokens_details }
+                private enum DetailKeys: String, CodingKey { case cached_tokens }
+
+                init(from decoder: any Decoder) throws {
+                    let container = try decoder.container(keyedBy: CodingKeys.self)
+                    self.prompt_tokens = try container.decode(Int.self, forKey: .prompt_tokens)
+                    self.completion_tokens = try container.decode(Int.self, forKey: .completion_tokens)
+                    let details = try? container.nestedContainer(keyedBy: DetailKeys.self, forKey: .prompt_tokens_details)
+                    self.cachedTokens = (try? details?.decodeIfPresent(Int.self, forKey: .cached_tokens)) ?? 0
+                }
             }
             let choices: [Choice]
             let usage: Usage?
@@ -119,11 +132,16 @@ public struct ChatCompletionsClient: Sendable {
         // PostgreSQL's text and jsonb hold no U+0000: a model that writes one would fail the
         // whole group commit its result rides in.
         let content = (first.message.content ?? "").replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
-        // Cached tokens are part of the prompt's: a count outside 0...prompt is not believed.
-        let cached = usage.prompt_tokens_details?.cached_tokens ?? 0
-        guard (0...usage.prompt_tokens).contains(cached) else {
-            return .failure(ProviderFailure(kind: .permanent, code: "provider_bad_usage", message: "provider reported cached tokens outside 0...prompt_tokens"))
+        // A reasoning model can spend the whole output limit thinking: an empty answer cut off
+        // by the limit is not a value to store over the field's.
+        if (first.message.content ?? "").isEmpty, first.finish_reason == "length" {
+            return .failure(ProviderFailure(
+                kind: .permanent, code: "output_truncated",
+                message: "the model used all of max_tokens before writing an answer (reasoning models count their reasoning in it); raise ai_config.max_tokens"
+            ))
         }
+        // Cached tokens are part of the prompt's: held to 0...prompt.
+        let cached = min(max(0, usage.cachedTokens), usage.prompt_tokens)
         return .completed(Completion(content: content, promptTokens: usage.prompt_tokens, cachedTokens: cached, completionTokens: usage.completion_tokens))
     }
 

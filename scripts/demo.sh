@@ -40,7 +40,9 @@ echo "==> starting the provider simulator on 127.0.0.1:$sim_port"
 "$bin/oneo-ai-sim" --port "$sim_port" >"$data/logs/simulator.log" 2>&1 &
 sim_pid=$!
 echo "==> starting oneo-ai serve (embedded PostgreSQL + Redis under $data, API on 127.0.0.1:$port)"
-"$bin/oneo-ai" serve --data-dir "$data" --port "$port" >"$data/logs/serve.log" 2>&1 &
+# The demo shortens the retry delay (the reference's RETRY_DELAY, 60 s by default) to 1 s, so
+# that the retry it shows happens while you watch.
+ONEO_QUEUE_RETRY_DELAY_MS=1000 "$bin/oneo-ai" serve --data-dir "$data" --port "$port" >"$data/logs/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 240); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -119,6 +121,19 @@ import json, sys
 jobs = json.load(sys.stdin)["results"]
 tokens = sum(j["tokens_used"] for j in jobs); micros = sum(j["cost_micros"] for j in jobs)
 print("    %d jobs, %d tokens, cost %d micro-dollars ($%.6f)" % (len(jobs), tokens, micros, micros / 1e6))'
+
+echo "==> a second AI field over the first, and a provider that fails it: generate on record 1"
+# ai_pitch names ai_summary, so it runs after it, on its value; the simulator answers its first
+# three calls with 502 (two retried in place, then the job is queued again with backoff).
+call POST /pipelines/leads/fields/ '{"name": "AI Pitch", "slug": "ai_pitch", "field_type": "ai_generated",
+  "ai_config": {"model": "gpt-4o-mini", "prompt": "Write a one-line pitch from {ai_summary} [sim-fault: 502 times=3]"}}' >/dev/null
+call POST /pipelines/leads/records/1/generate/ '{"field": "ai_pitch", "wait_ms": 20000}' | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print("    job %s: %s after %d attempt(s)" % (j["id"], j["status"], j["attempt"]))
+for a in j["attempts"]:
+    print("      attempt %d  %-9s %s%s" % (a["attempt"], a["outcome"], a["error_code"] or "", " (%d retried in place)" % a["provider_retries"] if a["provider_retries"] else ""))
+print("    ai_pitch   %s" % j["output_data"].get("content"))'
 
 echo "==> stopping"
 stop

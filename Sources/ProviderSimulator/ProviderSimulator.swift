@@ -129,6 +129,21 @@ public enum ProviderSimulator {
         }
     }
 
+    /// The values between `<data>`/`<ai_output>` and their closing tags, shortened for an answer.
+    static func fencedValues(in text: String) -> [String] {
+        var values: [String] = []
+        for (open, close) in [("<data>", "</data>"), ("<ai_output>", "</ai_output>")] {
+            var rest = text[...]
+            while let start = rest.range(of: open), let end = rest[start.upperBound...].range(of: close) {
+                var value = String(rest[start.upperBound..<end.lowerBound])
+                if let tag = value.range(of: " [sim ") { value = String(value[..<tag.lowerBound]) }
+                if !value.isEmpty { values.append(String(decoding: value.utf8.prefix(60), as: UTF8.self)) }
+                rest = rest[end.upperBound...]
+            }
+        }
+        return values
+    }
+
     /// The number after `prefix` up to the next `]`, if the text holds one.
     static func marker(_ prefix: String, in text: String) -> Int? {
         guard let start = text.range(of: prefix), let end = text[start.upperBound...].firstIndex(of: "]") else { return nil }
@@ -154,9 +169,16 @@ public enum ProviderSimulator {
             let value = line[separator.upperBound...].trimmingCharacters(in: .whitespaces)
             return value.isEmpty ? nil : value
         }
-        var content = values.isEmpty
-            ? "Summary of a \(prompt.split(separator: " ").count)-word prompt [sim \(digest)]"
-            : "Summary: \(values.joined(separator: ", ")) [sim \(digest)]"
+        // Without a record block, the values fenced inline (`<data>…</data>`, `<ai_output>…`),
+        // each cut to 60 bytes with its own digest tag left out.
+        let inline = values.isEmpty ? Self.fencedValues(in: user) : []
+        var content = if !values.isEmpty {
+            "Summary: \(values.joined(separator: ", ")) [sim \(digest)]"
+        } else if !inline.isEmpty {
+            "On \(inline.joined(separator: "; ")) [sim \(digest)]"
+        } else {
+            "Summary of a \(prompt.split(separator: " ").count)-word prompt [sim \(digest)]"
+        }
         if let limit = request.max_tokens ?? request.max_completion_tokens, content.utf8.count > limit * 4 {
             content = String(decoding: content.utf8.prefix(limit * 4), as: UTF8.self)
         }

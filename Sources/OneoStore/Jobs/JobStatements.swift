@@ -100,10 +100,10 @@ enum JobStatements {
             charged AS (
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
                                       tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms,
-                                      pipeline_id, record_id)
+                                      pipeline_id, record_id, field_name)
                 SELECT tenant_id, job_id, attempt, user_name, 'openai', model, 'field_generation',
                        prompt_tokens + completion_tokens, prompt_tokens, cached_tokens, completion_tokens, cost_micros, ms,
-                       pipeline_id, record_id
+                       pipeline_id, record_id, field_name
                 FROM done)
             SELECT job_id FROM done
             """

@@ -21,6 +21,7 @@ public struct Migrator: Sendable {
         Migration(version: 6, name: "row_security", sql: String(decoding: PackageResources.m0006_row_security_sql, as: UTF8.self)),
         Migration(version: 7, name: "job_lifecycle", sql: String(decoding: PackageResources.m0007_job_lifecycle_sql, as: UTF8.self)),
         Migration(version: 8, name: "cached_tokens", sql: String(decoding: PackageResources.m0008_cached_tokens_sql, as: UTF8.self)),
+        Migration(version: 9, name: "usage_analytics", sql: String(decoding: PackageResources.m0009_usage_analytics_sql, as: UTF8.self)),
     ]
 
     /// An arbitrary constant that names our lock among the server's advisory locks.

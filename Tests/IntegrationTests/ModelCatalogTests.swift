@@ -10,6 +10,16 @@ import Testing
 /// cached prompt tokens are priced as such, and an operator's `--models` file adds a model.
 @Suite("model catalog: prices and parameters", .timeLimit(.minutes(3)))
 struct ModelCatalogTests {
+    /// The job once it is in `status`.
+    static func finished(_ stack: TestStack, _ job: String, _ status: String) async throws -> JSONValue {
+        var done: JSONValue = .null
+        try await waitUntil("job \(job) to be \(status)") {
+            done = try await stack.api.get("/ai-jobs/\(job)/").body
+            return done["status"]?.stringValue == status
+        }
+        return done
+    }
+
     static func pipeline(_ stack: TestStack) async throws {
         #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
         #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
@@ -42,11 +52,7 @@ struct ModelCatalogTests {
             try #require(field.status == 201, "\(field.body)")
             let created = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Ada"]])
             let job = try #require(created["triggered_jobs"]?.arrayValue?.first?["job_id"]?.stringValue)
-            var done: JSONValue = .null
-            try await waitUntil("job \(job) to complete") {
-                done = try await stack.api.get("/ai-jobs/\(job)/").body
-                return done["status"] == "completed"
-            }
+            let done = try await Self.finished(stack, job, "completed")
             let body = try #require(try await stack.providerRequests().first?.body)
             let sent = try JSONValue.parse(Array(body.utf8))
             #expect(sent["max_completion_tokens"]?.integerValue == 300)
@@ -78,11 +84,7 @@ struct ModelCatalogTests {
             try #require(field.status == 201, "\(field.body)")
             let created = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Ada"]])
             let job = try #require(created["triggered_jobs"]?.arrayValue?.first?["job_id"]?.stringValue)
-            var done: JSONValue = .null
-            try await waitUntil("job \(job) to complete") {
-                done = try await stack.api.get("/ai-jobs/\(job)/").body
-                return done["status"] == "completed"
-            }
+            let done = try await Self.finished(stack, job, "completed")
             let prompt = try #require(done["prompt_tokens"]?.integerValue)
             let completion = try #require(done["completion_tokens"]?.integerValue)
             #expect(done["cost_micros"]?.integerValue == prompt + 2 * completion)
@@ -107,11 +109,7 @@ struct ModelCatalogTests {
                 _ = try await client.query("UPDATE ai_jobs SET model_name = 'retired-model' WHERE id = \(Int64(job)!)", logger: logger)
             }
             try await stack.cli(["tenant", "start", stack.tenant])
-            var done: JSONValue = .null
-            try await waitUntil("job \(job) to fail") {
-                done = try await stack.api.get("/ai-jobs/\(job)/").body
-                return done["status"] == "failed"
-            }
+            let done = try await Self.finished(stack, job, "failed")
             #expect(done["error_code"] == "model_unpriced")
             #expect(try await stack.providerRequests().isEmpty)
         }

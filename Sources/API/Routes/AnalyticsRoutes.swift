@@ -5,6 +5,13 @@ import OneoStore
 import OneoCore
 import PostgresNIO
 
+/// A share for an answer: part ÷ whole to four decimals, 0 when there is no whole.
+enum Ratio {
+    static func of(_ part: Int, _ whole: Int) -> Double {
+        whole == 0 ? 0 : (Double(part) / Double(whole) * 10_000).rounded() / 10_000
+    }
+}
+
 /// `/api/v1/ai-analytics/usage/`, `costs/`, `performance/` (`read`): the caller's tenant's usage
 /// over a time range (`start`, `end`: ISO 8601 times or dates; the last 30 days by default, at
 /// most 366), grouped by `group_by`. Sums are exact integers (micro-dollars, tokens), read from
@@ -114,10 +121,9 @@ struct AnalyticsRoutes {
                 )
                 var results: [ModelPerformance] = []
                 for try await (model, jobs, completed, failed, p50, p95, p99, retried, hits) in rows.decode((String, Int, Int, Int, Double?, Double?, Double?, Int, Int).self) {
-                    func rate(_ part: Int, _ whole: Int) -> Double { whole == 0 ? 0 : (Double(part) / Double(whole) * 10_000).rounded() / 10_000 }
                     results.append(ModelPerformance(
                         model: model, jobs: jobs, completed: completed, failed: failed, p50_ms: p50, p95_ms: p95, p99_ms: p99,
-                        error_rate: rate(failed, jobs), retry_rate: rate(retried, jobs), cache_hit_rate: rate(hits, completed)
+                        error_rate: Ratio.of(failed, jobs), retry_rate: Ratio.of(retried, jobs), cache_hit_rate: Ratio.of(hits, completed)
                     ))
                 }
                 return results

@@ -194,7 +194,7 @@ struct JobHealthRoutes {
                 Diagnostics.Queue(by_status: byStatus, oldest_pending_seconds: oldest, due: due),
                 Diagnostics.Failures(
                     window_minutes: windowMinutes, by_error_code: byCode, failed_attempts: failed, completed_jobs: completed,
-                    failure_rate: failed + completed == 0 ? 0 : (Double(failed) / Double(failed + completed) * 10_000).rounded() / 10_000
+                    failure_rate: Ratio.of(failed, failed + completed)
                 ),
                 (lastSuccess, lastError)
             )

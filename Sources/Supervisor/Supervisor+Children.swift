@@ -276,7 +276,17 @@ extension Supervisor {
         guard let row, row.active else { throw SpawnError(child: child.name, detail: "tenant \(slug) is no longer active") }
         let key: ProviderKey?
         do {
-            key = try row.sealedKey.map { sealed throws(SecretError) in try services.sealer.open(sealed, tenant: tenant) }
+            if row.usesOperatorKey {
+                // The tenant chose the operator's key: never its own, never silently.
+                guard let sealed = row.operatorSealedKey else {
+                    throw SpawnError(child: child.name, detail: "tenant \(slug) uses the operator's key, and none is set (oneo-ai operator set-key)")
+                }
+                key = try services.sealer.open(sealed, tenant: TenantRegistry.operatorKeyBinding)
+            } else {
+                key = try row.sealedKey.map { sealed throws(SecretError) in try services.sealer.open(sealed, tenant: tenant) }
+            }
+        } catch let error as SpawnError {
+            throw error
         } catch {
             throw SpawnError(child: child.name, detail: "cannot open the tenant's provider key: \(error)")
         }

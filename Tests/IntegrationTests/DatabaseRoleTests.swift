@@ -73,6 +73,8 @@ struct DatabaseRoleTests {
             try await Self.connected(stack, as: roles.api) { client, logger in
                 #expect(await Self.denied(client, logger, "SELECT provider_key_sealed FROM tenants"), "the API's role reads sealed keys")
                 #expect(await Self.denied(client, logger, "SELECT token_hash FROM api_tokens"), "the API's role reads token hashes")
+                #expect(await Self.denied(client, logger, "SELECT fallback_key_sealed FROM operator_settings"), "the API's role reads the operator's key")
+                #expect(await Self.denied(client, logger, "SELECT oneo_cancel_jobs_of(1, '{1}', 'x')"), "the API's role cancels any tenant's jobs")
                 // No tenant named: nothing at all, whatever the query forgets.
                 let unnamed = try await client.withTransaction(logger: logger) { connection in
                     [try await Self.count(connection, logger, "SELECT count(*)::bigint FROM records"),
@@ -101,6 +103,7 @@ struct DatabaseRoleTests {
                 #expect(await Self.denied(client, logger, "SELECT * FROM api_tokens"), "the queue manager's role reads tokens")
                 #expect(await Self.denied(client, logger, "UPDATE pipelines SET name = 'x'"), "the queue manager's role changes pipelines")
                 #expect(await Self.denied(client, logger, "SELECT oneo_caller('\\x00'::bytea)"), "the queue manager's role authenticates tokens")
+                #expect(await Self.denied(client, logger, "SELECT fallback_key_sealed FROM operator_settings"), "the queue manager's role reads the operator's key")
                 // What it needs, across tenants, it has.
                 var total = -1
                 for try await value in try await client.query("SELECT count(*)::bigint FROM records", logger: logger).decode(Int.self) { total = value }

@@ -56,8 +56,8 @@ struct Migrate: AsyncParsableCommand {
 
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [
-        Add.self, SetKey.self, SetBudget.self, SetModel.self, SetBaseURL.self, SetAlwaysOn.self, SetSensitiveFields.self,
-        Restart.self, Stop.self, Start.self,
+        Add.self, Show.self, SetKey.self, SetKeySource.self, SetBudget.self, SetModel.self, SetBaseURL.self, SetAlwaysOn.self,
+        SetSensitiveFields.self, Restart.self, Stop.self, Start.self,
     ])
 
     struct Add: AsyncParsableCommand {

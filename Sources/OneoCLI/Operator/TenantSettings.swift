@@ -30,6 +30,12 @@ func applySetting(_ setting: TenantRegistry.Setting, tenant slug: String, instan
     }
     print("tenant \(slug): \(describe)")
     guard restartsProcessor else { return }
+    try await restartRunningProcessor(slug, instance: instance)
+}
+
+/// Restarts the tenant's processor (and only it) if one is running, so that a changed setting
+/// takes effect now; a stopped one reads it when it next starts.
+func restartRunningProcessor(_ slug: String, instance: InstanceOptions) async throws {
     let socket = instance.dataDirectory.controlSocket
     guard ControlClient.isServing(path: socket) else {
         print("no supervisor is running for \(instance.dataDir); the processor reads the change when it starts")
@@ -38,7 +44,7 @@ func applySetting(_ setting: TenantRegistry.Setting, tenant slug: String, instan
     let status = try await ControlClient.send(ControlRequest(command: .status), path: socket, timeout: .seconds(10))
     let processor = status.children?.first { $0.role == "processor" && $0.tenant == slug }
     guard let processor, [.starting, .running, .draining].contains(processor.state) else {
-        print("its processor is not running; it reads the change when it next starts")
+        print("processor:\(slug) is not running; it reads the change when it next starts")
         return
     }
     let reply = try await ControlClient.send(ControlRequest(command: .restart, tenant: slug), path: socket, timeout: .seconds(120))
@@ -123,6 +129,57 @@ extension TenantCommand {
 
         func run() async throws {
             try await applySetting(.baseURL(self.baseURL), tenant: self.slug, instance: self.instance, describe: "provider base URL set to \(self.baseURL)")
+        }
+    }
+
+    struct SetKeySource: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-key-source",
+            abstract: "Choose whose provider key the tenant's processor uses: its own, or the operator's fallback key; restarts its processor.",
+            discussion: "Nothing falls back by itself: a tenant uses the operator's key only after this says so, and its spend is its own either way."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Argument(help: "own or operator.") var source: String
+
+        func validate() throws {
+            guard TenantRegistry.KeySource(rawValue: self.source) != nil else { throw ValidationError("the key source must be own or operator") }
+        }
+
+        func run() async throws {
+            let source = TenantRegistry.KeySource(rawValue: self.source) ?? .own
+            try await applySetting(.keySource(source), tenant: self.slug, instance: self.instance, describe: "provider key source set to \(source.rawValue)")
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Show a tenant's settings: status, base URL, default model, whose key it uses (never the key), budget."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+
+        func run() async throws {
+            let slug = self.slug
+            let tenant = try await withDatabase(self.instance) { database, logger in
+                try await TenantRegistry(database: database, sealer: nil).overview(tenant: slug, logger: logger)
+            }
+            let key = switch tenant.keySource {
+            case .own: tenant.ownKeySet ? "its own (set)" : "its own (NOT SET: calls go without a key)"
+            case .operator: tenant.operatorKeySet ? "the operator's fallback key (oneo-ai operator set-key)" : "the operator's fallback key (NOT SET: its processor does not start)"
+            }
+            let rows: [(String, String)] = [
+                ("tenant", "\(tenant.slug) (id \(tenant.id)) \(printable(tenant.name, 200))"),
+                ("status", tenant.status + (tenant.alwaysOn ? ", always on" : "")),
+                ("base url", printable(tenant.baseURL, 300)),
+                ("default model", printable(tenant.defaultModel, 100)),
+                ("provider key", key),
+                ("monthly budget", tenant.monthlyBudget.map { "\($0.rawValue) micro-dollars (\($0))" } ?? "none"),
+                ("sensitive fields", tenant.sensitiveFields.isEmpty ? "(built-in list only)" : tenant.sensitiveFields.map { printable($0, 64) }.joined(separator: ", ")),
+            ]
+            for (label, value) in rows { print(label.padding(toLength: 17, withPad: " ", startingAt: 0) + value) }
         }
     }
 

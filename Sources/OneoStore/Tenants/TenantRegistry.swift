@@ -85,6 +85,75 @@ public struct TenantRegistry: Sendable {
         case defaultModel(String)
         case baseURL(String)
         case alwaysOn(Bool)
+        /// Whose provider key the tenant's processor uses: its own, or the operator's fallback.
+        case keySource(KeySource)
+    }
+
+    public enum KeySource: String, Sendable, CaseIterable {
+        case own, `operator`
+    }
+
+    /// The tenant id an operator's key is sealed for: no tenant has it (ids start at 1).
+    public static let operatorKeyBinding = TenantID(0)
+
+    /// Stores the operator's fallback key, sealed, and tells running supervisors (the processors
+    /// that use it read it when they next start).
+    public func setOperatorKey(_ key: ProviderKey, logger: Logger) async throws {
+        guard let sealer = self.sealer else { throw RegistryError(problem: "a provider key needs the master key to seal it") }
+        let sealed = try sealer.seal(key, tenant: Self.operatorKeyBinding)
+        try await self.database.query(
+            """
+            INSERT INTO operator_settings (id, fallback_key_sealed) VALUES (1, \(sealed))
+            ON CONFLICT (id) DO UPDATE SET fallback_key_sealed = EXCLUDED.fallback_key_sealed, updated_at = now()
+            """,
+            logger: logger
+        )
+    }
+
+    /// The slugs of the tenants that use the operator's key.
+    public func tenantsUsingOperatorKey(logger: Logger) async throws -> [String] {
+        let rows = try await self.database.query("SELECT slug FROM tenants WHERE key_source = 'operator' ORDER BY slug", logger: logger)
+        var slugs: [String] = []
+        for try await slug in rows.decode(String.self) { slugs.append(slug) }
+        return slugs
+    }
+
+    /// A tenant as `tenant show` prints it: settings, never a key (only whether one is set).
+    public struct Overview: Sendable {
+        public let id: TenantID
+        public let slug: String
+        public let name: String
+        public let status: String
+        public let baseURL: String
+        public let defaultModel: String
+        public let keySource: KeySource
+        public let ownKeySet: Bool
+        public let operatorKeySet: Bool
+        public let monthlyBudget: Microdollars?
+        public let alwaysOn: Bool
+        public let sensitiveFields: [String]
+    }
+
+    public func overview(tenant slug: String, logger: Logger) async throws -> Overview {
+        let rows = try await self.database.query(
+            """
+            SELECT t.id, t.slug, t.name, t.status, t.provider_base_url, t.default_model, t.key_source,
+                   t.provider_key_sealed IS NOT NULL,
+                   EXISTS (SELECT 1 FROM operator_settings o WHERE o.fallback_key_sealed IS NOT NULL),
+                   t.monthly_budget_micros, t.always_on, t.sensitive_fields
+            FROM tenants t WHERE t.slug = \(slug)
+            """,
+            logger: logger
+        )
+        for try await (id, slug, name, status, baseURL, model, source, ownKey, operatorKey, budget, alwaysOn, sensitive)
+            in rows.decode((TenantID, String, String, String, String, String, String, Bool, Bool, Int64?, Bool, [String]).self) {
+            return Overview(
+                id: id, slug: slug, name: name, status: status, baseURL: baseURL, defaultModel: model,
+                keySource: KeySource(rawValue: source) ?? .own, ownKeySet: ownKey, operatorKeySet: operatorKey,
+                monthlyBudget: budget.map(Microdollars.init), alwaysOn: alwaysOn, sensitiveFields: sensitive
+            )
+        }
+        throw RegistryError(problem: "no tenant with slug '\(slug)'")
     }
 
     /// Changes one setting and tells running supervisors (always-on changes which processors run).
@@ -115,6 +184,8 @@ public struct TenantRegistry: Sendable {
                 try await connection.query("UPDATE tenants SET provider_base_url = \(url), updated_at = now() WHERE id = \(id)", logger: logger)
             case .alwaysOn(let on):
                 try await connection.query("UPDATE tenants SET always_on = \(on), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .keySource(let source):
+                try await connection.query("UPDATE tenants SET key_source = \(source.rawValue), updated_at = now() WHERE id = \(id)", logger: logger)
             }
             try await connection.query("SELECT pg_notify(\(JobChannel.tenantsChanged), '')", logger: logger)
         }

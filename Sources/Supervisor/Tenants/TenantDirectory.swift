@@ -12,6 +12,9 @@ struct TenantRuntime: Sendable, Hashable {
     let active: Bool
     let alwaysOn: Bool
     let sealedKey: Data?
+    /// Set when the tenant uses the operator's fallback key: that key, sealed for tenant 0.
+    let usesOperatorKey: Bool
+    let operatorSealedKey: Data?
     /// What the processor is told in its bootstrap (it reads no database).
     let name: String
     let providerBaseURL: String
@@ -45,13 +48,22 @@ struct TenantDirectory: Sendable {
     }
 
     private func tenants(_ filter: PostgresQuery, logger: Logger) async throws -> [TenantRuntime] {
-        var query: PostgresQuery = "SELECT t.id, t.slug, t.status = 'active', t.always_on, t.provider_key_sealed, t.name, t.provider_base_url FROM tenants t "
+        var query: PostgresQuery = """
+            SELECT t.id, t.slug, t.status = 'active', t.always_on, t.provider_key_sealed, t.name, t.provider_base_url,
+                   t.key_source = 'operator', o.fallback_key_sealed
+            FROM tenants t LEFT JOIN operator_settings o ON o.id = 1 AND t.key_source = 'operator'
+            """
+        query.sql += " "
         query.sql += filter.sql
         query.binds = filter.binds
         let rows = try await self.database.query(query, logger: logger)
         var tenants: [TenantRuntime] = []
-        for try await (id, slug, active, alwaysOn, sealed, name, baseURL) in rows.decode((TenantID, String, Bool, Bool, Data?, String, String).self) {
-            tenants.append(TenantRuntime(id: id, slug: slug, active: active, alwaysOn: alwaysOn, sealedKey: sealed, name: name, providerBaseURL: baseURL))
+        for try await (id, slug, active, alwaysOn, sealed, name, baseURL, usesOperator, operatorSealed)
+            in rows.decode((TenantID, String, Bool, Bool, Data?, String, String, Bool, Data?).self) {
+            tenants.append(TenantRuntime(
+                id: id, slug: slug, active: active, alwaysOn: alwaysOn, sealedKey: sealed, usesOperatorKey: usesOperator,
+                operatorSealedKey: operatorSealed, name: name, providerBaseURL: baseURL
+            ))
         }
         return tenants
     }

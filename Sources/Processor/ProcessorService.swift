@@ -59,6 +59,8 @@ public struct ProcessorService: Service {
         // at 8 provider calls in flight whatever its concurrency.
         var configuration = HTTPClient.Configuration()
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: settings.concurrency)
+        // No redirects: a key goes to the base URL it was given for, and nowhere a reply points.
+        configuration.redirectConfiguration = .disallow
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
         self.context = PromptContext(tenantName: settings.tenantName)
         self.runner = JobRunner(

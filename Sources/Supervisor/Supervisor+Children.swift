@@ -278,10 +278,11 @@ extension Supervisor {
         do {
             if row.usesOperatorKey {
                 // The tenant chose the operator's key: never its own, never silently.
-                guard let sealed = row.operatorSealedKey else {
+                guard let sealed = row.operatorSealedKey, let url = row.operatorBaseURL else {
                     throw SpawnError(child: child.name, detail: "tenant \(slug) uses the operator's key, and none is set (oneo-ai operator set-key)")
                 }
-                key = try services.sealer.open(sealed, tenant: TenantRegistry.operatorKeyBinding)
+                // Opens only with the base URL it was sealed for, which is where the processor sends it.
+                key = try services.sealer.open(sealed, for: .operatorFallback(baseURL: url))
             } else {
                 key = try row.sealedKey.map { sealed throws(SecretError) in try services.sealer.open(sealed, tenant: tenant) }
             }

@@ -49,11 +49,15 @@ struct AnalyticsTests {
             #expect(fields.compactMap { $0["cost_micros"]?.integerValue }.reduce(0, +) == cost)
             let summaryCost = Int64(try await stack.count("SELECT sum(cost_micros)::bigint FROM ai_jobs WHERE field_name = 'ai_summary'"))
             #expect(fields.last?["cost_micros"]?.integerValue == summaryCost)
-            let byModel = try await stack.api.get("/ai-analytics/usage/?group_by=model&start=2026-01-01")
+            let byModel = try await stack.api.get("/ai-analytics/usage/?group_by=model&start=\(ISO8601DateFormatter.string(from: Date().addingTimeInterval(-100 * 86_400), timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withFullDate]))")
             #expect(byModel["results"]?.arrayValue?.compactMap { $0["key"]?.stringValue } == ["gpt-4.1-mini", "gpt-4o-mini"])
             let tokens = Int64(try await stack.count("SELECT sum(tokens_used)::bigint FROM ai_jobs"))
             #expect(byModel["total"]?["tokens_used"]?.integerValue == tokens)
             #expect(try await stack.api.get("/ai-analytics/usage/")["results"]?.arrayValue?.count == 1, "one day")
+            // A date alone as the end includes that whole day: today's usage is in a range ending today.
+            func day(_ date: Date) -> String { ISO8601DateFormatter.string(from: date, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withFullDate]) }
+            let lastMonth = day(Date().addingTimeInterval(-30 * 86_400))
+            #expect(try await stack.api.get("/ai-analytics/costs/?start=\(lastMonth)&end=\(day(Date()))")["total"]?["cost_micros"]?.integerValue == cost)
             #expect(try await stack.api.get("/ai-analytics/usage/?group_by=user")["results"]?.arrayValue?.first?["key"] == "api")
 
             let performance = try await stack.api.get("/ai-analytics/performance/")

@@ -35,9 +35,13 @@ struct OperatorKeyTests {
             #expect(try await stack.cli(["tenant", "show", stack.tenant]).contains("operator's fallback key (NOT SET"))
             let keyFile = stack.directory + "/operator.key"
             #expect(FileManager.default.createFile(atPath: keyFile, contents: Data("operator-test-key-9\n".utf8), attributes: [.posixPermissions: 0o600]))
-            let stored = try await stack.cli(["operator", "set-key", "--api-key-file", keyFile])
+            // The tenant points its own base URL somewhere else (a gateway of its own, say): the
+            // operator's key must still go only to the operator's base URL.
+            _ = try await stack.cli(["tenant", "set-base-url", stack.tenant, "http://127.0.0.1:9/v1"])
+            let operatorURL = stack.local.simulatorBase + "/v1"
+            let stored = try await stack.cli(["operator", "set-key", "--api-key-file", keyFile, "--base-url", operatorURL])
             #expect(stored.contains("1 tenant(s) use it: \(stack.tenant)"))
-            #expect(try await stack.cli(["tenant", "show", stack.tenant]).contains("the operator's fallback key (oneo-ai operator set-key)"))
+            #expect(try await stack.cli(["tenant", "show", stack.tenant]).contains("the operator's fallback key, sent to \(operatorURL)"))
             let first = try await Self.job(stack.api, "Ada")
             try await Self.completed(stack.api, first)
             #expect(try await stack.providerRequests().last?.authorization == "Bearer operator-test-key-9")
@@ -49,6 +53,7 @@ struct OperatorKeyTests {
             try await Self.completed(other, theirs)
             #expect(try await stack.providerRequests().last?.authorization == "Bearer test-provider-key-2")
 
+            _ = try await stack.cli(["tenant", "set-base-url", stack.tenant, operatorURL])
             _ = try await stack.cli(["tenant", "set-key-source", stack.tenant, "own"])
             let second = try await Self.job(stack.api, "Cy")
             try await Self.completed(stack.api, second)
@@ -56,6 +61,9 @@ struct OperatorKeyTests {
             // The sealed key is in the database, never the key itself.
             #expect(try await stack.count("SELECT count(*) FROM operator_settings WHERE position('operator-test-key-9' in encode(fallback_key_sealed, 'escape')) > 0") == 0)
             await #expect(throws: (any Error).self) { try await stack.cli(["tenant", "set-key-source", stack.tenant, "somebody"]) }
+            // A base URL carrying a credential is refused (it would be printed wherever it is shown).
+            await #expect(throws: (any Error).self) { try await stack.cli(["tenant", "set-base-url", stack.tenant, "https://user:secret@example.com/v1"]) }
+            await #expect(throws: (any Error).self) { try await stack.cli(["operator", "set-key", "--api-key-file", keyFile, "--base-url", "https://example.com/v1?api-key=x"]) }
         }
     }
 }

@@ -18,6 +18,22 @@ enum Ratio {
 /// the usage rows, which outlive the jobs they were spent on.
 struct AnalyticsRoutes {
     let database: PostgresClient
+    /// One analytics query per tenant at a time: a tenant polling year-long ranges holds one of
+    /// the API's database connections, not all of them.
+    let running = WaiterCounts()
+
+    /// Runs `body` as the tenant with a statement timeout, or answers 429 while another of the
+    /// tenant's analytics queries runs.
+    func query<Result: Sendable>(_ tenant: TenantID, _ context: APIRequestContext, _ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
+        guard self.running.enter(tenant, limit: 1) else {
+            throw APIError(.tooManyRequests, code: "busy", message: "another analytics query of this tenant is running; try again when it ends")
+        }
+        defer { self.running.leave(tenant) }
+        return try await self.database.asTenant(tenant, logger: context.logger) { connection in
+            try await connection.query("SET LOCAL statement_timeout = 10000", logger: context.logger)
+            return try await body(connection)
+        }
+    }
 
     /// `group_by` values and the SQL each groups by (constant text: the parameter only picks one).
     static let groupings: [String: String] = [
@@ -35,7 +51,9 @@ struct AnalyticsRoutes {
 
         init(_ request: Request) throws(APIError) {
             let now = Date()
-            let end = try Self.time(request, "end") ?? now
+            // A date alone as the end means that whole day (`end=2026-11-30` includes the 30th).
+            var end = try Self.time(request, "end") ?? now
+            if let text = request.queryString("end"), text.utf8.count == 10 { end = end.addingTimeInterval(86_400) }
             let start = try Self.time(request, "start") ?? end.addingTimeInterval(-30 * 86_400)
             guard start < end else { throw APIError.invalid("start must be earlier than end") }
             guard end.timeIntervalSince(start) <= 366 * 86_400 else { throw APIError.invalid("a range is at most 366 days") }
@@ -66,6 +84,8 @@ struct AnalyticsRoutes {
         let end: Date
         let group_by: String
         let results: [UsageRow]
+        /// More groups than the 10,000 listed (the total still counts them all).
+        let truncated: Bool
         let total: UsageRow
     }
 
@@ -101,7 +121,7 @@ struct AnalyticsRoutes {
         group.get("ai-analytics/performance") { request, context in
             let caller = try context.require(.read)
             let range = try Range(request)
-            let results = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> [ModelPerformance] in
+            let results = try await self.query(caller.tenant, context) { connection -> [ModelPerformance] in
                 let rows = try await connection.query(
                     """
                     SELECT model_name, count(*)::bigint,
@@ -140,7 +160,7 @@ struct AnalyticsRoutes {
             throw APIError.invalid("group_by must be one of \(Self.groupings.keys.sorted().joined(separator: ", "))")
         }
         // One statement: the groups, and the total as the row whose grouping() is 1.
-        let rows = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> [(Bool, UsageRow)] in
+        let rows = try await self.query(caller.tenant, context) { connection -> [(Bool, UsageRow)] in
             let result = try await connection.query(
                 """
                 SELECT grouping(\(unescaped: expression))::int AS whole, coalesce(\(unescaped: expression), '') AS key, count(*)::bigint,
@@ -164,6 +184,9 @@ struct AnalyticsRoutes {
         }
         let total = rows.first { $0.0 }?.1
             ?? UsageRow(key: "", requests: 0, tokens_used: 0, prompt_tokens: 0, cached_tokens: 0, completion_tokens: 0, cost_micros: 0, cost_cents: 0)
-        return UsageAnswer(start: range.start, end: range.end, group_by: grouping, results: rows.filter { !$0.0 }.map(\.1).prefix(10_000).map { $0 }, total: total)
+        let groups = rows.filter { !$0.0 }.map(\.1)
+        return UsageAnswer(
+            start: range.start, end: range.end, group_by: grouping, results: Array(groups.prefix(10_000)), truncated: groups.count > 10_000, total: total
+        )
     }
 }

@@ -90,9 +90,7 @@ struct TenantCommand: AsyncParsableCommand {
             guard self.slug.range(of: #"^[a-z][a-z0-9_-]{0,62}$"#, options: .regularExpression) != nil else {
                 throw ValidationError("slug must start with a letter and hold only a-z, 0-9, '-' and '_' (at most 63)")
             }
-            guard let url = URL(string: self.baseURL), ["http", "https"].contains(url.scheme ?? "") else {
-                throw ValidationError("--base-url must be an http(s) URL")
-            }
+            try BaseURL.check(self.baseURL, option: "--base-url")
         }
 
         func run() async throws {

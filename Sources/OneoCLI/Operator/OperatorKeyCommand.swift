@@ -21,13 +21,20 @@ struct OperatorKeyCommand: AsyncParsableCommand {
 
         @OptionGroup var instance: InstanceOptions
         @Option(help: "File holding the provider API key (its first line is used).") var apiKeyFile: String
+        @Option(help: "The OpenAI-compatible base URL (including /v1) this key may be sent to; tenants using the key call it, never their own.")
+        var baseURL: String = "https://api.openai.com/v1"
+
+        func validate() throws {
+            try BaseURL.check(self.baseURL, option: "--base-url")
+        }
 
         func run() async throws {
             let key = try ProviderKeyFile.read(self.apiKeyFile)
+            let baseURL = self.baseURL
             let sealer = try KeySealer(masterKeyFile: self.instance.masterKeyPath)
             let users = try await withDatabase(self.instance) { database, logger in
                 let registry = TenantRegistry(database: database, sealer: sealer)
-                try await registry.setOperatorKey(key, logger: logger)
+                try await registry.setOperatorKey(key, baseURL: baseURL, logger: logger)
                 return try await registry.tenantsUsingOperatorKey(logger: logger)
             }
             print("operator key stored sealed; \(users.count) tenant(s) use it\(users.isEmpty ? "" : ": " + users.joined(separator: ", "))")

@@ -122,9 +122,7 @@ extension TenantCommand {
         @Argument(help: "e.g. https://api.openai.com/v1") var baseURL: String
 
         func validate() throws {
-            guard let url = URL(string: self.baseURL), ["http", "https"].contains(url.scheme ?? ""), url.host != nil else {
-                throw ValidationError("the base URL must be an http(s) URL")
-            }
+            try BaseURL.check(self.baseURL, option: "the base URL")
         }
 
         func run() async throws {
@@ -168,7 +166,10 @@ extension TenantCommand {
             }
             let key = switch tenant.keySource {
             case .own: tenant.ownKeySet ? "its own (set)" : "its own (NOT SET: calls go without a key)"
-            case .operator: tenant.operatorKeySet ? "the operator's fallback key (oneo-ai operator set-key)" : "the operator's fallback key (NOT SET: its processor does not start)"
+            case .operator:
+                tenant.operatorKeySet
+                    ? "the operator's fallback key, sent to \(printable(tenant.operatorBaseURL ?? "?", 300)) (oneo-ai operator set-key)"
+                    : "the operator's fallback key (NOT SET: its processor does not start)"
             }
             let rows: [(String, String)] = [
                 ("tenant", "\(tenant.slug) (id \(tenant.id)) \(printable(tenant.name, 200))"),

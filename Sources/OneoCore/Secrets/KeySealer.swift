@@ -62,9 +62,31 @@ public struct KeySealer: Sendable {
         }
     }
 
+    /// What a sealed key is bound to: its tenant, or the operator's fallback and the one base URL
+    /// it may be sent to. A blob sealed for one never opens as the other.
+    public enum Binding: Sendable, Hashable {
+        case tenant(TenantID)
+        case operatorFallback(baseURL: String)
+
+        var context: Data {
+            switch self {
+            case .tenant(let tenant): Data("oneo-ai provider key, tenant \(tenant)".utf8)
+            case .operatorFallback(let url): Data("oneo-ai operator fallback key v1, for \(url)".utf8)
+            }
+        }
+    }
+
     public func seal(_ providerKey: ProviderKey, tenant: TenantID) throws(SecretError) -> Data {
+        try self.seal(providerKey, for: .tenant(tenant))
+    }
+
+    public func open(_ sealed: Data, tenant: TenantID) throws(SecretError) -> ProviderKey {
+        try self.open(sealed, for: .tenant(tenant))
+    }
+
+    public func seal(_ providerKey: ProviderKey, for binding: Binding) throws(SecretError) -> Data {
         do {
-            let box = try AES.GCM.seal(Data(providerKey.secret.utf8), using: SymmetricKey(data: self.keyBytes), authenticating: Self.context(tenant))
+            let box = try AES.GCM.seal(Data(providerKey.secret.utf8), using: SymmetricKey(data: self.keyBytes), authenticating: binding.context)
             guard let combined = box.combined else { throw SecretError(.sealFailed, detail: "no combined form") }
             return combined
         } catch let error as SecretError {
@@ -74,17 +96,19 @@ public struct KeySealer: Sendable {
         }
     }
 
-    public func open(_ sealed: Data, tenant: TenantID) throws(SecretError) -> ProviderKey {
+    public func open(_ sealed: Data, for binding: Binding) throws(SecretError) -> ProviderKey {
         do {
             let box = try AES.GCM.SealedBox(combined: sealed)
-            let plain = try AES.GCM.open(box, using: SymmetricKey(data: self.keyBytes), authenticating: Self.context(tenant))
+            let plain = try AES.GCM.open(box, using: SymmetricKey(data: self.keyBytes), authenticating: binding.context)
             return ProviderKey(String(decoding: plain, as: UTF8.self))
         } catch {
-            throw SecretError(.openFailed, detail: "tenant \(tenant): wrong master key or tampered sealed key")
+            let whose = switch binding {
+            case .tenant(let tenant): "tenant \(tenant)"
+            case .operatorFallback: "the operator's key"
+            }
+            throw SecretError(.openFailed, detail: "\(whose): wrong master key or tampered sealed key")
         }
     }
-
-    private static func context(_ tenant: TenantID) -> Data { Data("oneo-ai provider key, tenant \(tenant)".utf8) }
 }
 
 /// A failure to load the master key or to seal or open a provider key. Never holds key material.

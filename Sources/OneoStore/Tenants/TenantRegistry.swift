@@ -93,18 +93,19 @@ public struct TenantRegistry: Sendable {
         case own, `operator`
     }
 
-    /// The tenant id an operator's key is sealed for: no tenant has it (ids start at 1).
-    public static let operatorKeyBinding = TenantID(0)
-
-    /// Stores the operator's fallback key, sealed, and tells running supervisors (the processors
-    /// that use it read it when they next start).
-    public func setOperatorKey(_ key: ProviderKey, logger: Logger) async throws {
+    /// Stores the operator's fallback key, sealed together with the one base URL it may be sent
+    /// to (a tenant's own base URL never receives it), and tells running supervisors.
+    public func setOperatorKey(_ key: ProviderKey, baseURL: String, logger: Logger) async throws {
         guard let sealer = self.sealer else { throw RegistryError(problem: "a provider key needs the master key to seal it") }
-        let sealed = try sealer.seal(key, tenant: Self.operatorKeyBinding)
+        let sealed = try sealer.seal(key, for: .operatorFallback(baseURL: baseURL))
         try await self.database.query(
             """
-            INSERT INTO operator_settings (id, fallback_key_sealed) VALUES (1, \(sealed))
-            ON CONFLICT (id) DO UPDATE SET fallback_key_sealed = EXCLUDED.fallback_key_sealed, updated_at = now()
+            WITH stored AS (
+                INSERT INTO operator_settings (id, fallback_key_sealed, fallback_base_url) VALUES (1, \(sealed), \(baseURL))
+                ON CONFLICT (id) DO UPDATE SET fallback_key_sealed = EXCLUDED.fallback_key_sealed,
+                    fallback_base_url = EXCLUDED.fallback_base_url, updated_at = now()
+                RETURNING id)
+            SELECT pg_notify(\(JobChannel.tenantsChanged), '') FROM stored
             """,
             logger: logger
         )
@@ -129,6 +130,8 @@ public struct TenantRegistry: Sendable {
         public let keySource: KeySource
         public let ownKeySet: Bool
         public let operatorKeySet: Bool
+        /// Where the operator's key goes (and so this tenant's calls, when it uses that key).
+        public let operatorBaseURL: String?
         public let monthlyBudget: Microdollars?
         public let alwaysOn: Bool
         public let sensitiveFields: [String]
@@ -139,17 +142,17 @@ public struct TenantRegistry: Sendable {
             """
             SELECT t.id, t.slug, t.name, t.status, t.provider_base_url, t.default_model, t.key_source,
                    t.provider_key_sealed IS NOT NULL,
-                   EXISTS (SELECT 1 FROM operator_settings o WHERE o.fallback_key_sealed IS NOT NULL),
+                   o.fallback_key_sealed IS NOT NULL, o.fallback_base_url,
                    t.monthly_budget_micros, t.always_on, t.sensitive_fields
-            FROM tenants t WHERE t.slug = \(slug)
+            FROM tenants t LEFT JOIN operator_settings o ON o.id = 1 WHERE t.slug = \(slug)
             """,
             logger: logger
         )
-        for try await (id, slug, name, status, baseURL, model, source, ownKey, operatorKey, budget, alwaysOn, sensitive)
-            in rows.decode((TenantID, String, String, String, String, String, String, Bool, Bool, Int64?, Bool, [String]).self) {
+        for try await (id, slug, name, status, baseURL, model, source, ownKey, operatorKey, operatorURL, budget, alwaysOn, sensitive)
+            in rows.decode((TenantID, String, String, String, String, String, String, Bool, Bool?, String?, Int64?, Bool, [String]).self) {
             return Overview(
                 id: id, slug: slug, name: name, status: status, baseURL: baseURL, defaultModel: model,
-                keySource: KeySource(rawValue: source) ?? .own, ownKeySet: ownKey, operatorKeySet: operatorKey,
+                keySource: KeySource(rawValue: source) ?? .own, ownKeySet: ownKey, operatorKeySet: operatorKey ?? false, operatorBaseURL: operatorURL,
                 monthlyBudget: budget.map(Microdollars.init), alwaysOn: alwaysOn, sensitiveFields: sensitive
             )
         }

@@ -15,6 +15,7 @@ struct TenantRuntime: Sendable, Hashable {
     /// Set when the tenant uses the operator's fallback key: that key, sealed for tenant 0.
     let usesOperatorKey: Bool
     let operatorSealedKey: Data?
+    let operatorBaseURL: String?
     /// What the processor is told in its bootstrap (it reads no database).
     let name: String
     let providerBaseURL: String
@@ -50,7 +51,7 @@ struct TenantDirectory: Sendable {
     private func tenants(_ filter: PostgresQuery, logger: Logger) async throws -> [TenantRuntime] {
         var query: PostgresQuery = """
             SELECT t.id, t.slug, t.status = 'active', t.always_on, t.provider_key_sealed, t.name, t.provider_base_url,
-                   t.key_source = 'operator', o.fallback_key_sealed
+                   t.key_source = 'operator', o.fallback_key_sealed, o.fallback_base_url
             FROM tenants t LEFT JOIN operator_settings o ON o.id = 1 AND t.key_source = 'operator'
             """
         query.sql += " "
@@ -58,11 +59,13 @@ struct TenantDirectory: Sendable {
         query.binds = filter.binds
         let rows = try await self.database.query(query, logger: logger)
         var tenants: [TenantRuntime] = []
-        for try await (id, slug, active, alwaysOn, sealed, name, baseURL, usesOperator, operatorSealed)
-            in rows.decode((TenantID, String, Bool, Bool, Data?, String, String, Bool, Data?).self) {
+        for try await (id, slug, active, alwaysOn, sealed, name, baseURL, usesOperator, operatorSealed, operatorURL)
+            in rows.decode((TenantID, String, Bool, Bool, Data?, String, String, Bool, Data?, String?).self) {
             tenants.append(TenantRuntime(
                 id: id, slug: slug, active: active, alwaysOn: alwaysOn, sealedKey: sealed, usesOperatorKey: usesOperator,
-                operatorSealedKey: operatorSealed, name: name, providerBaseURL: baseURL
+                operatorSealedKey: operatorSealed, operatorBaseURL: operatorURL, name: name,
+                // The operator's key goes only where the operator said: its base URL, never the tenant's.
+                providerBaseURL: usesOperator ? (operatorURL ?? baseURL) : baseURL
             ))
         }
         return tenants

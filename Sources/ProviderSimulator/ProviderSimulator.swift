@@ -49,7 +49,10 @@ public enum ProviderSimulator {
             let prompt = parsed.messages.map { $0.content ?? "" }.joined(separator: "\n")
             var fault = request.headers[HTTPField.Name("X-Sim-Fault")!].flatMap { SimulatedFault(words: Substring($0)) } ?? SimulatedFault.marked(in: prompt)
             if fault == nil, let shared = settings.fault, settings.faultRate > 0, Double.random(in: 0..<1) < settings.faultRate { fault = shared }
-            if let fault, counter.shouldFail(Self.digest(prompt) + fault.kind.rawValue, times: fault.times) {
+            if let fault, !(fault.kind == .badJSONOnce && parsed.isRepair), counter.shouldFail(Self.digest(prompt) + fault.kind.rawValue, times: fault.times) {
+                if fault.kind == .badJSON || fault.kind == .badJSONOnce {
+                    return Self.json(.ok, Self.completion(for: parsed, content: "this is not the JSON you asked for"))
+                }
                 if let response = try await Self.act(fault) { return response }
             }
             if settings.latency > .zero { try await Task.sleep(for: settings.latency) }
@@ -80,6 +83,10 @@ public enum ProviderSimulator {
         let messages: [Message]
         let max_tokens: Int?
         let max_completion_tokens: Int?
+        let response_format: SimJSON?
+
+        /// The engine's one repair of a typed output: its last message says the answer was not valid.
+        var isRepair: Bool { self.messages.last?.content?.hasPrefix("That answer is not valid") == true }
     }
 
     /// The fault's response; nil for `slow`, which only waits (the normal answer follows).
@@ -110,6 +117,8 @@ public enum ProviderSimulator {
                 "id": .string("chatcmpl-sim-nousage"), "object": .string("chat.completion"),
                 "choices": .array([.object(["index": .int(0), "message": .object(["role": .string("assistant"), "content": .string("no usage here")])])]),
             ]))
+        case .badJSON, .badJSONOnce:
+            return nil
         case .truncated:
             return Self.json(.ok, JSONValueOut.object([
                 "id": .string("chatcmpl-sim-truncated"), "object": .string("chat.completion"),
@@ -126,6 +135,24 @@ public enum ProviderSimulator {
                 try await writer.write(ByteBuffer(string: "{\"id\": \"chatcmpl-sim-drop\", \"choices\": ["))
                 throw Dropped()
             })
+        }
+    }
+
+    /// A value of `schema`'s shape: the first choice of an enum, the answer text for a string,
+    /// 42 for a number, every property of an object.
+    static func sample(of schema: SimJSON, text: String, depth: Int = 0) -> SimJSON {
+        guard depth < 16 else { return .null }
+        if let first = schema["enum"]?.array?.first { return first }
+        switch schema["type"]?.string {
+        case "object"?:
+            var object: [String: SimJSON] = [:]
+            for (name, property) in schema["properties"]?.object ?? [:] { object[name] = Self.sample(of: property, text: text, depth: depth + 1) }
+            return .object(object)
+        case "array"?: return .array([Self.sample(of: schema["items"] ?? .null, text: text, depth: depth + 1)])
+        case "number"?, "integer"?: return .number(42)
+        case "boolean"?: return .bool(true)
+        case "string"?: return .string(text)
+        default: return .null
         }
     }
 
@@ -157,7 +184,7 @@ public enum ProviderSimulator {
     /// A readable answer built from the `Label: value` lines of the user message's record data
     /// block, tagged with a digest of the whole request's messages. A token is counted as four
     /// bytes, as the usual rule of thumb.
-    static func completion(for request: ChatRequest) -> JSONValueOut {
+    static func completion(for request: ChatRequest, content override: String? = nil) -> JSONValueOut {
         let prompt = request.messages.map { $0.content ?? "" }.joined(separator: "\n")
         let digest = SHA256.hash(data: Data(prompt.utf8)).prefix(4).map { String(format: "%02x", $0) }.joined()
         let user = request.messages.last(where: { $0.role == "user" })?.content ?? ""
@@ -179,6 +206,16 @@ public enum ProviderSimulator {
         } else {
             "Summary of a \(prompt.split(separator: " ").count)-word prompt [sim \(digest)]"
         }
+        // A typed output gets JSON: the schema's shape (strict structured output), or an object.
+        switch request.response_format?["type"]?.string {
+        case "json_schema"?:
+            content = Self.sample(of: request.response_format?["json_schema"]?["schema"] ?? .null, text: content).encoded
+        case "json_object"?:
+            content = SimJSON.object(["summary": .string(content)]).encoded
+        default:
+            break
+        }
+        if let override { content = override }
         if let limit = request.max_tokens ?? request.max_completion_tokens, content.utf8.count > limit * 4 {
             content = String(decoding: content.utf8.prefix(limit * 4), as: UTF8.self)
         }
@@ -255,4 +292,47 @@ final class RequestLog: Sendable {
     func snapshot() -> [Entry] { self.entries.withLock { $0 } }
 
     func clear() { self.entries.withLock { $0.removeAll() } }
+}
+
+/// Any JSON, read from a request (the simulator shares no code with the engine).
+indirect enum SimJSON: Codable, Equatable {
+    case null
+    case bool(Bool)
+    case number(Double)
+    case string(String)
+    case array([SimJSON])
+    case object([String: SimJSON])
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if container.decodeNil() { self = .null }
+        else if let value = try? container.decode(Bool.self) { self = .bool(value) }
+        else if let value = try? container.decode(Double.self) { self = .number(value) }
+        else if let value = try? container.decode(String.self) { self = .string(value) }
+        else if let value = try? container.decode([SimJSON].self) { self = .array(value) }
+        else { self = .object(try container.decode([String: SimJSON].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .null: try container.encodeNil()
+        case .bool(let value): try container.encode(value)
+        case .number(let value): try container.encode(value)
+        case .string(let value): try container.encode(value)
+        case .array(let value): try container.encode(value)
+        case .object(let value): try container.encode(value)
+        }
+    }
+
+    subscript(key: String) -> SimJSON? { if case .object(let object) = self { object[key] } else { nil } }
+    var string: String? { if case .string(let value) = self { value } else { nil } }
+    var array: [SimJSON]? { if case .array(let value) = self { value } else { nil } }
+    var object: [String: SimJSON]? { if case .object(let value) = self { value } else { nil } }
+
+    var encoded: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        return (try? encoder.encode(self)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+    }
 }

@@ -32,6 +32,11 @@ public struct SimulatedFault: Sendable, Equatable {
         /// 200 with an empty answer cut off by the output limit (a reasoning model that spent
         /// it all thinking).
         case truncated
+        /// 200 whose answer is not the JSON a typed output asked for, every time.
+        case badJSON = "bad-json"
+        /// The same, but the repair request (the one that says the answer was not valid) is
+        /// answered properly.
+        case badJSONOnce = "bad-json-once"
     }
 
     public var kind: Kind

@@ -4,7 +4,9 @@ import Foundation
 /// from untrusted JSON, so every key is checked and an error names the key at fault.
 public struct AIFieldConfig: Sendable, Hashable, Codable {
     public enum OutputType: String, Sendable, Hashable, Codable, CaseIterable {
-        case text, json, structured
+        case text, json, structured, number
+        case singleSelect = "single_select"
+        case multiSelect = "multi_select"
     }
 
     public static let knownTools: Set<String> = ["web_search", "code_interpreter", "image_generation", "file_search"]
@@ -28,6 +30,10 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
     public var maxPromptChars: Int
     /// Personal values redacted on top of the built-in detectors: `email`, `phone`.
     public var redact: [RedactionKind]
+    /// The values a `single_select` or `multi_select` field may take.
+    public var choices: [String]
+    /// The JSON Schema a `structured` field's value follows (an object schema).
+    public var outputSchema: JSONValue?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case model, temperature, prompt
@@ -43,7 +49,8 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         case systemMessage = "system_message"
         case maxFieldChars = "max_field_chars"
         case maxPromptChars = "max_prompt_chars"
-        case redact
+        case redact, choices
+        case outputSchema = "output_schema"
     }
 
     public init(prompt: String) {
@@ -63,6 +70,25 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         self.maxFieldChars = 2_000
         self.maxPromptChars = 32_000
         self.redact = []
+        self.choices = []
+        self.outputSchema = nil
+    }
+
+    /// The schema the provider is asked to answer in (strict structured output), for every type
+    /// but `text` and `json`: the field's own for `structured`; `{"value": …}` for a number and a
+    /// single choice, `{"values": […]}` for several.
+    public var responseSchema: JSONValue? {
+        func wrapped(_ key: String, _ schema: JSONValue) -> JSONValue {
+            ["type": "object", "properties": .object([key: schema]), "required": [.string(key)], "additionalProperties": false]
+        }
+        let choices = JSONValue.array(self.choices.map(JSONValue.string))
+        switch self.outputType {
+        case .text, .json: return nil
+        case .structured: return self.outputSchema
+        case .number: return wrapped("value", ["type": "number"])
+        case .singleSelect: return wrapped("value", ["type": "string", "enum": choices])
+        case .multiSelect: return wrapped("values", ["type": "array", "items": ["type": "string", "enum": choices]])
+        }
     }
 
     /// The config as stored in `fields.ai_config` and copied onto each job, defaults filled in.
@@ -143,9 +169,32 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         }
         if let output = try reader.string(.outputType) {
             guard let type = OutputType(rawValue: output) else {
-                throw FieldConfigError(key: "output_type", problem: "must be one of text, json, structured")
+                throw FieldConfigError(key: "output_type", problem: "must be one of \(OutputType.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             self.outputType = type
+        }
+        self.choices = try reader.strings(.choices) ?? []
+        let selects = self.outputType == .singleSelect || self.outputType == .multiSelect
+        if selects {
+            guard (1...100).contains(self.choices.count), Set(self.choices).count == self.choices.count,
+                  self.choices.allSatisfy({ (1...200).contains($0.utf8.count) && !$0.unicodeScalars.contains { $0.properties.generalCategory == .control } }) else {
+                throw FieldConfigError(key: "choices", problem: "must list 1 to 100 different choices of 1 to 200 bytes, without control characters")
+            }
+        } else if !self.choices.isEmpty {
+            throw FieldConfigError(key: "choices", problem: "is only for output_type single_select or multi_select")
+        }
+        self.outputSchema = reader.value(.outputSchema)
+        if self.outputType == .structured {
+            if let schema = self.outputSchema {
+                guard schema["type"]?.stringValue == "object", schema.objectValue?["properties"]?.objectValue != nil, schema.unescapedJSONSize <= 16_384 else {
+                    throw FieldConfigError(key: "output_schema", problem: "must be a JSON Schema with \"type\": \"object\" and \"properties\", at most 16 KiB")
+                }
+            } else if !stored {
+                // A field stored before schemas were taken runs as `json`.
+                throw FieldConfigError(key: "output_schema", problem: "is required for output_type structured: a JSON Schema of an object")
+            }
+        } else if self.outputSchema != nil {
+            throw FieldConfigError(key: "output_schema", problem: "is only for output_type structured")
         }
         self.systemMessage = try reader.string(.systemMessage)
         if let systemMessage, systemMessage.utf8.count > PromptLimits.systemMessageBytes {

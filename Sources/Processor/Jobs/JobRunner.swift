@@ -49,10 +49,35 @@ public struct JobRunner: Sendable {
                 retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: called.retries
             ))
         case .completed(let reply):
-            let elapsed = ContinuousClock.now - started
-            let milliseconds = Int(elapsed / .milliseconds(1))
-            logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(reply.promptTokens + reply.completionTokens)"])
-            return .completed(ResultStep.completion(for: order, reply: reply, audit: prepared.audit, milliseconds: milliseconds))
+            var usage = (prompt: reply.promptTokens, cached: reply.cachedTokens, completion: reply.completionTokens)
+            var value = OutputCheck.value(of: reply.content, for: order.config)
+            if case .failure(let problem) = value {
+                // One repair: the model sees its answer and what is wrong with it.
+                logger.info("typed output invalid; asking once more", metadata: ["problem": "\(problem.message)"])
+                let repaired = await self.provider.send(called.request.repairing(reply.content, problem: problem.message), logger: logger)
+                switch repaired.outcome {
+                case .failure(let failure):
+                    return .failed(JobFailure(
+                        job: order.job, attempt: order.attempt, code: failure.code,
+                        message: RequestEcho.strip(failure.message, sent: [prepared.prompt, order.config.systemMessage ?? ""]),
+                        retryable: { if case .retryable = failure.kind { true } else { false } }(), providerRetries: repaired.retries
+                    ))
+                case .completed(let second):
+                    usage = (usage.prompt + second.promptTokens, usage.cached + second.cachedTokens, usage.completion + second.completionTokens)
+                    value = OutputCheck.value(of: second.content, for: order.config)
+                }
+            }
+            switch value {
+            case .failure(let problem):
+                return .failed(JobFailure(
+                    job: order.job, attempt: order.attempt, code: "output_invalid",
+                    message: "the reply did not match the field's output type after one repair: \(problem.message)", retryable: false
+                ))
+            case .success(let checked):
+                let milliseconds = Int((ContinuousClock.now - started) / .milliseconds(1))
+                logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(usage.prompt + usage.completion)"])
+                return .completed(ResultStep.completion(for: order, value: checked, usage: usage, audit: prepared.audit, milliseconds: milliseconds))
+            }
         }
     }
 }

@@ -21,6 +21,20 @@ public struct ChatCompletionsClient: Sendable {
         /// One of the two, as the model takes it (absent ones are not encoded).
         public let max_tokens: Int?
         public let max_completion_tokens: Int?
+        /// JSON mode, or strict structured output with a schema (typed output types).
+        public let response_format: JSONValue?
+
+        /// The same request with the model's answer and a correction appended: the one repair
+        /// a typed output gets.
+        public func repairing(_ answer: String, problem: String) -> Request {
+            var messages = self.messages
+            messages.append(.init(role: "assistant", content: answer))
+            messages.append(.init(role: "user", content: "That answer is not valid (\(problem)). Answer again with only the valid JSON."))
+            return Request(
+                model: self.model, messages: messages, temperature: self.temperature, max_tokens: self.max_tokens,
+                max_completion_tokens: self.max_completion_tokens, response_format: self.response_format
+            )
+        }
     }
 
     public struct Completion: Sendable, Hashable {
@@ -48,12 +62,22 @@ public struct ChatCompletionsClient: Sendable {
     public static func request(config: AIFieldConfig, model: String, prompt: String, capabilities: ModelCatalog.Model?) -> Request {
         var messages: [Request.Message] = []
         // The preamble says what of the prompt is fenced data; the field's own message follows it.
-        messages.append(.init(role: "system", content: PromptFence.systemMessage(config.systemMessage)))
+        var system = PromptFence.systemMessage(config.systemMessage)
+        var format: JSONValue?
+        if let schema = config.responseSchema {
+            format = ["type": "json_schema", "json_schema": ["name": "field_value", "schema": schema, "strict": true]]
+        } else if config.outputType != .text {
+            // JSON mode asks for the word JSON in the messages.
+            format = ["type": "json_object"]
+            system += "\n\nAnswer with one JSON object."
+        }
+        messages.append(.init(role: "system", content: system))
         messages.append(.init(role: "user", content: prompt))
         let completionParameter = capabilities?.tokenParameter == .maxCompletionTokens
         return Request(
             model: model, messages: messages, temperature: capabilities?.temperature == false ? nil : config.temperature,
-            max_tokens: completionParameter ? nil : config.maxTokens, max_completion_tokens: completionParameter ? config.maxTokens : nil
+            max_tokens: completionParameter ? nil : config.maxTokens, max_completion_tokens: completionParameter ? config.maxTokens : nil,
+            response_format: format
         )
     }
 

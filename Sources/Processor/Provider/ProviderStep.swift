@@ -24,10 +24,11 @@ public struct ProviderStep: Sendable {
         }
     }
 
-    /// What the calls came to, and how many were retried in place.
+    /// What the calls came to, how many were retried in place, and the request they sent.
     public struct Outcome: Sendable {
         public let outcome: ProviderOutcome
         public let retries: Int
+        public let request: ChatCompletionsClient.Request
     }
 
     let client: ChatCompletionsClient
@@ -44,25 +45,29 @@ public struct ProviderStep: Sendable {
     }
 
     public func call(_ order: JobOrder, prompt: String, logger: Logger) async -> Outcome {
-        let request = ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model))
+        await self.send(ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model)), logger: logger)
+    }
+
+    /// Sends `request`, retried in place as `call` says.
+    public func send(_ request: ChatCompletionsClient.Request, logger: Logger) async -> Outcome {
         var retries = 0
         while true {
             let started = ContinuousClock.now
             let outcome = await self.client.complete(request)
             self.calls.record(outcome, took: ContinuousClock.now - started)
             guard case .failure(let failure) = outcome, case .retryable(let after) = failure.kind, retries < self.policy.retries else {
-                return Outcome(outcome: outcome, retries: retries)
+                return Outcome(outcome: outcome, retries: retries, request: request)
             }
             let wait = after ?? Self.jittered(self.policy.firstBackoff * (1 << min(retries, 10)))
             // A provider asking for longer than we wait here gets its wish from the queue.
-            guard wait <= self.policy.longestWait else { return Outcome(outcome: outcome, retries: retries) }
+            guard wait <= self.policy.longestWait else { return Outcome(outcome: outcome, retries: retries, request: request) }
             logger.info("provider call failed; retrying in place", metadata: [
                 "error.code": "\(failure.code)", "retry.in_ms": "\(wait / .milliseconds(1))", "retry.number": "\(retries + 1)",
             ])
             do {
                 try await Task.sleep(for: wait)
             } catch {
-                return Outcome(outcome: .failure(ChatCompletionsClient.classify(CancellationError())), retries: retries)
+                return Outcome(outcome: .failure(ChatCompletionsClient.classify(CancellationError())), retries: retries, request: request)
             }
             retries += 1
         }

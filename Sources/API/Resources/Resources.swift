@@ -13,7 +13,7 @@ public struct PipelineResource: Codable, Sendable {
 }
 
 /// A field as the API shows it; `ai_config` is the validated config with defaults filled in. In
-/// a list it is a bounded summary: no `prompt`, `system_message` or lists (their sizes instead).
+/// a list it is a bounded summary: no `prompt`, `system_message`, lists or `output_schema` (sizes of the first three instead).
 public struct FieldResource: Codable, Sendable {
     public let id: FieldID
     public let pipeline: PipelineID
@@ -37,7 +37,9 @@ public struct FieldResource: Codable, Sendable {
         var config = field.aiConfig?.jsonValue
         if !whole, case .object(let object)? = config {
             // A bounded summary: its scalar settings, and the sizes of its text and lists.
-            var summary = object.filter { _, value in value.arrayValue == nil && value.stringValue.map { $0.utf8.count <= 100 } ?? true }
+            var summary = object.filter { _, value in
+                value.arrayValue == nil && value.objectValue == nil && value.stringValue.map { $0.utf8.count <= 100 } ?? true
+            }
             summary["prompt"] = nil
             summary["system_message"] = nil
             summary["prompt_bytes"] = .integer(Int64(field.aiConfig?.prompt.utf8.count ?? 0))

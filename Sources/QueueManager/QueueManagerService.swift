@@ -300,9 +300,22 @@ public struct QueueManagerService: Service {
             // Transient: queued again after our backoff (or the provider's, if longer) while
             // attempts remain. Permanent: failed now.
             let delay = failure.retryable ? self.retryPolicy.delay(afterAttempt: job.attempt, providerHintMilliseconds: failure.retryAfterMilliseconds) : nil
+            // Calls the provider answered are billed even though the attempt failed: priced here,
+            // within the same bounds as a completion's tokens.
+            let billed = failure.usage.map { usage -> JobQueue.Billed in
+                let prompt = min(max(0, usage.promptTokens), 20_000_000)
+                let bounded = TokenUsage(
+                    promptTokens: prompt, cachedTokens: min(max(0, usage.cachedTokens), prompt), completionTokens: min(max(0, usage.completionTokens), 20_000_000)
+                )
+                let models = self.settings.tunables.models
+                let cost = (models.model(job.model) ?? models.mostExpensive).cost(
+                    promptTokens: bounded.promptTokens, cachedTokens: bounded.cachedTokens, completionTokens: bounded.completionTokens
+                )
+                return JobQueue.Billed(usage: bounded, cost: cost)
+            }
             await self.fail(
                 job, code: Self.bounded(failure.code, 64), message: Self.bounded(failure.message, 500), retryAfter: delay,
-                providerRetries: failure.providerRetries
+                providerRetries: failure.providerRetries, billed: billed
             )
         case .declined(let job, let attempt):
             guard let held = self.settled(id, job, attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
@@ -358,10 +371,10 @@ public struct QueueManagerService: Service {
         return held
     }
 
-    private func fail(_ job: ClaimedJob, code: String, message: String, retryAfter: Duration?, providerRetries: Int = 0) async {
+    private func fail(_ job: ClaimedJob, code: String, message: String, retryAfter: Duration?, providerRetries: Int = 0, billed: JobQueue.Billed? = nil) async {
         do {
             try await self.queue.fail(
-                job.attemptReference, code: code, message: message, retryAfter: retryAfter, providerRetries: providerRetries, logger: self.logger
+                job.attemptReference, code: code, message: message, retryAfter: retryAfter, providerRetries: providerRetries, billed: billed, logger: self.logger
             )
         } catch {
             self.logger.error("recording a failed attempt failed; its lease will expire", metadata: ["job.id": "\(job.id)", "error": "\(SafeErrorDescription.of(error))"])

@@ -78,6 +78,9 @@ struct TypedOutputTests {
             #expect(never["status"] == "failed")
             #expect(never["error_code"] == "output_invalid")
             #expect(never["error_message"]?.stringValue?.contains("not JSON") == true)
+            // Both calls were answered, so both are billed: the failed attempt has its usage row.
+            let neverID = try #require(Int64(never["id"]?.integerValue ?? 0))
+            #expect(try await stack.count("SELECT count(*) FROM ai_usage WHERE job_id = \(neverID) AND tokens_used > 0 AND cost_micros > 0") == 1)
             let bodies = try await stack.providerRequests().map(\.body)
             #expect(bodies.count == 4, "two calls each: the answer and its repair")
             #expect(bodies.filter { $0.contains("That answer is not valid") }.count == 2)
@@ -100,6 +103,11 @@ struct TypedOutputTests {
                 (["prompt": "{name}", "output_type": "structured", "output_schema": ["type": "string"]], "output_schema"),
                 (["prompt": "{name}", "output_type": "json", "output_schema": ["type": "object", "properties": [:]]], "output_schema"),
                 (["prompt": "{name}", "output_type": "xml"], "output_type"),
+                // Strict structured output needs every property required and no others allowed.
+                (["prompt": "{name}", "output_type": "structured", "output_schema": ["type": "object", "properties": ["a": ["type": "string"]]]], "output_schema"),
+                // A model that takes no JSON mode cannot give a typed output.
+                (["prompt": "{name}", "output_type": "json", "model": "gpt-4"], "output_type"),
+                (["prompt": "{name}", "output_type": "number", "model": "gpt-4-turbo"], "output_type"),
             ]
             for (config, key) in bad {
                 let refused = try await Self.field(stack, "ai_x", config)

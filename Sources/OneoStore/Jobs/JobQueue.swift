@@ -92,11 +92,26 @@ public struct JobQueue: Sendable {
     /// retryable failure (`retryAfter` set) goes back to `pending` after that delay while
     /// attempts remain; a newer pending job for the same field supersedes it. Returns whether the
     /// attempt was still ours.
+    /// Tokens a failed attempt was billed for, priced: recorded as its usage row.
+    public struct Billed: Sendable {
+        public let usage: TokenUsage
+        public let cost: Microdollars
+
+        public init(usage: TokenUsage, cost: Microdollars) {
+            self.usage = usage
+            self.cost = cost
+        }
+    }
+
     @discardableResult
     public func fail(
-        _ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, providerRetries: Int = 0, logger: Logger
+        _ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, providerRetries: Int = 0, billed: Billed? = nil, logger: Logger
     ) async throws -> Bool {
         let seconds = delay.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
+        let prompt = billed?.usage.promptTokens ?? 0
+        let cached = billed?.usage.cachedTokens ?? 0
+        let completion = billed?.usage.completionTokens ?? 0
+        let cost = billed?.cost.rawValue ?? 0
         let rows = try await self.database.query(
             """
             WITH ended AS (
@@ -105,8 +120,17 @@ public struct JobQueue: Sendable {
                     error_code = \(code), error_message = \(message), error_retryable = \(delay != nil)
                 WHERE j.id = \(attempt.job) AND j.tenant_id = \(attempt.tenant) AND j.status = 'processing'
                   AND j.attempt = \(attempt.attempt) AND j.locked_by = \(self.worker)
-                RETURNING \(unescaped: Self.endedColumns), \(max(0, min(providerRetries, 1_000)))::int AS provider_retries),
-            \(unescaped: Self.history)
+                RETURNING \(unescaped: Self.endedColumns), \(max(0, min(providerRetries, 1_000)))::int AS provider_retries,
+                          j.triggered_by, j.model_name, j.pipeline_id, j.record_id, j.field_name),
+            \(unescaped: Self.history),
+            -- A failed attempt the provider answered (and bills) is charged like a completed one.
+            charged AS (
+                INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
+                                      prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms, pipeline_id, record_id, field_name)
+                SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, 'field_generation', \(prompt + completion)::int,
+                       \(prompt)::int, \(cached)::int, \(completion)::int, \(cost)::bigint, 0, pipeline_id, record_id, field_name
+                FROM ended WHERE \(billed != nil)
+                ON CONFLICT (job_id, attempt) DO NOTHING)
             SELECT id FROM ended
             """,
             logger: logger

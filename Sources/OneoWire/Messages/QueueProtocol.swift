@@ -177,6 +177,9 @@ public struct JobFailure: Sendable, Equatable, Codable {
     public var retryAfterMilliseconds: Int?
     /// Calls the processor retried in place before giving up on this attempt.
     public var providerRetries: Int
+    /// Tokens of calls the provider answered (and bills) although the attempt failed: a typed
+    /// reply that did not fit, a reply cut off by the limit. Absent when nothing was billed.
+    public var usage: TokenUsage?
 
     public init(job: JobID, attempt: Int, code: String, message: String, retryable: Bool, retryAfterMilliseconds: Int? = nil, providerRetries: Int = 0) {
         self.job = job
@@ -186,5 +189,18 @@ public struct JobFailure: Sendable, Equatable, Codable {
         self.retryable = retryable
         self.retryAfterMilliseconds = retryAfterMilliseconds
         self.providerRetries = providerRetries
+    }
+}
+
+/// Tokens a provider reported for a call.
+public struct TokenUsage: Sendable, Hashable, Codable {
+    public var promptTokens: Int
+    public var cachedTokens: Int
+    public var completionTokens: Int
+
+    public init(promptTokens: Int, cachedTokens: Int, completionTokens: Int) {
+        self.promptTokens = promptTokens
+        self.cachedTokens = cachedTokens
+        self.completionTokens = completionTokens
     }
 }

@@ -15,6 +15,22 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         public var tokenParameter: TokenParameter?
         /// Whether the model takes a temperature (nil: it does).
         public var temperature: Bool?
+        /// The most structured a reply it can be asked for (nil: strict JSON Schema).
+        public var responseFormat: ResponseFormat?
+
+        public enum ResponseFormat: String, Sendable, Codable, Equatable, Comparable {
+            case none
+            case jsonObject = "json_object"
+            case jsonSchema = "json_schema"
+
+            public static func < (lhs: Self, rhs: Self) -> Bool {
+                let order: [Self] = [.none, .jsonObject, .jsonSchema]
+                return order.firstIndex(of: lhs)! < order.firstIndex(of: rhs)!
+            }
+        }
+
+        /// What the model takes, resolved.
+        public var responseFormats: ResponseFormat { self.responseFormat ?? .jsonSchema }
 
         public enum TokenParameter: String, Sendable, Codable, Equatable {
             case maxTokens = "max_tokens"
@@ -31,6 +47,7 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
 
         private enum CodingKeys: String, CodingKey {
             case input, cachedInput = "cached_input", output, tokenParameter = "token_parameter", temperature
+            case responseFormat = "response_format"
         }
 
         public init(from decoder: any Decoder) throws {
@@ -40,6 +57,7 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
             self.output = try container.decode(Microdollars.self, forKey: .output)
             self.tokenParameter = try container.decodeIfPresent(TokenParameter.self, forKey: .tokenParameter)
             self.temperature = try container.decodeIfPresent(Bool.self, forKey: .temperature)
+            self.responseFormat = try container.decodeIfPresent(ResponseFormat.self, forKey: .responseFormat)
             for price in [self.input, self.cachedInput ?? .zero, self.output] where !(0...Self.highestPrice).contains(price.rawValue) {
                 throw DecodingError.dataCorruptedError(forKey: .input, in: container, debugDescription: "a price must be 0...\(Self.highestPrice) micro-dollars per million tokens")
             }
@@ -126,6 +144,7 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
                 var merged = new
                 merged.tokenParameter = new.tokenParameter ?? old.tokenParameter
                 merged.temperature = new.temperature ?? old.temperature
+                merged.responseFormat = new.responseFormat ?? old.responseFormat
                 return merged
             },
             images: self.images.merging(overrides.images) { _, new in new },

@@ -30,8 +30,13 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
     public var maxPromptChars: Int
     /// Personal values redacted on top of the built-in detectors: `email`, `phone`.
     public var redact: [RedactionKind]
-    /// The values a `single_select` or `multi_select` field may take.
-    public var choices: [String]
+    /// The values a `single_select` or `multi_select` field may take (stored and sent only when
+    /// there are any: older readers of a config or a frame never meet the key otherwise).
+    public var choices: [String] {
+        get { self.choiceList ?? [] }
+        set { self.choiceList = newValue.isEmpty ? nil : newValue }
+    }
+    private var choiceList: [String]?
     /// The JSON Schema a `structured` field's value follows (an object schema).
     public var outputSchema: JSONValue?
 
@@ -49,7 +54,8 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         case systemMessage = "system_message"
         case maxFieldChars = "max_field_chars"
         case maxPromptChars = "max_prompt_chars"
-        case redact, choices
+        case redact
+        case choiceList = "choices"
         case outputSchema = "output_schema"
     }
 
@@ -70,8 +76,17 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         self.maxFieldChars = 2_000
         self.maxPromptChars = 32_000
         self.redact = []
-        self.choices = []
+        self.choiceList = nil
         self.outputSchema = nil
+    }
+
+    /// What of a model's reply formats this output type needs.
+    public var neededResponseFormat: ModelCatalog.Model.ResponseFormat {
+        switch self.outputType {
+        case .text: .none
+        case .json: .jsonObject
+        case .structured, .number, .singleSelect, .multiSelect: .jsonSchema
+        }
     }
 
     /// The schema the provider is asked to answer in (strict structured output), for every type
@@ -87,7 +102,7 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         case .structured: return self.outputSchema
         case .number: return wrapped("value", ["type": "number"])
         case .singleSelect: return wrapped("value", ["type": "string", "enum": choices])
-        case .multiSelect: return wrapped("values", ["type": "array", "items": ["type": "string", "enum": choices]])
+        case .multiSelect: return wrapped("values", ["type": "array", "minItems": 1, "items": ["type": "string", "enum": choices]])
         }
     }
 
@@ -173,7 +188,7 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             }
             self.outputType = type
         }
-        self.choices = try reader.strings(.choices) ?? []
+        self.choices = try reader.strings(.choiceList) ?? []
         let selects = self.outputType == .singleSelect || self.outputType == .multiSelect
         if selects {
             guard (1...100).contains(self.choices.count), Set(self.choices).count == self.choices.count,
@@ -185,10 +200,13 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
         }
         self.outputSchema = reader.value(.outputSchema)
         if self.outputType == .structured {
-            if let schema = self.outputSchema {
-                guard schema["type"]?.stringValue == "object", schema.objectValue?["properties"]?.objectValue != nil, schema.unescapedJSONSize <= 16_384 else {
-                    throw FieldConfigError(key: "output_schema", problem: "must be a JSON Schema with \"type\": \"object\" and \"properties\", at most 16 KiB")
+            if let schema = self.outputSchema, !stored {
+                guard schema["type"]?.stringValue == "object", schema.objectValue?["properties"]?.objectValue != nil else {
+                    throw FieldConfigError(key: "output_schema", problem: "must be a JSON Schema with \"type\": \"object\" and \"properties\"")
                 }
+                let encoded = (try? JSONEncoder().encode(schema))?.count ?? Int.max
+                guard encoded <= 16_384 else { throw FieldConfigError(key: "output_schema", problem: "is \(encoded) bytes encoded; the limit is 16384") }
+                if let problem = Self.strictProblem(schema, at: "output_schema", depth: 0) { throw FieldConfigError(key: "output_schema", problem: problem) }
             } else if !stored {
                 // A field stored before schemas were taken runs as `json`.
                 throw FieldConfigError(key: "output_schema", problem: "is required for output_type structured: a JSON Schema of an object")
@@ -225,6 +243,23 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             }
             return kind
         }
+    }
+
+    /// What keeps a schema from OpenAI's strict structured output: every object must list all its
+    /// properties as required and allow no others; nesting at most 10 deep.
+    static func strictProblem(_ schema: JSONValue, at path: String, depth: Int) -> String? {
+        guard depth < 10 else { return "nests deeper than 10 levels at \(path)" }
+        if schema["type"]?.stringValue == "object" {
+            let properties = schema["properties"]?.objectValue ?? [:]
+            guard schema["additionalProperties"] == .bool(false) else { return "needs \"additionalProperties\": false at \(path) (strict structured output)" }
+            let required = Set(schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            guard required == Set(properties.keys) else { return "must list every property in \"required\" at \(path) (strict structured output)" }
+            for (name, property) in properties.sorted(by: { $0.key < $1.key }) {
+                if let problem = Self.strictProblem(property, at: "\(path).\(name)", depth: depth + 1) { return problem }
+            }
+        }
+        if let items = schema["items"], let problem = Self.strictProblem(items, at: "\(path)[]", depth: depth + 1) { return problem }
+        return nil
     }
 
     /// A name in `excluded_fields` or `trigger_fields`: at most 128 bytes and `PromptLimits.pathDepth`

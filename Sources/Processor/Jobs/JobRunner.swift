@@ -44,38 +44,66 @@ public struct JobRunner: Sendable {
             logger.warning("provider call failed", metadata: ["error.code": "\(failure.code)", "retryable": "\(retryable)", "provider.retries": "\(called.retries)"])
             // The provider's text never carries what we sent it back into the job row.
             let message = RequestEcho.strip(failure.message, sent: [prepared.prompt, order.config.systemMessage ?? ""])
-            return .failed(JobFailure(
+            var reported = JobFailure(
                 job: order.job, attempt: order.attempt, code: failure.code, message: message, retryable: retryable,
                 retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: called.retries
-            ))
+            )
+            reported.usage = failure.usage
+            return .failed(reported)
         case .completed(let reply):
-            var usage = (prompt: reply.promptTokens, cached: reply.cachedTokens, completion: reply.completionTokens)
+            var usage = TokenUsage(promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens)
             var value = OutputCheck.value(of: reply.content, for: order.config)
+            if case .failure = value, reply.finishReason == "length" {
+                // Cut off by the output limit: a repair with the same limit would be cut off too.
+                var failure = JobFailure(
+                    job: order.job, attempt: order.attempt, code: "output_truncated",
+                    message: "the reply was cut off by max_tokens before it fit the output type; raise ai_config.max_tokens", retryable: false
+                )
+                failure.usage = usage
+                return .failed(failure)
+            }
             if case .failure(let problem) = value {
                 // One repair: the model sees its answer and what is wrong with it.
                 logger.info("typed output invalid; asking once more", metadata: ["problem": "\(problem.message)"])
                 let repaired = await self.provider.send(called.request.repairing(reply.content, problem: problem.message), logger: logger)
                 switch repaired.outcome {
                 case .failure(let failure):
-                    return .failed(JobFailure(
+                    let retryable: Bool
+                    let after: Duration?
+                    switch failure.kind {
+                    case .permanent: (retryable, after) = (false, nil)
+                    case .retryable(let wait): (retryable, after) = (true, wait)
+                    }
+                    var reported = JobFailure(
                         job: order.job, attempt: order.attempt, code: failure.code,
                         message: RequestEcho.strip(failure.message, sent: [prepared.prompt, order.config.systemMessage ?? ""]),
-                        retryable: { if case .retryable = failure.kind { true } else { false } }(), providerRetries: repaired.retries
-                    ))
+                        retryable: retryable, retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: repaired.retries
+                    )
+                    // The first call was answered and billed.
+                    reported.usage = TokenUsage(
+                        promptTokens: usage.promptTokens + (failure.usage?.promptTokens ?? 0), cachedTokens: usage.cachedTokens + (failure.usage?.cachedTokens ?? 0),
+                        completionTokens: usage.completionTokens + (failure.usage?.completionTokens ?? 0)
+                    )
+                    return .failed(reported)
                 case .completed(let second):
-                    usage = (usage.prompt + second.promptTokens, usage.cached + second.cachedTokens, usage.completion + second.completionTokens)
+                    usage = TokenUsage(
+                        promptTokens: usage.promptTokens + second.promptTokens, cachedTokens: usage.cachedTokens + second.cachedTokens,
+                        completionTokens: usage.completionTokens + second.completionTokens
+                    )
                     value = OutputCheck.value(of: second.content, for: order.config)
                 }
             }
             switch value {
             case .failure(let problem):
-                return .failed(JobFailure(
+                var failure = JobFailure(
                     job: order.job, attempt: order.attempt, code: "output_invalid",
                     message: "the reply did not match the field's output type after one repair: \(problem.message)", retryable: false
-                ))
+                )
+                failure.usage = usage
+                return .failed(failure)
             case .success(let checked):
                 let milliseconds = Int((ContinuousClock.now - started) / .milliseconds(1))
-                logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(usage.prompt + usage.completion)"])
+                logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(usage.promptTokens + usage.completionTokens)"])
                 return .completed(ResultStep.completion(for: order, value: checked, usage: usage, audit: prepared.audit, milliseconds: milliseconds))
             }
         }

@@ -28,8 +28,10 @@ public struct ChatCompletionsClient: Sendable {
         /// a typed output gets.
         public func repairing(_ answer: String, problem: String) -> Request {
             var messages = self.messages
-            messages.append(.init(role: "assistant", content: answer))
-            messages.append(.init(role: "user", content: "That answer is not valid (\(problem)). Answer again with only the valid JSON."))
+            // The answer goes back as the model's own turn, cut to 4 KiB (enough to see what went
+            // wrong, never a doubled prompt); the problem is our text, bounded.
+            messages.append(.init(role: "assistant", content: String(decoding: answer.utf8.prefix(4_096), as: UTF8.self)))
+            messages.append(.init(role: "user", content: "That answer is not valid (\(String(problem.prefix(200)))). Answer again with only the valid JSON."))
             return Request(
                 model: self.model, messages: messages, temperature: self.temperature, max_tokens: self.max_tokens,
                 max_completion_tokens: self.max_completion_tokens, response_format: self.response_format
@@ -43,6 +45,8 @@ public struct ChatCompletionsClient: Sendable {
         /// Of the prompt tokens, those the provider served from its prompt cache (cheaper).
         public let cachedTokens: Int
         public let completionTokens: Int
+        /// `length` when the output limit cut the answer.
+        public var finishReason: String? = nil
     }
 
     public let baseURL: String
@@ -64,12 +68,18 @@ public struct ChatCompletionsClient: Sendable {
         // The preamble says what of the prompt is fenced data; the field's own message follows it.
         var system = PromptFence.systemMessage(config.systemMessage)
         var format: JSONValue?
-        if let schema = config.responseSchema {
+        // Only what the model takes (a field stored before the catalog said otherwise may ask
+        // for more): the instruction then rides in the system message, and the reply is checked.
+        let takes = capabilities?.responseFormats ?? .jsonSchema
+        if let schema = config.responseSchema, takes >= .jsonSchema {
             format = ["type": "json_schema", "json_schema": ["name": "field_value", "schema": schema, "strict": true]]
         } else if config.outputType != .text {
+            if takes >= .jsonObject { format = ["type": "json_object"] }
             // JSON mode asks for the word JSON in the messages.
-            format = ["type": "json_object"]
             system += "\n\nAnswer with one JSON object."
+            if let schema = config.responseSchema, let text = try? JSONEncoder().encode(schema) {
+                system += " It must follow this JSON Schema: " + String(decoding: text, as: UTF8.self)
+            }
         }
         messages.append(.init(role: "system", content: system))
         messages.append(.init(role: "user", content: prompt))
@@ -159,14 +169,21 @@ public struct ChatCompletionsClient: Sendable {
         // A reasoning model can spend the whole output limit thinking: an empty answer cut off
         // by the limit is not a value to store over the field's.
         if (first.message.content ?? "").isEmpty, first.finish_reason == "length" {
-            return .failure(ProviderFailure(
+            var failure = ProviderFailure(
                 kind: .permanent, code: "output_truncated",
                 message: "the model used all of max_tokens before writing an answer (reasoning models count their reasoning in it); raise ai_config.max_tokens"
-            ))
+            )
+            failure.usage = TokenUsage(
+                promptTokens: usage.prompt_tokens, cachedTokens: min(max(0, usage.cachedTokens), usage.prompt_tokens), completionTokens: usage.completion_tokens
+            )
+            return .failure(failure)
         }
         // Cached tokens are part of the prompt's: held to 0...prompt.
         let cached = min(max(0, usage.cachedTokens), usage.prompt_tokens)
-        return .completed(Completion(content: content, promptTokens: usage.prompt_tokens, cachedTokens: cached, completionTokens: usage.completion_tokens))
+        return .completed(Completion(
+            content: content, promptTokens: usage.prompt_tokens, cachedTokens: cached, completionTokens: usage.completion_tokens,
+            finishReason: first.finish_reason
+        ))
     }
 
     /// More tokens than any model's context and output together.
@@ -250,4 +267,13 @@ public struct ProviderFailure: Sendable, Hashable {
     public let kind: Kind
     public let code: String
     public let message: String
+    /// Tokens the provider reported although the call failed (it bills them).
+    public var usage: TokenUsage?
+
+    public init(kind: Kind, code: String, message: String, usage: TokenUsage? = nil) {
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.usage = usage
+    }
 }

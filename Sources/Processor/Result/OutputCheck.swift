@@ -24,18 +24,28 @@ public enum OutputCheck {
             default: return .failure(Problem(message: "value must be a number"))
             }
         case .singleSelect:
-            guard let choice = parsed["value"]?.stringValue, config.choices.contains(choice) else {
+            // The configured string is stored, byte for byte (not a canonically equal spelling).
+            guard let answer = parsed["value"]?.stringValue, let choice = Self.choice(answer, in: config.choices) else {
                 return .failure(Problem(message: "value must be one of the choices"))
             }
             return .success(.string(choice))
         case .multiSelect:
             guard let items = parsed["values"]?.arrayValue, !items.isEmpty else { return .failure(Problem(message: "values must be a list of choices")) }
-            let strings = items.compactMap(\.stringValue)
-            guard strings.count == items.count, Set(strings).count == strings.count, strings.allSatisfy(config.choices.contains) else {
-                return .failure(Problem(message: "values must be different choices from the list"))
+            var chosen: [String] = []
+            for item in items {
+                guard let answer = item.stringValue, let choice = Self.choice(answer, in: config.choices) else {
+                    return .failure(Problem(message: "values must be choices from the list"))
+                }
+                if !chosen.contains(where: { Array($0.utf8) == Array(choice.utf8) }) { chosen.append(choice) }
             }
-            return .success(.array(strings.map(JSONValue.string)))
+            return .success(.array(chosen.map(JSONValue.string)))
         }
+    }
+
+    /// The configured choice the answer names, compared byte for byte.
+    static func choice(_ answer: String, in choices: [String]) -> String? {
+        let bytes = Array(answer.utf8)
+        return choices.first { Array($0.utf8) == bytes }
     }
 
     /// What in `value` breaks `schema` (a subset of JSON Schema: type, properties, required,
@@ -51,11 +61,13 @@ public enum OutputCheck {
             for name in schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [] where object[name] == nil {
                 return "\(path).\(name) is required"
             }
-            if schema["additionalProperties"] == .bool(false), let extra = object.keys.sorted().first(where: { properties[$0] == nil }) {
-                return "\(path).\(extra) is not allowed"
+            // The key is the reply's text: never quoted back (it goes into the repair request).
+            if schema["additionalProperties"] == .bool(false), object.keys.contains(where: { properties[$0] == nil }) {
+                return "\(path) has a property the schema does not allow"
             }
-            for (name, item) in object.sorted(by: { $0.key < $1.key }) {
-                if let property = properties[name], let problem = Self.problem(item, property, at: "\(path).\(name)", depth: depth + 1) { return problem }
+            // Paths name the schema's own keys only.
+            for (name, property) in properties.sorted(by: { $0.key < $1.key }) {
+                if let item = object[name], let problem = Self.problem(item, property, at: "\(path).\(String(name.prefix(64)))", depth: depth + 1) { return problem }
             }
         case "array"?:
             guard let items = value.arrayValue else { return "\(path) must be a list" }

@@ -5,11 +5,11 @@ public import OneoPrompt
 /// output type (`OutputCheck`): a string for text, a JSON value for the rest.
 public enum ResultStep {
     public static func completion(
-        for order: JobOrder, value: JSONValue, usage: (prompt: Int, cached: Int, completion: Int), audit: JSONValue, milliseconds: Int
+        for order: JobOrder, value: JSONValue, usage: TokenUsage, audit: JSONValue, milliseconds: Int
     ) -> JobCompletion {
         JobCompletion(
             job: order.job, attempt: order.attempt, value: value, audit: audit,
-            promptTokens: usage.prompt, cachedTokens: usage.cached, completionTokens: usage.completion, milliseconds: milliseconds
+            promptTokens: usage.promptTokens, cachedTokens: usage.cachedTokens, completionTokens: usage.completionTokens, milliseconds: milliseconds
         )
     }
 }

@@ -214,7 +214,7 @@ let package = Package(
         .testTarget(
             name: "OneoCoreTests",
             dependencies: [
-                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "Processor", "API", "ProviderSimulator",
+                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "Processor", "API", "ProviderSimulator", "StackControl",
                 .product(name: "PropertyBased", package: "swift-property-based"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

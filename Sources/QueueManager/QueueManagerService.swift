@@ -149,7 +149,7 @@ public struct QueueManagerService: Service {
         for job in claimed {
             // A model without a price is never called: what it costs could not be known.
             guard self.settings.tunables.models.model(job.model) != nil else {
-                await self.fail(job, code: JobFailureCode.modelUnpriced.rawValue, message: "model '\(Self.bounded(job.model, 100))' has no price; add it with serve --models", retryAfter: nil)
+                await self.fail(job, code: JobFailureCode.modelUnpriced.rawValue, message: "model '\(PlainText.bounded(job.model, 100))' has no price; add it with serve --models", retryAfter: nil)
                 continue
             }
             switch job.config {
@@ -270,7 +270,7 @@ public struct QueueManagerService: Service {
             let bytes: Int
             switch Self.storable(completion) {
             case .failure(let problem):
-                await self.fail(job, code: "invalid_output", message: Self.bounded(problem.message, 500), retryAfter: nil)
+                await self.fail(job, code: "invalid_output", message: PlainText.bounded(problem.message, 500), retryAfter: nil)
                 return true
             case .success(let size):
                 bytes = size
@@ -314,7 +314,7 @@ public struct QueueManagerService: Service {
                 return JobQueue.Billed(usage: bounded, cost: cost)
             }
             await self.fail(
-                job, code: Self.bounded(failure.code, 64), message: Self.bounded(failure.message, 500), retryAfter: delay,
+                job, code: PlainText.bounded(failure.code, 64), message: PlainText.bounded(failure.message, 500), retryAfter: delay,
                 providerRetries: failure.providerRetries, billed: billed
             )
         case .declined(let job, let attempt):
@@ -381,13 +381,6 @@ public struct QueueManagerService: Service {
         }
     }
 
-    /// A processor's text, cut to `limit` scalars without control or format characters (no
-    /// escape sequence for an operator's terminal, no U+202E turning the text around).
-    static func bounded(_ text: String, _ limit: Int) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.lazy.filter {
-            $0.properties.generalCategory != .control && $0.properties.generalCategory != .format
-        }.prefix(limit)))
-    }
 
     // MARK: Demand, rescue, leases
 

@@ -7,6 +7,7 @@ import OneoPrompt
 import OneoWire
 import Processor
 import ProviderSimulator
+import StackControl
 import Testing
 
 /// The provider client against every fault the simulator acts out, over real HTTP: each ends in
@@ -84,13 +85,9 @@ struct ProviderFaultTests {
         try await Self.withSimulator { base in
             let task = Task { await Self.call(base, prompt: "wait [sim-fault: slow ms=30000]", timeout: .seconds(60)) }
             // Cancelled once the simulator holds the call (its request log shows it).
-            let log = base.replacingOccurrences(of: "/v1", with: "/sim/requests")
-            let deadline = ContinuousClock.now + .seconds(10)
-            while ContinuousClock.now < deadline {
-                let response = try await HTTPClient.shared.execute(HTTPClientRequest(url: log), timeout: .seconds(5))
-                let body = try await response.body.collect(upTo: 1 << 20)
-                if body.readableBytes > 2 { break }
-                try await Task.sleep(for: .milliseconds(20))
+            let log = JSONClient(baseURL: base.replacingOccurrences(of: "/v1", with: ""))
+            try await waitUntil("the simulator to hold the call", timeout: .seconds(10), interval: .milliseconds(20)) {
+                try await log.get("/sim/requests").body.arrayValue?.isEmpty == false
             }
             let started = ContinuousClock.now
             task.cancel()

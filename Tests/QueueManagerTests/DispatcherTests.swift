@@ -217,7 +217,7 @@ struct CommitRoomTests {
     @Test("a processor's text is kept without control or format characters, cut to its limit")
     func boundedText() {
         let text = "bad\u{1B}[31m key\u{9B}2J \u{202E}desrever\u{200B}" + String(repeating: "x", count: 1_000)
-        let kept = QueueManagerService.bounded(text, 100)
+        let kept = PlainText.bounded(text, 100)
         #expect(kept.unicodeScalars.count == 100)
         #expect(!kept.unicodeScalars.contains { $0.value == 0x1B || $0.value == 0x9B || $0.value == 0x202E || $0.value == 0x200B })
         #expect(kept.hasPrefix("bad[31m key2J desrever"))

@@ -38,15 +38,15 @@ enum FieldValidator {
         guard let aiConfig, !aiConfig.isNull else { throw APIError.invalid("an ai_generated field needs an ai_config with a prompt") }
         let config = try self.config(aiConfig)
         let model = config.model ?? defaultModel
-        if let priced = models.model(model), priced.responseFormats < config.neededResponseFormat {
-            throw APIError.invalid(
-                "ai_config.output_type \(config.outputType.rawValue) needs \(config.neededResponseFormat.rawValue) replies, which model '\(String(model.unicodeScalars.prefix(100)))' does not give"
-            )
-        }
-        guard models.model(model) != nil else {
+        guard let priced = models.model(model) else {
             throw APIError.invalid(
                 "\(config.model == nil ? "the tenant's default model" : "ai_config.model") '\(String(model.unicodeScalars.prefix(100)))' has no price; "
                     + "an operator adds models with serve --models"
+            )
+        }
+        guard priced.responseFormats >= config.neededResponseFormat else {
+            throw APIError.invalid(
+                "ai_config.output_type \(config.outputType.rawValue) needs \(config.neededResponseFormat.rawValue) replies, which model '\(String(model.unicodeScalars.prefix(100)))' does not give"
             )
         }
         let template = try self.template(config.prompt)

@@ -182,7 +182,7 @@ struct JobHealthRoutes {
             let errors = try await connection.query(
                 """
                 SELECT error_code, ended_at FROM ai_job_attempts
-                WHERE tenant_id = \(tenant) AND error_code LIKE 'provider%' OR (tenant_id = \(tenant) AND error_code = 'insufficient_quota')
+                WHERE tenant_id = \(tenant) AND (error_code LIKE 'provider%' OR error_code = 'insufficient_quota')
                 ORDER BY ended_at DESC LIMIT 1
                 """,
                 logger: context.logger

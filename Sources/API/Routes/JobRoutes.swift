@@ -79,26 +79,25 @@ struct JobRoutes {
     /// A job shows its newest attempts, at most this many (retry loops make long histories).
     static let attemptsShown = 100
 
-    private static let columnList = """
+    /// The columns of a job; a large `output_data` or `prompt_audit` is read through `shown`.
+    private static func columns(output: String, audit: String) -> String {
+        """
         ai_jobs.id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, \
-        input_data, status, output_data, tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_cents, cost_micros, \
-        processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, prompt_audit, \
+        input_data, status, \(output), tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_cents, cost_micros, \
+        processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, \(audit), \
         ai_jobs.created_at, updated_at, started_at, completed_at
         """
+    }
 
-    /// The list's columns: a large output or audit is shown as `{"truncated": true, "bytes": N}`
-    /// (the job itself has it whole), so a page of 500 jobs stays a few megabytes at most.
-    static let listColumns = Self.columnList
-        .replacingOccurrences(of: "status, output_data,", with: """
-            status, CASE WHEN octet_length(output_data::text) <= \(Self.listValueBytes) THEN output_data \
-            ELSE jsonb_build_object('truncated', true, 'bytes', octet_length(output_data::text)) END AS output_data,
-            """)
-        .replacingOccurrences(of: "cache_hit, prompt_audit,", with: """
-            cache_hit, CASE WHEN octet_length(prompt_audit::text) <= \(Self.listValueBytes) THEN prompt_audit \
-            ELSE jsonb_build_object('truncated', true, 'bytes', octet_length(prompt_audit::text)) END AS prompt_audit,
-            """)
+    /// A JSON column over 4 KiB as `{"truncated": true, "bytes": N}` (the job itself has it whole),
+    /// so a page of 500 jobs stays a few megabytes at most.
+    private static func shown(_ column: String) -> String {
+        "CASE WHEN octet_length(\(column)::text) <= 4096 THEN \(column) "
+            + "ELSE jsonb_build_object('truncated', true, 'bytes', octet_length(\(column)::text)) END AS \(column)"
+    }
 
-    static let listValueBytes = 4_096
+    private static let columnList = Self.columns(output: "output_data", audit: "prompt_audit")
+    static let listColumns = Self.columns(output: Self.shown("output_data"), audit: Self.shown("prompt_audit"))
 
     /// `?ordering=` values and the SQL each stands for (constant text: the parameter only picks one).
     static let orderings: [String: String] = [

@@ -90,9 +90,9 @@ struct JobsCommand: AsyncParsableCommand {
                 print(try job.jsonLine(attempts: attempts))
                 return
             }
-            print("job \(job.id)  tenant \(job.tenant)  record \(job.record)  field \(printable(job.field, 200))")
+            print("job \(job.id)  tenant \(job.tenant)  record \(job.record)  field \(PlainText.bounded(job.field, 200))")
             print("status \(job.status)  attempt \(job.attempt) of \(job.maxAttempts)  cost \(job.costMicros) µ$")
-            if let code = job.errorCode { print("error \(printable(code, 64)): \(printable(job.errorMessage, 500))") }
+            if let code = job.errorCode { print("error \(PlainText.bounded(code, 64)): \(PlainText.bounded(job.errorMessage, 500))") }
             if !attempts.isEmpty {
                 print("")
                 printTable(["attempt", "outcome", "error", "provider retries", "ended", "message"], attempts)
@@ -265,18 +265,10 @@ struct JobRow: Sendable {
     }
 }
 
-/// Text from the database as a terminal may show it: at most `limit` scalars, control and format
-/// characters (escape sequences, bidi overrides) as spaces.
-func printable(_ text: String, _ limit: Int) -> String {
-    String(String.UnicodeScalarView(text.unicodeScalars.prefix(limit).map {
-        $0.properties.generalCategory == .control || $0.properties.generalCategory == .format ? " " : $0
-    }))
-}
-
 /// Columns padded to their widest cell; cells are cut at 60 characters and stripped of control
 /// characters (an error message is text from a provider).
 func printTable(_ header: [String], _ rows: [[String]]) {
-    let cells = ([header] + rows).map { $0.map { printable($0, 60) } }
+    let cells = ([header] + rows).map { $0.map { PlainText.bounded($0, 60) } }
     var widths = Array(repeating: 0, count: header.count)
     for row in cells { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
     for row in cells {

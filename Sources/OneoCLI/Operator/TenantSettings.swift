@@ -168,17 +168,17 @@ extension TenantCommand {
             case .own: tenant.ownKeySet ? "its own (set)" : "its own (NOT SET: calls go without a key)"
             case .operator:
                 tenant.operatorKeySet
-                    ? "the operator's fallback key, sent to \(printable(tenant.operatorBaseURL ?? "?", 300)) (oneo-ai operator set-key)"
+                    ? "the operator's fallback key, sent to \(PlainText.bounded(tenant.operatorBaseURL ?? "?", 300)) (oneo-ai operator set-key)"
                     : "the operator's fallback key (NOT SET: its processor does not start)"
             }
             let rows: [(String, String)] = [
-                ("tenant", "\(tenant.slug) (id \(tenant.id)) \(printable(tenant.name, 200))"),
+                ("tenant", "\(tenant.slug) (id \(tenant.id)) \(PlainText.bounded(tenant.name, 200))"),
                 ("status", tenant.status + (tenant.alwaysOn ? ", always on" : "")),
-                ("base url", printable(tenant.baseURL, 300)),
-                ("default model", printable(tenant.defaultModel, 100)),
+                ("base url", PlainText.bounded(tenant.baseURL, 300)),
+                ("default model", PlainText.bounded(tenant.defaultModel, 100)),
                 ("provider key", key),
                 ("monthly budget", tenant.monthlyBudget.map { "\($0.rawValue) micro-dollars (\($0))" } ?? "none"),
-                ("sensitive fields", tenant.sensitiveFields.isEmpty ? "(built-in list only)" : tenant.sensitiveFields.map { printable($0, 64) }.joined(separator: ", ")),
+                ("sensitive fields", tenant.sensitiveFields.isEmpty ? "(built-in list only)" : tenant.sensitiveFields.map { PlainText.bounded($0, 64) }.joined(separator: ", ")),
             ]
             for (label, value) in rows { print(label.padding(toLength: 17, withPad: " ", startingAt: 0) + value) }
         }

@@ -239,9 +239,7 @@ public struct ChatCompletionsClient: Sendable {
         // scalars, without control or format characters (no U+202E turning the text around).
         let bounded = String(String.UnicodeScalarView(message.unicodeScalars.prefix(4_096)))
         let redacted = SensitiveValueDetector().redact(bounded).text
-        return String(String.UnicodeScalarView(redacted.unicodeScalars.prefix(300).map {
-            $0.properties.generalCategory == .control || $0.properties.generalCategory == .format ? " " : $0
-        }))
+        return PlainText.bounded(redacted, 300)
     }
 
     private static func describe(_ error: any Error) -> String {

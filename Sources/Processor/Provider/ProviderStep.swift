@@ -58,7 +58,7 @@ public struct ProviderStep: Sendable {
             guard case .failure(let failure) = outcome, case .retryable(let after) = failure.kind, retries < self.policy.retries else {
                 return Outcome(outcome: outcome, retries: retries, request: request)
             }
-            let wait = after ?? Self.jittered(self.policy.firstBackoff * (1 << min(retries, 10)))
+            let wait = after ?? Backoff.fullJitter(upTo: self.policy.firstBackoff * (1 << min(retries, 10)))
             // A provider asking for longer than we wait here gets its wish from the queue.
             guard wait <= self.policy.longestWait else { return Outcome(outcome: outcome, retries: retries, request: request) }
             logger.info("provider call failed; retrying in place", metadata: [
@@ -71,13 +71,6 @@ public struct ProviderStep: Sendable {
             }
             retries += 1
         }
-    }
-
-    /// A wait drawn uniformly from 0 up to `ceiling` (full jitter: retries of many jobs that
-    /// failed together spread out instead of arriving together again).
-    static func jittered(_ ceiling: Duration) -> Duration {
-        let milliseconds = max(0, Int64(ceiling / .milliseconds(1)))
-        return .milliseconds(Int64.random(in: 0...milliseconds))
     }
 }
 

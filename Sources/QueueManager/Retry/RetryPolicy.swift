@@ -24,9 +24,8 @@ public struct RetryPolicy: Sendable {
     /// spread out instead of failing together again), raised to the provider's hint (an hour at
     /// most, as the processor already bounds it).
     public func delay(afterAttempt attempt: Int, providerHintMilliseconds hint: Int?) -> Duration {
-        let ceiling = self.ceilingMilliseconds(afterAttempt: attempt)
-        let drawn = ceiling > 0 ? Int.random(in: 0...ceiling) : 0
-        let floor = min(max(hint ?? 0, 0), 3_600_000)
-        return .milliseconds(Int64(max(drawn, floor)))
+        let drawn = Backoff.fullJitter(upTo: .milliseconds(Int64(self.ceilingMilliseconds(afterAttempt: attempt))))
+        let floor = Duration.milliseconds(Int64(min(max(hint ?? 0, 0), 3_600_000)))
+        return max(drawn, floor)
     }
 }

@@ -64,13 +64,21 @@ extension Supervisor {
             state: status.state.rawValue, uptimeSeconds: status.uptimeSeconds, restarts: status.restarts,
             jobsInFlight: child.state.inFlight, jobsCompleted: child.state.completed,
             lastHeartbeatSecondsAgo: child.pid == nil ? nil : Self.seconds(.now - child.state.lastHeard),
-            detail: status.detail, lastExit: status.lastError,
+            detail: status.detail, lastExit: status.lastError.map(Self.exitCategory),
             providerCall: child.pid == nil ? nil : child.providerCall.map { entry in
                 var aged = entry.call
                 aged.ageMilliseconds += Int((ContinuousClock.now - entry.heard) / .milliseconds(1))
                 return aged
             }
         )
+    }
+
+    /// How a processor's last run ended, as its tenant may see it: a category, never the detail
+    /// (paths, uids, database errors are the operator's, in `oneo-ai status`).
+    static func exitCategory(_ detail: String) -> String {
+        if detail.hasPrefix("signal") || detail.contains("signal ") { return "killed" }
+        if detail.hasPrefix("exit code") { return "exited" }
+        return "failed_to_start"
     }
 
     private static func seconds(_ duration: Duration) -> Double {

@@ -56,4 +56,13 @@ struct FrameMailboxTests {
         #expect(answers.count == 200)
         #expect(taken.dropped == 10)
     }
+
+    @Test("a flood of broken frames keeps one: it is what ends the reading of that child")
+    func oneBrokenFrame() {
+        let mailbox = FrameMailbox()
+        for _ in 0..<10_000 { _ = mailbox.offer(nil) }
+        let taken = mailbox.take()
+        #expect(taken.messages.count == 1 && taken.messages.first == .some(nil))
+        #expect(taken.dropped == 9_999)
+    }
 }

@@ -18,21 +18,12 @@ enum Ratio {
 /// the usage rows, which outlive the jobs they were spent on.
 struct AnalyticsRoutes {
     let database: PostgresClient
-    /// One analytics query per tenant at a time: a tenant polling year-long ranges holds one of
-    /// the API's database connections, not all of them.
-    let running = WaiterCounts()
+    /// One analytics query per tenant at a time, under a statement timeout.
+    let gate: TenantQueryGate
 
-    /// Runs `body` as the tenant with a statement timeout, or answers 429 while another of the
-    /// tenant's analytics queries runs.
-    func query<Result: Sendable>(_ tenant: TenantID, _ context: APIRequestContext, _ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
-        guard self.running.enter(tenant, limit: 1) else {
-            throw APIError(.tooManyRequests, code: "busy", message: "another analytics query of this tenant is running; try again when it ends")
-        }
-        defer { self.running.leave(tenant) }
-        return try await self.database.asTenant(tenant, logger: context.logger) { connection in
-            try await connection.query("SET LOCAL statement_timeout = 10000", logger: context.logger)
-            return try await body(connection)
-        }
+    init(database: PostgresClient) {
+        self.database = database
+        self.gate = TenantQueryGate(database: database, perTenant: 1)
     }
 
     /// `group_by` values and the SQL each groups by (constant text: the parameter only picks one).
@@ -121,7 +112,7 @@ struct AnalyticsRoutes {
         group.get("ai-analytics/performance") { request, context in
             let caller = try context.require(.read)
             let range = try Range(request)
-            let results = try await self.query(caller.tenant, context) { connection -> [ModelPerformance] in
+            let results = try await self.gate.run(caller.tenant, context) { connection -> [ModelPerformance] in
                 let rows = try await connection.query(
                     """
                     SELECT model_name, count(*)::bigint,
@@ -160,7 +151,7 @@ struct AnalyticsRoutes {
             throw APIError.invalid("group_by must be one of \(Self.groupings.keys.sorted().joined(separator: ", "))")
         }
         // One statement: the groups, and the total as the row whose grouping() is 1.
-        let rows = try await self.query(caller.tenant, context) { connection -> [(Bool, UsageRow)] in
+        let rows = try await self.gate.run(caller.tenant, context) { connection -> [(Bool, UsageRow)] in
             let result = try await connection.query(
                 """
                 SELECT grouping(\(unescaped: expression))::int AS whole, coalesce(\(unescaped: expression), '') AS key, count(*)::bigint,

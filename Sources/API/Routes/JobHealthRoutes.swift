@@ -33,7 +33,13 @@ struct JobHealthRoutes {
     let redis: RedisSettings?
     /// Each answer is kept a little while: a tenant polling hard costs the database and the
     /// supervisor one query per tenant per interval, and Redis one PING for everyone.
-    private let diagnosticsCache = ShortLivedCache<TenantID, Diagnostics>(lifetime: .seconds(5))
+    private let diagnosticsCache = ShortLivedCache<DiagnosticsKey, Diagnostics>(lifetime: .seconds(5))
+    private let gate: TenantQueryGate
+
+    struct DiagnosticsKey: Hashable, Sendable {
+        let tenant: TenantID
+        let window: Int
+    }
     private let healthCache = ShortLivedCache<TenantID, ProcessorHealth?>(lifetime: .seconds(1))
     private let redisCache = ShortLivedCache<Int, Diagnostics.Check>(lifetime: .seconds(5), capacity: 1)
 
@@ -41,6 +47,7 @@ struct JobHealthRoutes {
         self.database = database
         self.health = health
         self.redis = redis
+        self.gate = TenantQueryGate(database: database, perTenant: 1)
     }
 
     struct WorkerHealth: ResponseEncodable {
@@ -74,9 +81,10 @@ struct JobHealthRoutes {
         group.get("ai-jobs/diagnostics") { request, context in
             let caller = try context.require(.read)
             let window = try request.queryInteger("window_minutes", default: 60, range: 1...10_080)
-            if let cached = self.diagnosticsCache.value(for: caller.tenant), cached.failures.window_minutes == window { return cached }
+            let key = DiagnosticsKey(tenant: caller.tenant, window: window)
+            if let cached = self.diagnosticsCache.value(for: key) { return cached }
             let fresh = try await self.diagnostics(caller.tenant, windowMinutes: window, context: context)
-            self.diagnosticsCache.store(fresh, for: caller.tenant)
+            self.diagnosticsCache.store(fresh, for: key)
             return fresh
         }
     }
@@ -137,7 +145,7 @@ struct JobHealthRoutes {
 
     private func diagnostics(_ tenant: TenantID, windowMinutes: Int, context: APIRequestContext) async throws -> Diagnostics {
         let started = ContinuousClock.now
-        let (queue, failures, history) = try await self.database.asTenant(tenant, logger: context.logger) { connection in
+        let (queue, failures, history) = try await self.gate.run(tenant, context) { connection in
             var byStatus = Dictionary(uniqueKeysWithValues: JobStatus.allCases.map { ($0.rawValue, 0) })
             var oldest: Double?
             var due = 0

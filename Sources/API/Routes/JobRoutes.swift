@@ -12,6 +12,14 @@ import PostgresNIO
 struct JobRoutes {
     let database: PostgresClient
     let pipelines: PipelineStore
+    /// Lists scan a tenant's jobs: two at a time per tenant, under a statement timeout.
+    let gate: TenantQueryGate
+
+    init(database: PostgresClient, pipelines: PipelineStore) {
+        self.database = database
+        self.pipelines = pipelines
+        self.gate = TenantQueryGate(database: database)
+    }
 
     func add(to group: RouterGroup<APIRequestContext>) {
         group.get("ai-jobs") { request, context in
@@ -183,7 +191,7 @@ struct JobRoutes {
         }
         let offset = (page - 1) * pageSize
         // One static statement: absent filters bind NULL and drop out; the window gives the total.
-        let (count, results) = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> (Int, [JobResource]) in
+        let (count, results) = try await self.gate.run(caller.tenant, context) { connection -> (Int, [JobResource]) in
             let rows = try await connection.query(
                 Self.matching(
                     filters, tenant: caller.tenant, pipeline: pipeline, select: Self.listColumns + ", count(*) OVER () AS total_count",

@@ -45,7 +45,7 @@ public struct JobMaintenance: Sendable {
                 DELETE FROM ai_jobs WHERE id IN (
                     SELECT id FROM ai_jobs
                     WHERE status IN ('completed', 'failed', 'cancelled')
-                      AND coalesce(completed_at, updated_at) < now() - make_interval(days => \(days)::int)
+                      AND completed_at < now() - make_interval(days => \(days)::int)
                       AND (\(tenant)::bigint IS NULL OR tenant_id = \(tenant))
                     LIMIT \(batch)::int)
                 RETURNING id

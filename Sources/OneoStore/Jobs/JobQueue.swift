@@ -332,7 +332,7 @@ public struct JobQueue: Sendable {
         return """
             status = CASE WHEN \(superseded) THEN 'cancelled' WHEN \(again) THEN 'pending' ELSE 'failed' END,
             retry_count = j.retry_count + CASE WHEN \(again) THEN 1 ELSE 0 END,
-            completed_at = CASE WHEN \(again) THEN NULL ELSE now() END,
+            completed_at = CASE WHEN \(superseded) THEN now() WHEN \(again) THEN NULL ELSE now() END,
             lease_until = NULL, locked_by = NULL, updated_at = now()
             """
     }

@@ -263,7 +263,13 @@ final class ChildIO: Sendable {
             guard buffer.count - start >= 4 + length else { return true }
             let body = Array(buffer[(start + 4)..<(start + 4 + length)])
             start += 4 + length
-            handler(try? Frame.decode(ChildMessage.self, body: body))
+            // A frame that does not decode is a broken or hostile child: reading it ends here (once;
+            // its heartbeats stop with it and the watchdog replaces it).
+            guard let message = try? Frame.decode(ChildMessage.self, body: body) else {
+                handler(nil)
+                return false
+            }
+            handler(message)
         }
         return true
     }

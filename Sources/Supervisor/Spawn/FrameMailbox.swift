@@ -34,6 +34,9 @@ final class FrameMailbox: Sendable {
                       case .need(let earlier) = state.queue[index] {
                 // Requests for processors merge: the supervisor reads a set of tenants, however many frames.
                 state.queue[index] = .need(tenants: Array(Set(earlier + tenants)))
+            } else if message == nil && state.queue.contains(where: { $0 == nil }) {
+                // One broken frame says it all.
+                state.dropped += 1
             } else if message == nil || state.queue.count < Self.capacity || Self.isAnswer(message) && state.queue.count < Self.answerCapacity {
                 // Answers to our own requests pass the bound (their number is ours to bound):
                 // a lost one would cost a needless reconnect or SIGTERM.

@@ -36,6 +36,7 @@ public enum APIServer {
         JobActionRoutes(database: database, pipelines: pipelines, attempts: attempts).add(to: api)
         JobHealthRoutes(database: database, health: health, redis: redis).add(to: api)
         AnalyticsRoutes(database: database).add(to: api)
+        BudgetRoutes(gate: TenantQueryGate(database: database, perTenant: 2)).add(to: api)
         PreviewRoutes(database: database, pipelines: pipelines, models: tunables.models).add(to: api)
         // Every connection gets its own guard over the shared counts: caps, head and body deadlines.
         let counts = ConnectionCounts(settings: connections)

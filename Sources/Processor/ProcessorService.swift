@@ -44,6 +44,7 @@ public struct ProcessorService: Service {
     public let activity = Activity()
     private let drainState = DrainState()
     private let running = RunningJobs()
+    private let budget = BudgetGate()
 
     /// Told when the queue manager closed our connection (not when we replaced or closed it).
     private let queueLost: @Sendable () -> Void
@@ -75,7 +76,8 @@ public struct ProcessorService: Service {
                     longestWait: .tunable(milliseconds: settings.tunables.processors.providerRetryWaitMaxMilliseconds)
                 ),
                 models: settings.tunables.models
-            )
+            ),
+            budget: self.budget
         )
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
@@ -127,14 +129,25 @@ public struct ProcessorService: Service {
                 outboundLimit: self.settings.tunables.frames.processorReportBytes
             )
             self.logger.info("connected to the queue manager")
+            defer { self.budget.connect(nil) }
             try await channel.run { inbound, outbound in
                 self.drainState.writer.withLock { $0 = outbound }
+                self.budget.connect { report in
+                    do {
+                        try await outbound.send(report)
+                        return true
+                    } catch {
+                        return false
+                    }
+                }
                 if self.drainState.stopping.withLock({ $0 }) { try await outbound.send(.draining) }
                 try await withThrowingDiscardingTaskGroup { jobs in
                     for try await message in inbound {
                         switch message {
                         case .fields(let list):
                             self.context.receive(list)
+                        case .budget(let answer):
+                            self.budget.answer(answer)
                         case .cancel(let job, let attempt):
                             if self.running.cancel(job: job, attempt: attempt) {
                                 self.logger.info("job cancelled; aborting its provider call", metadata: ["job.id": "\(job)", "job.attempt": "\(attempt)"])

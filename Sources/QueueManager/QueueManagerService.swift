@@ -153,7 +153,13 @@ public struct QueueManagerService: Service {
                 continue
             }
             switch job.config {
-            case .success(let config): ready.append((job, job.order(config: config)))
+            case .success(let config):
+                var job = job
+                let fieldLimit = job.fieldBudget(config: config, defaultCents: self.settings.tunables.budgets.fieldLimitCents)
+                if fieldLimit != nil || job.tenantMonthlyBudget != nil {
+                    job.budget = ClaimedJob.Budget(fieldLimit: fieldLimit, outputLimit: config.maxTokens)
+                }
+                ready.append((job, job.order(config: config, budgeted: job.budget != nil)))
             case .failure(let error):
                 await self.fail(job, code: JobFailureCode.badTemplate.rawValue, message: "the field's stored config is invalid: \(error)", retryAfter: nil)
             }
@@ -315,8 +321,10 @@ public struct QueueManagerService: Service {
             }
             await self.fail(
                 job, code: PlainText.bounded(failure.code, 64), message: PlainText.bounded(failure.message, 500), retryAfter: delay,
-                providerRetries: failure.providerRetries, billed: billed
+                providerRetries: failure.providerRetries, billed: billed, unmetered: failure.unmetered
             )
+        case .reserve(let request):
+            self.reserve(request, on: id, logger: logger)
         case .declined(let job, let attempt):
             guard let held = self.settled(id, job, attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
             // A processor declines only while draining or full: it gets nothing more on this
@@ -326,6 +334,65 @@ public struct QueueManagerService: Service {
             _ = try? await self.queue.giveBack([held.attemptReference], logger: logger)
         }
         return true
+    }
+
+    /// Reserves a call's bound, priced here from the model we sent (the processor names only
+    /// sizes), against the job's budgets, in the group commit; the answer goes back once the
+    /// reservation is durable. A refusal means no call: the processor reports the job failed.
+    private func reserve(_ request: BudgetRequest, on id: Int, logger: Logger) {
+        func refuse(_ code: JobFailureCode, _ message: String) {
+            self.dispatcher.tell(id, .budget(BudgetAnswer(job: request.job, attempt: request.attempt, call: request.call, granted: false, code: code.rawValue, message: message)))
+        }
+        guard let job = self.dispatcher.reserving(id, job: request.job, attempt: request.attempt) else {
+            refuse(.budgetUnavailable, "this attempt is not running here, was stopped, or asked for too many reservations")
+            return
+        }
+        guard let budget = job.budget else {
+            // Sent without a budget: nothing to reserve against (the tenant's budget set since
+            // applies from its next claim).
+            self.dispatcher.tell(id, .budget(BudgetAnswer(job: request.job, attempt: request.attempt, call: request.call, granted: true)))
+            return
+        }
+        let models = self.settings.tunables.models
+        let price = models.model(job.model) ?? models.mostExpensive
+        // Never below what we know the call may use: the input as the processor measured it
+        // (at least its framing), the output at the field's own limit.
+        let bound = CallBound(
+            inputTokens: min(max(request.bound.inputTokens, CallBound.tokensPerRequest), CallBound.maximumTokens),
+            outputTokens: min(max(request.bound.outputTokens, budget.outputLimit), CallBound.maximumTokens)
+        )
+        let amount = bound.cost(at: price)
+        let reservation = JobQueue.Reservation(
+            attempt: job.attemptReference, pipeline: job.pipeline, fieldName: job.fieldName, amount: amount, fieldLimit: budget.fieldLimit
+        )
+        self.committer.reserve(reservation) { outcome in
+            let answer: BudgetAnswer
+            switch outcome {
+            case .granted?, .unlimited?:
+                answer = BudgetAnswer(job: request.job, attempt: request.attempt, call: request.call, granted: true)
+            case .exceeded(let scope, let limit, let spent, let reserved)?:
+                let which = scope == "tenant" ? "the tenant's monthly budget" : "the field's monthly budget"
+                logger.notice("budget has no room for a call; the job fails without calling", metadata: [
+                    "job.id": "\(job.id)", "budget.scope": "\(scope)", "budget.limit_micros": "\(limit.rawValue)",
+                    "budget.spent_micros": "\(spent.rawValue)", "budget.reserved_micros": "\(reserved.rawValue)", "call.bound_micros": "\(amount.rawValue)",
+                ])
+                answer = BudgetAnswer(
+                    job: request.job, attempt: request.attempt, call: request.call, granted: false, code: JobFailureCode.budgetExceeded.rawValue,
+                    message: "\(which) has no room for this call: limit \(limit), spent \(spent), reserved by calls in flight \(reserved), this call up to \(amount); no call was made"
+                )
+            case .stale?:
+                answer = BudgetAnswer(
+                    job: request.job, attempt: request.attempt, call: request.call, granted: false, code: JobFailureCode.budgetUnavailable.rawValue,
+                    message: "the attempt was no longer held when its call was to be reserved"
+                )
+            case nil:
+                answer = BudgetAnswer(
+                    job: request.job, attempt: request.attempt, call: request.call, granted: false, code: JobFailureCode.budgetUnavailable.rawValue,
+                    message: "the budget ledger could not be written; no call was made"
+                )
+            }
+            self.dispatcher.tell(id, .budget(answer))
+        }
     }
 
     /// A result (value and audit, as JSON) larger than this fails its job: `max_tokens` keeps a
@@ -371,10 +438,15 @@ public struct QueueManagerService: Service {
         return held
     }
 
-    private func fail(_ job: ClaimedJob, code: String, message: String, retryAfter: Duration?, providerRetries: Int = 0, billed: JobQueue.Billed? = nil) async {
+    /// `unmetered`: a call of the attempt may have been billed for an amount nobody knows, and
+    /// it is charged its whole reservation (our own stops, the deadline, say so too).
+    private func fail(
+        _ job: ClaimedJob, code: String, message: String, retryAfter: Duration?, providerRetries: Int = 0, billed: JobQueue.Billed? = nil, unmetered: Bool = false
+    ) async {
         do {
             try await self.queue.fail(
-                job.attemptReference, code: code, message: message, retryAfter: retryAfter, providerRetries: providerRetries, billed: billed, logger: self.logger
+                job.attemptReference, code: code, message: message, retryAfter: retryAfter, providerRetries: providerRetries, billed: billed,
+                unmetered: unmetered, logger: self.logger
             )
         } catch {
             self.logger.error("recording a failed attempt failed; its lease will expire", metadata: ["job.id": "\(job.id)", "error": "\(SafeErrorDescription.of(error))"])
@@ -429,7 +501,7 @@ public struct QueueManagerService: Service {
             await self.fail(
                 job, code: JobFailureCode.attemptDeadline.rawValue,
                 message: "the attempt ran past queue.attempt_deadline_ms and was stopped",
-                retryAfter: self.retryPolicy.delay(afterAttempt: job.attempt, providerHintMilliseconds: nil)
+                retryAfter: self.retryPolicy.delay(afterAttempt: job.attempt, providerHintMilliseconds: nil), unmetered: true
             )
         }
     }

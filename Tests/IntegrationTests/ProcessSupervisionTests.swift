@@ -82,7 +82,9 @@ struct ProcessSupervisionTests {
             let detail = try await stack.api.get("/ai-jobs/\(job)/")
             #expect(detail["attempt"]?.integerValue == 2, "the killed attempt and the one that completed")
             #expect(detail["attempts"]?.arrayValue?.first?["error_code"] == "processor_stopped")
-            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID) AND metered") == 1)
+            // The killed call may have been billed: its attempt is charged its reservation.
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID) AND attempt = 1 AND NOT metered AND cost_micros > 0") == 1)
             #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE record_id = \(record) AND status = 'completed'") == 1)
             #expect(try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE cost_micros > 0 AND record_id = \(record)") == 1)
             // Created (version 1), then one AI write (version 2): the killed attempt wrote nothing.
@@ -141,7 +143,7 @@ struct ProcessSupervisionTests {
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             #expect(try await stack.api.get("/ai-jobs/\(job)/")["attempt"]?.integerValue == 2)
             let jobID = try #require(Int64(job))
-            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID) AND metered") == 1)
         }
     }
 
@@ -252,7 +254,7 @@ struct ProcessSupervisionTests {
             let rescued = ContinuousClock.now - stopped
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             #expect(Self.isGone(pid), "the stopped processor was killed, so its late result can never arrive")
-            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID)") == 1)
+            #expect(try await stack.count("SELECT count(*)::bigint FROM ai_usage WHERE job_id = \(jobID) AND metered") == 1)
             #expect(try await stack.count("SELECT version::bigint FROM records WHERE id = \(record)") == 2)
             print("hung processor's job back in the queue \(rescued) after SIGSTOP")
         }

@@ -11,12 +11,13 @@ struct DispatcherTests {
         ClaimedJob(
             tenant: TenantID(tenant), id: JobID(id), pipeline: PipelineID(pipeline), record: RecordID(id), fieldName: "summary",
             model: "gpt-4o-mini", storedConfig: AIFieldConfig(prompt: "Hi {name}").jsonValue, attempt: attempt, maxAttempts: 3,
-            triggeredBy: nil, recordData: ["name": "Jane"], pipelineName: "Leads", fieldsVersion: fieldsVersion, tenantSensitiveNames: []
+            triggeredBy: nil, recordData: ["name": "Jane"], pipelineName: "Leads", fieldsVersion: fieldsVersion, tenantSensitiveNames: [],
+            tenantMonthlyBudget: nil
         )
     }
 
     static func order(_ job: ClaimedJob) -> (ClaimedJob, JobOrder) {
-        (job, job.order(config: AIFieldConfig(prompt: "Hi {name}")))
+        (job, job.order(config: AIFieldConfig(prompt: "Hi {name}"), budgeted: false))
     }
 
     static func drain(_ stream: AsyncStream<QueueMessage>) async -> [QueueMessage] {
@@ -65,6 +66,7 @@ struct DispatcherTests {
             case .fields(let list): "fields v\(list.version)"
             case .job(let order): "job \(order.job)"
             case .cancel(let job, let attempt): "cancel \(job)/\(attempt)"
+            case .budget(let answer): "budget \(answer.job)"
             }
         }
         #expect(kinds == ["fields v1", "job 1", "job 2", "fields v2", "job 3"])

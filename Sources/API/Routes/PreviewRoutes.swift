@@ -64,13 +64,15 @@ struct PreviewRoutes {
             let model = config.model ?? caller.defaultModel
             let system = PromptFence.systemMessage(config.systemMessage)
             let sent = rendered.prompt.utf8.count + system.utf8.count
-            // A token is at least one byte: bytes sent bound the input tokens from above; the
-            // estimate is the usual four bytes a token.
-            let framing = 4 * 2 + 3
             guard let priced = self.models.model(model) else {
                 throw APIError.invalid("model '\(String(model.unicodeScalars.prefix(100)))' has no price; an operator adds models with serve --models")
             }
-            let worstCase = priced.cost(promptTokens: sent + framing, completionTokens: config.maxTokens)
+            // The bound the budget reserves (a token is at least one byte, plus framing); the
+            // estimate is the usual four bytes a token. A reply schema counts as input.
+            let schemaBytes = config.responseSchema.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
+            let bound = CallBound(messageBytes: ["system".utf8.count + system.utf8.count, "user".utf8.count + rendered.prompt.utf8.count], extraBytes: schemaBytes, outputLimit: config.maxTokens)
+            let framing = 2 * CallBound.tokensPerMessage + CallBound.tokensPerRequest
+            let worstCase = bound.cost(at: priced)
             return PreviewResponse(
                 prompt: rendered.prompt,
                 system_message: system,

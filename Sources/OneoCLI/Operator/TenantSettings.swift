@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import OneoWire
 import OneoStore
+import PostgresNIO
 import OneoCore
 
 /// A provider key file: its first line, trimmed. Keys come from files, never argv or env.
@@ -89,7 +90,30 @@ extension TenantCommand {
         func run() async throws {
             let budget = self.monthlyCents.map { Microdollars($0 * 10_000) }
             let describe = budget.map { "monthly budget set to \($0.rawValue) micro-dollars ($\(String(format: "%.2f", Double($0.rawValue) / 1_000_000)))" } ?? "monthly budget removed"
-            try await applySetting(.monthlyBudget(budget), tenant: self.slug, instance: self.instance, describe: describe)
+            // Every reservation reads the tenant's budget live: no processor needs a restart.
+            try await applySetting(.monthlyBudget(budget), tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
+        }
+    }
+
+    struct SetTimeZone: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-time-zone",
+            abstract: "Set the time zone whose calendar months the tenant's budgets run by (UTC by default).",
+            discussion: "A name PostgreSQL knows (pg_timezone_names), e.g. Europe/Oslo or America/New_York."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Argument(help: "An IANA time zone name, e.g. Europe/Oslo.") var zone: String
+
+        func validate() throws {
+            guard (1...64).contains(self.zone.utf8.count), self.zone.allSatisfy({ $0.isLetter || $0.isNumber || "/_+-".contains($0) }) else {
+                throw ValidationError("the time zone must be a name like Europe/Oslo")
+            }
+        }
+
+        func run() async throws {
+            try await applySetting(.timeZone(self.zone), tenant: self.slug, instance: self.instance, describe: "budget months run by \(self.zone)", restartsProcessor: false)
         }
     }
 
@@ -161,8 +185,12 @@ extension TenantCommand {
 
         func run() async throws {
             let slug = self.slug
-            let tenant = try await withDatabase(self.instance) { database, logger in
-                try await TenantRegistry(database: database, sealer: nil).overview(tenant: slug, logger: logger)
+            let (tenant, budgets) = try await withDatabase(self.instance) { database, logger in
+                let tenant = try await TenantRegistry(database: database, sealer: nil).overview(tenant: slug, logger: logger)
+                let budgets = try await database.withConnection { connection in
+                    try await BudgetLedger.current(tenant: tenant.id, on: connection, logger: logger)
+                }
+                return (tenant, budgets)
             }
             let key = switch tenant.keySource {
             case .own: tenant.ownKeySet ? "its own (set)" : "its own (NOT SET: calls go without a key)"
@@ -181,6 +209,11 @@ extension TenantCommand {
                 ("sensitive fields", tenant.sensitiveFields.isEmpty ? "(built-in list only)" : tenant.sensitiveFields.map { PlainText.bounded($0, 64) }.joined(separator: ", ")),
             ]
             for (label, value) in rows { print(label.padding(toLength: 17, withPad: " ", startingAt: 0) + value) }
+            print("budgets          months in \(PlainText.bounded(budgets.timeZone, 64))" + (budgets.periods.isEmpty ? "; none reserved against this month" : ""))
+            for period in budgets.periods {
+                let name = period.scope == "tenant" ? "tenant (monthly)" : "field \(PlainText.bounded(period.fieldName ?? "", 64)) (pipeline \(period.pipeline?.rawValue ?? 0))"
+                print("  \(name), from \(period.periodStart): limit \(period.limit), spent \(period.spent), reserved \(period.reserved), remaining \(period.remaining)")
+            }
         }
     }
 

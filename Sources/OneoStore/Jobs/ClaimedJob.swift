@@ -21,6 +21,23 @@ public struct ClaimedJob: Sendable {
     /// The tenant's own sensitive names as of the claim: a name added by an operator applies
     /// from the next claim on, without restarting anything.
     public let tenantSensitiveNames: [String]
+    /// The tenant's monthly budget as of the claim (nil: none).
+    public let tenantMonthlyBudget: Microdollars?
+    /// Set when the job is handed out and a budget applies: what its reservations are checked
+    /// against and bounded by.
+    public var budget: Budget? = nil
+
+    public struct Budget: Sendable {
+        /// The field's monthly budget (nil: none; the tenant's is read live at each reservation).
+        public let fieldLimit: Microdollars?
+        /// The output limit the job's calls are sent with (`max_tokens`).
+        public let outputLimit: Int
+
+        public init(fieldLimit: Microdollars?, outputLimit: Int) {
+            self.fieldLimit = fieldLimit
+            self.outputLimit = outputLimit
+        }
+    }
 
     public var config: Result<AIFieldConfig, FieldConfigError> {
         Result { () throws(FieldConfigError) in try AIFieldConfig(validating: self.storedConfig, stored: true) }
@@ -30,12 +47,21 @@ public struct ClaimedJob: Sendable {
         JobQueue.Attempt(tenant: self.tenant, job: self.id, attempt: self.attempt)
     }
 
+    /// The budget of this job's field: its own `budget_limit_cents`, else the system default
+    /// (`budgets.field_limit_cents`, 0 for none).
+    public func fieldBudget(config: AIFieldConfig, defaultCents: Int) -> Microdollars? {
+        if let cents = config.budgetLimitCents { return .cents(cents) }
+        return defaultCents > 0 ? .cents(Int64(defaultCents)) : nil
+    }
+
     /// The frame that sends this attempt to its tenant's processor.
-    public func order(config: AIFieldConfig) -> JobOrder {
-        JobOrder(
+    public func order(config: AIFieldConfig, budgeted: Bool) -> JobOrder {
+        var order = JobOrder(
             job: self.id, attempt: self.attempt, maxAttempts: self.maxAttempts, pipeline: self.pipeline, pipelineName: self.pipelineName,
             fieldsVersion: self.fieldsVersion, record: self.record, fieldName: self.fieldName, model: self.model, config: config,
             triggeredBy: self.triggeredBy, recordData: self.recordData, tenantSensitiveNames: self.tenantSensitiveNames
         )
+        order.budgeted = budgeted
+        return order
     }
 }

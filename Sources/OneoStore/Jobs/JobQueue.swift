@@ -65,7 +65,7 @@ public struct JobQueue: Sendable {
     /// Commits finished attempts of any tenants together: one statement, one transaction, one
     /// fsync. Each is fenced by (tenant, job, attempt, worker): only those whose rows still match
     /// write their record field and their usage row. Returns the jobs committed.
-    public func complete(_ batch: [Finished], logger: Logger) async throws -> Set<JobID> {
+    public func complete(_ batch: [Finished], on connection: PostgresConnection? = nil, logger: Logger) async throws -> Set<JobID> {
         let rows: JSONValue = .array(batch.map { finished in
             let job = finished.job
             let completion = finished.completion
@@ -82,10 +82,74 @@ public struct JobQueue: Sendable {
             ]
         })
         var committed = Set<JobID>()
-        for try await id in try await self.database.execute(JobStatements.Complete(rows: rows, worker: self.worker), logger: logger) {
-            committed.insert(JobID(id))
+        let statement = JobStatements.Complete(rows: rows, worker: self.worker)
+        if let connection {
+            for try await id in try await connection.execute(statement, logger: logger) { committed.insert(JobID(id)) }
+        } else {
+            for try await id in try await self.database.execute(statement, logger: logger) { committed.insert(JobID(id)) }
         }
         return committed
+    }
+
+    /// One provider call's reservation: `amount` (the call's bound, priced) against every budget
+    /// that applies to the attempt's job.
+    public struct Reservation: Sendable {
+        public let attempt: Attempt
+        public let pipeline: PipelineID
+        public let fieldName: String
+        public let amount: Microdollars
+        /// The field's budget for the month (nil: none); the tenant's is read live.
+        public let fieldLimit: Microdollars?
+
+        public init(attempt: Attempt, pipeline: PipelineID, fieldName: String, amount: Microdollars, fieldLimit: Microdollars?) {
+            self.attempt = attempt
+            self.pipeline = pipeline
+            self.fieldName = fieldName
+            self.amount = amount
+            self.fieldLimit = fieldLimit
+        }
+    }
+
+    public enum ReservationOutcome: Sendable, Equatable {
+        /// Reserved against every budget that applies: the call may be made.
+        case granted
+        /// No budget applies to the job: nothing reserved, the call may be made.
+        case unlimited
+        /// The attempt is no longer this queue manager's (cancelled, released): no call.
+        case stale
+        /// A budget has no room for the amount (`scope`: `tenant` or `field`): no call.
+        case exceeded(scope: String, limit: Microdollars, spent: Microdollars, reserved: Microdollars)
+    }
+
+    /// Reserves each request in order, all budgets of one request or none, in one statement
+    /// (`oneo_reserve`). On `connection` when given (the group commit's transaction).
+    public func reserve(_ requests: [Reservation], on connection: PostgresConnection? = nil, logger: Logger) async throws -> [ReservationOutcome] {
+        guard !requests.isEmpty else { return [] }
+        let input: JSONValue = .array(requests.map { request in
+            [
+                "tenant_id": .integer(request.attempt.tenant.rawValue), "job_id": .integer(request.attempt.job.rawValue),
+                "attempt": .integer(Int64(request.attempt.attempt)), "amount": .integer(request.amount.rawValue),
+                "field_limit": request.fieldLimit.map { .integer($0.rawValue) } ?? .null,
+                "pipeline_id": .integer(request.pipeline.rawValue), "field_name": .string(request.fieldName),
+            ]
+        })
+        let query: PostgresQuery = try "SELECT o_index, o_outcome, o_scope, o_limit, o_spent, o_reserved FROM oneo_reserve(\(input), \(self.worker))"
+        let rows = if let connection {
+            try await connection.query(query, logger: logger)
+        } else {
+            try await self.database.query(query, logger: logger)
+        }
+        var outcomes = [ReservationOutcome](repeating: .stale, count: requests.count)
+        for try await (index, outcome, scope, limit, spent, reserved) in rows.decode((Int, String, String?, Int64?, Int64?, Int64?).self) {
+            guard outcomes.indices.contains(index) else { continue }
+            outcomes[index] = switch outcome {
+            case "granted": .granted
+            case "unlimited": .unlimited
+            case "exceeded": .exceeded(scope: scope ?? "budget", limit: Microdollars(limit ?? 0), spent: Microdollars(spent ?? 0), reserved: Microdollars(reserved ?? 0))
+            default: .stale
+            }
+        }
+        return outcomes
     }
 
     /// Ends an attempt that did not complete, keeping its error on the job's history. A
@@ -103,9 +167,13 @@ public struct JobQueue: Sendable {
         }
     }
 
+    /// The attempt's reservation is settled in the same statement: at the billed cost (nothing
+    /// when nothing was billed), or, when `unmetered` (a call's cost is unknown), at the whole
+    /// reservation.
     @discardableResult
     public func fail(
-        _ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, providerRetries: Int = 0, billed: Billed? = nil, logger: Logger
+        _ attempt: Attempt, code: String, message: String, retryAfter delay: Duration?, providerRetries: Int = 0, billed: Billed? = nil,
+        unmetered: Bool = false, logger: Logger
     ) async throws -> Bool {
         let seconds = delay.map { Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18 } ?? 0
         let prompt = billed?.usage.promptTokens ?? 0
@@ -121,15 +189,18 @@ public struct JobQueue: Sendable {
                 WHERE j.id = \(attempt.job) AND j.tenant_id = \(attempt.tenant) AND j.status = 'processing'
                   AND j.attempt = \(attempt.attempt) AND j.locked_by = \(self.worker)
                 RETURNING \(unescaped: Self.endedColumns), \(max(0, min(providerRetries, 1_000)))::int AS provider_retries,
-                          j.triggered_by, j.model_name, j.pipeline_id, j.record_id, j.field_name),
+                          CASE WHEN \(unmetered) THEN greatest(j.reserved_micros, \(cost)::bigint) ELSE \(cost)::bigint END AS charge_micros),
             \(unescaped: Self.history),
-            -- A failed attempt the provider answered (and bills) is charged like a completed one.
+            \(unescaped: Self.settle(from: "ended")),
+            -- A failed attempt the provider answered (and bills) is charged like a completed one;
+            -- one whose cost is unknown is charged its reservation.
             charged AS (
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
-                                      prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms, pipeline_id, record_id, field_name)
+                                      prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms, pipeline_id, record_id,
+                                      field_name, metered)
                 SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, 'field_generation', \(prompt + completion)::int,
-                       \(prompt)::int, \(cached)::int, \(completion)::int, \(cost)::bigint, 0, pipeline_id, record_id, field_name
-                FROM ended WHERE \(billed != nil)
+                       \(prompt)::int, \(cached)::int, \(completion)::int, charge_micros, 0, pipeline_id, record_id, field_name, NOT \(unmetered)
+                FROM ended WHERE \(billed != nil) OR charge_micros > 0
                 ON CONFLICT (job_id, attempt) DO NOTHING)
             SELECT id FROM ended
             """,
@@ -147,16 +218,22 @@ public struct JobQueue: Sendable {
     @discardableResult
     public func giveBack(_ attempts: [Attempt], logger: Logger) async throws -> Int {
         guard !attempts.isEmpty else { return 0 }
+        // An attempt that never started holds no reservation; were one there (a processor that
+        // reserved and then declined), it is charged as spent like any other unknown.
         let rows = try await self.database.query(
             """
-            UPDATE ai_jobs j SET status = CASE WHEN \(unescaped: Self.superseded) THEN 'cancelled' ELSE 'pending' END,
-                completed_at = CASE WHEN \(unescaped: Self.superseded) THEN now() END,
-                max_attempts = j.max_attempts + 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
-            FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
-                 AS a(tenant_id, id, attempt)
-            WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
-              AND j.status = 'processing' AND j.locked_by = \(self.worker)
-            RETURNING j.id
+            WITH ended AS (
+                UPDATE ai_jobs j SET status = CASE WHEN \(unescaped: Self.superseded) THEN 'cancelled' ELSE 'pending' END,
+                    completed_at = CASE WHEN \(unescaped: Self.superseded) THEN now() END,
+                    max_attempts = j.max_attempts + 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
+                FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
+                     AS a(tenant_id, id, attempt)
+                WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
+                  AND j.status = 'processing' AND j.locked_by = \(self.worker)
+                RETURNING \(unescaped: Self.endedColumns), j.reserved_micros AS charge_micros),
+            \(unescaped: Self.settle(from: "ended")),
+            \(unescaped: Self.unmeteredUsage)
+            SELECT id FROM ended
             """,
             logger: logger
         )
@@ -196,8 +273,10 @@ public struct JobQueue: Sendable {
                          AS a(tenant_id, id, attempt)
                     WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
                       AND j.status = 'processing' AND j.locked_by = \(self.worker)
-                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
-                \(unescaped: Self.history)
+                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries, j.reserved_micros AS charge_micros),
+                \(unescaped: Self.history),
+                \(unescaped: Self.settle(from: "ended")),
+                \(unescaped: Self.unmeteredUsage)
                 SELECT id FROM ended
                 """,
                 logger: logger
@@ -210,8 +289,10 @@ public struct JobQueue: Sendable {
                         error_code = \(JobFailureCode.processorStopped.rawValue), error_retryable = true,
                         error_message = 'the queue manager holding this job stopped; it was released for retry'
                     WHERE j.status = 'processing' AND j.locked_by = \(worker)
-                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
-                \(unescaped: Self.history)
+                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries, j.reserved_micros AS charge_micros),
+                \(unescaped: Self.history),
+                \(unescaped: Self.settle(from: "ended")),
+                \(unescaped: Self.unmeteredUsage)
                 SELECT id FROM ended
                 """,
                 logger: logger
@@ -226,8 +307,10 @@ public struct JobQueue: Sendable {
                     FROM (SELECT id FROM ai_jobs WHERE status = 'processing' AND lease_until < now()
                           ORDER BY id FOR UPDATE SKIP LOCKED) expired
                     WHERE j.id = expired.id AND j.status = 'processing' AND j.lease_until < now()
-                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries),
-                \(unescaped: Self.history)
+                    RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries, j.reserved_micros AS charge_micros),
+                \(unescaped: Self.history),
+                \(unescaped: Self.settle(from: "ended")),
+                \(unescaped: Self.unmeteredUsage)
                 SELECT id FROM ended
                 """,
                 logger: logger
@@ -305,8 +388,43 @@ public struct JobQueue: Sendable {
 
     // MARK: The rules, each written once (constant SQL: no input in it)
 
-    /// What an `ended` CTE returns for `history`.
-    static let endedColumns = "j.tenant_id, j.id, j.attempt, j.status, j.error_code, j.error_message, j.started_at"
+    /// What an `ended` CTE returns for `history`, `settle` and `unmeteredUsage` (each statement
+    /// adds its `charge_micros`: what the attempt is charged against its budgets).
+    static let endedColumns = """
+        j.tenant_id, j.id, j.attempt, j.status, j.error_code, j.error_message, j.started_at, j.triggered_by, j.model_name, j.pipeline_id,
+        j.record_id, j.field_name, j.reserved_micros, j.reserved_periods
+        """
+
+    /// Settles the reservations of the attempts a CTE ended (its columns `reserved_micros`,
+    /// `reserved_periods`, `charge_micros`): each budget period's reserved amount falls by what
+    /// the attempts held and its spent amount rises by what they are charged. Periods are locked
+    /// in id order, as `oneo_reserve` locks them, so ledger writers never deadlock.
+    static func settle(from ended: String) -> String {
+        """
+        ledger AS (
+            SELECT p.id, sum(e.charge_micros)::bigint AS charge, sum(e.reserved_micros)::bigint AS reserved
+            FROM \(ended) e CROSS JOIN LATERAL unnest(e.reserved_periods) AS p(id)
+            GROUP BY p.id),
+        settled AS (
+            UPDATE budget_periods b SET spent_micros = b.spent_micros + l.charge, reserved_micros = b.reserved_micros - l.reserved,
+                   updated_at = now()
+            FROM ledger l, (SELECT k.id FROM budget_periods k WHERE k.id IN (SELECT id FROM ledger) ORDER BY k.id FOR UPDATE) locked
+            WHERE b.id = l.id AND locked.id = l.id)
+        """
+    }
+
+    /// A usage row for each ended attempt charged its reservation because what it cost is not
+    /// known (its processor or queue manager stopped, it was cancelled or passed its deadline
+    /// mid-call): the spend the budgets count is always on a usage row.
+    static let unmeteredUsage = """
+        unmetered AS (
+            INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
+                                  cost_micros, response_time_ms, pipeline_id, record_id, field_name, metered)
+            SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, 'field_generation', 0, charge_micros, 0,
+                   pipeline_id, record_id, field_name, false
+            FROM ended WHERE charge_micros > 0
+            ON CONFLICT (job_id, attempt) DO NOTHING)
+        """
 
     /// Keeps an attempt that ended without a result on its job's history (the `ended` CTE's
     /// rows), with what became of the job: retried, failed or cancelled (superseded).

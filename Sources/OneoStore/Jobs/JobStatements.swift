@@ -33,11 +33,11 @@ enum JobStatements {
             claimed AS (
                 UPDATE ai_jobs SET status = 'processing', attempt = attempt + 1, locked_by = $3,
                                    lease_until = now() + make_interval(secs => $4),
-                                   started_at = now(), updated_at = now()
+                                   started_at = now(), updated_at = now(), reserved_micros = 0, reserved_periods = '{}'
                 WHERE id IN (SELECT id FROM picked)
                 RETURNING tenant_id, id, pipeline_id, record_id, field_name, model_name, field_version_id, attempt, max_attempts, triggered_by)
             SELECT c.tenant_id, c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, v.ai_config, c.attempt, c.max_attempts,
-                   c.triggered_by, r.data, p.name, p.fields_version, t.sensitive_fields
+                   c.triggered_by, r.data, p.name, p.fields_version, t.sensitive_fields, t.monthly_budget_micros
             FROM claimed c
             JOIN field_versions v ON v.id = c.field_version_id AND v.tenant_id = c.tenant_id
             JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = c.tenant_id
@@ -61,19 +61,20 @@ enum JobStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
-            let (tenant, id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive) =
-                try row.decode((TenantID, JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String]).self)
+            let (tenant, id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive, budget) =
+                try row.decode((TenantID, JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String], Microdollars?).self)
             return ClaimedJob(
                 tenant: tenant, id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
                 storedConfig: config, attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
                 recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion,
-                tenantSensitiveNames: sensitive
+                tenantSensitiveNames: sensitive, tenantMonthlyBudget: budget
             )
         }
     }
 
     /// Commits finished jobs of any tenants in one statement. Each is fenced by (tenant, job,
-    /// attempt, worker): only those whose rows still match write their record field and usage.
+    /// attempt, worker): only those whose rows still match write their record field and usage,
+    /// and settle their reservations at their real cost.
     struct Complete: PostgresPreparedStatement {
         static let sql = """
             WITH input AS (
@@ -90,7 +91,8 @@ enum JobStatements {
                 FROM input i
                 WHERE j.id = i.job_id AND j.tenant_id = i.tenant_id AND j.status = 'processing'
                   AND j.attempt = i.attempt AND j.locked_by = $2
-                RETURNING i.*),
+                RETURNING i.*, j.reserved_micros, j.reserved_periods, i.cost_micros AS charge_micros),
+            \(JobQueue.settle(from: "done")),
             written AS (
                 -- One update per record: two fields of one record may finish in the same batch.
                 UPDATE records r SET data = r.data || w.fields, version = r.version + 1, updated_at = now()

@@ -61,7 +61,12 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ai_usage TO %I', api);
     DROP POLICY IF EXISTS oneo_api ON ai_usage;
     EXECUTE format('CREATE POLICY oneo_api ON ai_usage TO %I USING (tenant_id = oneo_current_tenant())', api);
-    EXECUTE format('GRANT SELECT (id, slug, name, status, default_model, sensitive_fields, always_on) ON tenants TO %I', api);
+    EXECUTE format('GRANT SELECT (id, slug, name, status, default_model, sensitive_fields, always_on, monthly_budget_micros, time_zone) ON tenants TO %I', api);
+    -- Budgets: the tenant's own periods, read only (the queue manager alone reserves and settles).
+    EXECUTE format('REVOKE ALL ON budget_periods FROM %I', api);
+    EXECUTE format('GRANT SELECT ON budget_periods TO %I', api);
+    DROP POLICY IF EXISTS oneo_api ON budget_periods;
+    EXECUTE format('CREATE POLICY oneo_api ON budget_periods TO %I USING (tenant_id = oneo_current_tenant())', api);
     DROP POLICY IF EXISTS oneo_api ON tenants;
     EXECUTE format('CREATE POLICY oneo_api ON tenants TO %I USING (id = oneo_current_tenant())', api);
     EXECUTE format('GRANT USAGE ON SEQUENCE pipelines_id_seq, fields_id_seq, field_versions_id_seq, records_id_seq, ai_jobs_id_seq TO %I', api);
@@ -72,7 +77,13 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ai_jobs TO %I', qmgr);
     EXECUTE format('GRANT UPDATE (status, attempt, max_attempts, retry_count, locked_by, lease_until, run_at, started_at, '
         'completed_at, updated_at, output_data, prompt_audit, tokens_used, prompt_tokens, completion_tokens, cost_micros, '
-        'processing_time_ms, error_code, error_message, error_retryable, cached_tokens) ON ai_jobs TO %I', qmgr);
+        'processing_time_ms, error_code, error_message, error_retryable, cached_tokens, reserved_micros, reserved_periods) ON ai_jobs TO %I', qmgr);
+    -- The budget ledger: reserved (oneo_reserve, run as the queue manager) and settled by the
+    -- statements that end attempts.
+    EXECUTE format('REVOKE ALL ON budget_periods FROM %I', qmgr);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON budget_periods TO %I', qmgr);
+    EXECUTE format('GRANT USAGE ON SEQUENCE budget_periods_id_seq TO %I', qmgr);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION oneo_reserve(jsonb, text) TO %I', qmgr);
     -- Maintenance: finished jobs past their age go (usage rows stay); failed ones are re-queued
     -- through the same function as the API's retry.
     EXECUTE format('GRANT DELETE ON ai_jobs TO %I', qmgr);
@@ -83,8 +94,8 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE ai_usage_id_seq TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, tenant_id, pipeline_id, data, version), UPDATE (data, version, updated_at) ON records TO %I', qmgr);
     EXECUTE format('GRANT SELECT ON pipelines, fields, field_versions TO %I', qmgr);
-    EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields) ON tenants TO %I', qmgr);
-    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_job_attempts', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants'] LOOP
+    EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields, monthly_budget_micros, time_zone) ON tenants TO %I', qmgr);
+    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_job_attempts', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants', 'budget_periods'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS oneo_qmgr ON %I', item);
         EXECUTE format('CREATE POLICY oneo_qmgr ON %I TO %I USING (true) WITH CHECK (true)', item, qmgr);
     END LOOP;

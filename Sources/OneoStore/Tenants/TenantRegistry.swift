@@ -82,6 +82,8 @@ public struct TenantRegistry: Sendable {
     public enum Setting: Sendable {
         case providerKey(ProviderKey)
         case monthlyBudget(Microdollars?)
+        /// The zone whose calendar months the budgets run by; refused unless PostgreSQL knows it.
+        case timeZone(String)
         case defaultModel(String)
         case baseURL(String)
         case alwaysOn(Bool)
@@ -181,6 +183,18 @@ public struct TenantRegistry: Sendable {
                 try await connection.query("UPDATE tenants SET provider_key_sealed = \(sealed), updated_at = now() WHERE id = \(id)", logger: logger)
             case .monthlyBudget(let budget):
                 try await connection.query("UPDATE tenants SET monthly_budget_micros = \(budget?.rawValue), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .timeZone(let zone):
+                let known = try await connection.query(
+                    """
+                    UPDATE tenants SET time_zone = \(zone), updated_at = now()
+                    WHERE id = \(id) AND EXISTS (SELECT 1 FROM pg_timezone_names WHERE name = \(zone))
+                    RETURNING id
+                    """,
+                    logger: logger
+                )
+                var updated = false
+                for try await _ in known { updated = true }
+                guard updated else { throw RegistryError(problem: "unknown time zone '\(PlainText.bounded(zone, 64))'; use a name from pg_timezone_names, e.g. Europe/Oslo") }
             case .defaultModel(let model):
                 try await connection.query("UPDATE tenants SET default_model = \(model), updated_at = now() WHERE id = \(id)", logger: logger)
             case .baseURL(let url):

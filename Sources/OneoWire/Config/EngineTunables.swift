@@ -65,6 +65,13 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         public var retryFailedTimes = 1
     }
 
+    public struct Budgets: Sendable, Codable, Equatable {
+        /// The budget of an AI field that sets no `budget_limit_cents`, per calendar month (the
+        /// reference's `BUDGET_LIMIT_CENTS`, $10); 0 means no default: such a field is then
+        /// bounded by the tenant's monthly budget alone.
+        public var fieldLimitCents = 1_000
+    }
+
     public struct Supervision: Sendable, Codable, Equatable {
         public var heartbeatIntervalMilliseconds = 1_000
         /// A child silent this long is terminated and restarted.
@@ -97,6 +104,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
     public var api = API()
     public var frames = Frames()
     public var maintenance = Maintenance()
+    public var budgets = Budgets()
     /// What each model costs and which parameters it takes: the shipped catalog with the
     /// operator's `--models` file on top.
     public var models = ModelCatalog.builtIn
@@ -135,6 +143,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         case maintenanceIntervalMilliseconds = "maintenance.interval_ms"
         case maintenanceCleanupAfterDays = "maintenance.cleanup_after_days"
         case maintenanceRetryFailedTimes = "maintenance.retry_failed_times"
+        case budgetsFieldLimitCents = "budgets.field_limit_cents"
 
         public var range: ClosedRange<Int> {
             switch self {
@@ -153,6 +162,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .maintenanceIntervalMilliseconds: 0...604_800_000
             case .maintenanceCleanupAfterDays: 0...36_500
             case .maintenanceRetryFailedTimes: 0...100
+            case .budgetsFieldLimitCents: 0...100_000_000
             case .processorsConcurrency: 1...1_024
             case .processorsIdleTimeoutMilliseconds: 100...86_400_000
             case .processorsDrainTimeoutMilliseconds: 0...3_600_000
@@ -188,6 +198,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .maintenanceIntervalMilliseconds: \.maintenance.intervalMilliseconds
             case .maintenanceCleanupAfterDays: \.maintenance.cleanupAfterDays
             case .maintenanceRetryFailedTimes: \.maintenance.retryFailedTimes
+            case .budgetsFieldLimitCents: \.budgets.fieldLimitCents
             case .processorsConcurrency: \.processors.concurrency
             case .processorsIdleTimeoutMilliseconds: \.processors.idleTimeoutMilliseconds
             case .processorsDrainTimeoutMilliseconds: \.processors.drainTimeoutMilliseconds

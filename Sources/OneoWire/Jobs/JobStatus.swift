@@ -26,6 +26,11 @@ public enum JobFailureCode: String, Sendable, Hashable, CaseIterable {
     case cancelled
     /// The job's model has no price in the catalog: it is never called.
     case modelUnpriced = "model_unpriced"
+    /// A budget that applies (the field's, the tenant's month) has no room for the call's bound:
+    /// no call was made. Retry it after the budget is raised.
+    case budgetExceeded = "budget_exceeded"
+    /// The budget ledger could not be written: no call was made; retried like any transient error.
+    case budgetUnavailable = "budget_unavailable"
     /// An error of ours; the processor's log has it.
     case `internal`
 }

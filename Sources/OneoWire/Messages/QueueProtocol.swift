@@ -12,8 +12,10 @@ public enum QueueMessage: Sendable, Equatable, Codable {
     /// call and report it `failed` with code `cancelled`. Its row has already moved on, so the
     /// report changes nothing there; it frees the processor's room.
     case cancel(job: JobID, attempt: Int)
+    /// The answer to a processor's `reserve`: whether the call it bounded may be made.
+    case budget(BudgetAnswer)
 
-    private enum CodingKeys: String, CodingKey { case type, fields, job, attempt }
+    private enum CodingKeys: String, CodingKey { case type, fields, job, attempt, budget }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -21,6 +23,7 @@ public enum QueueMessage: Sendable, Equatable, Codable {
         case "fields": self = .fields(try container.decode(PipelineFields.self, forKey: .fields))
         case "job": self = .job(try container.decode(JobOrder.self, forKey: .job))
         case "cancel": self = .cancel(job: try container.decode(JobID.self, forKey: .job), attempt: try container.decode(Int.self, forKey: .attempt))
+        case "budget": self = .budget(try container.decode(BudgetAnswer.self, forKey: .budget))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown queue frame \(other)")
         }
@@ -39,6 +42,9 @@ public enum QueueMessage: Sendable, Equatable, Codable {
             try container.encode("cancel", forKey: .type)
             try container.encode(job, forKey: .job)
             try container.encode(attempt, forKey: .attempt)
+        case .budget(let answer):
+            try container.encode("budget", forKey: .type)
+            try container.encode(answer, forKey: .budget)
         }
     }
 }
@@ -52,8 +58,10 @@ public enum ProcessorReport: Sendable, Equatable, Codable {
     case declined(job: JobID, attempt: Int)
     /// The processor is draining: send it nothing more.
     case draining
+    /// Before a provider call of a budgeted job: reserve the call's bound; answered by `budget`.
+    case reserve(BudgetRequest)
 
-    private enum CodingKeys: String, CodingKey { case type, completed, failed, job, attempt }
+    private enum CodingKeys: String, CodingKey { case type, completed, failed, job, attempt, reserve }
 
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -62,6 +70,7 @@ public enum ProcessorReport: Sendable, Equatable, Codable {
         case "failed": self = .failed(try container.decode(JobFailure.self, forKey: .failed))
         case "declined": self = .declined(job: try container.decode(JobID.self, forKey: .job), attempt: try container.decode(Int.self, forKey: .attempt))
         case "draining": self = .draining
+        case "reserve": self = .reserve(try container.decode(BudgetRequest.self, forKey: .reserve))
         case let other:
             throw DecodingError.dataCorruptedError(forKey: .type, in: container, debugDescription: "unknown processor frame \(other)")
         }
@@ -82,6 +91,9 @@ public enum ProcessorReport: Sendable, Equatable, Codable {
             try container.encode(attempt, forKey: .attempt)
         case .draining:
             try container.encode("draining", forKey: .type)
+        case .reserve(let request):
+            try container.encode("reserve", forKey: .type)
+            try container.encode(request, forKey: .reserve)
         }
     }
 }
@@ -117,6 +129,9 @@ public struct JobOrder: Sendable, Equatable, Codable {
     /// nil when the record was deleted after the job was queued.
     public var recordData: [String: JSONValue]?
     public var tenantSensitiveNames: [String]
+    /// A budget applies (the field's, the tenant's month, or the system default): every provider
+    /// call of this attempt is reserved first (`reserve`), and made only when granted.
+    public var budgeted: Bool = false
 
     public init(
         job: JobID, attempt: Int, maxAttempts: Int, pipeline: PipelineID, pipelineName: String, fieldsVersion: Int64,
@@ -180,6 +195,9 @@ public struct JobFailure: Sendable, Equatable, Codable {
     /// Tokens of calls the provider answered (and bills) although the attempt failed: a typed
     /// reply that did not fit, a reply cut off by the limit. Absent when nothing was billed.
     public var usage: TokenUsage?
+    /// A call may have been billed for an amount nobody knows (a timeout after the request went
+    /// out, a reply cut off, one without usage): the attempt is charged its whole reservation.
+    public var unmetered: Bool = false
 
     public init(job: JobID, attempt: Int, code: String, message: String, retryable: Bool, retryAfterMilliseconds: Int? = nil, providerRetries: Int = 0) {
         self.job = job
@@ -202,5 +220,42 @@ public struct TokenUsage: Sendable, Hashable, Codable {
         self.promptTokens = promptTokens
         self.cachedTokens = cachedTokens
         self.completionTokens = completionTokens
+    }
+}
+
+/// A processor's request to reserve one provider call's bound before making it. `call` numbers
+/// the attempt's calls (1, 2, …) and is echoed by the answer.
+public struct BudgetRequest: Sendable, Equatable, Codable {
+    public var job: JobID
+    public var attempt: Int
+    public var call: Int
+    public var bound: CallBound
+
+    public init(job: JobID, attempt: Int, call: Int, bound: CallBound) {
+        self.job = job
+        self.attempt = attempt
+        self.call = call
+        self.bound = bound
+    }
+}
+
+/// The queue manager's answer to a `BudgetRequest`. Refused: `code` says why (`budget_exceeded`
+/// with the budget and its figures in `message`, or `budget_unavailable` when the ledger could
+/// not be written), and no call may be made.
+public struct BudgetAnswer: Sendable, Equatable, Codable {
+    public var job: JobID
+    public var attempt: Int
+    public var call: Int
+    public var granted: Bool
+    public var code: String?
+    public var message: String?
+
+    public init(job: JobID, attempt: Int, call: Int, granted: Bool, code: String? = nil, message: String? = nil) {
+        self.job = job
+        self.attempt = attempt
+        self.call = call
+        self.granted = granted
+        self.code = code
+        self.message = message
     }
 }

@@ -2,16 +2,32 @@ public import Logging
 public import OneoWire
 public import OneoPrompt
 
-/// One job in the processor: a sequence of named steps (context → provider → result; cache,
-/// budget and the tool loop slot in between), each a small type in its own folder. It returns
+/// One job in the processor: a sequence of named steps (context → budget → provider → result;
+/// the cache and the tool loop slot in between), each a small type in its own folder. It returns
 /// the report for the queue manager and never touches a database.
 public struct JobRunner: Sendable {
     let context: PromptContext
     let provider: ProviderStep
+    /// Reserves each call of a budgeted job before it is made.
+    let budget: BudgetGate
 
-    public init(context: PromptContext, provider: ProviderStep) {
+    public init(context: PromptContext, provider: ProviderStep, budget: BudgetGate = BudgetGate()) {
         self.context = context
         self.provider = provider
+        self.budget = budget
+    }
+
+    /// nil when the call may be made; else the failure to report (no call was made).
+    private func reserve(_ order: JobOrder, _ request: ChatCompletionsClient.Request, call: Int, logger: Logger) async -> JobFailure? {
+        guard order.budgeted else { return nil }
+        let answer = await self.budget.reserve(BudgetRequest(job: order.job, attempt: order.attempt, call: call, bound: request.bound))
+        guard !answer.granted else { return nil }
+        let code = answer.code ?? JobFailureCode.budgetUnavailable.rawValue
+        logger.notice("call not reserved; not made", metadata: ["error.code": "\(code)", "call": "\(call)"])
+        return JobFailure(
+            job: order.job, attempt: order.attempt, code: code, message: answer.message ?? "the call could not be reserved",
+            retryable: code == JobFailureCode.budgetUnavailable.rawValue
+        )
     }
 
     public func run(_ order: JobOrder, logger: Logger) async -> ProcessorReport {
@@ -34,7 +50,9 @@ public struct JobRunner: Sendable {
             "values.redacted": "\(rendered.redactions.values.reduce(0, +))",
         ])
 
-        let called = await self.provider.call(order, prompt: prepared.prompt, logger: logger)
+        let request = self.provider.request(for: order, prompt: prepared.prompt)
+        if let refused = await self.reserve(order, request, call: 1, logger: logger) { return .failed(refused) }
+        let called = await self.provider.send(request, logger: logger)
         switch called.outcome {
         case .failure(let failure):
             let (retryable, after): (Bool, Duration?) = switch failure.kind {
@@ -49,6 +67,7 @@ public struct JobRunner: Sendable {
                 retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: called.retries
             )
             reported.usage = failure.usage
+            reported.unmetered = failure.unmetered
             return .failed(reported)
         case .completed(let reply):
             var usage = TokenUsage(promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens)
@@ -65,7 +84,12 @@ public struct JobRunner: Sendable {
             if case .failure(let problem) = value {
                 // One repair: the model sees its answer and what is wrong with it.
                 logger.info("typed output invalid; asking once more", metadata: ["problem": "\(problem.message)"])
-                let repaired = await self.provider.send(called.request.repairing(reply.content, problem: problem.message), logger: logger)
+                let repair = called.request.repairing(reply.content, problem: problem.message)
+                if var refused = await self.reserve(order, repair, call: 2, logger: logger) {
+                    refused.usage = usage
+                    return .failed(refused)
+                }
+                let repaired = await self.provider.send(repair, logger: logger)
                 switch repaired.outcome {
                 case .failure(let failure):
                     let retryable: Bool
@@ -79,6 +103,7 @@ public struct JobRunner: Sendable {
                         message: RequestEcho.strip(failure.message, sent: [prepared.prompt, order.config.systemMessage ?? ""]),
                         retryable: retryable, retryAfterMilliseconds: after.map { Int($0 / .milliseconds(1)) }, providerRetries: repaired.retries
                     )
+                    reported.unmetered = failure.unmetered
                     // The first call was answered and billed.
                     reported.usage = TokenUsage(
                         promptTokens: usage.promptTokens + (failure.usage?.promptTokens ?? 0), cachedTokens: usage.cachedTokens + (failure.usage?.cachedTokens ?? 0),

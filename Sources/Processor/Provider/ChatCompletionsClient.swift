@@ -24,6 +24,17 @@ public struct ChatCompletionsClient: Sendable {
         /// JSON mode, or strict structured output with a schema (typed output types).
         public let response_format: JSONValue?
 
+        /// What this request can cost at most, in tokens (`CallBound`): every message's bytes
+        /// with its role and framing, the reply format (its schema counts as input), the output
+        /// limit.
+        public var bound: CallBound {
+            let format = self.response_format.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
+            return CallBound(
+                messageBytes: self.messages.map { $0.role.utf8.count + $0.content.utf8.count }, extraBytes: format,
+                outputLimit: self.max_tokens ?? self.max_completion_tokens ?? 0
+            )
+        }
+
         /// The same request with the model's answer and a correction appended: the one repair
         /// a typed output gets.
         public func repairing(_ answer: String, problem: String) -> Request {
@@ -267,6 +278,15 @@ public struct ProviderFailure: Sendable, Hashable {
     public let message: String
     /// Tokens the provider reported although the call failed (it bills them).
     public var usage: TokenUsage?
+    /// The provider may have billed this call for an amount nobody knows: the request went out
+    /// and no usable answer came back (a timeout, a reply cut off or unreadable, no usage, our
+    /// own abort). Such a call is charged its reservation and never retried in place.
+    public var unmetered: Bool {
+        switch self.code {
+        case "provider_timeout", "provider_connection_lost", "provider_malformed", "provider_no_usage", "provider_bad_usage", "cancelled": true
+        default: false
+        }
+    }
 
     public init(kind: Kind, code: String, message: String, usage: TokenUsage? = nil) {
         self.kind = kind

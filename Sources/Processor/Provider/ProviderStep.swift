@@ -3,9 +3,10 @@ import Synchronization
 public import OneoWire
 public import OneoPrompt
 
-/// The second step: the provider call with the rendered prompt, retried in place a few times
-/// when the provider's refusal is transient (a 429 or 5xx, a timeout, a dropped connection).
-/// What is still failing after that goes back classified: a retryable failure carries the
+/// The provider call with the rendered prompt, retried in place a few times when the provider
+/// refused it transiently and unbilled (a 429 or 5xx, an unreachable host). A call that may
+/// have been billed (a timeout, a dropped or unreadable reply) is not repeated under the same
+/// reservation. What is still failing after that goes back classified: a retryable failure carries the
 /// provider's `Retry-After` when it asked for longer than we wait in place, and the queue manager
 /// queues the job again with its own backoff.
 public struct ProviderStep: Sendable {
@@ -44,18 +45,22 @@ public struct ProviderStep: Sendable {
         self.models = models
     }
 
-    public func call(_ order: JobOrder, prompt: String, logger: Logger) async -> Outcome {
-        await self.send(ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model)), logger: logger)
+    /// The request for this job's rendered prompt, its parameters as the model takes them.
+    public func request(for order: JobOrder, prompt: String) -> ChatCompletionsClient.Request {
+        ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model))
     }
 
-    /// Sends `request`, retried in place as `call` says.
+    /// Sends `request`, retried in place while the provider's refusal is transient and was not
+    /// billed (an error status: the reservation made for the call still covers the next try). A
+    /// call that may have been billed (`unmetered`) goes back to the queue, whose next attempt
+    /// reserves anew.
     public func send(_ request: ChatCompletionsClient.Request, logger: Logger) async -> Outcome {
         var retries = 0
         while true {
             let started = ContinuousClock.now
             let outcome = await self.client.complete(request)
             self.calls.record(outcome, took: ContinuousClock.now - started)
-            guard case .failure(let failure) = outcome, case .retryable(let after) = failure.kind, retries < self.policy.retries else {
+            guard case .failure(let failure) = outcome, case .retryable(let after) = failure.kind, !failure.unmetered, retries < self.policy.retries else {
                 return Outcome(outcome: outcome, retries: retries, request: request)
             }
             let wait = after ?? Backoff.fullJitter(upTo: self.policy.firstBackoff * (1 << min(retries, 10)))

@@ -1,12 +1,15 @@
 import Logging
 import OneoWire
 import OneoStore
+import PostgresNIO
 import Synchronization
 
-/// Group commit for finished attempts of every tenant: each report hands its result here and one
-/// loop commits whatever has gathered in a single transaction. Under load results gather while
-/// the previous commit is in flight, so commits per job fall without any added delay; alone, a
-/// result commits at once. Commits, not CPU, bound a job's cost, which is why this exists.
+/// Group commit for the ledger writes of every tenant: finished attempts (results, usage, budget
+/// settlement) and budget reservations. Each report hands its write here and one loop commits
+/// whatever has gathered in a single transaction. Under load writes gather while the previous
+/// commit is in flight, so commits per job fall without any added delay, and a reservation rides
+/// in the transaction of results that were committing anyway; alone, a write commits at once.
+/// Commits, not CPU, bound a job's cost, which is why this exists.
 final class GroupCommitter: Sendable {
     /// Enough to amortise a commit; small enough that one transaction stays short.
     private let maximumBatch: Int
@@ -18,6 +21,8 @@ final class GroupCommitter: Sendable {
     private let queue: JobQueue
     private let logger: Logger
     private let waiting = Mutex<[(finished: JobQueue.Finished, bytes: Int, done: @Sendable () -> Void)]>([])
+    /// Reservations waiting, each with whom to tell the outcome (nil: the ledger could not be written).
+    private let reservations = Mutex<[(request: JobQueue.Reservation, answer: @Sendable (JobQueue.ReservationOutcome?) -> Void)]>([])
     private let wakeups: AsyncStream<Void>
     private let wake: AsyncStream<Void>.Continuation
     /// Told, after each batch, how many were committed and how many had lost their lease.
@@ -44,6 +49,12 @@ final class GroupCommitter: Sendable {
         self.wake.yield()
     }
 
+    /// Queues a reservation; `answer` runs once it is committed (or could not be: nil).
+    func reserve(_ request: JobQueue.Reservation, answer: @escaping @Sendable (JobQueue.ReservationOutcome?) -> Void) {
+        self.reservations.withLock { $0.append((request, answer)) }
+        self.wake.yield()
+    }
+
     /// Runs until cancelled; results submitted before cancellation are still committed.
     func run() async {
         for await _ in self.wakeups {
@@ -58,18 +69,37 @@ final class GroupCommitter: Sendable {
     /// Idle, a result commits at once.
     private func gather() async {
         guard self.window > .zero, let last = self.lastCommit.withLock({ $0 }), ContinuousClock.now - last < .milliseconds(20),
-              self.waiting.withLock({ $0.count }) < 16 else { return }
+              self.waiting.withLock({ $0.count }) + self.reservations.withLock({ $0.count }) < 16 else { return }
         try? await Task.sleep(for: self.window)
     }
 
-    private func commit(_ batch: [JobQueue.Finished]) async throws {
-        let held = try await self.queue.complete(batch, logger: self.logger)
-        self.lastCommit.withLock { $0 = .now }
-        let lost = batch.filter { !held.contains($0.job.id) }
-        for finished in lost {
-            self.logger.warning("lease lost before commit; result discarded", metadata: ["job.id": "\(finished.job.id)", "job.attempt": "\(finished.job.attempt)"])
+    /// Commits results and reservations in one transaction (one statement when only one kind
+    /// waits) and answers the reservations once it is durable.
+    private func commit(_ batch: [JobQueue.Finished], reservations: [JobQueue.Reservation] = []) async throws -> [JobQueue.ReservationOutcome] {
+        var held = Set<JobID>()
+        var outcomes: [JobQueue.ReservationOutcome] = []
+        switch (batch.isEmpty, reservations.isEmpty) {
+        case (false, false):
+            try await self.queue.database.withTransaction(logger: self.logger) { connection in
+                held = try await self.queue.complete(batch, on: connection, logger: self.logger)
+                outcomes = try await self.queue.reserve(reservations, on: connection, logger: self.logger)
+            }
+        case (false, true):
+            held = try await self.queue.complete(batch, logger: self.logger)
+        case (true, false):
+            outcomes = try await self.queue.reserve(reservations, logger: self.logger)
+        case (true, true):
+            return []
         }
-        self.committed(held.count, lost.count)
+        self.lastCommit.withLock { $0 = .now }
+        if !batch.isEmpty {
+            let lost = batch.filter { !held.contains($0.job.id) }
+            for finished in lost {
+                self.logger.warning("lease lost before commit; result discarded", metadata: ["job.id": "\(finished.job.id)", "job.attempt": "\(finished.job.attempt)"])
+            }
+            self.committed(held.count, lost.count)
+        }
+        return outcomes
     }
 
     private func flush() async {
@@ -85,20 +115,26 @@ final class GroupCommitter: Sendable {
                 waiting.removeFirst(count)
                 return taken
             }
-            guard !taken.isEmpty else { return }
+            let asked = self.reservations.withLock { waiting in
+                let taken = Array(waiting.prefix(self.maximumBatch))
+                waiting.removeFirst(taken.count)
+                return taken
+            }
+            guard !taken.isEmpty || !asked.isEmpty else { return }
             defer { for item in taken { item.done() } }
             let batch = taken.map(\.finished)
             do {
-                try await self.commit(batch)
+                let outcomes = try await self.commit(batch, reservations: asked.map(\.request))
+                for (item, outcome) in zip(asked, outcomes) { item.answer(outcome) }
             } catch {
                 // One bad row must not cost the others their results: commit them one by one,
                 // so that only the attempt at fault is released.
-                self.logger.error("committing a batch failed; committing its results one by one", metadata: [
-                    "batch.size": "\(batch.count)", "error": "\(SafeErrorDescription.of(error))",
+                self.logger.error("committing a batch failed; committing its writes one by one", metadata: [
+                    "batch.size": "\(batch.count)", "reservations": "\(asked.count)", "error": "\(SafeErrorDescription.of(error))",
                 ])
                 for finished in batch {
                     do {
-                        try await self.commit([finished])
+                        _ = try await self.commit([finished])
                     } catch {
                         // Released for retry now if the database lets us; else its lease, no
                         // longer extended, runs out and the rescuer returns it.
@@ -107,6 +143,11 @@ final class GroupCommitter: Sendable {
                         ])
                         _ = try? await self.queue.release(.attempts([finished.attempt]), logger: self.logger)
                     }
+                }
+                for item in asked {
+                    // A reservation that cannot be written is refused: no call without one.
+                    let outcome = try? await self.commit([], reservations: [item.request]).first
+                    item.answer(outcome)
                 }
             }
         }

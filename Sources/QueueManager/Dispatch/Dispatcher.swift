@@ -23,6 +23,9 @@ final class Dispatcher: Sendable {
         var strayReports = 0
         /// The newest field-list version sent, per pipeline.
         var sentFields: [PipelineID: Int64] = [:]
+        /// Reservations asked for, per held attempt: bounded, so a broken processor cannot turn
+        /// one attempt into a stream of ledger writes.
+        var reservations: [JobID: Int] = [:]
 
         /// Results reported but not yet committed. Up to `concurrency` of them wait freely (a
         /// steady processor never waits on the group commit); past that they count against the
@@ -167,9 +170,29 @@ final class Dispatcher: Sendable {
             state.connections[id]?.held[job] = nil
             state.connections[id]?.sentAt[job] = nil
             state.connections[id]?.stopping.remove(job)
+            state.connections[id]?.reservations[job] = nil
             state.heldCount -= 1
             return held
         }
+    }
+
+    /// Reservations one attempt may ask for: its first call, a repair, and room for a tool loop.
+    static let maximumReservationsPerAttempt = 32
+
+    /// The attempt a `reserve` on connection `id` is for, when that connection holds it, it was
+    /// not told to stop, and it has not asked too often; nil otherwise (the call is refused).
+    func reserving(_ id: Int, job: JobID, attempt: Int) -> ClaimedJob? {
+        self.state.withLock { state in
+            guard let connection = state.connections[id], let held = connection.held[job], held.attempt == attempt,
+                  !connection.stopping.contains(job), connection.reservations[job, default: 0] < Self.maximumReservationsPerAttempt else { return nil }
+            state.connections[id]?.reservations[job, default: 0] += 1
+            return held
+        }
+    }
+
+    /// Sends a message on connection `id`, if it is still there.
+    func tell(_ id: Int, _ message: QueueMessage) {
+        self.state.withLock { state in _ = state.connections[id]?.outbound.yield(message) }
     }
 
     /// A completed attempt's result now waits for its commit: it keeps its place in the room.

@@ -1,0 +1,35 @@
+/// A strict upper bound of what one provider call can cost, from what is sent: the budget
+/// reservation and the API's worst-case estimates use this one bound. A token is at least one
+/// byte of the text it encodes, so the UTF-8 bytes of every message (and of the reply format's
+/// schema, which the provider counts as input) bound the input tokens from above; each message
+/// and the request add framing tokens of their own. The output is bounded by the request's
+/// output limit (`max_tokens` or `max_completion_tokens`, reasoning included).
+public struct CallBound: Sendable, Hashable, Codable {
+    public var inputTokens: Int
+    public var outputTokens: Int
+
+    /// Framing per message (role, separators; OpenAI counts 3-4) and per request (the reply's
+    /// priming, 3), with room to spare: the bound must never be below the real count.
+    public static let tokensPerMessage = 8
+    public static let tokensPerRequest = 16
+    /// More tokens than any model's context and output together: a bound past it is held to it.
+    public static let maximumTokens = 10_000_000
+
+    public init(inputTokens: Int, outputTokens: Int) {
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+    }
+
+    /// The bound of a request whose messages have these UTF-8 sizes, with `extraBytes` of
+    /// other counted input (a response schema, tool definitions), and this output limit.
+    public init(messageBytes: [Int], extraBytes: Int = 0, outputLimit: Int) {
+        let input = messageBytes.reduce(Self.tokensPerRequest + max(0, extraBytes)) { $0 + max(0, $1) + Self.tokensPerMessage }
+        self.init(inputTokens: input, outputTokens: max(0, outputLimit))
+    }
+
+    /// The bound priced: every input token at the uncached price (a cache discount is never
+    /// assumed), every output token at the output price.
+    public func cost(at price: ModelCatalog.Model) -> Microdollars {
+        price.cost(promptTokens: self.inputTokens, cachedTokens: 0, completionTokens: self.outputTokens)
+    }
+}

@@ -79,10 +79,17 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         // and the core keeps secrets (sealing keys, API tokens) and the Redis cache.
+        // Redis through hiredis: the cache's blocking connection and its per-tenant ACL users. Linked
+        // by the processors, the API (its health check) and the supervisor (which applies the ACLs).
+        .target(
+            name: "OneoRedis",
+            dependencies: ["OneoWire", "CHiredis"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "OneoCore",
             dependencies: [
-                "OneoWire", "CHiredis",
+                "OneoWire",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
@@ -100,7 +107,9 @@ let package = Package(
         .target(
             name: "Processor",
             dependencies: [
-                "OneoWire", "OneoPrompt",
+                "OneoWire", "OneoPrompt", "OneoRedis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -113,7 +122,7 @@ let package = Package(
         .target(
             name: "API",
             dependencies: [
-                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore",
+                "OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "OneoRedis",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -129,7 +138,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OneoWire", "OneoStore", "OneoCore",
+                "OneoWire", "OneoStore", "OneoCore", "OneoRedis",
                 "CProcess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -152,7 +161,7 @@ let package = Package(
         .executableTarget(
             name: "OneoCLI",
             dependencies: [
-                "OneoWire", "OneoStore", "OneoCore", "Supervisor", "API", "QueueManager", "Processor", "Benchmark", "CProcess",
+                "OneoWire", "OneoStore", "OneoCore", "OneoRedis", "Supervisor", "API", "QueueManager", "Processor", "Benchmark", "CProcess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
@@ -240,7 +249,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "OneoTesting", "StackControl", "OneoWire", "OneoStore", "OneoCore", "API",
+                "OneoTesting", "StackControl", "OneoWire", "OneoStore", "OneoCore", "OneoRedis", "API",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Hummingbird", package: "hummingbird"),

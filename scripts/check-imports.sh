@@ -14,6 +14,7 @@ rules=(
     "Tools|Processor Supervisor QueueManager API OneoStore PostgresNIO|an executor links the wire and its own C library, nothing else of ours"
     "OneoWire|OneoPrompt OneoStore OneoCore PostgresNIO NIOSSL CHiredis Crypto|the wire is what an executor links: frames and messages only"
     "OneoPrompt|OneoStore PostgresNIO|rendering a prompt reads no database"
+    "OneoRedis|OneoStore OneoCore OneoPrompt PostgresNIO NIOSSL Crypto|the cache connection is hiredis and the wire: a processor links it without the database"
 )
 
 violations=0

@@ -124,9 +124,9 @@ print("    %d jobs, %d tokens, cost %d micro-dollars ($%.6f)" % (len(jobs), toke
 
 echo "==> a second AI field over the first, and a provider that fails it: generate on record 1"
 # ai_pitch names ai_summary, so it runs after it, on its value; the simulator answers its first
-# three calls with 502 (two retried in place, then the job is queued again with backoff).
+# three calls with 503 (two retried in place, then the job is queued again with backoff).
 call POST /pipelines/leads/fields/ '{"name": "AI Pitch", "slug": "ai_pitch", "field_type": "ai_generated",
-  "ai_config": {"model": "gpt-4o-mini", "prompt": "Write a one-line pitch from {ai_summary} [sim-fault: 502 times=3]"}}' >/dev/null
+  "ai_config": {"model": "gpt-4o-mini", "prompt": "Write a one-line pitch from {ai_summary} [sim-fault: 503 times=3]"}}' >/dev/null
 call POST /pipelines/leads/records/1/generate/ '{"field": "ai_pitch", "wait_ms": 20000}' | python3 -c '
 import json, sys
 j = json.load(sys.stdin)

@@ -31,6 +31,9 @@ enum BenchStack {
         let external = environment["DATABASE_URL"].flatMap { $0.isEmpty ? nil : $0 }
         if let external { serveEnvironment["DATABASE_URL"] = external }
         if let redis = environment["REDIS_URL"], !redis.isEmpty { serveEnvironment["REDIS_URL"] = redis }
+        // The operator's tunables reach serve as they would in production: a run with budgets off
+        // is `ONEO_BUDGETS_FIELD_LIMIT_CENTS=0 oneo-ai bench`.
+        for (name, value) in environment where name.hasPrefix("ONEO_") { serveEnvironment[name] = value }
         try? FileManager.default.removeItem(atPath: directory)
         progress("starting serve (\(external == nil ? "embedded PostgreSQL and Redis" : "DATABASE_URL")) and the simulator at \(simulatorLatencyMilliseconds) ms")
         let stack = try await LocalStack.start(

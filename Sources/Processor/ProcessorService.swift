@@ -23,12 +23,18 @@ public struct ProcessorService: Service {
         /// After shutdown begins, in-flight jobs have this long before the process ends anyway.
         public var drainTimeout: Duration { .tunable(milliseconds: self.tunables.processors.drainTimeoutMilliseconds) }
 
-        public init(tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, tunables: EngineTunables = EngineTunables()) {
+        /// The result cache, as the tenant's own Redis user; nil: no cache.
+        public var redis: RedisSettings?
+
+        public init(
+            tenant: TenantID, tenantName: String, baseURL: String, key: ProviderKey?, tunables: EngineTunables = EngineTunables(), redis: RedisSettings? = nil
+        ) {
             self.tenant = tenant
             self.tenantName = tenantName
             self.baseURL = baseURL
             self.key = key
             self.tunables = tunables
+            self.redis = redis
         }
     }
 
@@ -77,7 +83,8 @@ public struct ProcessorService: Service {
                 ),
                 models: settings.tunables.models
             ),
-            budget: self.budget
+            budget: self.budget,
+            cache: ResultCache(settings: settings.redis, tenant: settings.tenant, logger: logger)
         )
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"

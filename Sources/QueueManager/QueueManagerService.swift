@@ -273,19 +273,23 @@ public struct QueueManagerService: Service {
             // The value and audit come from the processor: refused whole when PostgreSQL could
             // not store them (a NUL) or when they are larger than any result should be, so one
             // bad result never fails a batch of other tenants' results.
-            let bytes: Int
-            switch Self.storable(completion) {
-            case .failure(let problem):
-                await self.fail(job, code: "invalid_output", message: PlainText.bounded(problem.message, 500), retryAfter: nil)
-                return true
-            case .success(let size):
-                bytes = size
-            }
             // Priced here from the model we sent and the tokens reported, within sane bounds: a
             // processor does not set its own tenant's bill.
             let prompt = min(max(0, completion.promptTokens), 10_000_000)
             let cached = min(max(0, completion.cachedTokens), prompt)
             let output = min(max(0, completion.completionTokens), 10_000_000)
+            let bytes: Int
+            switch Self.storable(completion) {
+            case .failure(let problem):
+                // The call was answered, so it is billed even though its result is refused.
+                let models = self.settings.tunables.models
+                let cost = (models.model(job.model) ?? models.mostExpensive).cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output)
+                let billed = JobQueue.Billed(usage: TokenUsage(promptTokens: prompt, cachedTokens: cached, completionTokens: output), cost: cost)
+                await self.fail(job, code: "invalid_output", message: PlainText.bounded(problem.message, 500), retryAfter: nil, billed: billed)
+                return true
+            case .success(let size):
+                bytes = size
+            }
             var bounded = completion
             bounded.promptTokens = prompt
             bounded.cachedTokens = cached
@@ -324,7 +328,9 @@ public struct QueueManagerService: Service {
                 providerRetries: failure.providerRetries, billed: billed, unmetered: failure.unmetered
             )
         case .reserve(let request):
-            self.reserve(request, on: id, logger: logger)
+            // A reservation this connection may not ask for is refused, and counted like any
+            // stray report: a processor that floods them is cut off.
+            guard self.reserve(request, on: id, logger: logger) else { return self.dispatcher.strayReport(id) }
         case .declined(let job, let attempt):
             guard let held = self.settled(id, job, attempt, logger: logger) else { return self.dispatcher.strayReport(id) }
             // A processor declines only while draining or full: it gets nothing more on this
@@ -339,19 +345,20 @@ public struct QueueManagerService: Service {
     /// Reserves a call's bound, priced here from the model we sent (the processor names only
     /// sizes), against the job's budgets, in the group commit; the answer goes back once the
     /// reservation is durable. A refusal means no call: the processor reports the job failed.
-    private func reserve(_ request: BudgetRequest, on id: Int, logger: Logger) {
+    /// Returns false when the request was refused unasked-for (not held here, stopped, repeated).
+    private func reserve(_ request: BudgetRequest, on id: Int, logger: Logger) -> Bool {
         func refuse(_ code: JobFailureCode, _ message: String) {
             self.dispatcher.tell(id, .budget(BudgetAnswer(job: request.job, attempt: request.attempt, call: request.call, granted: false, code: code.rawValue, message: message)))
         }
-        guard let job = self.dispatcher.reserving(id, job: request.job, attempt: request.attempt) else {
-            refuse(.budgetUnavailable, "this attempt is not running here, was stopped, or asked for too many reservations")
-            return
+        guard let job = self.dispatcher.reserving(id, job: request.job, attempt: request.attempt, call: request.call) else {
+            refuse(.budgetUnavailable, "this attempt is not running here, was stopped, or asked for this call already or too many")
+            return false
         }
         guard let budget = job.budget else {
             // Sent without a budget: nothing to reserve against (the tenant's budget set since
-            // applies from its next claim).
+            // applies from its next claim; what this attempt spends is still charged to it).
             self.dispatcher.tell(id, .budget(BudgetAnswer(job: request.job, attempt: request.attempt, call: request.call, granted: true)))
-            return
+            return true
         }
         let models = self.settings.tunables.models
         let price = models.model(job.model) ?? models.mostExpensive
@@ -393,6 +400,7 @@ public struct QueueManagerService: Service {
             }
             self.dispatcher.tell(id, .budget(answer))
         }
+        return true
     }
 
     /// A result (value and audit, as JSON) larger than this fails its job: `max_tokens` keeps a

@@ -3,6 +3,8 @@ import Logging
 import OneoWire
 import OneoStore
 import OneoCore
+import OneoRedis
+import NIOPosix
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -240,6 +242,8 @@ extension Supervisor {
         let providerKey: ProviderKey?
         /// A processor's tenant row as it was read for this start.
         let tenant: TenantRuntime?
+        /// A processor's Redis: logged in as its tenant's cache user.
+        var redis: RedisSettings? = nil
     }
 
     private func prepare(_ child: SupervisedChild) async throws(SpawnError) -> Prepared {
@@ -302,7 +306,7 @@ extension Supervisor {
             wantsChannel: true
         )
         spec = try self.unprivileged(spec, as: ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase))
-        return Prepared(spec: spec, providerKey: key, tenant: row)
+        return Prepared(spec: spec, providerKey: key, tenant: row, redis: await self.cacheLogin(for: tenant, services: services))
     }
 
     /// The spec run through setpriv as `account` (nil: we are not root, nothing to drop). A port
@@ -325,7 +329,7 @@ extension Supervisor {
         let services = self.services!
         var bootstrap = ChildBootstrap(
             database: child.role == .api ? services.apiDatabase : child.role == .qmgr ? services.queueDatabase : nil,
-            redis: child.role == .processor ? nil : services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
+            redis: child.role == .processor ? prepared.redis : services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
             supervisor: getpid(), worker: worker, tunables: self.configuration.tunables
         )
         bootstrap.tenantName = prepared.tenant?.name

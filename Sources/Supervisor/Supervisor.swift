@@ -89,6 +89,8 @@ public actor Supervisor {
         let apiDatabase: DatabaseSettings
         let queueDatabase: DatabaseSettings
         let redisSettings: RedisSettings
+        /// The instance's namespace in Redis (cache keys and ACL users).
+        let cacheNamespace: String
         let sealer: KeySealer
         let directory: TenantDirectory
     }
@@ -125,6 +127,7 @@ public actor Supervisor {
                 self.services = Services(
                     database: database, databaseSettings: databaseSettings, apiDatabase: apiDatabase, queueDatabase: queueDatabase,
                     redisSettings: redisSettings,
+                    cacheNamespace: try await InstanceSettings.cacheNamespace(database, logger: self.logger),
                     sealer: try KeySealer(masterKeyFile: self.configuration.masterKeyFile),
                     directory: TenantDirectory(database: database)
                 )
@@ -135,6 +138,7 @@ public actor Supervisor {
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
                 group.addTask { await self.watchTenants() }
                 group.addTask { await self.watchChildren() }
+                group.addTask { await self.watchCacheUsers() }
                 self.logger.notice("serving", metadata: [
                     "api": "http://\(self.configuration.host):\(self.configuration.port)", "database": "\(databaseSettings)",
                     "control": "\(self.configuration.dataDirectory.controlSocket)",

@@ -55,9 +55,12 @@ struct BudgetTests {
                 jobs[try await Self.createRecord(stack, name: name)] = name
             }
             try await stack.cli(["tenant", "start", stack.tenant])
-            // Kill the processor while calls are in flight (a round of them has finished).
-            try await waitUntil("some jobs to complete", timeout: .seconds(30), interval: .milliseconds(20)) {
-                try await stack.count("SELECT count(*) FROM ai_jobs WHERE status = 'completed'") >= 3
+            // Kill the processor while calls are in flight: a round has finished, and calls of the
+            // next hold their reservations (each call takes 300 ms once reserved).
+            try await waitUntil("some jobs to complete and more to be mid-call", timeout: .seconds(30), interval: .milliseconds(5)) {
+                let completed = try await stack.count("SELECT count(*) FROM ai_jobs WHERE status = 'completed'")
+                let midCall = try await stack.count("SELECT count(*) FROM ai_jobs WHERE status = 'processing' AND reserved_micros > 0")
+                return completed >= 3 && midCall >= 4
             }
             let pid = try #require(try await stack.child("processor:\(stack.tenant)")?.pid)
             kill(pid, SIGKILL)

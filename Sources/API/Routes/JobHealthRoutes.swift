@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 public import OneoWire
+import OneoRedis
 import OneoStore
 import OneoCore
 import NIOPosix

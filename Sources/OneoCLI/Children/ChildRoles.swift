@@ -87,7 +87,8 @@ struct ProcessorChild: AsyncParsableCommand {
         }
         let processor = ProcessorService(
             settings: .init(
-                tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, tunables: bootstrap.tunables
+                tenant: tenantID, tenantName: name, baseURL: baseURL, key: bootstrap.providerKey, tunables: bootstrap.tunables,
+                redis: bootstrap.redis
             ),
             connections: link.queueConnections,
             logger: logger,

@@ -76,6 +76,13 @@ public struct KeySealer: Sendable {
         }
     }
 
+    /// A secret for one purpose (a Redis ACL user's password), derived from the master key with
+    /// HMAC-SHA256: stable across restarts, different per purpose, and telling nothing of the key.
+    public func derivedSecret(purpose: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(("oneo-ai derived secret\u{0}" + purpose).utf8), using: SymmetricKey(data: self.keyBytes))
+        return mac.map { String(format: "%02x", $0) }.joined()
+    }
+
     public func seal(_ providerKey: ProviderKey, tenant: TenantID) throws(SecretError) -> Data {
         try self.seal(providerKey, for: .tenant(tenant))
     }

@@ -3,7 +3,8 @@ public import Logging
 public import PostgresNIO
 
 /// One budget's current month, as the ledger has it: what may be spent, what was spent (real
-/// costs, and reservations kept where the cost could not be known), and what calls in flight hold.
+/// costs, and reservations kept where the cost could not be known), and what calls in flight hold
+/// (the reservations of its processing attempts).
 public struct BudgetPeriod: Sendable, Equatable {
     /// `tenant` (the tenant's monthly budget) or `field`.
     public let scope: String
@@ -39,9 +40,12 @@ public enum BudgetLedger {
         }
         let rows = try await connection.query(
             """
-            SELECT scope, pipeline_id, field_name, limit_micros, spent_micros, reserved_micros FROM budget_periods
-            WHERE tenant_id = \(tenant) AND period_start = \(start)::date
-            ORDER BY scope DESC, pipeline_id, field_name LIMIT 10000
+            SELECT b.scope, b.pipeline_id, b.field_name, b.limit_micros, b.spent_micros,
+                   (SELECT coalesce(sum(a.reserved_micros), 0)::bigint FROM ai_jobs a
+                    WHERE a.tenant_id = b.tenant_id AND a.status = 'processing' AND a.reserved_periods @> ARRAY[b.id])
+            FROM budget_periods b
+            WHERE b.tenant_id = \(tenant) AND b.period_start = \(start)::date
+            ORDER BY b.scope DESC, b.pipeline_id, b.field_name LIMIT 10000
             """,
             logger: logger
         )

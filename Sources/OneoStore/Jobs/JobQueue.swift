@@ -6,7 +6,10 @@ public import PostgresNIO
 /// release, give back, rescue, extend. Each is one statement whose WHERE clause enforces the rule
 /// (status, attempt, worker, tenant), so a stale worker's write matches no row; each rule is
 /// written once below and shared by the statements that apply it. The queue manager is its only
-/// user.
+/// user. A statement that writes several jobs locks them in id order first, and budget periods
+/// (always after jobs) in id order too, as `oneo_reserve` and the cancel function do: no two of
+/// these writers ever wait on each other in a circle (a deadlock would leave attempts held until
+/// their leases ran out).
 public struct JobQueue: Sendable {
     public let database: PostgresClient
     /// How this queue manager's leases are marked (`locked_by`).
@@ -79,6 +82,7 @@ public struct JobQueue: Sendable {
                 "prompt_tokens": .integer(Int64(completion.promptTokens)), "cached_tokens": .integer(Int64(completion.cachedTokens)),
                 "completion_tokens": .integer(Int64(completion.completionTokens)),
                 "cost_micros": .integer(finished.cost.rawValue), "ms": .integer(Int64(completion.milliseconds)),
+                "cache_hit": .bool(completion.cacheHit),
             ]
         })
         var committed = Set<JobID>()
@@ -89,6 +93,15 @@ public struct JobQueue: Sendable {
             for try await id in try await self.database.execute(statement, logger: logger) { committed.insert(JobID(id)) }
         }
         return committed
+    }
+
+    /// Locks these jobs' rows in id order: a transaction that writes several kinds of rows takes
+    /// its jobs first, then budget periods, as every ledger writer does.
+    public func lockJobs(_ jobs: [JobID], on connection: PostgresConnection, logger: Logger) async throws {
+        let rows = try await connection.query(
+            "SELECT id FROM ai_jobs WHERE id = ANY(\(jobs.map(\.rawValue))) ORDER BY id FOR UPDATE", logger: logger
+        )
+        for try await _ in rows {}
     }
 
     /// One provider call's reservation: `amount` (the call's bound, priced) against every budget
@@ -222,14 +235,16 @@ public struct JobQueue: Sendable {
         // reserved and then declined), it is charged as spent like any other unknown.
         let rows = try await self.database.query(
             """
-            WITH ended AS (
+            WITH locked AS (
+                SELECT id FROM ai_jobs WHERE id = ANY(\(attempts.map(\.job.rawValue))) ORDER BY id FOR UPDATE),
+            ended AS (
                 UPDATE ai_jobs j SET status = CASE WHEN \(unescaped: Self.superseded) THEN 'cancelled' ELSE 'pending' END,
                     completed_at = CASE WHEN \(unescaped: Self.superseded) THEN now() END,
                     max_attempts = j.max_attempts + 1, lease_until = NULL, locked_by = NULL, started_at = NULL, updated_at = now()
                 FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
                      AS a(tenant_id, id, attempt)
                 WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
-                  AND j.status = 'processing' AND j.locked_by = \(self.worker)
+                  AND j.status = 'processing' AND j.locked_by = \(self.worker) AND j.id IN (SELECT id FROM locked)
                 RETURNING \(unescaped: Self.endedColumns), j.reserved_micros AS charge_micros),
             \(unescaped: Self.settle(from: "ended")),
             \(unescaped: Self.unmeteredUsage)
@@ -265,14 +280,16 @@ public struct JobQueue: Sendable {
             guard !attempts.isEmpty else { return 0 }
             rows = try await self.database.query(
                 """
-                WITH ended AS (
+                WITH locked AS (
+                    SELECT id FROM ai_jobs WHERE id = ANY(\(attempts.map(\.job.rawValue))) ORDER BY id FOR UPDATE),
+                ended AS (
                     UPDATE ai_jobs j SET \(unescaped: Self.afterAttempt(retry: true)), run_at = now(),
                         error_code = \(JobFailureCode.processorStopped.rawValue), error_retryable = true,
                         error_message = 'the processor stopped before finishing this job; it was released for retry'
                     FROM unnest(\(attempts.map(\.tenant.rawValue)), \(attempts.map(\.job.rawValue)), \(attempts.map { Int64($0.attempt) }))
                          AS a(tenant_id, id, attempt)
                     WHERE j.id = a.id AND j.tenant_id = a.tenant_id AND j.attempt = a.attempt
-                      AND j.status = 'processing' AND j.locked_by = \(self.worker)
+                      AND j.status = 'processing' AND j.locked_by = \(self.worker) AND j.id IN (SELECT id FROM locked)
                     RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries, j.reserved_micros AS charge_micros),
                 \(unescaped: Self.history),
                 \(unescaped: Self.settle(from: "ended")),
@@ -331,8 +348,10 @@ public struct JobQueue: Sendable {
         guard !jobs.isEmpty else { return [] }
         let rows = try await self.database.query(
             """
+            WITH locked AS (
+                SELECT id FROM ai_jobs WHERE id = ANY(\(jobs.map(\.rawValue))) AND status = 'processing' ORDER BY id FOR UPDATE)
             UPDATE ai_jobs SET lease_until = now() + make_interval(secs => \(Double(self.leaseSeconds)))
-            WHERE id = ANY(\(jobs.map(\.rawValue))) AND status = 'processing' AND locked_by = \(self.worker)
+            WHERE id IN (SELECT id FROM locked) AND status = 'processing' AND locked_by = \(self.worker)
             RETURNING id
             """,
             logger: logger
@@ -395,19 +414,29 @@ public struct JobQueue: Sendable {
         j.record_id, j.field_name, j.reserved_micros, j.reserved_periods
         """
 
-    /// Settles the reservations of the attempts a CTE ended (its columns `reserved_micros`,
-    /// `reserved_periods`, `charge_micros`): each budget period's reserved amount falls by what
-    /// the attempts held and its spent amount rises by what they are charged. Periods are locked
-    /// in id order, as `oneo_reserve` locks them, so ledger writers never deadlock.
+    /// Charges the attempts a CTE ended (its columns `reserved_periods`, `charge_micros`,
+    /// `tenant_id`, `pipeline_id`, `field_name`) to the budget periods they reserved against: each
+    /// period's spent amount rises by what they are charged, in the statement that takes them out
+    /// of `processing` (which is what releases their reservations). An attempt charged with no
+    /// reservation (handed out before a budget existed) is charged to its month's periods that
+    /// exist, so a ledger counts every micro-dollar spent. Periods are locked in id order, as
+    /// `oneo_reserve` locks them: ledger writers never deadlock.
     static func settle(from ended: String) -> String {
         """
         ledger AS (
-            SELECT p.id, sum(e.charge_micros)::bigint AS charge, sum(e.reserved_micros)::bigint AS reserved
-            FROM \(ended) e CROSS JOIN LATERAL unnest(e.reserved_periods) AS p(id)
-            GROUP BY p.id),
+            SELECT x.id, sum(x.charge)::bigint AS charge FROM (
+                SELECT p.id, e.charge_micros AS charge
+                FROM \(ended) e CROSS JOIN LATERAL unnest(e.reserved_periods) AS p(id)
+                UNION ALL
+                SELECT b.id, e.charge_micros
+                FROM \(ended) e JOIN tenants t ON t.id = e.tenant_id
+                JOIN budget_periods b ON b.tenant_id = e.tenant_id AND b.period_start = date_trunc('month', now() AT TIME ZONE t.time_zone)::date
+                     AND ((b.scope = 'tenant' AND b.pipeline_id = 0 AND b.field_name = '')
+                          OR (b.scope = 'field' AND b.pipeline_id = e.pipeline_id AND b.field_name = e.field_name))
+                WHERE cardinality(e.reserved_periods) = 0 AND e.charge_micros > 0) x
+            GROUP BY x.id),
         settled AS (
-            UPDATE budget_periods b SET spent_micros = b.spent_micros + l.charge, reserved_micros = b.reserved_micros - l.reserved,
-                   updated_at = now()
+            UPDATE budget_periods b SET spent_micros = b.spent_micros + l.charge, updated_at = now()
             FROM ledger l, (SELECT k.id FROM budget_periods k WHERE k.id IN (SELECT id FROM ledger) ORDER BY k.id FOR UPDATE) locked
             WHERE b.id = l.id AND locked.id = l.id)
         """

@@ -81,16 +81,19 @@ enum JobStatements {
                 SELECT * FROM jsonb_to_recordset($1) AS i(
                     tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
                     user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
-                    cost_micros bigint, ms int)),
+                    cost_micros bigint, ms int, cache_hit boolean)),
+            -- The jobs locked in id order before anything else, as every ledger writer does.
+            locked AS (
+                SELECT j.id FROM ai_jobs j WHERE j.id IN (SELECT job_id FROM input) ORDER BY j.id FOR UPDATE),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
                        tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens, cached_tokens = i.cached_tokens,
-                       completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms,
+                       completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms, cache_hit = i.cache_hit,
                        error_code = NULL, error_message = '', lease_until = NULL,
                        completed_at = clock_timestamp(), updated_at = now()
                 FROM input i
                 WHERE j.id = i.job_id AND j.tenant_id = i.tenant_id AND j.status = 'processing'
-                  AND j.attempt = i.attempt AND j.locked_by = $2
+                  AND j.attempt = i.attempt AND j.locked_by = $2 AND j.id IN (SELECT id FROM locked)
                 RETURNING i.*, j.reserved_micros, j.reserved_periods, i.cost_micros AS charge_micros),
             \(JobQueue.settle(from: "done")),
             written AS (
@@ -102,10 +105,10 @@ enum JobStatements {
             charged AS (
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
                                       tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms,
-                                      pipeline_id, record_id, field_name)
+                                      pipeline_id, record_id, field_name, cache_hit)
                 SELECT tenant_id, job_id, attempt, user_name, 'openai', model, 'field_generation',
                        prompt_tokens + completion_tokens, prompt_tokens, cached_tokens, completion_tokens, cost_micros, ms,
-                       pipeline_id, record_id, field_name
+                       pipeline_id, record_id, field_name, cache_hit
                 FROM done)
             SELECT job_id FROM done
             """

@@ -9,9 +9,24 @@ public struct RedisSettings: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     public var endpoint: Endpoint
+    /// An ACL user to log in as (a processor's: its tenant's cache prefix only). The password is
+    /// derived from the master key and travels only in the bootstrap frame; never printed here.
+    public var username: String?
+    public var password: String?
+    /// The only keys this login may touch (a processor's cache prefix); nil for the engine's own.
+    public var keyPrefix: String?
 
     public init(endpoint: Endpoint) {
         self.endpoint = endpoint
+    }
+
+    /// The same Redis, logged in as `username`.
+    public func login(as username: String, password: String, keyPrefix: String) -> RedisSettings {
+        var settings = self
+        settings.username = username
+        settings.password = password
+        settings.keyPrefix = keyPrefix
+        return settings
     }
 
     public init(url: String) throws(ConfigurationError) {
@@ -30,9 +45,10 @@ public struct RedisSettings: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     public var description: String {
+        let user = self.username.map { " user=\($0)" } ?? ""
         switch self.endpoint {
-        case .unixSocket(let path): return "redis socket=\(path)"
-        case .tcp(let host, let port): return "redis \(host):\(port)"
+        case .unixSocket(let path): return "redis socket=\(path)\(user)"
+        case .tcp(let host, let port): return "redis \(host):\(port)\(user)"
         }
     }
 }

@@ -166,6 +166,8 @@ public struct JobCompletion: Sendable, Equatable, Codable {
     public var cachedTokens: Int
     public var completionTokens: Int
     public var milliseconds: Int
+    /// Answered from the tenant's result cache (or an identical request in flight): no call, no cost.
+    public var cacheHit: Bool = false
 
     public init(job: JobID, attempt: Int, value: JSONValue, audit: JSONValue, promptTokens: Int, cachedTokens: Int = 0, completionTokens: Int, milliseconds: Int) {
         self.job = job

@@ -7,7 +7,11 @@ public struct Microdollars: Hashable, Comparable, Sendable, Codable, CustomStrin
 
     public static let zero = Microdollars(0)
 
-    public static func cents(_ cents: Int64) -> Microdollars { Microdollars(cents * 10_000) }
+    /// Cents as micro-dollars, held to the representable range (never a trap on a huge count).
+    public static func cents(_ cents: Int64) -> Microdollars {
+        let (micros, overflow) = cents.multipliedReportingOverflow(by: 10_000)
+        return Microdollars(overflow ? (cents < 0 ? .min : .max) : micros)
+    }
 
     /// Whole cents for display, rounded half up, as the reference's `cost_cents` shows them.
     public var roundedCents: Int64 { (self.rawValue + 5_000) / 10_000 }

@@ -22,6 +22,8 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
     public var excludedFields: [String]
     public var cacheDuration: Int
     public var budgetLimitCents: Int64?
+    /// The largest field budget, in cents: its micro-dollars stay far from overflow.
+    public static let maximumBudgetCents: Int64 = 100_000_000
     public var outputType: OutputType
     public var systemMessage: String?
     /// Each value's text is cut at this many Unicode scalars, with a visible marker.
@@ -179,8 +181,8 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             throw FieldConfigError(key: "cache_duration", problem: "must be zero (no caching) or a number of seconds")
         }
         self.budgetLimitCents = try reader.integer(.budgetLimitCents)
-        if let budget = self.budgetLimitCents, budget < 0 {
-            throw FieldConfigError(key: "budget_limit_cents", problem: "must not be negative")
+        if let budget = self.budgetLimitCents, !(0...Self.maximumBudgetCents).contains(budget) {
+            throw FieldConfigError(key: "budget_limit_cents", problem: "must be 0...\(Self.maximumBudgetCents) (a million dollars a month)")
         }
         if let output = try reader.string(.outputType) {
             guard let type = OutputType(rawValue: output) else {

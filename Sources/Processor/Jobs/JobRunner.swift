@@ -2,19 +2,24 @@ public import Logging
 public import OneoWire
 public import OneoPrompt
 
-/// One job in the processor: a sequence of named steps (context → budget → provider → result;
-/// the cache and the tool loop slot in between), each a small type in its own folder. It returns
-/// the report for the queue manager and never touches a database.
+/// One job in the processor: a sequence of named steps (context → cache → budget → provider →
+/// result; the tool loop slots in beside the provider), each a small type in its own folder. It
+/// returns the report for the queue manager and never touches a database.
 public struct JobRunner: Sendable {
     let context: PromptContext
     let provider: ProviderStep
     /// Reserves each call of a budgeted job before it is made.
     let budget: BudgetGate
+    /// The tenant's results, by request; nil: none.
+    let cache: ResultCache?
+    /// Identical requests in flight at once share one call.
+    let flights = SingleFlight()
 
-    public init(context: PromptContext, provider: ProviderStep, budget: BudgetGate = BudgetGate()) {
+    public init(context: PromptContext, provider: ProviderStep, budget: BudgetGate = BudgetGate(), cache: ResultCache? = nil) {
         self.context = context
         self.provider = provider
         self.budget = budget
+        self.cache = cache
     }
 
     /// nil when the call may be made; else the failure to report (no call was made).
@@ -51,6 +56,48 @@ public struct JobRunner: Sendable {
         ])
 
         let request = self.provider.request(for: order, prompt: prepared.prompt)
+        guard let cache = self.cache, cache.isEnabled, order.config.cacheDuration > 0,
+              let digest = CacheKey.digest(of: request, config: order.config) else {
+            return await self.call(order, prepared, request, started: started, logger: logger)
+        }
+        // A hit, or the value of an identical request already in the air: no call, no cost.
+        let key = cache.key(digest)
+        if let value = await cache.get(key) {
+            logger.info("cache hit", metadata: ["cache.key": "\(digest.prefix(16))"])
+            return .completed(self.cached(order, value, prepared, started: started))
+        }
+        switch await self.flights.join(key) {
+        case .follower(let value?):
+            logger.info("an identical request was in flight; its answer is ours", metadata: ["cache.key": "\(digest.prefix(16))"])
+            return .completed(self.cached(order, value, prepared, started: started))
+        case .follower(nil):
+            return await self.call(order, prepared, request, started: started, logger: logger)
+        case .leader:
+            let report = await self.call(order, prepared, request, started: started, logger: logger)
+            var value: JSONValue?
+            if case .completed(let completion) = report {
+                value = completion.value
+                await cache.set(key, completion.value, seconds: order.config.cacheDuration)
+            }
+            self.flights.finish(key, value)
+            return report
+        }
+    }
+
+    /// A job answered from the cache: the value as stored, no tokens, no cost.
+    private func cached(_ order: JobOrder, _ value: JSONValue, _ prepared: PromptContext.Prepared, started: ContinuousClock.Instant) -> JobCompletion {
+        var completion = ResultStep.completion(
+            for: order, value: value, usage: TokenUsage(promptTokens: 0, cachedTokens: 0, completionTokens: 0), audit: prepared.audit,
+            milliseconds: Int((ContinuousClock.now - started) / .milliseconds(1))
+        )
+        completion.cacheHit = true
+        return completion
+    }
+
+    /// The budget, provider and result steps: the job's calls and what they came to.
+    private func call(
+        _ order: JobOrder, _ prepared: PromptContext.Prepared, _ request: ChatCompletionsClient.Request, started: ContinuousClock.Instant, logger: Logger
+    ) async -> ProcessorReport {
         if let refused = await self.reserve(order, request, call: 1, logger: logger) { return .failed(refused) }
         let called = await self.provider.send(request, logger: logger)
         switch called.outcome {

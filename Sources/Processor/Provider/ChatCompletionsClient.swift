@@ -2,6 +2,7 @@ public import AsyncHTTPClient
 import Foundation
 public import NIOCore
 import NIOHTTP1
+import NIOPosix
 public import OneoWire
 public import OneoPrompt
 
@@ -116,9 +117,19 @@ public struct ChatCompletionsClient: Sendable {
         let payload: ByteBuffer
         do {
             response = try await self.http.execute(request, timeout: self.timeout)
-            payload = try await response.body.collect(upTo: 8 << 20)
         } catch {
             return .failure(Self.classify(error))
+        }
+        do {
+            payload = try await response.body.collect(upTo: 8 << 20)
+        } catch {
+            // The provider answered and its reply broke off (or ran past 8 MiB): it did the work,
+            // and may bill it.
+            var failure = Self.classify(error)
+            if failure.code != "cancelled" {
+                failure = ProviderFailure(kind: .retryable(after: nil), code: "provider_connection_lost", message: "the provider's reply broke off or was larger than 8 MiB")
+            }
+            return .failure(failure)
         }
         let status = response.status.code
         guard status == 200 else {
@@ -219,14 +230,29 @@ public struct ChatCompletionsClient: Sendable {
             return ProviderFailure(kind: .retryable(after: nil), code: "provider_connection_lost", message: "the provider's reply was cut off or garbled part-way")
         }
         let (code, message): (String, String) = switch error as? HTTPClientError {
-        case .deadlineExceeded?, .readTimeout?, .writeTimeout?, .connectTimeout?:
+        case .connectTimeout?:
+            ("provider_unreachable", "the provider could not be connected to within the timeout")
+        case .deadlineExceeded?, .readTimeout?, .writeTimeout?:
             ("provider_timeout", "the provider did not answer within processors.provider_timeout_ms")
         case .remoteConnectionClosed?, .bodyLengthMismatch?, .uncleanShutdown?:
             ("provider_connection_lost", "the provider's connection closed before the reply was complete")
         default:
-            ("provider_unreachable", "provider request failed: \(Self.describe(error))")
+            // A connection never made (refused, no such host, TLS refused) is known unbilled;
+            // anything else may have failed after the request went out.
+            Self.neverConnected(error)
+                ? ("provider_unreachable", "provider request failed: \(Self.describe(error))")
+                : ("provider_connection_lost", "provider request failed after it may have been sent: \(Self.describe(error))")
         }
         return ProviderFailure(kind: .retryable(after: nil), code: code, message: message)
+    }
+
+    /// Whether the error says the connection was never made: no request can have gone out.
+    static func neverConnected(_ error: any Error) -> Bool {
+        if error is NIOConnectionError { return true }
+        if let channel = error as? ChannelError, case .connectTimeout = channel { return true }
+        if let io = error as? IOError, [ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ENOENT].contains(io.errnoCode) { return true }
+        if let http = error as? HTTPClientError, [HTTPClientError.connectTimeout, .invalidURL, .emptyHost].contains(http) { return true }
+        return false
     }
 
     /// The `error.message` and `error.code` of an OpenAI-style error body, the message cut
@@ -278,12 +304,15 @@ public struct ProviderFailure: Sendable, Hashable {
     public let message: String
     /// Tokens the provider reported although the call failed (it bills them).
     public var usage: TokenUsage?
-    /// The provider may have billed this call for an amount nobody knows: the request went out
-    /// and no usable answer came back (a timeout, a reply cut off or unreadable, no usage, our
-    /// own abort). Such a call is charged its reservation and never retried in place.
+    /// The provider may have billed this call for an amount nobody knows: the request may have
+    /// gone out and no usable answer came back (a timeout, a reply cut off or unreadable, no
+    /// usage, our own abort, a gateway's 502/504/524 whose upstream may have finished). Such a
+    /// call is charged its reservation and never retried in place. Only a connection that was
+    /// never made (`provider_unreachable`) and the provider's own refusals are known unbilled.
     public var unmetered: Bool {
         switch self.code {
-        case "provider_timeout", "provider_connection_lost", "provider_malformed", "provider_no_usage", "provider_bad_usage", "cancelled": true
+        case "provider_timeout", "provider_connection_lost", "provider_malformed", "provider_no_usage", "provider_bad_usage", "cancelled",
+             "provider_http_502", "provider_http_504", "provider_http_524": true
         default: false
         }
     }

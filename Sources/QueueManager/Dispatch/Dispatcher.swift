@@ -23,9 +23,9 @@ final class Dispatcher: Sendable {
         var strayReports = 0
         /// The newest field-list version sent, per pipeline.
         var sentFields: [PipelineID: Int64] = [:]
-        /// Reservations asked for, per held attempt: bounded, so a broken processor cannot turn
-        /// one attempt into a stream of ledger writes.
-        var reservations: [JobID: Int] = [:]
+        /// The calls reserved for, per held attempt: each call number once, and a few in all, so
+        /// a broken processor cannot turn one attempt into a stream of ledger writes.
+        var reservations: [JobID: Set<Int>] = [:]
 
         /// Results reported but not yet committed. Up to `concurrency` of them wait freely (a
         /// steady processor never waits on the group commit); past that they count against the
@@ -176,16 +176,19 @@ final class Dispatcher: Sendable {
         }
     }
 
-    /// Reservations one attempt may ask for: its first call, a repair, and room for a tool loop.
-    static let maximumReservationsPerAttempt = 32
+    /// Calls one attempt may reserve: its first call and a typed output's repair (the tool loop
+    /// will raise this by its rounds).
+    static let maximumReservationsPerAttempt = 2
 
     /// The attempt a `reserve` on connection `id` is for, when that connection holds it, it was
-    /// not told to stop, and it has not asked too often; nil otherwise (the call is refused).
-    func reserving(_ id: Int, job: JobID, attempt: Int) -> ClaimedJob? {
+    /// not told to stop, and this call number is new and within the limit; nil otherwise (the
+    /// call is refused).
+    func reserving(_ id: Int, job: JobID, attempt: Int, call: Int) -> ClaimedJob? {
         self.state.withLock { state in
             guard let connection = state.connections[id], let held = connection.held[job], held.attempt == attempt,
-                  !connection.stopping.contains(job), connection.reservations[job, default: 0] < Self.maximumReservationsPerAttempt else { return nil }
-            state.connections[id]?.reservations[job, default: 0] += 1
+                  !connection.stopping.contains(job), (1...Self.maximumReservationsPerAttempt).contains(call),
+                  !(connection.reservations[job]?.contains(call) ?? false) else { return nil }
+            state.connections[id]?.reservations[job, default: []].insert(call)
             return held
         }
     }

@@ -1,5 +1,6 @@
 import Foundation
 import OneoWire
+import OneoRedis
 import OneoStore
 import OneoCore
 #if canImport(Glibc)

@@ -1,9 +1,12 @@
 -- 0011: budgets that are never exceeded. Before every provider call of a budgeted job the queue
 -- manager reserves a strict upper bound of the call's cost against every budget that applies
--- (the field's and the tenant's month), in one transaction, and only a granted call is made. When
--- the attempt ends, the same statement that ends it settles the reservation: the real cost when
--- it is known, the whole reservation when it is not (a crash, a timeout, a cancel: the provider
--- may have billed). Budget periods are rows, created at the first reservation of a month.
+-- (the field's and the tenant's month), in one transaction, and only a granted call is made. A
+-- reservation is held on the attempt's own row (`ai_jobs.reserved_micros`, `reserved_periods`):
+-- what a budget has reserved is what its processing attempts hold, never a counter that could
+-- drift from them. When the attempt ends, the same statement that ends it charges the budget:
+-- the real cost when it is known, the whole reservation when it is not (a crash, a timeout, a
+-- cancel: the provider may have billed). Budget periods are rows, created at the first
+-- reservation of a month.
 
 -- The tenant's monthly budget runs by calendar month in this zone.
 ALTER TABLE tenants ADD COLUMN time_zone text NOT NULL DEFAULT 'UTC';
@@ -20,23 +23,28 @@ CREATE TABLE budget_periods (
     -- The limit as of the newest reservation (what was checked), for display.
     limit_micros    bigint NOT NULL DEFAULT 0 CHECK (limit_micros >= 0),
     spent_micros    bigint NOT NULL DEFAULT 0 CHECK (spent_micros >= 0),
-    reserved_micros bigint NOT NULL DEFAULT 0 CHECK (reserved_micros >= 0),
     updated_at      timestamptz NOT NULL DEFAULT now(),
     UNIQUE (tenant_id, scope, pipeline_id, field_name, period_start)
 );
 ALTER TABLE budget_periods ENABLE ROW LEVEL SECURITY;
+-- A field period's first reservation counts the field's spend this month from the usage rows.
+CREATE INDEX ai_usage_field_created ON ai_usage (tenant_id, pipeline_id, field_name, created_at);
 
 -- The current attempt's reservation: what it holds and against which periods. Set by
--- oneo_reserve, settled by the statement that ends the attempt, cleared by the next claim.
+-- oneo_reserve, counted against those periods while the job is processing, charged by the
+-- statement that ends the attempt, cleared by the next claim.
 ALTER TABLE ai_jobs ADD COLUMN reserved_micros bigint NOT NULL DEFAULT 0 CHECK (reserved_micros >= 0);
 ALTER TABLE ai_jobs ADD COLUMN reserved_periods bigint[] NOT NULL DEFAULT '{}';
+CREATE INDEX ai_jobs_reserved ON ai_jobs USING gin (reserved_periods) WHERE status = 'processing';
 
 -- false: the attempt's real cost is unknown and it was charged its reservation.
 ALTER TABLE ai_usage ADD COLUMN metered boolean NOT NULL DEFAULT true;
 
 -- Reserves, for each request in order, `amount` against every budget that applies to its job:
 -- all of them or none. A request is granted only if every budget has room for the whole amount
--- (never "what is left"). Runs as its caller (the queue manager's role), in its transaction.
+-- (never "what is left"): spent + what processing attempts hold + amount <= limit. Runs as its
+-- caller (the queue manager's role), in its transaction; the queue manager's group commit is the
+-- only caller, one batch at a time, and every period is locked, so nothing reserves meanwhile.
 -- Requests: [{tenant_id, job_id, attempt, amount, field_limit (null: none), pipeline_id,
 -- field_name}]; the job must be processing under `p_worker` at that attempt. Outcomes:
 -- 'granted', 'unlimited' (no budget applies; nothing reserved), 'exceeded' (o_scope names the
@@ -67,9 +75,14 @@ DECLARE
     refused_limit bigint;
     refused_spent bigint;
     refused_reserved bigint;
+    holding bigint;
 BEGIN
-    -- 1. Each request's job, fenced and locked, and the periods it reserves against (created
-    --    where missing, their spend so far counted from the usage rows).
+    -- 0. Every job of the batch locked in id order first, as the other writers lock jobs before
+    --    periods: no two of them ever wait on each other in a circle.
+    PERFORM 1 FROM ai_jobs a WHERE a.id IN (SELECT (r ->> 'job_id')::bigint FROM jsonb_array_elements(p_requests) r)
+    ORDER BY a.id FOR UPDATE;
+    -- 1. Each request's job, fenced, and the periods it reserves against (created where
+    --    missing, their spend so far counted from the usage rows).
     FOR i IN 1 .. n LOOP
         req := p_requests -> (i - 1);
         SELECT a.reserved_periods INTO j FROM ai_jobs a
@@ -136,8 +149,11 @@ BEGIN
         END IF;
         amount := (req ->> 'amount')::bigint;
         refused_scope := NULL;
-        FOR p IN SELECT b.id, b.scope, b.spent_micros, b.reserved_micros FROM budget_periods b
+        FOR p IN SELECT b.id, b.scope, b.spent_micros FROM budget_periods b
                  WHERE b.id IN (tenant_period[i], field_period[i]) ORDER BY b.id LOOP
+            -- What the period's processing attempts hold now (this transaction's grants included).
+            SELECT coalesce(sum(a.reserved_micros), 0) INTO holding FROM ai_jobs a
+            WHERE a.tenant_id = (req ->> 'tenant_id')::bigint AND a.status = 'processing' AND a.reserved_periods @> ARRAY[p.id];
             IF p.scope = 'tenant' THEN
                 SELECT x.monthly_budget_micros INTO lim FROM tenants x WHERE x.id = (req ->> 'tenant_id')::bigint;
             ELSE
@@ -145,8 +161,8 @@ BEGIN
             END IF;
             IF lim IS NOT NULL THEN
                 UPDATE budget_periods b SET limit_micros = lim WHERE b.id = p.id AND b.limit_micros IS DISTINCT FROM lim;
-                IF p.spent_micros + p.reserved_micros + amount > lim AND refused_scope IS NULL THEN
-                    refused_scope := p.scope; refused_limit := lim; refused_spent := p.spent_micros; refused_reserved := p.reserved_micros;
+                IF p.spent_micros + holding + amount > lim AND refused_scope IS NULL THEN
+                    refused_scope := p.scope; refused_limit := lim; refused_spent := p.spent_micros; refused_reserved := holding;
                 END IF;
             END IF;
         END LOOP;
@@ -156,8 +172,6 @@ BEGIN
             RETURN NEXT;
             CONTINUE;
         END IF;
-        UPDATE budget_periods b SET reserved_micros = b.reserved_micros + amount, updated_at = now()
-        WHERE b.id IN (tenant_period[i], field_period[i]);
         UPDATE ai_jobs a SET reserved_micros = a.reserved_micros + amount,
                reserved_periods = array_remove(ARRAY[tenant_period[i], field_period[i]], NULL)
         WHERE a.id = (req ->> 'job_id')::bigint AND a.tenant_id = (req ->> 'tenant_id')::bigint;
@@ -177,7 +191,10 @@ CREATE OR REPLACE FUNCTION oneo_cancel_jobs_of(p_tenant bigint, p_ids bigint[], 
     AS $$
 DECLARE
     r record;
+    held bigint[] := '{}';
 BEGIN
+    -- The UPDATE runs whole before the loop's body: every job is locked (in id order) before
+    -- any budget period, as every ledger writer locks them.
     FOR r IN
         WITH target AS (
             SELECT j.id, j.status AS was FROM public.ai_jobs j
@@ -187,23 +204,14 @@ BEGIN
         UPDATE public.ai_jobs j SET status = 'cancelled', error_code = 'cancelled', error_message = p_reason,
                error_retryable = false, lease_until = NULL, completed_at = now(), updated_at = now()
         FROM target t WHERE j.id = t.id AND j.tenant_id = p_tenant
-        RETURNING j.id, t.was, j.attempt, j.started_at, j.reserved_micros, j.reserved_periods, j.triggered_by, j.model_name,
-                  j.pipeline_id, j.record_id, j.field_name
+        RETURNING j.id, t.was, j.attempt, j.started_at, j.reserved_micros
     LOOP
         IF r.was = 'processing' THEN
             INSERT INTO public.ai_job_attempts (tenant_id, job_id, attempt, outcome, error_code, error_message, started_at)
             VALUES (p_tenant, r.id, r.attempt, 'cancelled', 'cancelled', p_reason, r.started_at)
             ON CONFLICT DO NOTHING;
             IF r.reserved_micros > 0 THEN
-                PERFORM 1 FROM public.budget_periods b WHERE b.id = ANY (r.reserved_periods) ORDER BY b.id FOR UPDATE;
-                UPDATE public.budget_periods b SET spent_micros = b.spent_micros + r.reserved_micros,
-                       reserved_micros = b.reserved_micros - r.reserved_micros, updated_at = now()
-                WHERE b.id = ANY (r.reserved_periods);
-                INSERT INTO public.ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
-                                             cost_micros, response_time_ms, pipeline_id, record_id, field_name, metered)
-                VALUES (p_tenant, r.id, r.attempt, r.triggered_by, 'openai', r.model_name, 'field_generation', 0,
-                        r.reserved_micros, 0, r.pipeline_id, r.record_id, r.field_name, false)
-                ON CONFLICT (job_id, attempt) DO NOTHING;
+                held := held || r.id;
             END IF;
             PERFORM pg_notify('oneo_jobs_cancelled', p_tenant || ':' || r.id || ':' || r.attempt);
         END IF;
@@ -211,6 +219,24 @@ BEGIN
         o_was := r.was;
         RETURN NEXT;
     END LOOP;
+    IF cardinality(held) > 0 THEN
+        -- Their calls may have been billed: each reservation is kept as spent, in one pass over
+        -- the periods in id order, with a usage row that says so.
+        PERFORM 1 FROM public.budget_periods b
+        WHERE b.id IN (SELECT unnest(j.reserved_periods) FROM public.ai_jobs j WHERE j.id = ANY (held) AND j.tenant_id = p_tenant)
+        ORDER BY b.id FOR UPDATE;
+        UPDATE public.budget_periods b SET spent_micros = b.spent_micros + s.amount, updated_at = now()
+        FROM (SELECT p.id, sum(j.reserved_micros)::bigint AS amount
+              FROM public.ai_jobs j CROSS JOIN LATERAL unnest(j.reserved_periods) AS p(id)
+              WHERE j.id = ANY (held) AND j.tenant_id = p_tenant GROUP BY p.id) s
+        WHERE b.id = s.id;
+        INSERT INTO public.ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
+                                     cost_micros, response_time_ms, pipeline_id, record_id, field_name, metered)
+        SELECT j.tenant_id, j.id, j.attempt, j.triggered_by, 'openai', j.model_name, 'field_generation', 0,
+               j.reserved_micros, 0, j.pipeline_id, j.record_id, j.field_name, false
+        FROM public.ai_jobs j WHERE j.id = ANY (held) AND j.tenant_id = p_tenant
+        ON CONFLICT (job_id, attempt) DO NOTHING;
+    END IF;
 END
 $$;
 REVOKE ALL ON FUNCTION oneo_cancel_jobs_of(bigint, bigint[], text) FROM PUBLIC;

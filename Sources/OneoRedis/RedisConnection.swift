@@ -34,6 +34,13 @@ public final class RedisConnection {
         }
         _ = redisSetTimeout(context, timeout)
         self.context = context
+        if let username = settings.username, let password = settings.password {
+            do {
+                _ = try self.command(["AUTH", username, password])
+            } catch {
+                throw RedisError(detail: "login as \(username) refused (apply the ACL lines of `oneo-ai redis acl`)")
+            }
+        }
     }
 
     deinit {
@@ -55,6 +62,21 @@ public final class RedisConnection {
         let reply = raw.assumingMemoryBound(to: redisReply.self)
         defer { freeReplyObject(raw) }
         return try Self.convert(reply)
+    }
+
+    /// The value at `key`, nil when there is none.
+    public func get(_ key: String) throws(RedisError) -> [UInt8]? {
+        switch try self.command(["GET", key]) {
+        case .string(let bytes): return bytes
+        case .null: return nil
+        default: throw RedisError(detail: "GET answered something other than a value")
+        }
+    }
+
+    /// Sets `key` to `value`, expiring after `seconds`.
+    public func set(_ key: String, _ value: [UInt8], expiringAfter seconds: Int) throws(RedisError) {
+        let reply = try self.command(["SET", key, String(decoding: value, as: UTF8.self), "EX", String(max(1, seconds))])
+        guard case .status("OK") = reply else { throw RedisError(detail: "SET did not answer OK") }
     }
 
     public func ping() throws(RedisError) {

@@ -1,0 +1,70 @@
+import Logging
+import NIOPosix
+import OneoWire
+import OneoCore
+import OneoRedis
+
+/// Each processor's Redis login: its tenant's ACL user (only the tenant's cache prefix, only
+/// GET/SET/PING), applied before the processor starts, and applied again for every running
+/// processor when Redis has lost them (a restart without persistence): a marker key the
+/// supervisor sets after applying is gone. Where we may not apply them (an external Redis whose
+/// administrator keeps ACLs), the processor still logs in with the derived password, which works
+/// once `oneo-ai redis acl` has been applied there, and caches nothing until then.
+extension Supervisor {
+    /// The processor's Redis settings, its user applied first.
+    func cacheLogin(for tenant: TenantID, services: Services) async -> RedisSettings {
+        let (settings, password) = Self.cacheUser(tenant, services)
+        do {
+            try await Self.applyCacheUsers([(tenant, password)], services: services, marker: false)
+        } catch {
+            self.logger.warning("could not apply the tenant's Redis ACL user; its processor caches nothing until `oneo-ai redis acl` is applied", metadata: [
+                "tenant.id": "\(tenant)", "error": "\(SafeErrorDescription.of(error))",
+            ])
+        }
+        return settings
+    }
+
+    /// Every tenant poll: when Redis lost its ACL users, the running processors' are applied again.
+    func watchCacheUsers() async {
+        guard let services = self.services else { return }
+        while !Task.isCancelled, !self.stopping {
+            try? await Task.sleep(for: self.configuration.tenantPollInterval)
+            let tenants = Set(self.children.values.compactMap { $0.role == .processor ? $0.tenant : nil })
+            guard !tenants.isEmpty else { continue }
+            do {
+                let applied = try await Self.applyCacheUsers(tenants.map { ($0, Self.cacheUser($0, services).password) }, services: services, marker: true)
+                if applied > 0 { self.logger.notice("Redis had lost the processors' ACL users; applied again", metadata: ["tenants": "\(applied)"]) }
+            } catch {
+                self.logger.debug("Redis did not answer the ACL check", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+            }
+        }
+    }
+
+    private static func cacheUser(_ tenant: TenantID, _ services: Services) -> (settings: RedisSettings, password: String) {
+        let namespace = services.cacheNamespace
+        let password = services.sealer.derivedSecret(purpose: CacheACL.passwordPurpose(namespace: namespace, tenant: tenant))
+        let settings = services.redisSettings.login(
+            as: CacheACL.username(namespace: namespace, tenant: tenant), password: password,
+            keyPrefix: CacheACL.keyPrefix(namespace: namespace, tenant: tenant)
+        )
+        return (settings, password)
+    }
+
+    /// Applies the users (with `marker`: only when the marker is gone, then sets it). Returns how
+    /// many it applied. Blocking hiredis calls, on the thread pool.
+    @discardableResult
+    private static func applyCacheUsers(_ users: [(TenantID, String)], services: Services, marker: Bool) async throws -> Int {
+        let admin = services.redisSettings
+        let namespace = services.cacheNamespace
+        let markerKey = "oneo:{\(namespace)}:acl-applied"
+        return try await NIOThreadPool.singleton.runIfActive {
+            let connection = try RedisConnection(admin, timeoutMilliseconds: 500)
+            if marker, case .string = try connection.command(["GET", markerKey]) { return 0 }
+            for (tenant, password) in users {
+                _ = try connection.command(CacheACL.setUser(namespace: namespace, tenant: tenant, password: password))
+            }
+            if marker { _ = try connection.command(["SET", markerKey, "1"]) }
+            return users.count
+        }
+    }
+}

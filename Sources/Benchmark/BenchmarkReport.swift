@@ -29,6 +29,12 @@ public struct BenchmarkReport: Sendable, Encodable {
     public var processes: [String: Int]
     public var pgbench_jobs_per_sec: Double?
     public var ratio_to_pgbench: Double?
+    /// The cache phase: records whose prompt repeats, answered from the tenant's result cache.
+    public var cache_hits: Int? = nil
+    /// Record write → field filled, for cache hits.
+    public var cache_hit_latency: Latency? = nil
+    /// The processor's own time for a hit (lookup to result), p50, whole milliseconds.
+    public var cache_hit_processing_p50_ms: Double? = nil
 
     public var json: String {
         let encoder = JSONEncoder()
@@ -50,6 +56,8 @@ public struct BenchmarkReport: Sendable, Encodable {
             ("latency at half peak p50 / p95 / p99, ms", self.paced_latency.map { "\(number($0.p50_ms)) / \(number($0.p95_ms)) / \(number($0.p99_ms)) at \(number(self.paced_rate_per_sec ?? 0)) rec/s" } ?? "not run"),
             ("postgres commits per job", number(self.pg_commits_per_job, 2)),
             ("postgres connections of the engine, peak", "\(self.pg_connections_peak)"),
+            ("cache hits: write → filled p50 / p95 / p99, ms", self.cache_hit_latency.map { "\(number($0.p50_ms)) / \(number($0.p95_ms)) / \(number($0.p99_ms)) over \(self.cache_hits ?? 0) hits" } ?? "not run"),
+            ("cache hit in the processor, p50 ms", self.cache_hit_processing_p50_ms.map { number($0) } ?? "n/a"),
         ]
         for (label, value) in rows { lines.append("  " + label.padding(toLength: 42, withPad: " ", startingAt: 0) + value) }
         lines.append("")

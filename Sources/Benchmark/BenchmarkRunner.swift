@@ -78,6 +78,7 @@ public struct BenchmarkRunner: Sendable {
                 try await self.write(tenants, recordsPerTenant: self.settings.recordsPerTenant, ratePerSecond: rate, label: "half peak")
             }
         }
+        let hits = try await self.cachePhase(client, tenants: tenants, after: &last)
         let finalSample = sampler.sample()
 
         var ceiling: Double?
@@ -104,7 +105,10 @@ public struct BenchmarkRunner: Sendable {
             rss_mib: Dictionary(uniqueKeysWithValues: finalSample.peakRSSMiB.map { ($0.key.rawValue, $0.value) }),
             processes: Dictionary(uniqueKeysWithValues: finalSample.processCount.map { ($0.key.rawValue, $0.value) }),
             pgbench_jobs_per_sec: ceiling,
-            ratio_to_pgbench: ceiling.map { peak.jobsPerSecond / $0 }
+            ratio_to_pgbench: ceiling.map { peak.jobsPerSecond / $0 },
+            cache_hits: hits.count,
+            cache_hit_latency: hits.latency,
+            cache_hit_processing_p50_ms: hits.processingP50
         )
 }
 
@@ -183,6 +187,34 @@ public struct BenchmarkRunner: Sendable {
         return phase
     }
 
+    /// Records that repeat one record per tenant: after its first call, each is answered from the
+    /// tenant's result cache (or the call in the air). Measured over the hits alone.
+    private func cachePhase(_ client: PostgresClient, tenants: [Tenant], after last: inout Int64) async throws -> (count: Int, latency: BenchmarkReport.Latency?, processingP50: Double?) {
+        let perTenant = min(self.settings.recordsPerTenant, 100)
+        let start = last
+        try await self.write(tenants, recordsPerTenant: perTenant, ratePerSecond: nil, label: "cache hits", repeating: true)
+        try await self.waitForJobs(client, after: start, expected: tenants.count * perTenant, label: "cache hits")
+        let rows = try await client.query(
+            """
+            SELECT count(*)::bigint,
+                   (percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)))::float8,
+                   (percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)))::float8,
+                   (percentile_cont(0.99) WITHIN GROUP (ORDER BY extract(epoch FROM completed_at - created_at)))::float8,
+                   (percentile_cont(0.5) WITHIN GROUP (ORDER BY processing_time_ms))::float8,
+                   coalesce((SELECT max(id) FROM ai_jobs WHERE id > \(start)), \(start))
+            FROM ai_jobs WHERE id > \(start) AND status = 'completed' AND cache_hit
+            """,
+            logger: self.logger
+        )
+        for try await (count, p50, p95, p99, processing, maxID) in rows.decode((Int64, Double?, Double?, Double?, Double?, Int64).self) {
+            last = maxID
+            guard count > 0, let p50, let p95, let p99 else { return (0, nil, nil) }
+            self.progress(String(format: "cache hits: %d of %d jobs, write → filled p50 %.1f ms, p99 %.1f ms, in the processor p50 %.0f ms", count, tenants.count * perTenant, p50 * 1000, p99 * 1000, processing ?? 0))
+            return (Int(count), .init(p50_ms: p50 * 1000, p95_ms: p95 * 1000, p99_ms: p99 * 1000), processing)
+        }
+        return (0, nil, nil)
+    }
+
     /// Client connections to the database that are not the benchmark's own. Counted by the poll
     /// like every query of ours, and left out of the commits.
     private func engineConnections(_ client: PostgresClient) async throws -> Int {
@@ -201,17 +233,20 @@ public struct BenchmarkRunner: Sendable {
     }
 
     /// Writes records through the API, `concurrency` at a time, or paced at a fixed total rate.
-    private func write(_ tenants: [Tenant], recordsPerTenant: Int, ratePerSecond: Double?, label: String) async throws {
+    /// `repeating`: every record of a tenant is the same (its prompt repeats: the cache phase).
+    private func write(_ tenants: [Tenant], recordsPerTenant: Int, ratePerSecond: Double?, label: String, repeating: Bool = false) async throws {
         let total = tenants.count * recordsPerTenant
         let counter = Counter()
         let companies = [("Initech", "Software"), ("Globex", "Energy"), ("Umbrella", "Pharma"), ("Hooli", "Internet"), ("Stark Industries", "Manufacturing")]
         @Sendable func record(_ index: Int) async throws {
             let tenant = tenants[index % tenants.count]
             let (company, industry) = companies[index % companies.count]
-            let body: JSONValue = ["data": [
-                "name": .string("Lead \(index)"), "company": .string(company), "industry": .string(industry),
-                "notes": .string("Met at the \(industry.lowercased()) summit; follow up in Q\(index % 4 + 1)."),
-            ]]
+            let body: JSONValue = repeating
+                ? ["data": ["name": "Lead again", "company": "Initech", "industry": "Software", "notes": "Met at the software summit."]]
+                : ["data": [
+                    "name": .string("Lead \(index)"), "company": .string(company), "industry": .string(industry),
+                    "notes": .string("Met at the \(industry.lowercased()) summit; follow up in Q\(index % 4 + 1)."),
+                ]]
             let response = try await tenant.api.post("/pipelines/leads/records/", body)
             guard response.status == 201 else { throw BenchmarkError("record write answered \(response.status): \(response.body.compactJSON)") }
             let written = counter.increment()

@@ -15,12 +15,16 @@ public enum CacheACL {
     public static let commands = ["get", "set", "ping"]
 
     /// `ACL SETUSER` as an argument vector: the user is reset first, so what it could do before
-    /// is gone, then allowed exactly this.
-    public static func setUser(namespace: String, tenant: TenantID, password: String) -> [String] {
-        ["ACL", "SETUSER", Self.username(namespace: namespace, tenant: tenant), "reset", "on", ">" + password,
+    /// is gone, then allowed exactly this. The password goes as its SHA-256 (`#…`), never itself.
+    public static func setUser(namespace: String, tenant: TenantID, passwordHash: String) -> [String] {
+        ["ACL", "SETUSER", Self.username(namespace: namespace, tenant: tenant), "reset", "on", "#" + passwordHash,
          "~" + Self.keyPrefix(namespace: namespace, tenant: tenant) + "*", "resetchannels", "-@all"]
             + Self.commands.map { "+" + $0 }
     }
+
+    /// The engine's own user of an embedded Redis (whose `default` user is off).
+    public static let adminUsername = "oneo-admin"
+    public static let adminPasswordPurpose = "redis-acl/admin"
 
     /// What the password of a tenant's user is derived from (`KeySealer.derivedSecret`).
     public static func passwordPurpose(namespace: String, tenant: TenantID) -> String { "redis-acl/\(namespace)/tenant/\(tenant.rawValue)" }

@@ -49,6 +49,9 @@ public final class RedisConnection {
 
     /// Sends one command as an argument vector (no format string, so no injection) and reads its reply.
     public func command(_ arguments: [String]) throws(RedisError) -> Reply {
+        // Each argument goes as a C string: one holding a NUL would be cut short (and its length
+        // would overrun the copy), so none may.
+        guard !arguments.contains(where: { $0.utf8.contains(0) }) else { throw RedisError(detail: "an argument holds a NUL byte") }
         let cStrings = arguments.map { strdup($0) }
         defer { cStrings.forEach { free($0) } }
         let lengths = arguments.map { $0.utf8.count }
@@ -104,7 +107,7 @@ public final class RedisConnection {
             }
             return .array(elements)
         case REDIS_REPLY_ERROR:
-            throw RedisError(detail: "server error: \(String(cString: value.str))")
+            throw RedisError(detail: "server error: \(String(cString: value.str))", isReply: true)
         default:
             throw RedisError(detail: "unsupported reply type \(value.type)")
         }
@@ -120,6 +123,12 @@ public final class RedisConnection {
 /// A Redis failure. Redis only holds what can be lost, so callers treat it as a cache miss.
 public struct RedisError: Error, Hashable, Sendable, CustomStringConvertible {
     public let detail: String
-    public init(detail: String) { self.detail = detail }
+    /// Redis answered with an error (the connection is sound); false for a connection or
+    /// protocol failure.
+    public let isReply: Bool
+    public init(detail: String, isReply: Bool = false) {
+        self.detail = detail
+        self.isReply = isReply
+    }
     public var description: String { "redis: \(self.detail)" }
 }

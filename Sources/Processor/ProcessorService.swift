@@ -84,7 +84,7 @@ public struct ProcessorService: Service {
                 models: settings.tunables.models
             ),
             budget: self.budget,
-            cache: ResultCache(settings: settings.redis, tenant: settings.tenant, logger: logger)
+            cache: ResultCache(settings: settings.redis, logger: logger)
         )
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"

@@ -3,6 +3,7 @@ import Logging
 import OneoWire
 import OneoStore
 import OneoCore
+import OneoRedis
 
 extension Supervisor {
     struct Embedded {
@@ -36,13 +37,24 @@ extension Supervisor {
             try await postgres.createDatabaseIfMissing()
         }
         if self.configuration.redis == nil {
-            let redis = EmbeddedRedis(directory: self.configuration.dataDirectory, account: account, clientGroup: self.databaseGroup)
+            // Redis's socket is open to the processors' group (the API's as well): each processor
+            // logs in as its tenant's cache user; its `default` user is off.
+            let processors: gid_t? = geteuid() == 0 ? self.configuration.processorUIDBase : nil
+            let redis = EmbeddedRedis(directory: self.configuration.dataDirectory, account: account, clientGroup: processors, admin: try self.embeddedRedisLogin())
             let child = self.addChild(name: "redis", role: .redis, launch: .fixed(try redis.serverSpec()))
             self.supervise(child)
             embedded.redis = child
             try await self.waitUntil(child, deadline: .seconds(30)) { redis.isReady() }
         }
         return embedded
+    }
+
+    /// The engine's login to the embedded Redis (whose `default` user is off).
+    func embeddedRedisLogin() throws -> RedisSettings {
+        let sealer = try KeySealer(masterKeyFile: self.configuration.masterKeyFile)
+        return self.configuration.dataDirectory.embeddedRedis.login(
+            as: CacheACL.adminUsername, password: sealer.derivedSecret(purpose: CacheACL.adminPasswordPurpose)
+        )
     }
 
     func stopEmbedded(_ embedded: Embedded) async {

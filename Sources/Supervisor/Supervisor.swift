@@ -115,7 +115,7 @@ public actor Supervisor {
         }
         let embedded = try await self.startEmbeddedServices()
         let databaseSettings = self.configuration.database ?? self.configuration.dataDirectory.embeddedDatabase
-        let redisSettings = self.configuration.redis ?? self.configuration.dataDirectory.embeddedRedis
+        let redisSettings = try self.configuration.redis ?? self.embeddedRedisLogin()
         // Migrations, tenant rows and sealed keys: no job traffic, so two connections.
         let database = PostgresClient(configuration: databaseSettings.clientConfiguration(maximumConnections: self.configuration.tunables.supervision.connections, applicationName: "oneo-supervisor"), backgroundLogger: self.logger)
         var control: ControlServer?

@@ -32,6 +32,10 @@ struct BenchmarkCommandTests {
             #expect(report["rss_mib"]?[kind] != nil, "peak RSS of \(kind) is reported")
         }
         #expect(output.contains("jobs/s (first write → last field)"), "the table is printed")
+        // The cache phase repeats one record per tenant: all but each tenant's first are hits,
+        // through the embedded Redis as each processor's own ACL user.
+        #expect((report["cache_hits"]?.integerValue ?? 0) >= 6, "cache hits: \(report["cache_hits"] ?? .null)")
+        #expect(report["cache_hit_latency"]?["p50_ms"] != nil)
     }
 
     @Test("bench --supervisor at a tiny size: a processor per busy tenant only, and a restart measured per kill")

@@ -2,6 +2,7 @@ import Foundation
 import OneoWire
 import OneoStore
 import OneoCore
+import OneoRedis
 import OneoTesting
 import StackControl
 import Testing
@@ -32,6 +33,12 @@ struct EmbeddedModeTests {
                 let directory = DataDirectory(data)
                 #expect(FileManager.default.fileExists(atPath: directory.postgresData + "/PG_VERSION"))
                 #expect(FileManager.default.fileExists(atPath: directory.redisSocket))
+                // Its default user is off: a connection that does not log in is refused, one that
+                // logs in as a tenant's cache user with a wrong password too.
+                #expect(throws: RedisError.self) { try RedisConnection(directory.embeddedRedis, timeoutMilliseconds: 1_000).ping() }
+                #expect(throws: RedisError.self) {
+                    try RedisConnection(directory.embeddedRedis.login(as: "oneo-admin", password: "guess"), timeoutMilliseconds: 1_000).ping()
+                }
                 let attributes = try FileManager.default.attributesOfItem(atPath: directory.masterKeyFile)
                 #expect((attributes[.posixPermissions] as? Int) == 0o600, "the master key is private")
             }

@@ -18,7 +18,7 @@ struct RedisCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "acl",
             abstract: "Print the ACL SETUSER lines for every tenant (or one): its key prefix only, GET/SET/PING only.",
-            discussion: "The lines hold each user's password (derived from the master key): send them to redis-cli, not to a log."
+            discussion: "The lines hold each password's SHA-256 only (#…), as Redis stores it; the passwords themselves reach only the processors."
         )
 
         @OptionGroup var instance: InstanceOptions
@@ -38,7 +38,7 @@ struct RedisCommand: AsyncParsableCommand {
             for (id, slug) in tenants {
                 let password = sealer.derivedSecret(purpose: CacheACL.passwordPurpose(namespace: namespace, tenant: id))
                 print("# \(slug)")
-                print(CacheACL.setUser(namespace: namespace, tenant: id, password: password).joined(separator: " "))
+                print(CacheACL.setUser(namespace: namespace, tenant: id, passwordHash: KeySealer.redisPasswordHash(password)).joined(separator: " "))
             }
         }
     }

@@ -76,11 +76,21 @@ public struct KeySealer: Sendable {
         }
     }
 
-    /// A secret for one purpose (a Redis ACL user's password), derived from the master key with
-    /// HMAC-SHA256: stable across restarts, different per purpose, and telling nothing of the key.
+    /// A secret for one purpose (a Redis ACL user's password), derived from the master key:
+    /// HMAC-SHA256 under a subkey of its own (HKDF), never the key that seals provider keys.
+    /// Stable across restarts, different per purpose, and telling nothing of the master key.
     public func derivedSecret(purpose: String) -> String {
-        let mac = HMAC<SHA256>.authenticationCode(for: Data(("oneo-ai derived secret\u{0}" + purpose).utf8), using: SymmetricKey(data: self.keyBytes))
+        let subkey = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: self.keyBytes), info: Data("oneo-ai derived secrets v1".utf8), outputByteCount: 32
+        )
+        let mac = HMAC<SHA256>.authenticationCode(for: Data(purpose.utf8), using: subkey)
         return mac.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// How Redis stores a password (`#<sha256 hex>` in an ACL rule): what we apply and print, so
+    /// the password itself is never in a command line, a shell history or a file.
+    public static func redisPasswordHash(_ password: String) -> String {
+        SHA256.hash(data: Data(password.utf8)).map { String(format: "%02x", $0) }.joined()
     }
 
     public func seal(_ providerKey: ProviderKey, tenant: TenantID) throws(SecretError) -> Data {

@@ -95,13 +95,24 @@ public struct JobQueue: Sendable {
         return committed
     }
 
-    /// Locks these jobs' rows in id order: a transaction that writes several kinds of rows takes
-    /// its jobs first, then budget periods, as every ledger writer does.
-    public func lockJobs(_ jobs: [JobID], on connection: PostgresConnection, logger: Logger) async throws {
-        let rows = try await connection.query(
-            "SELECT id FROM ai_jobs WHERE id = ANY(\(jobs.map(\.rawValue))) ORDER BY id FOR UPDATE", logger: logger
+    /// Locks what a transaction that both commits results and reserves will write: its
+    /// processing jobs in id order, then every budget period of its tenants from last month on in
+    /// id order (both phases touch periods; taken together, they are taken in one order, as every
+    /// other ledger writer takes them).
+    public func lockLedger(jobs: [JobID], tenants: [TenantID], on connection: PostgresConnection, logger: Logger) async throws {
+        let locked = try await connection.query(
+            "SELECT id FROM ai_jobs WHERE id = ANY(\(jobs.map(\.rawValue))) AND status = 'processing' ORDER BY id FOR UPDATE", logger: logger
         )
-        for try await _ in rows {}
+        for try await _ in locked {}
+        let periods = try await connection.query(
+            """
+            SELECT id FROM budget_periods
+            WHERE tenant_id = ANY(\(tenants.map(\.rawValue))) AND period_start >= (current_date - 62)
+            ORDER BY id FOR UPDATE
+            """,
+            logger: logger
+        )
+        for try await _ in periods {}
     }
 
     /// One provider call's reservation: `amount` (the call's bound, priced) against every budget
@@ -306,6 +317,7 @@ public struct JobQueue: Sendable {
                         error_code = \(JobFailureCode.processorStopped.rawValue), error_retryable = true,
                         error_message = 'the queue manager holding this job stopped; it was released for retry'
                     WHERE j.status = 'processing' AND j.locked_by = \(worker)
+                      AND j.id IN (SELECT id FROM ai_jobs WHERE status = 'processing' AND locked_by = \(worker) ORDER BY id FOR UPDATE)
                     RETURNING \(unescaped: Self.endedColumns), 0 AS provider_retries, j.reserved_micros AS charge_micros),
                 \(unescaped: Self.history),
                 \(unescaped: Self.settle(from: "ended")),

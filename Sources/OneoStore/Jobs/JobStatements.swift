@@ -84,7 +84,7 @@ enum JobStatements {
                     cost_micros bigint, ms int, cache_hit boolean)),
             -- The jobs locked in id order before anything else, as every ledger writer does.
             locked AS (
-                SELECT j.id FROM ai_jobs j WHERE j.id IN (SELECT job_id FROM input) ORDER BY j.id FOR UPDATE),
+                SELECT j.id FROM ai_jobs j WHERE j.id IN (SELECT job_id FROM input) AND j.status = 'processing' ORDER BY j.id FOR UPDATE),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
                        tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens, cached_tokens = i.cached_tokens,

@@ -21,7 +21,7 @@ public struct RedisSettings: Sendable, Hashable, Codable, CustomStringConvertibl
     }
 
     /// The same Redis, logged in as `username`.
-    public func login(as username: String, password: String, keyPrefix: String) -> RedisSettings {
+    public func login(as username: String, password: String, keyPrefix: String? = nil) -> RedisSettings {
         var settings = self
         settings.username = username
         settings.password = password
@@ -39,6 +39,12 @@ public struct RedisSettings: Sendable, Hashable, Codable, CustomStringConvertibl
             self.endpoint = .unixSocket(path: components.path)
         case "redis":
             self.endpoint = .tcp(host: components.host ?? "127.0.0.1", port: components.port ?? 6379)
+            // redis://user:password@host:port — the user the engine applies ACLs as (the default
+            // user when only a password is given).
+            if let password = components.password, !password.isEmpty {
+                self.username = components.user.flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+                self.password = password
+            }
         default:
             throw ConfigurationError(key: "REDIS_URL", problem: "must be redis://host:port or unix:///path")
         }

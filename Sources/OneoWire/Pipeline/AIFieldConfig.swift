@@ -22,6 +22,8 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
     public var excludedFields: [String]
     public var cacheDuration: Int
     public var budgetLimitCents: Int64?
+    /// The longest a result is cached: 30 days.
+    public static let maximumCacheSeconds = 2_592_000
     /// The largest field budget, in cents: its micro-dollars stay far from overflow.
     public static let maximumBudgetCents: Int64 = 100_000_000
     public var outputType: OutputType
@@ -177,8 +179,8 @@ public struct AIFieldConfig: Sendable, Hashable, Codable {
             }
         }
         self.cacheDuration = try reader.integer(.cacheDuration).map { Int($0) } ?? self.cacheDuration
-        guard self.cacheDuration >= 0 else {
-            throw FieldConfigError(key: "cache_duration", problem: "must be zero (no caching) or a number of seconds")
+        guard (0...Self.maximumCacheSeconds).contains(self.cacheDuration) else {
+            throw FieldConfigError(key: "cache_duration", problem: "must be zero (no caching) or a number of seconds up to \(Self.maximumCacheSeconds) (30 days)")
         }
         self.budgetLimitCents = try reader.integer(.budgetLimitCents)
         if let budget = self.budgetLimitCents, !(0...Self.maximumBudgetCents).contains(budget) {

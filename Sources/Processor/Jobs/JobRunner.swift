@@ -71,15 +71,23 @@ public struct JobRunner: Sendable {
             logger.info("an identical request was in flight; its answer is ours", metadata: ["cache.key": "\(digest.prefix(16))"])
             return .completed(self.cached(order, value, prepared, started: started))
         case .follower(nil):
+            // Stopped while waiting: no call (it would be charged for nothing sent).
+            if Task.isCancelled {
+                return .failed(JobFailure(
+                    job: order.job, attempt: order.attempt, code: JobFailureCode.cancelled.rawValue,
+                    message: "the job was stopped while an identical request was in flight", retryable: false
+                ))
+            }
             return await self.call(order, prepared, request, started: started, logger: logger)
         case .leader:
             let report = await self.call(order, prepared, request, started: started, logger: logger)
-            var value: JSONValue?
-            if case .completed(let completion) = report {
-                value = completion.value
-                await cache.set(key, completion.value, seconds: order.config.cacheDuration)
+            guard case .completed(let completion) = report else {
+                self.flights.finish(key, nil)
+                return report
             }
-            self.flights.finish(key, value)
+            // Followers first: they do not wait on Redis.
+            self.flights.finish(key, completion.value)
+            await cache.set(key, completion.value, seconds: order.config.cacheDuration)
             return report
         }
     }

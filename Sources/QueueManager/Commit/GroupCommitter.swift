@@ -81,7 +81,10 @@ final class GroupCommitter: Sendable {
         switch (batch.isEmpty, reservations.isEmpty) {
         case (false, false):
             try await self.queue.database.withTransaction(logger: self.logger) { connection in
-                try await self.queue.lockJobs(batch.map(\.job.id) + reservations.map(\.attempt.job), on: connection, logger: self.logger)
+                try await self.queue.lockLedger(
+                    jobs: batch.map(\.job.id) + reservations.map(\.attempt.job),
+                    tenants: Array(Set(batch.map(\.attempt.tenant) + reservations.map(\.attempt.tenant))), on: connection, logger: self.logger
+                )
                 held = try await self.queue.complete(batch, on: connection, logger: self.logger)
                 outcomes = try await self.queue.reserve(reservations, on: connection, logger: self.logger)
             }

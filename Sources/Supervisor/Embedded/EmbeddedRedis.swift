@@ -8,16 +8,31 @@ import Glibc
 #endif
 
 /// A private Redis under the data directory: Unix socket only, no persistence (Redis holds only
-/// what can be lost).
+/// what can be lost). Its `default` user is off: every connection logs in, the engine as
+/// `oneo-admin`, each processor as its tenant's cache user (`CacheACL`). Its memory is bounded,
+/// least recently used entries go first, and no value is larger than 1 MiB, so one tenant cannot
+/// starve the others' caches or the host.
 struct EmbeddedRedis {
     let directory: DataDirectory
     let account: ProcessAccount?
     /// The processors' group: when set, Redis runs with it as its group, so its socket (mode
     /// 0770) is reachable by processors and nobody else.
     let clientGroup: gid_t?
+    /// The engine's login (`oneo-admin`, its password derived from the master key).
+    let admin: RedisSettings
+
+    /// The users Redis starts with: `default` off, the engine's admin by its password's SHA-256.
+    var aclFile: String {
+        "user default off\nuser \(CacheACL.adminUsername) on #\(KeySealer.redisPasswordHash(self.admin.password ?? "")) ~* &* +@all\n"
+    }
 
     func serverSpec() throws -> ChildSpec {
         try FileManager.default.createDirectory(atPath: self.directory.redisDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let aclPath = self.directory.redisDirectory + "/users.acl"
+        unlink(aclPath)
+        guard FileManager.default.createFile(atPath: aclPath, contents: Data(self.aclFile.utf8), attributes: [.posixPermissions: 0o600]) else {
+            throw EmbeddedServiceError(service: "redis", detail: "cannot write \(aclPath)")
+        }
         let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let executable else {
             throw EmbeddedServiceError(service: "redis", detail: "redis-server not found: install redis-server or set REDIS_URL")
@@ -35,6 +50,10 @@ struct EmbeddedRedis {
             "--dir", self.directory.redisDirectory,
             "--save", "",
             "--appendonly", "no",
+            "--aclfile", aclPath,
+            "--maxmemory", "256mb",
+            "--maxmemory-policy", "allkeys-lru",
+            "--proto-max-bulk-len", "1mb",
             "--daemonize", "no",
             "--loglevel", "warning",
         ], account: account, deathSignal: "SIGTERM")
@@ -42,7 +61,7 @@ struct EmbeddedRedis {
 
     /// Ready when it answers PING.
     func isReady() -> Bool {
-        guard let connection = try? RedisConnection(self.directory.embeddedRedis, timeoutMilliseconds: 200) else { return false }
+        guard let connection = try? RedisConnection(self.admin, timeoutMilliseconds: 200) else { return false }
         return (try? connection.ping()) != nil
     }
 }

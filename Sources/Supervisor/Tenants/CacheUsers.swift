@@ -61,7 +61,7 @@ extension Supervisor {
             let connection = try RedisConnection(admin, timeoutMilliseconds: 500)
             if marker, case .string = try connection.command(["GET", markerKey]) { return 0 }
             for (tenant, password) in users {
-                _ = try connection.command(CacheACL.setUser(namespace: namespace, tenant: tenant, password: password))
+                _ = try connection.command(CacheACL.setUser(namespace: namespace, tenant: tenant, passwordHash: KeySealer.redisPasswordHash(password)))
             }
             if marker { _ = try connection.command(["SET", markerKey, "1"]) }
             return users.count

@@ -103,25 +103,36 @@ BEGIN
             start := date_trunc('month', now() AT TIME ZONE t.time_zone)::date;
             since := start::timestamp AT TIME ZONE t.time_zone;
             IF t.monthly_budget_micros IS NOT NULL THEN
-                INSERT INTO budget_periods (tenant_id, scope, period_start, spent_micros)
-                SELECT (req ->> 'tenant_id')::bigint, 'tenant', start, coalesce(sum(u.cost_micros), 0)
-                FROM ai_usage u WHERE u.tenant_id = (req ->> 'tenant_id')::bigint AND u.created_at >= since
-                ON CONFLICT DO NOTHING;
+                -- The month's usage is summed once, when its period is created: never per call.
                 SELECT b.id INTO found_id FROM budget_periods b
                 WHERE b.tenant_id = (req ->> 'tenant_id')::bigint AND b.scope = 'tenant' AND b.pipeline_id = 0 AND b.field_name = ''
                   AND b.period_start = start;
+                IF NOT FOUND THEN
+                    INSERT INTO budget_periods (tenant_id, scope, period_start, spent_micros)
+                    SELECT (req ->> 'tenant_id')::bigint, 'tenant', start, coalesce(sum(u.cost_micros), 0)
+                    FROM ai_usage u WHERE u.tenant_id = (req ->> 'tenant_id')::bigint AND u.created_at >= since
+                    ON CONFLICT DO NOTHING;
+                    SELECT b.id INTO found_id FROM budget_periods b
+                    WHERE b.tenant_id = (req ->> 'tenant_id')::bigint AND b.scope = 'tenant' AND b.pipeline_id = 0 AND b.field_name = ''
+                      AND b.period_start = start;
+                END IF;
                 tenant_period[i] := found_id;
             END IF;
             IF req ->> 'field_limit' IS NOT NULL THEN
-                INSERT INTO budget_periods (tenant_id, scope, pipeline_id, field_name, period_start, spent_micros)
-                SELECT (req ->> 'tenant_id')::bigint, 'field', (req ->> 'pipeline_id')::bigint, req ->> 'field_name', start,
-                       coalesce(sum(u.cost_micros), 0)
-                FROM ai_usage u WHERE u.tenant_id = (req ->> 'tenant_id')::bigint AND u.created_at >= since
-                  AND u.pipeline_id = (req ->> 'pipeline_id')::bigint AND u.field_name = req ->> 'field_name'
-                ON CONFLICT DO NOTHING;
                 SELECT b.id INTO found_id FROM budget_periods b
                 WHERE b.tenant_id = (req ->> 'tenant_id')::bigint AND b.scope = 'field' AND b.pipeline_id = (req ->> 'pipeline_id')::bigint
                   AND b.field_name = req ->> 'field_name' AND b.period_start = start;
+                IF NOT FOUND THEN
+                    INSERT INTO budget_periods (tenant_id, scope, pipeline_id, field_name, period_start, spent_micros)
+                    SELECT (req ->> 'tenant_id')::bigint, 'field', (req ->> 'pipeline_id')::bigint, req ->> 'field_name', start,
+                           coalesce(sum(u.cost_micros), 0)
+                    FROM ai_usage u WHERE u.tenant_id = (req ->> 'tenant_id')::bigint AND u.created_at >= since
+                      AND u.pipeline_id = (req ->> 'pipeline_id')::bigint AND u.field_name = req ->> 'field_name'
+                    ON CONFLICT DO NOTHING;
+                    SELECT b.id INTO found_id FROM budget_periods b
+                    WHERE b.tenant_id = (req ->> 'tenant_id')::bigint AND b.scope = 'field' AND b.pipeline_id = (req ->> 'pipeline_id')::bigint
+                      AND b.field_name = req ->> 'field_name' AND b.period_start = start;
+                END IF;
                 field_period[i] := found_id;
             END IF;
         END IF;

@@ -46,6 +46,8 @@ public struct QueueManagerService: Service {
     private let logger: Logger
     private let dispatcher = Dispatcher()
     private let committer: GroupCommitter
+    /// Budget reservations: a group commit of their own, on every budgeted call's path.
+    private let reservations: GroupCommitter
     private let fieldLists = FieldListCache()
     private let retryPolicy: RetryPolicy
     private let maintenance: Maintenance
@@ -72,6 +74,8 @@ public struct QueueManagerService: Service {
         ) { committed, _ in
             activity.add(committed: committed)
         }
+        // No window for reservations: a call waits on each, and they commit on their own.
+        self.reservations = GroupCommitter(queue: self.queue, maximumBatch: settings.tunables.queue.commitBatch, window: .zero, logger: logger) { _, _ in }
         (self.wakeups, self.wake) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(8))
     }
 
@@ -86,6 +90,7 @@ public struct QueueManagerService: Service {
         }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.committer.run() }
+            group.addTask { await self.reservations.run() }
             group.addTask { await self.acceptLinks() }
             group.addTask {
                 await self.listen([
@@ -372,7 +377,7 @@ public struct QueueManagerService: Service {
         let reservation = JobQueue.Reservation(
             attempt: job.attemptReference, pipeline: job.pipeline, fieldName: job.fieldName, amount: amount, fieldLimit: budget.fieldLimit
         )
-        self.committer.reserve(reservation) { outcome in
+        self.reservations.reserve(reservation) { outcome in
             let answer: BudgetAnswer
             switch outcome {
             case .granted?, .unlimited?:

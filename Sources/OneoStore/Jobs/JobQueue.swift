@@ -68,8 +68,12 @@ public struct JobQueue: Sendable {
     /// Commits finished attempts of any tenants together: one statement, one transaction, one
     /// fsync. Each is fenced by (tenant, job, attempt, worker): only those whose rows still match
     /// write their record field and their usage row. Returns the jobs committed.
-    public func complete(_ batch: [Finished], on connection: PostgresConnection? = nil, logger: Logger) async throws -> Set<JobID> {
-        let rows: JSONValue = .array(batch.map { finished in
+    public func complete(_ batch: [Finished], logger: Logger) async throws -> Set<JobID> {
+        // In job id order: the update meets its rows in the order of its input (the set is a
+        // scan driving index probes), so it locks them in id order as the other writers do,
+        // without a locking pass of its own (which cost a row lock per job). Were PostgreSQL to
+        // plan it otherwise, a deadlock is detected and the batch commits again one by one.
+        let rows: JSONValue = .array(batch.sorted { $0.attempt.job.rawValue < $1.attempt.job.rawValue }.map { finished in
             let job = finished.job
             let completion = finished.completion
             return [
@@ -86,33 +90,10 @@ public struct JobQueue: Sendable {
             ]
         })
         var committed = Set<JobID>()
-        let statement = JobStatements.Complete(rows: rows, worker: self.worker)
-        if let connection {
-            for try await id in try await connection.execute(statement, logger: logger) { committed.insert(JobID(id)) }
-        } else {
-            for try await id in try await self.database.execute(statement, logger: logger) { committed.insert(JobID(id)) }
+        for try await id in try await self.database.execute(JobStatements.Complete(rows: rows, worker: self.worker), logger: logger) {
+            committed.insert(JobID(id))
         }
         return committed
-    }
-
-    /// Locks what a transaction that both commits results and reserves will write: its
-    /// processing jobs in id order, then every budget period of its tenants from last month on in
-    /// id order (both phases touch periods; taken together, they are taken in one order, as every
-    /// other ledger writer takes them).
-    public func lockLedger(jobs: [JobID], tenants: [TenantID], on connection: PostgresConnection, logger: Logger) async throws {
-        let locked = try await connection.query(
-            "SELECT id FROM ai_jobs WHERE id = ANY(\(jobs.map(\.rawValue))) AND status = 'processing' ORDER BY id FOR UPDATE", logger: logger
-        )
-        for try await _ in locked {}
-        let periods = try await connection.query(
-            """
-            SELECT id FROM budget_periods
-            WHERE tenant_id = ANY(\(tenants.map(\.rawValue))) AND period_start >= (current_date - 62)
-            ORDER BY id FOR UPDATE
-            """,
-            logger: logger
-        )
-        for try await _ in periods {}
     }
 
     /// One provider call's reservation: `amount` (the call's bound, priced) against every budget
@@ -146,8 +127,8 @@ public struct JobQueue: Sendable {
     }
 
     /// Reserves each request in order, all budgets of one request or none, in one statement
-    /// (`oneo_reserve`). On `connection` when given (the group commit's transaction).
-    public func reserve(_ requests: [Reservation], on connection: PostgresConnection? = nil, logger: Logger) async throws -> [ReservationOutcome] {
+    /// (`oneo_reserve`).
+    public func reserve(_ requests: [Reservation], logger: Logger) async throws -> [ReservationOutcome] {
         guard !requests.isEmpty else { return [] }
         let input: JSONValue = .array(requests.map { request in
             [
@@ -158,11 +139,7 @@ public struct JobQueue: Sendable {
             ]
         })
         let query: PostgresQuery = try "SELECT o_index, o_outcome, o_scope, o_limit, o_spent, o_reserved FROM oneo_reserve(\(input), \(self.worker))"
-        let rows = if let connection {
-            try await connection.query(query, logger: logger)
-        } else {
-            try await self.database.query(query, logger: logger)
-        }
+        let rows = try await self.database.query(query, logger: logger)
         var outcomes = [ReservationOutcome](repeating: .stale, count: requests.count)
         for try await (index, outcome, scope, limit, spent, reserved) in rows.decode((Int, String, String?, Int64?, Int64?, Int64?).self) {
             guard outcomes.indices.contains(index) else { continue }

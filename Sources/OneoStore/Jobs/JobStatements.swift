@@ -82,9 +82,6 @@ enum JobStatements {
                     tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
                     user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
                     cost_micros bigint, ms int, cache_hit boolean)),
-            -- The jobs locked in id order before anything else, as every ledger writer does.
-            locked AS (
-                SELECT j.id FROM ai_jobs j WHERE j.id IN (SELECT job_id FROM input) AND j.status = 'processing' ORDER BY j.id FOR UPDATE),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
                        tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens, cached_tokens = i.cached_tokens,
@@ -93,7 +90,7 @@ enum JobStatements {
                        completed_at = clock_timestamp(), updated_at = now()
                 FROM input i
                 WHERE j.id = i.job_id AND j.tenant_id = i.tenant_id AND j.status = 'processing'
-                  AND j.attempt = i.attempt AND j.locked_by = $2 AND j.id IN (SELECT id FROM locked)
+                  AND j.attempt = i.attempt AND j.locked_by = $2
                 RETURNING i.*, j.reserved_micros, j.reserved_periods, i.cost_micros AS charge_micros),
             \(JobQueue.settle(from: "done")),
             written AS (

@@ -1,15 +1,16 @@
 import Logging
 import OneoWire
 import OneoStore
-import PostgresNIO
 import Synchronization
 
 /// Group commit for the ledger writes of every tenant: finished attempts (results, usage, budget
-/// settlement) and budget reservations. Each report hands its write here and one loop commits
-/// whatever has gathered in a single transaction. Under load writes gather while the previous
-/// commit is in flight, so commits per job fall without any added delay, and a reservation rides
-/// in the transaction of results that were committing anyway; alone, a write commits at once.
-/// Commits, not CPU, bound a job's cost, which is why this exists.
+/// charges) or budget reservations. Each report hands its write here and one loop commits
+/// whatever has gathered in a single statement. Under load writes gather while the previous
+/// commit is in flight, so commits per job fall without any added delay; alone, a write commits
+/// at once. Commits, not CPU, bound a job's cost, which is why this exists. The queue manager
+/// runs one for results and one for reservations: a reservation never waits behind a batch of
+/// results (it is on every budgeted call's path), and each transaction locks jobs, then periods,
+/// each in id order, so the two never wait on each other in a circle.
 final class GroupCommitter: Sendable {
     /// Enough to amortise a commit; small enough that one transaction stays short.
     private let maximumBatch: Int
@@ -73,28 +74,11 @@ final class GroupCommitter: Sendable {
         try? await Task.sleep(for: self.window)
     }
 
-    /// Commits results and reservations in one transaction (one statement when only one kind
-    /// waits) and answers the reservations once it is durable.
+    /// Commits results, then reservations, each kind in one statement (a committer is given one
+    /// kind), and answers the reservations once they are durable.
     private func commit(_ batch: [JobQueue.Finished], reservations: [JobQueue.Reservation] = []) async throws -> [JobQueue.ReservationOutcome] {
-        var held = Set<JobID>()
-        var outcomes: [JobQueue.ReservationOutcome] = []
-        switch (batch.isEmpty, reservations.isEmpty) {
-        case (false, false):
-            try await self.queue.database.withTransaction(logger: self.logger) { connection in
-                try await self.queue.lockLedger(
-                    jobs: batch.map(\.job.id) + reservations.map(\.attempt.job),
-                    tenants: Array(Set(batch.map(\.attempt.tenant) + reservations.map(\.attempt.tenant))), on: connection, logger: self.logger
-                )
-                held = try await self.queue.complete(batch, on: connection, logger: self.logger)
-                outcomes = try await self.queue.reserve(reservations, on: connection, logger: self.logger)
-            }
-        case (false, true):
-            held = try await self.queue.complete(batch, logger: self.logger)
-        case (true, false):
-            outcomes = try await self.queue.reserve(reservations, logger: self.logger)
-        case (true, true):
-            return []
-        }
+        let held = batch.isEmpty ? [] : try await self.queue.complete(batch, logger: self.logger)
+        let outcomes = reservations.isEmpty ? [] : try await self.queue.reserve(reservations, logger: self.logger)
         self.lastCommit.withLock { $0 = .now }
         if !batch.isEmpty {
             let lost = batch.filter { !held.contains($0.job.id) }

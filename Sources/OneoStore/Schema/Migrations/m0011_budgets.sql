@@ -35,7 +35,8 @@ CREATE INDEX ai_usage_field_created ON ai_usage (tenant_id, pipeline_id, field_n
 -- statement that ends the attempt, cleared by the next claim.
 ALTER TABLE ai_jobs ADD COLUMN reserved_micros bigint NOT NULL DEFAULT 0 CHECK (reserved_micros >= 0);
 ALTER TABLE ai_jobs ADD COLUMN reserved_periods bigint[] NOT NULL DEFAULT '{}';
-CREATE INDEX ai_jobs_reserved ON ai_jobs USING gin (reserved_periods) WHERE status = 'processing';
+-- (What a period holds is summed over the tenant's processing jobs, found by ai_jobs_leases: a
+-- few dozen rows; no index of its own to maintain on every job update.)
 
 -- false: the attempt's real cost is unknown and it was charged its reservation.
 ALTER TABLE ai_usage ADD COLUMN metered boolean NOT NULL DEFAULT true;
@@ -76,6 +77,7 @@ DECLARE
     refused_spent bigint;
     refused_reserved bigint;
     holding bigint;
+    monthly bigint[] := array_fill(NULL::bigint, ARRAY[greatest(n, 1)]);
 BEGIN
     -- 0. Every job of the batch locked in id order first, as the other writers lock jobs before
     --    periods: no two of them ever wait on each other in a circle.
@@ -92,6 +94,8 @@ BEGIN
         CONTINUE WHEN NOT FOUND;
         held[i] := true;
         IF cardinality(j.reserved_periods) > 0 THEN
+            SELECT x.monthly_budget_micros INTO found_id FROM tenants x WHERE x.id = (req ->> 'tenant_id')::bigint;
+            monthly[i] := found_id;
             -- A later call of the same attempt reserves against the attempt's own periods.
             SELECT max(b.id) FILTER (WHERE b.scope = 'tenant'), max(b.id) FILTER (WHERE b.scope = 'field')
               INTO found_id, other_id
@@ -100,6 +104,7 @@ BEGIN
             field_period[i] := other_id;
         ELSE
             SELECT x.monthly_budget_micros, x.time_zone INTO t FROM tenants x WHERE x.id = (req ->> 'tenant_id')::bigint;
+            monthly[i] := t.monthly_budget_micros;
             start := date_trunc('month', now() AT TIME ZONE t.time_zone)::date;
             since := start::timestamp AT TIME ZONE t.time_zone;
             IF t.monthly_budget_micros IS NOT NULL THEN
@@ -164,9 +169,10 @@ BEGIN
                  WHERE b.id IN (tenant_period[i], field_period[i]) ORDER BY b.id LOOP
             -- What the period's processing attempts hold now (this transaction's grants included).
             SELECT coalesce(sum(a.reserved_micros), 0) INTO holding FROM ai_jobs a
-            WHERE a.tenant_id = (req ->> 'tenant_id')::bigint AND a.status = 'processing' AND a.reserved_periods @> ARRAY[p.id];
+            WHERE a.tenant_id = (req ->> 'tenant_id')::bigint AND a.status = 'processing' AND a.lease_until IS NOT NULL
+              AND a.reserved_periods @> ARRAY[p.id];
             IF p.scope = 'tenant' THEN
-                SELECT x.monthly_budget_micros INTO lim FROM tenants x WHERE x.id = (req ->> 'tenant_id')::bigint;
+                lim := monthly[i];
             ELSE
                 lim := (req ->> 'field_limit')::bigint;
             END IF;

@@ -22,6 +22,14 @@ public enum CacheACL {
             + Self.commands.map { "+" + $0 }
     }
 
+    /// The API's user: it pings Redis for the diagnostics and may do nothing else (no key).
+    public static func healthUsername(namespace: String) -> String { "oneo-\(namespace)-health" }
+    public static func healthPasswordPurpose(namespace: String) -> String { "redis-acl/\(namespace)/health" }
+
+    public static func setHealthUser(namespace: String, passwordHash: String) -> [String] {
+        ["ACL", "SETUSER", Self.healthUsername(namespace: namespace), "reset", "on", "#" + passwordHash, "resetchannels", "-@all", "+ping"]
+    }
+
     /// The engine's own user of an embedded Redis (whose `default` user is off).
     public static let adminUsername = "oneo-admin"
     public static let adminPasswordPurpose = "redis-acl/admin"

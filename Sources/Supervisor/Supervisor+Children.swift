@@ -259,9 +259,14 @@ extension Supervisor {
                 arguments: ["api", "--host", self.configuration.host, "--port", String(self.configuration.port)] + self.configuration.apiArguments,
                 wantsChannel: true
             )
-            // The process that parses untrusted HTTP never runs as root either.
+            // The process that parses untrusted HTTP never runs as root either, and reaches Redis
+            // only to ping it.
             let account = ProcessAccount.forAPI(uidBase: self.configuration.processorUIDBase)
-            return Prepared(spec: try self.unprivileged(spec, as: account, bindsPrivilegedPort: self.configuration.port < 1024), providerKey: nil, tenant: nil)
+            let prepared = Prepared(spec: try self.unprivileged(spec, as: account, bindsPrivilegedPort: self.configuration.port < 1024), providerKey: nil, tenant: nil)
+            guard let services = self.services else { return prepared }
+            var withRedis = prepared
+            withRedis.redis = await self.healthLogin(services: services)
+            return withRedis
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
         }
@@ -329,7 +334,7 @@ extension Supervisor {
         let services = self.services!
         var bootstrap = ChildBootstrap(
             database: child.role == .api ? services.apiDatabase : child.role == .qmgr ? services.queueDatabase : nil,
-            redis: child.role == .processor ? prepared.redis : services.redisSettings, tenant: child.tenant, providerKey: prepared.providerKey,
+            redis: [.processor, .api].contains(child.role) ? prepared.redis : nil, tenant: child.tenant, providerKey: prepared.providerKey,
             supervisor: getpid(), worker: worker, tunables: self.configuration.tunables
         )
         bootstrap.tenantName = prepared.tenant?.name

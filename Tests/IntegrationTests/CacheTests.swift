@@ -153,6 +153,12 @@ struct CacheTests {
             #expect(try !allowed(["FLUSHALL"]))
             #expect(try !allowed(["DEL", mine]))
             #expect(try !allowed(["CONFIG", "GET", "*"]))
+            // The API's user pings (its diagnostics) and touches no key.
+            let health = "oneo-\(namespace)-health"
+            #expect(try Self.admin(url, ["ACL", "DRYRUN", health, "PING"]) == .status("OK"))
+            #expect(try Self.admin(url, ["ACL", "DRYRUN", health, "GET", mine]) != .status("OK"))
+            let diagnostics = try await stack.api.get("/ai-jobs/diagnostics/")
+            #expect(diagnostics["redis"]?["ok"] == true, "\(diagnostics.body)")
         }
     }
 

@@ -24,6 +24,24 @@ extension Supervisor {
         return settings
     }
 
+    /// The API's login: a user that may only PING (its diagnostics), applied before the API starts.
+    func healthLogin(services: Services) async -> RedisSettings {
+        let namespace = services.cacheNamespace
+        let password = services.sealer.derivedSecret(purpose: CacheACL.healthPasswordPurpose(namespace: namespace))
+        do {
+            let admin = services.redisSettings
+            try await NIOThreadPool.singleton.runIfActive {
+                let connection = try RedisConnection(admin, timeoutMilliseconds: 500)
+                _ = try connection.command(CacheACL.setHealthUser(namespace: namespace, passwordHash: KeySealer.redisPasswordHash(password)))
+            }
+        } catch {
+            self.logger.warning("could not apply the API's Redis health user; its Redis check fails until `oneo-ai redis acl` is applied", metadata: [
+                "error": "\(SafeErrorDescription.of(error))",
+            ])
+        }
+        return services.redisSettings.login(as: CacheACL.healthUsername(namespace: namespace), password: password)
+    }
+
     /// Every tenant poll: when Redis lost its ACL users, the running processors' are applied again.
     func watchCacheUsers() async {
         guard let services = self.services else { return }
@@ -60,6 +78,10 @@ extension Supervisor {
         return try await NIOThreadPool.singleton.runIfActive {
             let connection = try RedisConnection(admin, timeoutMilliseconds: 500)
             if marker, case .string = try connection.command(["GET", markerKey]) { return 0 }
+            if marker {
+                let health = services.sealer.derivedSecret(purpose: CacheACL.healthPasswordPurpose(namespace: namespace))
+                _ = try connection.command(CacheACL.setHealthUser(namespace: namespace, passwordHash: KeySealer.redisPasswordHash(health)))
+            }
             for (tenant, password) in users {
                 _ = try connection.command(CacheACL.setUser(namespace: namespace, tenant: tenant, passwordHash: KeySealer.redisPasswordHash(password)))
             }

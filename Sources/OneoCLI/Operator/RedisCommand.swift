@@ -35,6 +35,11 @@ struct RedisCommand: AsyncParsableCommand {
                 return (namespace, tenants)
             }
             if let wanted, tenants.isEmpty { throw ValidationError("no tenant with slug '\(wanted)'") }
+            if wanted == nil {
+                let health = sealer.derivedSecret(purpose: CacheACL.healthPasswordPurpose(namespace: namespace))
+                print("# the API (diagnostics: PING only)")
+                print(CacheACL.setHealthUser(namespace: namespace, passwordHash: KeySealer.redisPasswordHash(health)).joined(separator: " "))
+            }
             for (id, slug) in tenants {
                 let password = sealer.derivedSecret(purpose: CacheACL.passwordPurpose(namespace: namespace, tenant: id))
                 print("# \(slug)")

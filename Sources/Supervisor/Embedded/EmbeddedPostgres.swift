@@ -120,11 +120,11 @@ struct EmbeddedPostgres {
     /// and renamed over it: private from its first byte, whole or not at all, and handed to
     /// `owner` through its descriptor before it takes the name (no chown by path in a directory
     /// another account owns).
-    private static func writePrivately(_ contents: String, to path: String, owner: ProcessAccount?) throws {
+    static func writePrivately(_ contents: String, to path: String, owner: ProcessAccount?, service: String = "postgres") throws {
         let temporary = path + ".new"
         unlink(temporary)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw EmbeddedServiceError(service: "postgres", detail: "cannot create \(temporary): errno \(errno)") }
+        guard descriptor >= 0 else { throw EmbeddedServiceError(service: service, detail: "cannot create \(temporary): errno \(errno)") }
         let bytes = Array(contents.utf8)
         let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
         let owned = owner.map { fchown(descriptor, $0.uid, $0.gid) == 0 } ?? true
@@ -132,7 +132,7 @@ struct EmbeddedPostgres {
         close(descriptor)
         guard written == bytes.count, owned, synced == 0, rename(temporary, path) == 0 else {
             unlink(temporary)
-            throw EmbeddedServiceError(service: "postgres", detail: "cannot write \(path): errno \(errno)")
+            throw EmbeddedServiceError(service: service, detail: "cannot write \(path): errno \(errno)")
         }
     }
 

@@ -10,8 +10,8 @@ import Glibc
 /// A private Redis under the data directory: Unix socket only, no persistence (Redis holds only
 /// what can be lost). Its `default` user is off: every connection logs in, the engine as
 /// `oneo-admin`, each processor as its tenant's cache user (`CacheACL`). Its memory is bounded,
-/// least recently used entries go first, and no value is larger than 1 MiB, so one tenant cannot
-/// starve the others' caches or the host.
+/// least recently used entries go first, and no value is larger than 1 MiB, so the cache cannot
+/// starve the host (tenants share the 256 MB: one busy tenant can evict another's entries).
 struct EmbeddedRedis {
     let directory: DataDirectory
     let account: ProcessAccount?
@@ -28,11 +28,6 @@ struct EmbeddedRedis {
 
     func serverSpec() throws -> ChildSpec {
         try FileManager.default.createDirectory(atPath: self.directory.redisDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let aclPath = self.directory.redisDirectory + "/users.acl"
-        unlink(aclPath)
-        guard FileManager.default.createFile(atPath: aclPath, contents: Data(self.aclFile.utf8), attributes: [.posixPermissions: 0o600]) else {
-            throw EmbeddedServiceError(service: "redis", detail: "cannot write \(aclPath)")
-        }
         let executable = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first { FileManager.default.isExecutableFile(atPath: $0) }
         guard let executable else {
             throw EmbeddedServiceError(service: "redis", detail: "redis-server not found: install redis-server or set REDIS_URL")
@@ -43,6 +38,10 @@ struct EmbeddedRedis {
             try server.own(self.directory.redisDirectory)
             try grantGroupPassage(self.directory.redisDirectory, group: group)
         }
+        // Private from its first byte, never through a link, handed to Redis's account by its
+        // descriptor (the directory is that account's).
+        let aclPath = self.directory.redisDirectory + "/users.acl"
+        try EmbeddedPostgres.writePrivately(self.aclFile, to: aclPath, owner: account, service: "redis")
         return ChildSpec.foreign(role: .redis, name: "redis", program: executable, arguments: [
             "--port", "0",
             "--unixsocket", self.directory.redisSocket,
@@ -54,6 +53,8 @@ struct EmbeddedRedis {
             "--maxmemory", "256mb",
             "--maxmemory-policy", "allkeys-lru",
             "--proto-max-bulk-len", "1mb",
+            // A processor cannot hold every connection: the clients Redis takes are bounded.
+            "--maxclients", "4096",
             "--daemonize", "no",
             "--loglevel", "warning",
         ], account: account, deathSignal: "SIGTERM")

@@ -6,8 +6,8 @@ import OneoRedis
 
 /// Each processor's Redis login: its tenant's ACL user (only the tenant's cache prefix, only
 /// GET/SET/PING), applied before the processor starts, and applied again for every running
-/// processor when Redis has lost them (a restart without persistence): a marker key the
-/// supervisor sets after applying is gone. Where we may not apply them (an external Redis whose
+/// processor when Redis has lost them (a restart without persistence): the API's health user,
+/// always applied, is gone. Where we may not apply them (an external Redis whose
 /// administrator keeps ACLs), the processor still logs in with the derived password, which works
 /// once `oneo-ai redis acl` has been applied there, and caches nothing until then.
 extension Supervisor {
@@ -15,7 +15,7 @@ extension Supervisor {
     func cacheLogin(for tenant: TenantID, services: Services) async -> RedisSettings {
         let (settings, password) = Self.cacheUser(tenant, services)
         do {
-            try await Self.applyCacheUsers([(tenant, password)], services: services, marker: false)
+            try await Self.applyCacheUsers([(tenant, password)], services: services, onlyWhenLost: false)
         } catch {
             self.logger.warning("could not apply the tenant's Redis ACL user; its processor caches nothing until `oneo-ai redis acl` is applied", metadata: [
                 "tenant.id": "\(tenant)", "error": "\(SafeErrorDescription.of(error))",
@@ -48,9 +48,8 @@ extension Supervisor {
         while !Task.isCancelled, !self.stopping {
             try? await Task.sleep(for: self.configuration.tenantPollInterval)
             let tenants = Set(self.children.values.compactMap { $0.role == .processor ? $0.tenant : nil })
-            guard !tenants.isEmpty else { continue }
             do {
-                let applied = try await Self.applyCacheUsers(tenants.map { ($0, Self.cacheUser($0, services).password) }, services: services, marker: true)
+                let applied = try await Self.applyCacheUsers(tenants.map { ($0, Self.cacheUser($0, services).password) }, services: services, onlyWhenLost: true)
                 if applied > 0 { self.logger.notice("Redis had lost the processors' ACL users; applied again", metadata: ["tenants": "\(applied)"]) }
             } catch {
                 self.logger.debug("Redis did not answer the ACL check", metadata: ["error": "\(SafeErrorDescription.of(error))"])
@@ -68,24 +67,23 @@ extension Supervisor {
         return (settings, password)
     }
 
-    /// Applies the users (with `marker`: only when the marker is gone, then sets it). Returns how
-    /// many it applied. Blocking hiredis calls, on the thread pool.
+    /// Applies the users (with `onlyWhenLost`: only when Redis has lost the API's health user, which is
+    /// then applied too: an ordinary key as the marker could be evicted). Returns how many it
+    /// applied. Blocking hiredis calls, on the thread pool.
     @discardableResult
-    private static func applyCacheUsers(_ users: [(TenantID, String)], services: Services, marker: Bool) async throws -> Int {
+    private static func applyCacheUsers(_ users: [(TenantID, String)], services: Services, onlyWhenLost: Bool) async throws -> Int {
         let admin = services.redisSettings
         let namespace = services.cacheNamespace
-        let markerKey = "oneo:{\(namespace)}:acl-applied"
         return try await NIOThreadPool.singleton.runIfActive {
             let connection = try RedisConnection(admin, timeoutMilliseconds: 500)
-            if marker, case .string = try connection.command(["GET", markerKey]) { return 0 }
-            if marker {
+            if onlyWhenLost, try connection.command(["ACL", "GETUSER", CacheACL.healthUsername(namespace: namespace)]) != .null { return 0 }
+            if onlyWhenLost {
                 let health = services.sealer.derivedSecret(purpose: CacheACL.healthPasswordPurpose(namespace: namespace))
                 _ = try connection.command(CacheACL.setHealthUser(namespace: namespace, passwordHash: KeySealer.redisPasswordHash(health)))
             }
             for (tenant, password) in users {
                 _ = try connection.command(CacheACL.setUser(namespace: namespace, tenant: tenant, passwordHash: KeySealer.redisPasswordHash(password)))
             }
-            if marker { _ = try connection.command(["SET", markerKey, "1"]) }
             return users.count
         }
     }

@@ -32,6 +32,7 @@ public enum APIServer {
         let attempts = tunables.queue.maxRetries + 1
         RecordRoutes(database: database, pipelines: pipelines, maxAttempts: attempts).add(to: api)
         GenerateRoutes(database: database, pipelines: pipelines, maxAttempts: attempts).add(to: api)
+        BulkGenerateRoutes(database: database, pipelines: pipelines, models: tunables.models, maxAttempts: attempts).add(to: api)
         JobRoutes(database: database, pipelines: pipelines).add(to: api)
         JobActionRoutes(database: database, pipelines: pipelines, attempts: attempts).add(to: api)
         JobHealthRoutes(database: database, health: health, redis: redis).add(to: api)

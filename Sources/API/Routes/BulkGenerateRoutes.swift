@@ -115,11 +115,7 @@ struct BulkGenerateRoutes {
                 for record in records {
                     let metadata = PromptRenderer.Metadata(recordID: record.id, pipelineName: pipelineName, tenantName: tenantName, currentUser: user)
                     let prompt = renderer.render(template, data: record.data.objectValue ?? [:], metadata: metadata).prompt
-                    let bound = CallBound(
-                        messageBytes: ["system".utf8.count + system.utf8.count, "user".utf8.count + prompt.utf8.count], extraBytes: schemaBytes,
-                        outputLimit: config.maxTokens
-                    )
-                    total += bound.cost(at: price).rawValue
+                    total += CallBound(system: system, prompt: prompt, schemaBytes: schemaBytes, outputLimit: config.maxTokens).cost(at: price).rawValue
                 }
                 return total
             }

@@ -70,7 +70,7 @@ struct PreviewRoutes {
             // The bound the budget reserves (a token is at least one byte, plus framing); the
             // estimate is the usual four bytes a token. A reply schema counts as input.
             let schemaBytes = config.responseSchema.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
-            let bound = CallBound(messageBytes: ["system".utf8.count + system.utf8.count, "user".utf8.count + rendered.prompt.utf8.count], extraBytes: schemaBytes, outputLimit: config.maxTokens)
+            let bound = CallBound(system: system, prompt: rendered.prompt, schemaBytes: schemaBytes, outputLimit: config.maxTokens)
             let framing = 2 * CallBound.tokensPerMessage + CallBound.tokensPerRequest
             let worstCase = bound.cost(at: priced)
             return PreviewResponse(

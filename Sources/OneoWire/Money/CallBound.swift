@@ -27,6 +27,16 @@ public struct CallBound: Sendable, Hashable, Codable {
         self.init(inputTokens: input, outputTokens: max(0, outputLimit))
     }
 
+    /// The bound of a field's request as the API can see it before any call: the system message
+    /// and the rendered prompt (each with its role), the reply schema's bytes, the output limit.
+    /// The preview and bulk generation's estimate use it.
+    public init(system: String, prompt: String, schemaBytes: Int, outputLimit: Int) {
+        self.init(
+            messageBytes: ["system".utf8.count + system.utf8.count, "user".utf8.count + prompt.utf8.count], extraBytes: schemaBytes,
+            outputLimit: outputLimit
+        )
+    }
+
     /// The bound priced: every input token at the uncached price (a cache discount is never
     /// assumed), every output token at the output price.
     public func cost(at price: ModelCatalog.Model) -> Microdollars {

@@ -53,7 +53,10 @@ struct ProcessSupervisionTests {
         try await TestStack.with(simulatorLatencyMilliseconds: 1500) { stack in
             try await Self.makeNotes(stack.api)
             let (record, job) = try await Self.addNote(stack.api, "the first note")
-            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            // In flight: its call reserved (the default field budget applies) and under way.
+            try await waitUntil("job \(job) to be mid-call") {
+                try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE id = \(Int64(job) ?? 0) AND status = 'processing' AND reserved_micros > 0") == 1
+            }
             let before = try #require(try await stack.child("processor:acme")?.pid)
             kill(before, SIGKILL)
             let killed = ContinuousClock.now

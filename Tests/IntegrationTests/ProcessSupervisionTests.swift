@@ -411,7 +411,11 @@ struct ProcessSupervisionTests {
         do {
             try await Self.makeNotes(stack.api)
             let job = try await Self.addNote(stack.api, "finish me").job
-            try await waitUntil("job \(job) to be in flight") { try await Self.jobStatus(stack.api, job) == "processing" }
+            // In flight in the processor: its call reserved and under way (a job only claimed
+            // may still be on its way there, and a draining processor declines it).
+            try await waitUntil("job \(job) to be mid-call") {
+                try await stack.count("SELECT count(*)::bigint FROM ai_jobs WHERE id = \(Int64(job) ?? 0) AND status = 'processing' AND reserved_micros > 0") == 1
+            }
             stack.serve.signal(SIGTERM)
             status = try await stack.serve.waitForExit(timeout: .seconds(30))
             let jobID = try #require(Int64(job))

@@ -45,7 +45,7 @@ struct BudgetTests {
     func concurrentJobsNeverOverspend() async throws {
         // The field budget default is off here: the tenant's month is the budget under test.
         let tunables = ["ONEO_BUDGETS_FIELD_LIMIT_CENTS": "0", "ONEO_QUEUE_RETRY_DELAY_MS": "10"]
-        try await TestStack.with(processorHeld: true, simulatorLatencyMilliseconds: 300, tunables: tunables) { stack in
+        try await TestStack.with(processorHeld: true, simulatorLatencyMilliseconds: 1500, tunables: tunables) { stack in
             try await Self.makePipeline(stack, config: ["prompt": .string("Write a pitch for {name}. \(Self.context)"), "model": "gpt-4o", "max_tokens": 60])
             // 20 cents: a call's bound is about 0.6 cents and its real cost about 0.15.
             try await stack.cli(["tenant", "set-budget", stack.tenant, "--monthly-cents", "20"])
@@ -56,7 +56,8 @@ struct BudgetTests {
             }
             try await stack.cli(["tenant", "start", stack.tenant])
             // Kill the processor while calls are in flight: a round has finished, and calls of the
-            // next hold their reservations (each call takes 300 ms once reserved).
+            // next hold their reservations (each call takes 1.5 s once reserved: far longer than a
+            // finished call waits for its commit, when the row still shows it processing).
             try await waitUntil("some jobs to complete and more to be mid-call", timeout: .seconds(30), interval: .milliseconds(5)) {
                 let completed = try await stack.count("SELECT count(*) FROM ai_jobs WHERE status = 'completed'")
                 let midCall = try await stack.count("SELECT count(*) FROM ai_jobs WHERE status = 'processing' AND reserved_micros > 0")

@@ -153,10 +153,6 @@ public struct JobQueue: Sendable {
         return outcomes
     }
 
-    /// Ends an attempt that did not complete, keeping its error on the job's history. A
-    /// retryable failure (`retryAfter` set) goes back to `pending` after that delay while
-    /// attempts remain; a newer pending job for the same field supersedes it. Returns whether the
-    /// attempt was still ours.
     /// Tokens a failed attempt was billed for, priced: recorded as its usage row.
     public struct Billed: Sendable {
         public let usage: TokenUsage
@@ -168,6 +164,10 @@ public struct JobQueue: Sendable {
         }
     }
 
+    /// Ends an attempt that did not complete, keeping its error on the job's history. A
+    /// retryable failure (`retryAfter` set) goes back to `pending` after that delay while
+    /// attempts remain; a newer pending job for the same field supersedes it. Returns whether the
+    /// attempt was still ours.
     /// The attempt's reservation is settled in the same statement: at the billed cost (nothing
     /// when nothing was billed), or, when `unmetered` (a call's cost is unknown), at the whole
     /// reservation.

@@ -39,6 +39,7 @@ public enum APIServer {
         AnalyticsRoutes(database: database).add(to: api)
         BudgetRoutes(gate: TenantQueryGate(database: database, perTenant: 2)).add(to: api)
         PreviewRoutes(database: database, pipelines: pipelines, models: tunables.models).add(to: api)
+        WorkflowRoutes(database: database, models: tunables.models, maxAttempts: attempts).add(to: api)
         // Every connection gets its own guard over the shared counts: caps, head and body deadlines.
         let counts = ConnectionCounts(settings: connections)
         return Application(

@@ -140,7 +140,7 @@ public final class TestStack: Sendable {
             try await body(stack)
         } catch {
             try await stack.stop()
-            throw StackFailure(underlying: error, serveLog: String(stack.serve.output.suffix(4000)))
+            throw StackFailure(underlying: error, serveLog: StackFailure.excerpt(of: stack.serve.output))
         }
         return try await stack.stop()
     }
@@ -218,5 +218,12 @@ public struct StackFailure: Error, CustomStringConvertible {
         self.underlying = underlying
         self.serveLog = serveLog
     }
-    public var description: String { "\(self.underlying)\n--- serve log (end) ---\n\(self.serveLog)" }
+    public var description: String { "\(self.underlying)\n\(self.serveLog)" }
+
+    /// The log's warnings and errors (the last 40), then its end: the error that explains a
+    /// failure is often far from the end, behind the shutdown's lines.
+    public static func excerpt(of log: String) -> String {
+        let problems = log.split(separator: "\n").filter { $0.contains(" error ") || $0.contains(" warning ") || $0.contains(" critical ") }.suffix(40)
+        return "--- serve log (warnings and errors) ---\n" + problems.joined(separator: "\n") + "\n--- serve log (end) ---\n" + String(log.suffix(4000))
+    }
 }

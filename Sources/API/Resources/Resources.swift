@@ -74,9 +74,13 @@ public struct RecordResource: Codable, Sendable {
 public struct JobResource: Codable, Sendable {
     public let id: JobID
     public let job_type: String
-    public let pipeline: PipelineID
-    public let record_id: RecordID
+    /// null for a workflow node's job, which belongs to no record.
+    @ExplicitNull public var pipeline: PipelineID?
+    @ExplicitNull public var record_id: RecordID?
+    /// The field's slug, or a workflow node's id.
     public let field_name: String
+    /// The workflow run a workflow node's job belongs to (null for a field's job).
+    @ExplicitNull public var execution_id: String?
     public let ai_provider: String
     public let model_name: String
     /// Only on a single job (`GET /ai-jobs/{id}/`): the config of the field version it ran.

@@ -37,18 +37,7 @@ enum FieldValidator {
         }
         guard let aiConfig, !aiConfig.isNull else { throw APIError.invalid("an ai_generated field needs an ai_config with a prompt") }
         let config = try self.config(aiConfig)
-        let model = config.model ?? defaultModel
-        guard let priced = models.model(model) else {
-            throw APIError.invalid(
-                "\(config.model == nil ? "the tenant's default model" : "ai_config.model") '\(String(model.unicodeScalars.prefix(100)))' has no price; "
-                    + "an operator adds models with serve --models"
-            )
-        }
-        guard priced.responseFormats >= config.neededResponseFormat else {
-            throw APIError.invalid(
-                "ai_config.output_type \(config.outputType.rawValue) needs \(config.neededResponseFormat.rawValue) replies, which model '\(String(model.unicodeScalars.prefix(100)))' does not give"
-            )
-        }
+        _ = try self.model(of: config, models: models, defaultModel: defaultModel)
         let template = try self.template(config.prompt)
         try self.checkPlaceholders(template, config: config, slug: slug, existing: existing, tenantSensitiveNames: tenantSensitiveNames)
         for trigger in config.triggerFields where !existing.contains(where: { $0.slug == trigger }) {
@@ -79,6 +68,24 @@ enum FieldValidator {
         if name.unicodeScalars.contains(where: { $0.properties.generalCategory == .control || $0 == "\u{2028}" || $0 == "\u{2029}" }) {
             throw APIError.invalid("name must not contain control characters or line breaks")
         }
+    }
+
+    /// The model a config runs on, refused when it has no price or cannot give the replies its
+    /// `output_type` needs.
+    static func model(of config: AIFieldConfig, models: ModelCatalog, defaultModel: String, key: String = "ai_config") throws(APIError) -> String {
+        let model = config.model ?? defaultModel
+        guard let priced = models.model(model) else {
+            throw APIError.invalid(
+                "\(config.model == nil ? "the tenant's default model" : "\(key).model") '\(String(model.unicodeScalars.prefix(100)))' has no price; "
+                    + "an operator adds models with serve --models"
+            )
+        }
+        guard priced.responseFormats >= config.neededResponseFormat else {
+            throw APIError.invalid(
+                "\(key).output_type \(config.outputType.rawValue) needs \(config.neededResponseFormat.rawValue) replies, which model '\(String(model.unicodeScalars.prefix(100)))' does not give"
+            )
+        }
+        return model
     }
 
     /// Validates an `ai_config` as the API reports it: the message names the key at fault.

@@ -62,7 +62,7 @@ struct GenerateRoutes {
             let job: JobResource
             if wait > 0, self.waiters.enter(caller.tenant, limit: Self.waitersPerTenant) {
                 defer { self.waiters.leave(caller.tenant) }
-                try await self.waitForEnd(of: jobID, tenant: caller.tenant, within: .milliseconds(Int64(wait)), context: context)
+                try await Self.waitForEnd(of: jobID, tenant: caller.tenant, within: .milliseconds(Int64(wait)), database: self.database, context: context)
             }
             job = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection in
                 try await JobRoutes.load(jobID, tenant: caller.tenant, on: connection, logger: context.logger)
@@ -74,11 +74,11 @@ struct GenerateRoutes {
     /// Returns once the job is final or `within` has passed. Reads only the job's status, at
     /// growing intervals (10 ms up to 200 ms): a few reads for a fast job, five a second for a
     /// slow one; the caller loads the whole job once.
-    private func waitForEnd(of id: JobID, tenant: TenantID, within: Duration, context: APIRequestContext) async throws {
+    static func waitForEnd(of id: JobID, tenant: TenantID, within: Duration, database: PostgresClient, context: APIRequestContext) async throws {
         let deadline = ContinuousClock.now + within
         var pause = Duration.milliseconds(10)
         while true {
-            let status = try await self.database.asTenant(tenant, logger: context.logger) { connection -> String? in
+            let status = try await database.asTenant(tenant, logger: context.logger) { connection -> String? in
                 let rows = try await connection.query("SELECT status FROM ai_jobs WHERE id = \(id) AND tenant_id = \(tenant)", logger: context.logger)
                 for try await status in rows.decode(String.self) { return status }
                 return nil

@@ -45,7 +45,7 @@ struct JobRoutes {
     static func load(_ id: JobID, tenant: TenantID, on connection: PostgresConnection, logger: Logger) async throws -> JobResource {
         let rows = try await connection.query(
             """
-            SELECT \(unescaped: Self.columnList), v.ai_config FROM ai_jobs
+            SELECT \(unescaped: Self.columnList), coalesce(v.ai_config, ai_jobs.workflow -> 'config') AS ai_config FROM ai_jobs
             LEFT JOIN field_versions v ON v.id = ai_jobs.field_version_id AND v.tenant_id = ai_jobs.tenant_id
             WHERE ai_jobs.id = \(id) AND ai_jobs.tenant_id = \(tenant)
             """,
@@ -90,7 +90,7 @@ struct JobRoutes {
     /// The columns of a job; a large `output_data` or `prompt_audit` is read through `shown`.
     private static func columns(output: String, audit: String) -> String {
         """
-        ai_jobs.id, job_type, pipeline_id, record_id, field_name, ai_provider, model_name, \
+        ai_jobs.id, job_type, pipeline_id, record_id, field_name, workflow ->> 'execution_id' AS execution_id, ai_provider, model_name, \
         input_data, status, \(output), tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_cents, cost_micros, \
         processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, \(audit), \
         ai_jobs.created_at, updated_at, started_at, completed_at
@@ -236,9 +236,10 @@ struct JobRoutes {
         return JobResource(
             id: try r["id"].decode(JobID.self),
             job_type: try r["job_type"].decode(String.self),
-            pipeline: try r["pipeline_id"].decode(PipelineID.self),
-            record_id: try r["record_id"].decode(RecordID.self),
+            pipeline: try r["pipeline_id"].decode(PipelineID?.self),
+            record_id: try r["record_id"].decode(RecordID?.self),
             field_name: try r["field_name"].decode(String.self),
+            execution_id: try r["execution_id"].decode(String?.self),
             ai_provider: try r["ai_provider"].decode(String.self),
             model_name: try r["model_name"].decode(String.self),
             prompt_template: config?["prompt"]?.stringValue,

@@ -50,7 +50,7 @@ struct JobsCommand: AsyncParsableCommand {
             printTable(
                 ["id", "tenant", "record", "field", "status", "attempt", "error", "cost µ$", "created"],
                 rows.map { [
-                    "\($0.id)", $0.tenant, "\($0.record)", $0.field, $0.status, "\($0.attempt)/\($0.maxAttempts)",
+                    "\($0.id)", $0.tenant, $0.recordText, $0.field, $0.status, "\($0.attempt)/\($0.maxAttempts)",
                     $0.errorCode ?? "-", "\($0.costMicros)", JobRow.dates.string(from: $0.createdAt),
                 ] }
             )
@@ -90,7 +90,7 @@ struct JobsCommand: AsyncParsableCommand {
                 print(try job.jsonLine(attempts: attempts))
                 return
             }
-            print("job \(job.id)  tenant \(job.tenant)  record \(job.record)  field \(PlainText.bounded(job.field, 200))")
+            print("job \(job.id)  tenant \(job.tenant)  record \(job.recordText)  field \(PlainText.bounded(job.field, 200))")
             print("status \(job.status)  attempt \(job.attempt) of \(job.maxAttempts)  cost \(job.costMicros) µ$")
             if let code = job.errorCode { print("error \(PlainText.bounded(code, 64)): \(PlainText.bounded(job.errorMessage, 500))") }
             if !attempts.isEmpty {
@@ -224,8 +224,9 @@ struct JobsCommand: AsyncParsableCommand {
 struct JobRow: Sendable {
     let id: Int64
     let tenant: String
-    let pipeline: Int64
-    let record: Int64
+    /// nil for a workflow node's job.
+    let pipeline: Int64?
+    let record: Int64?
     let field: String
     let status: String
     let attempt: Int
@@ -238,11 +239,14 @@ struct JobRow: Sendable {
 
     nonisolated(unsafe) static let dates = ISO8601DateFormatter()
 
+    /// The record's id, or `workflow` for a workflow node's job.
+    var recordText: String { self.record.map { "\($0)" } ?? "workflow" }
+
     static func query(_ database: PostgresClient, _ logger: Logger, _ query: PostgresQuery) async throws -> [JobRow] {
         var rows: [JobRow] = []
         let result = try await database.query(query, logger: logger)
         for try await (id, tenant, pipeline, record, field, status, attempt, maxAttempts, code, message, cost, created, completed)
-            in result.decode((Int64, String, Int64, Int64, String, String, Int, Int, String?, String, Int64, Date, Date?).self) {
+            in result.decode((Int64, String, Int64?, Int64?, String, String, Int, Int, String?, String, Int64, Date, Date?).self) {
             rows.append(JobRow(
                 id: id, tenant: tenant, pipeline: pipeline, record: record, field: field, status: status, attempt: attempt,
                 maxAttempts: maxAttempts, errorCode: code, errorMessage: message, costMicros: cost, createdAt: created, completedAt: completed
@@ -253,7 +257,7 @@ struct JobRow: Sendable {
 
     func jsonLine(attempts: [[String]]? = nil) throws -> String {
         var object: [String: Any] = [
-            "id": self.id, "tenant": self.tenant, "pipeline": self.pipeline, "record_id": self.record, "field_name": self.field,
+            "id": self.id, "tenant": self.tenant, "pipeline": self.pipeline ?? NSNull(), "record_id": self.record ?? NSNull(), "field_name": self.field,
             "status": self.status, "attempt": self.attempt, "max_attempts": self.maxAttempts, "error_code": self.errorCode ?? NSNull(),
             "error_message": self.errorMessage, "cost_micros": self.costMicros, "created_at": Self.dates.string(from: self.createdAt),
             "completed_at": self.completedAt.map(Self.dates.string(from:)) ?? NSNull(),

@@ -23,6 +23,8 @@ public struct ClaimedJob: Sendable {
     public let tenantSensitiveNames: [String]
     /// The tenant's monthly budget as of the claim (nil: none).
     public let tenantMonthlyBudget: Microdollars?
+    /// A workflow node's job: no record or pipeline (both 0), its config and context its own.
+    public var workflow: WorkflowNode? = nil
     /// Set when the job is handed out and a budget applies: what its reservations are checked
     /// against and bounded by.
     public var budget: Budget? = nil
@@ -62,6 +64,7 @@ public struct ClaimedJob: Sendable {
             triggeredBy: self.triggeredBy, recordData: self.recordData, tenantSensitiveNames: self.tenantSensitiveNames
         )
         order.budgeted = budgeted
+        order.workflow = self.workflow
         return order
     }
 }

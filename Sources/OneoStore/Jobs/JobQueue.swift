@@ -79,8 +79,10 @@ public struct JobQueue: Sendable {
             return [
                 "tenant_id": .integer(finished.attempt.tenant.rawValue),
                 "job_id": .integer(finished.attempt.job.rawValue), "attempt": .integer(Int64(finished.attempt.attempt)),
-                "record_id": .integer(job.record.rawValue), "pipeline_id": .integer(job.pipeline.rawValue),
+                "record_id": job.workflow == nil ? .integer(job.record.rawValue) : .null,
+                "pipeline_id": job.workflow == nil ? .integer(job.pipeline.rawValue) : .null,
                 "field_name": .string(job.fieldName), "model": .string(job.model),
+                "operation": .string(job.workflow?.jobType ?? "field_generation"),
                 "user_name": job.triggeredBy.map(JSONValue.string) ?? .null,
                 "output": ["content": completion.value], "value": completion.value, "audit": completion.audit,
                 "prompt_tokens": .integer(Int64(completion.promptTokens)), "cached_tokens": .integer(Int64(completion.cachedTokens)),
@@ -199,7 +201,7 @@ public struct JobQueue: Sendable {
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
                                       prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms, pipeline_id, record_id,
                                       field_name, metered)
-                SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, 'field_generation', \(prompt + completion)::int,
+                SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, job_type, \(prompt + completion)::int,
                        \(prompt)::int, \(cached)::int, \(completion)::int, charge_micros, 0, pipeline_id, record_id, field_name, NOT \(unmetered)
                 FROM ended WHERE \(billed != nil) OR charge_micros > 0
                 ON CONFLICT (job_id, attempt) DO NOTHING)
@@ -400,7 +402,7 @@ public struct JobQueue: Sendable {
     /// adds its `charge_micros`: what the attempt is charged against its budgets).
     static let endedColumns = """
         j.tenant_id, j.id, j.attempt, j.status, j.error_code, j.error_message, j.started_at, j.triggered_by, j.model_name, j.pipeline_id,
-        j.record_id, j.field_name, j.reserved_micros, j.reserved_periods
+        j.record_id, j.field_name, j.job_type, j.reserved_micros, j.reserved_periods
         """
 
     /// Charges the attempts a CTE ended (its columns `reserved_periods`, `charge_micros`,
@@ -421,7 +423,7 @@ public struct JobQueue: Sendable {
                 FROM \(ended) e JOIN tenants t ON t.id = e.tenant_id
                 JOIN budget_periods b ON b.tenant_id = e.tenant_id AND b.period_start = date_trunc('month', now() AT TIME ZONE t.time_zone)::date
                      AND ((b.scope = 'tenant' AND b.pipeline_id = 0 AND b.field_name = '')
-                          OR (b.scope = 'field' AND b.pipeline_id = e.pipeline_id AND b.field_name = e.field_name))
+                          OR (b.scope = 'field' AND b.pipeline_id = coalesce(e.pipeline_id, 0) AND b.field_name = e.field_name))
                 WHERE cardinality(e.reserved_periods) = 0 AND e.charge_micros > 0) x
             GROUP BY x.id),
         settled AS (
@@ -438,7 +440,7 @@ public struct JobQueue: Sendable {
         unmetered AS (
             INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type, tokens_used,
                                   cost_micros, response_time_ms, pipeline_id, record_id, field_name, metered)
-            SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, 'field_generation', 0, charge_micros, 0,
+            SELECT tenant_id, id, attempt, triggered_by, 'openai', model_name, job_type, 0, charge_micros, 0,
                    pipeline_id, record_id, field_name, false
             FROM ended WHERE charge_micros > 0
             ON CONFLICT (job_id, attempt) DO NOTHING)

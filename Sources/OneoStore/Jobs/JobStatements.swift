@@ -16,7 +16,8 @@ enum JobStatements {
             picked AS (
                 SELECT c.id FROM wanted w CROSS JOIN LATERAL (
                     SELECT c.id FROM ai_jobs c
-                    WHERE c.tenant_id = w.tenant_id AND c.status = 'pending' AND c.run_at <= now() AND c.field_version_id IS NOT NULL
+                    WHERE c.tenant_id = w.tenant_id AND c.status = 'pending' AND c.run_at <= now()
+                      AND (c.field_version_id IS NOT NULL OR c.workflow IS NOT NULL)
                       AND NOT EXISTS (
                           SELECT 1 FROM ai_jobs p
                           WHERE p.tenant_id = c.tenant_id AND p.record_id = c.record_id
@@ -35,12 +36,17 @@ enum JobStatements {
                                    lease_until = now() + make_interval(secs => $4),
                                    started_at = now(), updated_at = now(), reserved_micros = 0, reserved_periods = '{}'
                 WHERE id IN (SELECT id FROM picked)
-                RETURNING tenant_id, id, pipeline_id, record_id, field_name, model_name, field_version_id, attempt, max_attempts, triggered_by)
-            SELECT c.tenant_id, c.id, c.pipeline_id, c.record_id, c.field_name, c.model_name, v.ai_config, c.attempt, c.max_attempts,
-                   c.triggered_by, r.data, p.name, p.fields_version, t.sensitive_fields, t.monthly_budget_micros
+                RETURNING tenant_id, id, pipeline_id, record_id, field_name, model_name, field_version_id, attempt, max_attempts, triggered_by,
+                          job_type, workflow)
+            -- A workflow node's job has no record or pipeline (0 stands for them) and brings its
+            -- own config; a job whose config is gone gets null, which fails it as invalid.
+            SELECT c.tenant_id, c.id, coalesce(c.pipeline_id, 0), coalesce(c.record_id, 0), c.field_name, c.model_name,
+                   coalesce(v.ai_config, c.workflow -> 'config', 'null'::jsonb), c.attempt, c.max_attempts, c.triggered_by,
+                   CASE WHEN c.workflow IS NULL THEN r.data ELSE '{}'::jsonb END, coalesce(p.name, ''), coalesce(p.fields_version, 0),
+                   t.sensitive_fields, t.monthly_budget_micros, c.job_type, c.workflow ->> 'execution_id', c.workflow -> 'context'
             FROM claimed c
-            JOIN field_versions v ON v.id = c.field_version_id AND v.tenant_id = c.tenant_id
-            JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = c.tenant_id
+            LEFT JOIN field_versions v ON v.id = c.field_version_id AND v.tenant_id = c.tenant_id
+            LEFT JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = c.tenant_id
             JOIN tenants t ON t.id = c.tenant_id
             LEFT JOIN records r ON r.id = c.record_id AND r.tenant_id = c.tenant_id
             """
@@ -61,26 +67,29 @@ enum JobStatements {
         }
 
         func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
-            let (tenant, id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive, budget) =
-                try row.decode((TenantID, JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String], Microdollars?).self)
+            let (tenant, id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive, budget,
+                 jobType, executionID, context) =
+                try row.decode((TenantID, JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String], Microdollars?,
+                                String, String?, JSONValue?).self)
             return ClaimedJob(
                 tenant: tenant, id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
                 storedConfig: config, attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
                 recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion,
-                tenantSensitiveNames: sensitive, tenantMonthlyBudget: budget
+                tenantSensitiveNames: sensitive, tenantMonthlyBudget: budget,
+                workflow: executionID.map { WorkflowNode(executionID: $0, jobType: jobType, context: context ?? [:]) }
             )
         }
     }
 
     /// Commits finished jobs of any tenants in one statement. Each is fenced by (tenant, job,
     /// attempt, worker): only those whose rows still match write their record field and usage,
-    /// and settle their reservations at their real cost.
+    /// and settle their reservations at their real cost. A workflow node's result stays on its job.
     struct Complete: PostgresPreparedStatement {
         static let sql = """
             WITH input AS (
                 SELECT * FROM jsonb_to_recordset($1) AS i(
                     tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
-                    user_name text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
+                    user_name text, operation text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
                     cost_micros bigint, ms int, cache_hit boolean)),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
@@ -97,13 +106,13 @@ enum JobStatements {
                 -- One update per record: two fields of one record may finish in the same batch.
                 UPDATE records r SET data = r.data || w.fields, version = r.version + 1, updated_at = now()
                 FROM (SELECT tenant_id, record_id, jsonb_object_agg(field_name, value) AS fields
-                      FROM done GROUP BY tenant_id, record_id) w
+                      FROM done WHERE record_id IS NOT NULL GROUP BY tenant_id, record_id) w
                 WHERE r.id = w.record_id AND r.tenant_id = w.tenant_id),
             charged AS (
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
                                       tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms,
                                       pipeline_id, record_id, field_name, cache_hit)
-                SELECT tenant_id, job_id, attempt, user_name, 'openai', model, 'field_generation',
+                SELECT tenant_id, job_id, attempt, user_name, 'openai', model, operation,
                        prompt_tokens + completion_tokens, prompt_tokens, cached_tokens, completion_tokens, cost_micros, ms,
                        pipeline_id, record_id, field_name, cache_hit
                 FROM done)

@@ -43,7 +43,7 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ai_jobs FROM %I', api);
     EXECUTE format('GRANT SELECT ON ai_jobs TO %I', api);
     EXECUTE format('GRANT INSERT (tenant_id, pipeline_id, record_id, field_name, model_name, field_version_id, input_data, '
-        'record_version, triggered_by, max_attempts, depends_on) ON ai_jobs TO %I', api);
+        'record_version, triggered_by, max_attempts, depends_on, job_type, workflow) ON ai_jobs TO %I', api);
     EXECUTE format('GRANT UPDATE (model_name, field_version_id, input_data, record_version, triggered_by, max_attempts, depends_on, '
         'run_at, updated_at) ON ai_jobs TO %I', api);
     -- Cancel and retry change a job's state: only through these, for the transaction's tenant.

@@ -111,6 +111,23 @@ public struct PipelineFields: Sendable, Equatable, Codable {
     }
 }
 
+/// A workflow node's job (the reference's `process_workflow_ai`): the node's config is the
+/// order's `config`, its id the order's `fieldName`.
+public struct WorkflowNode: Sendable, Equatable, Codable {
+    /// The workflow run that asked; with the node id it names the job.
+    public var executionID: String
+    /// The reference's `job_type` (`classification`, …): the usage rows' operation.
+    public var jobType: String
+    /// The workflow's context, a JSON object: tenant data, fenced and guarded like a record's.
+    public var context: JSONValue
+
+    public init(executionID: String, jobType: String, context: JSONValue) {
+        self.executionID = executionID
+        self.jobType = jobType
+        self.context = context
+    }
+}
+
 /// One attempt of one job, with everything the processor needs to run it: the record as claimed,
 /// the field's config, and the tenant's sensitive names as of the claim.
 public struct JobOrder: Sendable, Equatable, Codable {
@@ -132,6 +149,9 @@ public struct JobOrder: Sendable, Equatable, Codable {
     /// A budget applies (the field's, the tenant's month, or the system default): every provider
     /// call of this attempt is reserved first (`reserve`), and made only when granted.
     public var budgeted: Bool = false
+    /// Set for a workflow node's job: it has no record or pipeline (`record` and `pipeline` are
+    /// 0, `recordData` empty) and its prompt sees the workflow's context as `{workflow_data}`.
+    public var workflow: WorkflowNode? = nil
 
     public init(
         job: JobID, attempt: Int, maxAttempts: Int, pipeline: PipelineID, pipelineName: String, fieldsVersion: Int64,

@@ -36,6 +36,8 @@ public final class PromptContext: Sendable {
     private let fields = Mutex<[PipelineID: PipelineFields]>([:])
     private let prepared = Mutex<[Key: (template: PromptTemplate, renderer: PromptRenderer)]>([:])
 
+    private static let noFields = PipelineFields(pipeline: PipelineID(0), version: 0, fields: [])
+
     public init(tenantName: String) {
         self.tenantName = tenantName
     }
@@ -52,7 +54,8 @@ public final class PromptContext: Sendable {
         guard let data = order.recordData else {
             return .failure(Refusal(code: .recordMissing, message: "the record no longer exists"))
         }
-        guard let list = self.fields.withLock({ $0[order.pipeline] }), list.version >= order.fieldsVersion else {
+        // A workflow node's prompt names no record fields: its only data is `{workflow_data}`.
+        guard let list = order.workflow != nil ? Self.noFields : self.fields.withLock({ $0[order.pipeline] }), list.version >= order.fieldsVersion else {
             return .failure(Refusal(code: .internal, message: "the queue manager sent no field list for this pipeline version"))
         }
         let key = Key(pipeline: order.pipeline, fieldsVersion: list.version, config: order.config, sensitiveNames: order.tenantSensitiveNames)
@@ -72,7 +75,8 @@ public final class PromptContext: Sendable {
             }
         }
         let rendered = built.renderer.render(built.template, data: data, metadata: .init(
-            recordID: order.record, pipelineName: order.pipelineName, tenantName: self.tenantName, currentUser: order.triggeredBy
+            recordID: order.workflow == nil ? order.record : nil, pipelineName: order.pipelineName, tenantName: self.tenantName,
+            currentUser: order.triggeredBy, workflowData: order.workflow?.context
         ))
         return .success(Prepared(prompt: rendered.prompt, audit: rendered.audit, rendered: rendered))
     }

@@ -122,7 +122,7 @@ final class Dispatcher: Sendable {
         self.state.withLock { state in
             var missing = Set<FieldsKey>()
             for job in jobs {
-                guard let id = state.byTenant[job.tenant], let connection = state.connections[id] else { continue }
+                guard job.workflow == nil, let id = state.byTenant[job.tenant], let connection = state.connections[id] else { continue }
                 if (connection.sentFields[job.pipeline] ?? -1) < job.fieldsVersion {
                     missing.insert(FieldsKey(tenant: job.tenant, pipeline: job.pipeline))
                 }
@@ -144,7 +144,8 @@ final class Dispatcher: Sendable {
                     unsent.append(job)
                     continue
                 }
-                if (connection.sentFields[job.pipeline] ?? -1) < job.fieldsVersion {
+                // A workflow node's job names no pipeline: its prompt sees only its own context.
+                if job.workflow == nil, (connection.sentFields[job.pipeline] ?? -1) < job.fieldsVersion {
                     guard let list = fields[FieldsKey(tenant: job.tenant, pipeline: job.pipeline)], list.version >= job.fieldsVersion else {
                         unsent.append(job)
                         continue

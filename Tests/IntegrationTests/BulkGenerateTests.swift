@@ -62,4 +62,43 @@ struct BulkGenerateTests {
             #expect((empty["worst_case_cost_micros"]?.integerValue ?? 0) < worst)
         }
     }
+
+    @Test("the CLI: the estimate without --yes queues nothing; with --yes it queues, watches and reports every job ended; bad filters are refused")
+    func commandLine() async throws {
+        try await TestStack.with { stack in
+            #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
+            for slug in ["name", "employees"] {
+                #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": .string(slug), "slug": .string(slug), "field_type": "text"]).status == 201)
+            }
+            for (name, employees) in [("Ada", 5), ("Grace", 5), ("Alan", 50)] {
+                #expect(try await stack.api.post("/pipelines/leads/records/", ["data": ["name": .string(name), "employees": .integer(Int64(employees))]]).status == 201)
+            }
+            let field = try await stack.api.post("/pipelines/leads/fields/", [
+                "name": "Pitch", "slug": "pitch", "field_type": "ai_generated",
+                "ai_config": ["prompt": "Write a pitch for {name}.", "model": "gpt-4o-mini", "max_tokens": 100, "auto_regenerate": false],
+            ])
+            try #require(field.status == 201, "\(field.body)")
+
+            let estimate = try await stack.cli(["generate", "--tenant", stack.tenant, "leads", "pitch", "--where", "employees=5"])
+            #expect(estimate.contains("2 records match"), "\(estimate)")
+            #expect(estimate.contains("nothing queued"))
+            #expect(try await stack.count("SELECT count(*) FROM ai_jobs") == 0)
+
+            let run = try await stack.cli(["generate", "--tenant", stack.tenant, "leads", "pitch", "--yes"])
+            #expect(run.contains("3 records match"), "\(run)")
+            #expect(run.contains("queued 3 jobs"))
+            #expect(run.contains("completed 3, failed 0, cancelled 0"), "the command waits for every job: \(run)")
+            #expect(run.contains("3/3"), "the progress shows every job ended: \(run)")
+            #expect(try await stack.count("SELECT count(*) FROM ai_jobs WHERE status = 'completed'") == 3)
+
+            let empty = try await stack.cli(["generate", "--tenant", stack.tenant, "leads", "pitch", "--empty"])
+            #expect(empty.contains("0 records match"), "\(empty)")
+            await #expect(throws: (any Error).self, "an AI field is no filter") {
+                try await stack.cli(["generate", "--tenant", stack.tenant, "leads", "pitch", "--where", "pitch=x"])
+            }
+            await #expect(throws: (any Error).self, "an unknown tenant") {
+                try await stack.cli(["generate", "--tenant", "nobody", "leads", "pitch"])
+            }
+        }
+    }
 }

@@ -15,6 +15,7 @@ let package = Package(
     products: [
         .executable(name: "oneo-ai", targets: ["OneoCLI"]),
         .executable(name: "oneo-ai-sim", targets: ["OneoSim"]),
+        .executable(name: "oneo-tool", targets: ["Tools"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
@@ -35,6 +36,8 @@ let package = Package(
     targets: [
         // C libraries and shims: one target each, one Swift type owns each handle.
         .target(name: "CProcess", swiftSettings: swiftSettings),
+        // The jail: namespaces, a root built from nothing, rlimits, seccomp before execve.
+        .target(name: "CSandbox", swiftSettings: swiftSettings),
         .systemLibrary(
             name: "CSeccomp",
             pkgConfig: "libseccomp",
@@ -173,6 +176,18 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Sandbox policies as data: parsed, built into a seccomp program, turned into jails.
+        .target(
+            name: "OneoSandbox",
+            dependencies: ["CSandbox", "CSeccomp"],
+            swiftSettings: swiftSettings
+        ),
+        // The tool executors: single-threaded, the wire and the sandbox, nothing else of ours.
+        .executableTarget(
+            name: "Tools",
+            dependencies: ["OneoWire", "OneoSandbox", "CSandbox"],
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "OneoSim",
             dependencies: [
@@ -239,6 +254,11 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SandboxTests",
+            dependencies: ["OneoSandbox", "OneoWire", "CProcess", "CSandbox", "StackControl"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -1,0 +1,87 @@
+import Foundation
+import Glibc
+import OneoSandbox
+import OneoWire
+
+/// `oneo-tool TOOL --policy FILE [--sandbox-uid N --sandbox-gid N] [--pool N] [--timeout-ms N]`:
+/// one tool executor, serving requests on descriptor 3. It loads its sandbox policy first and
+/// refuses to run when the policy does not parse or its seccomp program does not build.
+func main() -> Int32 {
+    var arguments = Array(CommandLine.arguments.dropFirst())
+    guard let tool = arguments.first, !tool.hasPrefix("-") else {
+        Log.line("usage: oneo-tool code_interpreter --policy FILE [--sandbox-uid N --sandbox-gid N] [--pool N] [--timeout-ms N]")
+        return 2
+    }
+    arguments.removeFirst()
+    var options: [String: String] = [:]
+    while arguments.count >= 2, arguments[0].hasPrefix("--") {
+        options[String(arguments[0].dropFirst(2))] = arguments[1]
+        arguments.removeFirst(2)
+    }
+    guard arguments.isEmpty, let policyPath = options["policy"] else {
+        Log.line("--policy FILE is required (and every option takes a value)")
+        return 2
+    }
+    let policy: SandboxPolicy
+    do {
+        let data = try Data(contentsOf: URL(fileURLWithPath: policyPath))
+        guard data.count <= 256 * 1024 else { throw PolicyError(line: 0, message: "the file is over 256 KiB") }
+        policy = try SandboxPolicy(parsing: String(decoding: data, as: UTF8.self))
+    } catch {
+        Log.line("refusing to run: the policy \(policyPath) cannot be used: \(error)")
+        return 78
+    }
+    guard policy.tool == tool else {
+        Log.line("refusing to run: \(policyPath) is the policy of \(policy.tool), not \(tool)")
+        return 78
+    }
+    let uid = getuid(), gid = getgid()
+    let outerUID = options["sandbox-uid"].flatMap(UInt32.init) ?? uid
+    let outerGID = options["sandbox-gid"].flatMap(UInt32.init) ?? gid
+    guard outerUID != 0, outerGID != 0 else {
+        Log.line("refusing to run: the jail's identity would be root on the host; give --sandbox-uid and --sandbox-gid")
+        return 78
+    }
+    let jail: Jail
+    do {
+        jail = try Jail(policy: policy, outerUID: outerUID, outerGID: outerGID)
+    } catch {
+        Log.line("refusing to run: \(error)")
+        return 78
+    }
+    let socket = FrameSocket(descriptor: FrameSocket.childDescriptor)
+    switch tool {
+    case "code_interpreter":
+        var timeout = Duration.milliseconds(policy.timeoutMilliseconds)
+        // A caller may shorten the policy's timeout (the tests do), never lengthen it.
+        if let text = options["timeout-ms"], let milliseconds = Int(text), milliseconds > 0, milliseconds < policy.timeoutMilliseconds {
+            timeout = .milliseconds(milliseconds)
+        }
+        let pool = max(0, min(options["pool"].flatMap(Int.init) ?? 2, 16))
+        let interpreter = CodeInterpreter(jail: jail, timeout: timeout, poolSize: pool)
+        do {
+            try interpreter.refill()
+        } catch {
+            Log.line("refusing to run: the first jail did not start: \(error)")
+            return 71
+        }
+        Log.line("code_interpreter ready: policy \(policyPath), \(policy.rules.count) rules, \(jail.program.instructionCount) BPF instructions, pool \(pool)")
+        return ExecutorLoop(
+            socket: socket, tool: tool,
+            handle: { request in
+                let result = try interpreter.run(arguments: request.arguments)
+                let data = try JSONEncoder().encode(result)
+                return try JSONValue.parse(Array(data))
+            },
+            afterEach: {
+                do { try interpreter.refill() } catch { Log.line("refilling the pool failed: \(error)") }
+            }
+        ).run()
+    default:
+        Log.line("unknown tool \(tool)")
+        return 2
+    }
+}
+
+signal(SIGPIPE, SIG_IGN)
+exit(main())

@@ -258,7 +258,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandboxTests",
-            dependencies: ["OneoSandbox", "OneoWire", "CProcess", "CSandbox", "StackControl"],
+            dependencies: ["OneoSandbox", "OneoWire", "OneoTesting", "CProcess", "CSandbox"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -22,6 +22,8 @@ public enum PolicyConstants {
         // personality
         "PER_LINUX": 0, "PERSONALITY_QUERY": 0xFFFF_FFFF,
         "MASK32": 0xFFFF_FFFF,
+        // file types (mknod's mode)
+        "S_IFMT": 0o170000, "S_IFIFO": 0o010000, "S_IFCHR": 0o020000, "S_IFBLK": 0o060000, "S_IFREG": 0o100000,
     ]
 
     public static let errnos: [String: Int32] = [

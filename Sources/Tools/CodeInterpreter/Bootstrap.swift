@@ -3,9 +3,11 @@
 /// regular files the code left at the top of /work on descriptor 3. Everything here runs inside
 /// the jail and is as untrusted as the code it runs: the executor checks what comes out.
 enum Bootstrap {
-    /// Per file and in all, what the report may carry; the executor enforces the same caps.
-    static let artifactBytes = 1 << 20
+    /// Per file, in files and in all, what the report may carry; the executor enforces the same
+    /// caps. Base64 and the output fit one answer frame (1 MiB) with room to spare.
+    static let artifactBytes = 256 << 10
     static let artifactCount = 8
+    static let artifactTotalBytes = 512 << 10
 
     static let source = #"""
 import os, sys, struct
@@ -15,6 +17,7 @@ def _oneo_report():
     except OSError:
         return
     count = 0
+    total = 0
     try:
         with os.scandir("/work") as entries:
             for entry in entries:
@@ -30,8 +33,9 @@ def _oneo_report():
                         data = os.read(fd, \#(artifactBytes) + 1)
                     finally:
                         os.close(fd)
-                    if len(data) > \#(artifactBytes):
+                    if len(data) > \#(artifactBytes) or total + len(data) > \#(artifactTotalBytes):
                         continue
+                    total += len(data)
                     name = os.fsencode(entry.name)[:255]
                     out.write(struct.pack(">H", len(name)) + name + struct.pack(">I", len(data)) + data)
                     count += 1

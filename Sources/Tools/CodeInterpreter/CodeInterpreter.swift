@@ -101,7 +101,7 @@ final class CodeInterpreter {
         let deadline = started + self.timeout
         let cap = self.jail.policy.outputBytes
         var stdout: [UInt8] = [], stderr: [UInt8] = [], report: [UInt8] = []
-        let reportCap = Bootstrap.artifactCount * (Bootstrap.artifactBytes + 300)
+        let reportCap = Bootstrap.artifactTotalBytes + Bootstrap.artifactCount * 300
         var written = 0
         var input: Int32 = warm.input
         var open: [Int32: Bool] = [warm.output: true, warm.error: true, warm.report: true]
@@ -198,6 +198,7 @@ final class CodeInterpreter {
     static func artifacts(_ report: [UInt8]) -> [CodeRunResult.Artifact] {
         var artifacts: [CodeRunResult.Artifact] = []
         var offset = 0
+        var total = 0
         func take(_ count: Int) -> ArraySlice<UInt8>? {
             guard count >= 0, offset + count <= report.count else { return nil }
             defer { offset += count }
@@ -207,7 +208,8 @@ final class CodeInterpreter {
             let length = Int(nameLength.first!) << 8 | Int(nameLength.last!)
             guard let name = take(length), let sizeBytes = take(4) else { break }
             let size = sizeBytes.reduce(0) { $0 << 8 | Int($1) }
-            guard size <= Bootstrap.artifactBytes, let data = take(size) else { break }
+            guard size <= Bootstrap.artifactBytes, total + size <= Bootstrap.artifactTotalBytes, let data = take(size) else { break }
+            total += size
             let text = String(decoding: name, as: UTF8.self)
             guard Self.isSafeName(text) else { continue }
             artifacts.append(CodeRunResult.Artifact(name: text, mediaType: Self.mediaType(text), size: size, data: Data(data).base64EncodedString()))

@@ -47,6 +47,14 @@ struct ExecutorLoop {
             }
             do {
                 try self.socket.send(response)
+            } catch where error.code == .oversized {
+                // Nothing was written: the caller gets an error instead of the result.
+                Log.line("an answer was over the frame limit: \(error)")
+                do {
+                    try self.socket.send(ToolResponse(id: response.id, error: "the tool's result was over the size limit"))
+                } catch {
+                    return 4
+                }
             } catch {
                 Log.line("sending an answer failed: \(error)")
                 return 4

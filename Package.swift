@@ -165,7 +165,9 @@ let package = Package(
             name: "OneoCLI",
             dependencies: [
                 "OneoWire", "OneoStore", "OneoCore", "OneoRedis", "Supervisor", "API", "QueueManager", "Processor", "Benchmark", "CProcess",
+                "OneoSandbox",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Configuration", package: "swift-configuration"),
                 .product(name: "SystemPackage", package: "swift-system"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

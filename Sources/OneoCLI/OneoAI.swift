@@ -12,6 +12,6 @@ struct OneoAI: AsyncParsableCommand {
             and Redis under --data-dir (default .oneo). Then add a tenant and an API token from another \
             shell with the same --data-dir.
             """,
-        subcommands: [Serve.self, Status.self, Bench.self, Migrate.self, TenantCommand.self, TokenCommand.self, JobsCommand.self, GenerateCommand.self, OperatorKeyCommand.self, RedisCommand.self, APIChild.self, QueueManagerChild.self, ProcessorChild.self]
+        subcommands: [Serve.self, Status.self, Bench.self, Migrate.self, TenantCommand.self, TokenCommand.self, JobsCommand.self, GenerateCommand.self, SandboxCommand.self, OperatorKeyCommand.self, RedisCommand.self, APIChild.self, QueueManagerChild.self, ProcessorChild.self]
     )
 }

@@ -100,7 +100,7 @@ let package = Package(
         .target(
             name: "QueueManager",
             dependencies: [
-                "OneoWire", "OneoStore",
+                "OneoWire", "OneoStore", "OneoCore",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -141,6 +141,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
+                "OneoSandbox",
                 "OneoWire", "OneoStore", "OneoCore", "OneoRedis",
                 "CProcess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),

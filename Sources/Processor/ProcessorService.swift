@@ -40,6 +40,9 @@ public struct ProcessorService: Service {
 
     private let settings: Settings
     private let connections: AsyncStream<Int32>
+    private let toolConnections: AsyncStream<Int32>
+    /// The connection to the supervisor's tool router, for fields with tools on.
+    private let tools = ToolClient()
     private let http: HTTPClient
     private let runner: JobRunner
     /// The newest provider call and its sequence number, for the heartbeat.
@@ -57,10 +60,16 @@ public struct ProcessorService: Service {
 
     /// - Parameter connections: each element a descriptor of a (new) connection to the queue
     ///   manager; a new one replaces the one before.
-    public init(settings: Settings, connections: AsyncStream<Int32>, logger: Logger, queueLost: @escaping @Sendable () -> Void = {}) {
+    /// - Parameter toolConnections: each element a descriptor of a (new) connection to the
+    ///   supervisor's tool router.
+    public init(
+        settings: Settings, connections: AsyncStream<Int32>, toolConnections: AsyncStream<Int32> = AsyncStream { $0.finish() }, logger: Logger,
+        queueLost: @escaping @Sendable () -> Void = {}
+    ) {
         self.settings = settings
         self.queueLost = queueLost
         self.connections = connections
+        self.toolConnections = toolConnections
         self.drainState.timeout.withLock { $0 = settings.drainTimeout }
         // Our own client: the shared one allows 8 connections per host, which would cap a tenant
         // at 8 provider calls in flight whatever its concurrency.
@@ -84,7 +93,8 @@ public struct ProcessorService: Service {
                 models: settings.tunables.models
             ),
             budget: self.budget,
-            cache: ResultCache(settings: settings.redis, logger: logger)
+            cache: ResultCache(settings: settings.redis, logger: logger),
+            tools: self.tools
         )
         var logger = logger
         logger[metadataKey: "tenant.id"] = "\(settings.tenant)"
@@ -101,6 +111,9 @@ public struct ProcessorService: Service {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 group.addTask { await self.serveConnections() }
+                group.addTask {
+                    for await descriptor in self.toolConnections { await self.tools.connect(descriptor) }
+                }
                 // Runs until shutdown begins, then until the jobs in flight end or time runs out.
                 for await _ in stop { break }
                 await self.waitForInFlight(until: .now + self.drainState.timeout.withLock { $0 })

@@ -56,6 +56,7 @@ public enum ProviderSimulator {
                 if let response = try await Self.act(fault) { return response }
             }
             if settings.latency > .zero { try await Task.sleep(for: settings.latency) }
+            if let calls = Self.scriptedToolCalls(parsed) { return Self.json(.ok, calls) }
             return Self.json(.ok, Self.completion(for: parsed))
         }
         router.get("sim/requests") { _, _ -> Response in
@@ -84,9 +85,45 @@ public enum ProviderSimulator {
         let max_tokens: Int?
         let max_completion_tokens: Int?
         let response_format: SimJSON?
+        let tools: SimJSON?
+        let tool_choice: String?
 
         /// The engine's one repair of a typed output: its last message says the answer was not valid.
         var isRepair: Bool { self.messages.last?.content?.hasPrefix("That answer is not valid") == true }
+    }
+
+    /// `[sim-tool NAME]ARGUMENT[/sim-tool]` in the messages, with tools offered and no tool
+    /// result yet: the model asks for those tools (the code interpreter's argument is its code;
+    /// another tool's is its query). Once tool results are in the conversation it answers, and
+    /// its answer quotes them.
+    static func scriptedToolCalls(_ request: ChatRequest) -> JSONValueOut? {
+        guard request.tools != nil, request.tool_choice != "none", !request.messages.contains(where: { $0.role == "tool" }) else { return nil }
+        let prompt = request.messages.map { $0.content ?? "" }.joined(separator: "\n")
+        var calls: [JSONValueOut] = []
+        var rest = Substring(prompt)
+        while let open = rest.range(of: "[sim-tool "), let close = rest[open.upperBound...].range(of: "]"),
+              let end = rest[close.upperBound...].range(of: "[/sim-tool]") {
+            let name = String(rest[open.upperBound..<close.lowerBound])
+            let argument = String(rest[close.upperBound..<end.lowerBound])
+            let key = name == "code_interpreter" ? "code" : "query"
+            let arguments = (try? JSONEncoder().encode([key: argument])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+            calls.append(.object([
+                "id": .string("call_sim_\(calls.count + 1)"), "type": .string("function"),
+                "function": .object(["name": .string(name), "arguments": .string(arguments)]),
+            ]))
+            rest = rest[end.upperBound...]
+        }
+        guard !calls.isEmpty else { return nil }
+        let promptTokens = max(1, (prompt.utf8.count + 3) / 4) + 3 * request.messages.count
+        return .object([
+            "id": .string("chatcmpl-sim-tools"), "object": .string("chat.completion"), "created": .int(0), "model": .string(request.model),
+            "choices": .array([.object([
+                "index": .int(0),
+                "message": .object(["role": .string("assistant"), "tool_calls": .array(calls)]),
+                "finish_reason": .string("tool_calls"),
+            ])]),
+            "usage": .object(["prompt_tokens": .int(promptTokens), "completion_tokens": .int(10 * calls.count), "total_tokens": .int(promptTokens + 10 * calls.count)]),
+        ])
     }
 
     /// The fault's response; nil for `slow`, which only waits (the normal answer follows).
@@ -199,7 +236,10 @@ public enum ProviderSimulator {
         // Without a record block, the values fenced inline (`<data>…</data>`, `<ai_output>…`),
         // each cut to 60 bytes with its own digest tag left out.
         let inline = values.isEmpty ? Self.fencedValues(in: user) : []
-        var content = if !values.isEmpty {
+        let toolResults = request.messages.filter { $0.role == "tool" }.compactMap(\.content)
+        var content = if !toolResults.isEmpty {
+            "Tool results: \(toolResults.map { String($0.prefix(400)) }.joined(separator: " | ")) [sim \(digest)]"
+        } else if !values.isEmpty {
             "Summary: \(values.joined(separator: ", ")) [sim \(digest)]"
         } else if !inline.isEmpty {
             "On \(inline.joined(separator: "; ")) [sim \(digest)]"

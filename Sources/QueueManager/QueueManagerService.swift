@@ -2,6 +2,7 @@ import Foundation
 public import Logging
 public import OneoWire
 public import OneoStore
+public import OneoCore
 public import PostgresNIO
 public import ServiceLifecycle
 import Synchronization
@@ -19,11 +20,14 @@ public struct QueueManagerService: Service {
         public var tunables: EngineTunables
         /// Workers of earlier queue managers, whose attempts are released at start.
         public var retiredWorkers: [String]
+        /// Signs the tool tickets of jobs whose field has tools on (nil: no tools are offered).
+        public var toolTickets: ToolTicketSigner?
 
-        public init(worker: String, tunables: EngineTunables = EngineTunables(), retiredWorkers: [String] = []) {
+        public init(worker: String, tunables: EngineTunables = EngineTunables(), retiredWorkers: [String] = [], toolTickets: ToolTicketSigner? = nil) {
             self.worker = worker
             self.tunables = tunables
             self.retiredWorkers = retiredWorkers
+            self.toolTickets = toolTickets
         }
 
         var leaseSeconds: Int { self.tunables.queue.leaseSeconds }
@@ -160,11 +164,25 @@ public struct QueueManagerService: Service {
             switch job.config {
             case .success(let config):
                 var job = job
+                let models = self.settings.tunables.models
+                if config.enableTools, self.settings.toolTickets != nil {
+                    job.tools = Array(Set(config.allowedTools).intersection(ToolCatalog.available)).sorted()
+                }
                 let fieldLimit = job.fieldBudget(config: config, defaultCents: self.settings.tunables.budgets.fieldLimitCents)
                 if fieldLimit != nil || job.tenantMonthlyBudget != nil {
                     job.budget = ClaimedJob.Budget(fieldLimit: fieldLimit, outputLimit: config.maxTokens)
+                    // Every call that may ask for tools reserves the most its reply's calls can cost.
+                    let dearest = job.tools.map { Self.toolFee($0, models) }.max() ?? .zero
+                    job.budget?.toolFeesPerCall = Microdollars(dearest.rawValue * Int64(ToolLoop.maximumCallsPerRound))
                 }
-                ready.append((job, job.order(config: config, budgeted: job.budget != nil)))
+                var order = job.order(config: config, budgeted: job.budget != nil)
+                if !job.tools.isEmpty, let signer = self.settings.toolTickets {
+                    order.toolTicket = signer.ticket(
+                        tenant: job.tenant, job: job.id, attempt: job.attempt, tools: job.tools,
+                        validFor: .seconds(max(60, self.settings.leaseSeconds * 4))
+                    )
+                }
+                ready.append((job, order))
             case .failure(let error):
                 await self.fail(job, code: JobFailureCode.badTemplate.rawValue, message: "the field's stored config is invalid: \(error)", retryAfter: nil)
             }
@@ -303,7 +321,9 @@ public struct QueueManagerService: Service {
             // Every model handed out has a price (checked before it went out); were it gone, the
             // most expensive price applies, never none.
             let models = self.settings.tunables.models
-            let cost = (models.model(job.model) ?? models.mostExpensive).cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output)
+            let tokens = (models.model(job.model) ?? models.mostExpensive).cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output)
+            let cost = Microdollars(tokens.rawValue + Self.toolFees(completion.toolCalls, granted: job.tools, models).rawValue)
+            bounded.toolCalls = Array(completion.toolCalls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound))
             self.dispatcher.awaitingCommit(id)
             self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
                 if self.dispatcher.committed(id) { self.wake.yield(false) }
@@ -351,6 +371,18 @@ public struct QueueManagerService: Service {
     /// sizes), against the job's budgets, in the group commit; the answer goes back once the
     /// reservation is durable. A refusal means no call: the processor reports the job failed.
     /// Returns false when the request was refused unasked-for (not held here, stopped, repeated).
+    /// One call of a tool, from the catalog (none listed: free).
+    static func toolFee(_ tool: String, _ models: ModelCatalog) -> Microdollars {
+        models.tools[tool]?.perCall ?? .zero
+    }
+
+    /// The fees of the tool calls a completion reports: only tools the attempt was granted, at
+    /// most as many as the loop allows (the processor names the calls, we price them).
+    static func toolFees(_ calls: [ToolCallRecord], granted: [String], _ models: ModelCatalog) -> Microdollars {
+        let priced = calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound).filter { granted.contains($0.tool) }
+        return Microdollars(priced.reduce(Int64(0)) { $0 + Self.toolFee($1.tool, models).rawValue })
+    }
+
     private func reserve(_ request: BudgetRequest, on id: Int, logger: Logger) -> Bool {
         func refuse(_ code: JobFailureCode, _ message: String) {
             self.dispatcher.tell(id, .budget(BudgetAnswer(job: request.job, attempt: request.attempt, call: request.call, granted: false, code: code.rawValue, message: message)))
@@ -373,7 +405,7 @@ public struct QueueManagerService: Service {
             inputTokens: min(max(request.bound.inputTokens, CallBound.tokensPerRequest), CallBound.maximumTokens),
             outputTokens: min(max(request.bound.outputTokens, budget.outputLimit), CallBound.maximumTokens)
         )
-        let amount = bound.cost(at: price)
+        let amount = Microdollars(bound.cost(at: price).rawValue + budget.toolFeesPerCall.rawValue)
         let reservation = JobQueue.Reservation(
             attempt: job.attemptReference, pipeline: job.pipeline, fieldName: job.fieldName, amount: amount, fieldLimit: budget.fieldLimit
         )

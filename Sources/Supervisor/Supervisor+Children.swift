@@ -15,6 +15,8 @@ final class SupervisedChild {
         case api
         case queueManager
         case processor(TenantID, slug: String)
+        /// A tool executor (`oneo-tool TOOL`), which speaks the tool protocol on fd 3.
+        case toolExecutor(String)
         /// PostgreSQL, Redis: a fixed command line.
         case fixed(ChildSpec)
     }
@@ -193,7 +195,11 @@ extension Supervisor {
         child.providerCall = nil
         child.lifecycle.spawned(at: .now)
         self.io.watchOutput(of: child.name, descriptor: running.output)
-        if let channel = running.channel {
+        if case .toolExecutor(let tool) = child.launch, let channel = running.channel {
+            // Its socket is the router's: tool requests and answers, no bootstrap, no heartbeats.
+            self.tools.executorStarted(tool: tool, socket: channel)
+            child.lifecycle.ready()
+        } else if let channel = running.channel {
             let worker = "\(self.hostName):\(running.pid)"
             child.worker = worker
             let name = child.name
@@ -228,6 +234,7 @@ extension Supervisor {
             self.signal(child, SIGTERM, killAfter: self.configuration.killGrace)
         }
         let status = await self.table.waitForExit(running.pid)
+        if case .toolExecutor(let tool) = child.launch { self.tools.executorStopped(tool: tool) }
         child.state.exited()
         child.channel = nil
         // The next queue manager releases what this one held; a processor's attempts are
@@ -269,6 +276,17 @@ extension Supervisor {
             return withRedis
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
+        case .toolExecutor(let tool):
+            let account = ProcessAccount.forToolExecutor(uidBase: self.configuration.processorUIDBase)
+            let policy = SandboxPaths.policy(tool: tool, executable: self.executable)
+            // Its jails' processes run as the executor's own (unprivileged) identity.
+            let identity = account.map { ($0.uid, $0.gid) } ?? (getuid(), getgid())
+            let spec = ChildSpec(
+                role: .tool, name: child.name, executable: SandboxPaths.executor(beside: self.executable),
+                arguments: [tool, "--policy", policy, "--sandbox-uid", "\(identity.0)", "--sandbox-gid", "\(identity.1)"],
+                wantsChannel: true
+            )
+            return Prepared(spec: try self.unprivileged(spec, as: account), providerKey: nil, tenant: nil)
         }
     }
 
@@ -339,7 +357,11 @@ extension Supervisor {
         )
         bootstrap.tenantName = prepared.tenant?.name
         bootstrap.providerBaseURL = prepared.tenant?.providerBaseURL
-        if child.role == .qmgr { bootstrap.retiredWorkers = self.retiredQueueWorkers }
+        if child.role == .qmgr {
+            bootstrap.retiredWorkers = self.retiredQueueWorkers
+            // Tools are offered only while their executors exist to run them.
+            if !SandboxPaths.startableTools(executable: self.executable).isEmpty { bootstrap.toolTicketKey = self.tools.key }
+        }
         return bootstrap
     }
 
@@ -352,7 +374,9 @@ extension Supervisor {
             child.lifecycle.ready()
             self.logger.info("child ready", metadata: ["child": "\(name)", "child.pid": "\(child.pid ?? 0)"])
             switch child.role {
-            case .processor: self.connectToQueue(child)
+            case .processor:
+                self.connectToQueue(child)
+                self.connectToTools(child)
             case .qmgr: self.connectProcessorsToQueue()
             default: break
             }
@@ -402,7 +426,8 @@ extension Supervisor {
             guard !self.stopping else { continue }
             let now = ContinuousClock.now
             for child in self.children.values {
-                guard let pid = child.pid, child.channel != nil else { continue }
+                // An executor's socket carries tool calls, not heartbeats: alive is all it says.
+                guard let pid = child.pid, child.channel != nil, child.role != .tool else { continue }
                 self.checkAnswers(child, now: now)
                 let action = child.state.tick(
                     now: now, heartbeatTimeout: self.configuration.heartbeatTimeout, idleTimeout: self.configuration.idleTimeout,

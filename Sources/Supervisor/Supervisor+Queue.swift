@@ -86,3 +86,23 @@ extension Supervisor {
         self.logger.notice("api listening", metadata: ["api": "http://\(self.configuration.host):\(port)"])
     }
 }
+
+extension Supervisor {
+    /// A processor gets a connection to the tool router: its end over its channel, ours to the
+    /// router, which knows the tenant from it.
+    func connectToTools(_ processor: SupervisedChild) {
+        guard let channel = processor.channel, let tenant = processor.tenant, !self.tools.availableTools.isEmpty else { return }
+        var pair: [Int32] = [-1, -1]
+        guard oneo_socketpair(&pair) == 0 else {
+            self.logger.error("cannot make a socketpair for a processor's tools", metadata: ["child": "\(processor.name)", "errno": "\(errno)"])
+            return
+        }
+        defer { close(pair[0]) }
+        guard self.io.send(.tools(request: self.request()), to: channel, passing: pair[0]) else {
+            close(pair[1])
+            self.logger.error("could not hand a processor its tool connection", metadata: ["child": "\(processor.name)"])
+            return
+        }
+        self.tools.attach(pair[1], tenant: tenant, processor: processor.name)
+    }
+}

@@ -79,6 +79,8 @@ public actor Supervisor {
     let tenantChanges: AsyncStream<Void>
     /// Set once the database and the key sealer exist.
     var services: Services?
+    /// Processors' tool calls to the executors.
+    let tools: ToolRouter
     private let shutdownRequests: AsyncStream<Void>
     private let requestShutdown: AsyncStream<Void>.Continuation
 
@@ -99,6 +101,7 @@ public actor Supervisor {
         self.configuration = configuration
         self.logger = logger
         self.io = ChildIO(maximumFrame: configuration.tunables.frames.childMessageBytes)
+        self.tools = ToolRouter(logger: logger)
         self.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         (self.shutdownRequests, self.requestShutdown) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         (self.tenantChanges, self.tenantsChanged) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -136,6 +139,9 @@ public actor Supervisor {
                 unlink(self.configuration.dataDirectory.apiPortFile)
                 self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
+                for tool in SandboxPaths.startableTools(executable: self.executable) {
+                    self.supervise(self.addChild(name: "tool:\(tool)", role: .tool, launch: .toolExecutor(tool)))
+                }
                 group.addTask { await self.watchTenants() }
                 group.addTask { await self.watchChildren() }
                 group.addTask { await self.watchCacheUsers() }

@@ -104,6 +104,8 @@ public struct JobResource: Codable, Sendable {
     public let cache_hit: Bool
     /// What the guard withheld from the prompt: counts and field names, never values.
     public let prompt_audit: JSONValue
+    /// The model's tool calls in order: tool, ms, result_bytes, error.
+    public let tool_calls: JSONValue
     public let max_attempts: Int
     /// The AI fields of the record this job waits for.
     public let depends_on: [String]

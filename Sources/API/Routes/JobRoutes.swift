@@ -92,7 +92,7 @@ struct JobRoutes {
         """
         ai_jobs.id, job_type, pipeline_id, record_id, field_name, workflow ->> 'execution_id' AS execution_id, ai_provider, model_name, \
         input_data, status, \(output), tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_cents, cost_micros, \
-        processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, \(audit), \
+        processing_time_ms, error_code, error_message, retry_count, attempt, max_attempts, depends_on, cache_hit, tool_calls, \(audit), \
         ai_jobs.created_at, updated_at, started_at, completed_at
         """
     }
@@ -260,6 +260,7 @@ struct JobRoutes {
             attempt: try r["attempt"].decode(Int.self),
             cache_hit: try r["cache_hit"].decode(Bool.self),
             prompt_audit: try r["prompt_audit"].decode(JSONValue.self),
+            tool_calls: try r["tool_calls"].decode(JSONValue.self),
             max_attempts: try r["max_attempts"].decode(Int.self),
             depends_on: try r["depends_on"].decode([String].self),
             created_at: try r["created_at"].decode(Date.self),

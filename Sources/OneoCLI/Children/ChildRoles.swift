@@ -91,6 +91,7 @@ struct ProcessorChild: AsyncParsableCommand {
                 redis: bootstrap.redis
             ),
             connections: link.queueConnections,
+            toolConnections: link.toolConnections,
             logger: logger,
             queueLost: { link.tell(.queueLost) }
         )
@@ -130,7 +131,10 @@ struct QueueManagerChild: AsyncParsableCommand {
         // One connection listens; claims, commits and failures share the rest.
         let database = PostgresClient(configuration: settings.clientConfiguration(maximumConnections: bootstrap.tunables.queue.connections, applicationName: "oneo-qmgr"), backgroundLogger: logger)
         let queue = QueueManagerService(
-            settings: .init(worker: bootstrap.worker, tunables: bootstrap.tunables, retiredWorkers: bootstrap.retiredWorkers),
+            settings: .init(
+                worker: bootstrap.worker, tunables: bootstrap.tunables, retiredWorkers: bootstrap.retiredWorkers,
+                toolTickets: bootstrap.toolTicketKey.map(ToolTicketSigner.init(key:))
+            ),
             database: database, links: link.processorLinks, tellSupervisor: { link.tell($0) }, logger: logger
         )
         let services = ServiceGroup(configuration: .init(

@@ -29,11 +29,17 @@ public struct ClaimedJob: Sendable {
     /// against and bounded by.
     public var budget: Budget? = nil
 
+    /// The tools the attempt was granted (its ticket's): their calls are priced, others not.
+    public var tools: [String] = []
+
     public struct Budget: Sendable {
         /// The field's monthly budget (nil: none; the tenant's is read live at each reservation).
         public let fieldLimit: Microdollars?
         /// The output limit the job's calls are sent with (`max_tokens`).
         public let outputLimit: Int
+        /// What the tool calls one model reply may ask for can cost at most: reserved with the
+        /// call that may ask for them.
+        public var toolFeesPerCall: Microdollars = .zero
 
         public init(fieldLimit: Microdollars?, outputLimit: Int) {
             self.fieldLimit = fieldLimit

@@ -90,11 +90,12 @@ enum JobStatements {
                 SELECT * FROM jsonb_to_recordset($1) AS i(
                     tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
                     user_name text, operation text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
-                    cost_micros bigint, ms int, cache_hit boolean)),
+                    cost_micros bigint, ms int, cache_hit boolean, tool_calls jsonb)),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
                        tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens, cached_tokens = i.cached_tokens,
                        completion_tokens = i.completion_tokens, cost_micros = i.cost_micros, processing_time_ms = i.ms, cache_hit = i.cache_hit,
+                       tool_calls = i.tool_calls,
                        error_code = NULL, error_message = '', lease_until = NULL,
                        completed_at = clock_timestamp(), updated_at = now()
                 FROM input i

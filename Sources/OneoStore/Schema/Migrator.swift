@@ -26,6 +26,7 @@ public struct Migrator: Sendable {
         Migration(version: 11, name: "budgets", sql: String(decoding: PackageResources.m0011_budgets_sql, as: UTF8.self)),
         Migration(version: 12, name: "result_cache", sql: String(decoding: PackageResources.m0012_result_cache_sql, as: UTF8.self)),
         Migration(version: 13, name: "workflow_nodes", sql: String(decoding: PackageResources.m0013_workflow_nodes_sql, as: UTF8.self)),
+        Migration(version: 14, name: "tool_calls", sql: String(decoding: PackageResources.m0014_tool_calls_sql, as: UTF8.self)),
     ]
 
     /// An arbitrary constant that names our lock among the server's advisory locks.

@@ -77,7 +77,7 @@ BEGIN
     EXECUTE format('GRANT SELECT ON ai_jobs TO %I', qmgr);
     EXECUTE format('GRANT UPDATE (status, attempt, max_attempts, retry_count, locked_by, lease_until, run_at, started_at, '
         'completed_at, updated_at, output_data, prompt_audit, tokens_used, prompt_tokens, completion_tokens, cost_micros, '
-        'processing_time_ms, error_code, error_message, error_retryable, cached_tokens, reserved_micros, reserved_periods, cache_hit) ON ai_jobs TO %I', qmgr);
+        'processing_time_ms, error_code, error_message, error_retryable, cached_tokens, reserved_micros, reserved_periods, cache_hit, tool_calls) ON ai_jobs TO %I', qmgr);
     -- The budget ledger: reserved (oneo_reserve, run as the queue manager) and settled by the
     -- statements that end attempts.
     EXECUTE format('REVOKE ALL ON budget_periods FROM %I', qmgr);

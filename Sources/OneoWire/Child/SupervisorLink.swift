@@ -35,6 +35,8 @@ public final class SupervisorLink: Sendable {
     public let queueConnections: AsyncStream<Int32>
     /// The queue manager's connections to processors.
     public let processorLinks: AsyncStream<ProcessorLink>
+    /// A processor's connections to the supervisor's tool router (a new one replaces the old).
+    public let toolConnections: AsyncStream<Int32>
     private let channel: FrameSocket
     private let outbox = ChildOutbox()
     private let drainRequest = Mutex<(@Sendable (Duration) -> Void)?>(nil)
@@ -66,6 +68,8 @@ public final class SupervisorLink: Sendable {
         self.queueConnections = queueConnections
         let (processorLinks, processorLink) = AsyncStream<ProcessorLink>.makeStream()
         self.processorLinks = processorLinks
+        let (toolConnections, toolConnection) = AsyncStream<Int32>.makeStream()
+        self.toolConnections = toolConnections
         let reader = Thread { [self] in
             while true {
                 let message: SupervisorMessage
@@ -79,6 +83,10 @@ public final class SupervisorLink: Sendable {
                 case .queue(let request):
                     guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a queue frame came without its socket", code: 70) }
                     queueConnection.yield(descriptor)
+                    self.tell(.accepted(request: request))
+                case .tools(let request):
+                    guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a tools frame came without its socket", code: 70) }
+                    toolConnection.yield(descriptor)
                     self.tell(.accepted(request: request))
                 case .processor(let tenant, let name, let concurrency, let request):
                     guard let descriptor = channel.takeDescriptor() else { Self.exit(role, "a processor frame came without its socket", code: 70) }

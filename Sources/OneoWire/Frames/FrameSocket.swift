@@ -28,6 +28,11 @@ public final class FrameSocket: Sendable {
         self.received.withLock { $0.isEmpty ? nil : $0.removeFirst() }
     }
 
+    /// A blocking receive gives up after `seconds` (SO_RCVTIMEO), with an io error.
+    public func setReceiveTimeout(seconds: Int) {
+        _ = oneo_set_receive_timeout(self.descriptor, Int32(seconds))
+    }
+
     public func send(_ message: some Encodable) throws(WireError) {
         let bytes = try Frame.encode(message)
         var offset = 0

@@ -18,6 +18,9 @@ public struct ChildBootstrap: Sendable, Codable {
     public var providerBaseURL: String?
     /// For the queue manager: the workers of earlier queue managers, whose attempts it releases.
     public var retiredWorkers: [String] = []
+    /// For the queue manager: the key it signs tool tickets with (the supervisor checks them).
+    /// Random per supervisor start; never logged.
+    public var toolTicketKey: [UInt8]? = nil
     /// Every tunable (pool sizes, polls, leases, frame caps, heartbeat, drain): a child reads
     /// its settings from here and nowhere else.
     public var tunables: EngineTunables

@@ -152,6 +152,8 @@ public struct JobOrder: Sendable, Equatable, Codable {
     /// Set for a workflow node's job: it has no record or pipeline (`record` and `pipeline` are
     /// 0, `recordData` empty) and its prompt sees the workflow's context as `{workflow_data}`.
     public var workflow: WorkflowNode? = nil
+    /// Set when the field has tools on: the tools it may call, signed by the queue manager.
+    public var toolTicket: ToolTicket? = nil
 
     public init(
         job: JobID, attempt: Int, maxAttempts: Int, pipeline: PipelineID, pipelineName: String, fieldsVersion: Int64,
@@ -188,6 +190,8 @@ public struct JobCompletion: Sendable, Equatable, Codable {
     public var milliseconds: Int
     /// Answered from the tenant's result cache (or an identical request in flight): no call, no cost.
     public var cacheHit: Bool = false
+    /// The tool calls the model made, in order (the queue manager prices them).
+    public var toolCalls: [ToolCallRecord] = []
 
     public init(job: JobID, attempt: Int, value: JSONValue, audit: JSONValue, promptTokens: Int, cachedTokens: Int = 0, completionTokens: Int, milliseconds: Int) {
         self.job = job
@@ -242,6 +246,14 @@ public struct TokenUsage: Sendable, Hashable, Codable {
         self.promptTokens = promptTokens
         self.cachedTokens = cachedTokens
         self.completionTokens = completionTokens
+    }
+
+    /// Both calls' tokens together (a tool loop's rounds, a repair).
+    public func adding(_ other: TokenUsage) -> TokenUsage {
+        TokenUsage(
+            promptTokens: self.promptTokens + other.promptTokens, cachedTokens: self.cachedTokens + other.cachedTokens,
+            completionTokens: self.completionTokens + other.completionTokens
+        )
     }
 }
 

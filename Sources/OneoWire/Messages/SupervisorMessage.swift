@@ -12,6 +12,9 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
     /// processor of `tenant`, which runs up to `concurrency` jobs at once. Answered by
     /// `accepted(request)`.
     case processor(tenant: TenantID, name: String, concurrency: Int, request: UInt32)
+    /// To a processor: the descriptor sent with this frame is its connection to the supervisor's
+    /// tool router (tool calls and their results). Answered by `accepted(request)`.
+    case tools(request: UInt32)
     /// To the API: the answer to its `health` question `request` (nil: that tenant has no
     /// processor child yet).
     case health(request: UInt32, ProcessorHealth?)
@@ -24,6 +27,7 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
         switch try container.decode(String.self, forKey: .type) {
         case "drain": self = .drain(timeoutMilliseconds: max(0, try container.decode(Int.self, forKey: .timeoutMilliseconds)), request: request)
         case "queue": self = .queue(request: request)
+        case "tools": self = .tools(request: request)
         case "processor":
             self = .processor(
                 tenant: try container.decode(TenantID.self, forKey: .tenant), name: try container.decode(String.self, forKey: .name),
@@ -45,6 +49,9 @@ public enum SupervisorMessage: Sendable, Equatable, Codable {
             try container.encode(request, forKey: .request)
         case .queue(let request):
             try container.encode("queue", forKey: .type)
+            try container.encode(request, forKey: .request)
+        case .tools(let request):
+            try container.encode("tools", forKey: .type)
             try container.encode(request, forKey: .request)
         case .processor(let tenant, let name, let concurrency, let request):
             try container.encode("processor", forKey: .type)

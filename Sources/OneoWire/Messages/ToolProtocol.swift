@@ -77,3 +77,115 @@ public struct CodeRunResult: Sendable, Equatable, Codable {
         case durationMilliseconds = "duration_ms"
     }
 }
+
+/// What the queue manager grants one attempt: the tools its field allows, until when, signed
+/// with a key only the queue manager and the supervisor hold. The processor carries it with each
+/// tool call; the supervisor checks it, so a field's `allowed_tools` is enforced outside the
+/// processor without the supervisor reading jobs.
+public struct ToolTicket: Sendable, Equatable, Codable {
+    public var tools: [String]
+    /// Milliseconds since 1970 after which the ticket is void.
+    public var expires: Int64
+    /// HMAC-SHA256, hex, over `ToolTicket.signedText`.
+    public var mac: String
+
+    public init(tools: [String], expires: Int64, mac: String) {
+        self.tools = tools
+        self.expires = expires
+        self.mac = mac
+    }
+
+    /// The text the MAC covers: the tenant is the one the supervisor knows from the socket the
+    /// call came on, never one the processor names.
+    public static func signedText(tenant: TenantID, job: JobID, attempt: Int, tools: [String], expires: Int64) -> String {
+        "oneo-tool-ticket-v1|\(tenant.rawValue)|\(job.rawValue)|\(attempt)|\(tools.sorted().joined(separator: ","))|\(expires)"
+    }
+}
+
+/// A processor's tool call as it travels to the supervisor's router: the job it is for and that
+/// job's ticket. Not `ToolRequest`: the router checks it, then forwards only id, tool, arguments.
+public struct ToolCallFrame: Sendable, Equatable, Codable {
+    public var id: String
+    public var job: JobID
+    public var attempt: Int
+    public var tool: String
+    public var arguments: JSONValue
+    public var ticket: ToolTicket
+
+    public init(id: String, job: JobID, attempt: Int, tool: String, arguments: JSONValue, ticket: ToolTicket) {
+        self.id = id
+        self.job = job
+        self.attempt = attempt
+        self.tool = tool
+        self.arguments = arguments
+        self.ticket = ticket
+    }
+}
+
+/// One tool call of a job as the job keeps it: never its arguments or output (tenant data stays
+/// in the record), only what it was and what it took.
+public struct ToolCallRecord: Sendable, Equatable, Codable {
+    public var tool: String
+    public var milliseconds: Int
+    /// The bytes of the result the model was given.
+    public var resultBytes: Int
+    /// Why the call failed (the model was told), or nil.
+    public var error: String?
+
+    public init(tool: String, milliseconds: Int, resultBytes: Int, error: String?) {
+        self.tool = tool
+        self.milliseconds = milliseconds
+        self.resultBytes = resultBytes
+        self.error = error
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tool, error
+        case milliseconds = "ms"
+        case resultBytes = "result_bytes"
+    }
+}
+
+/// The tools an executor can run, as the model is offered them (OpenAI function tools).
+public enum ToolCatalog {
+    public static let names = ["code_interpreter", "web_search", "image_generation", "file_search"]
+    /// Those with an executor today.
+    public static let available: Set<String> = ["code_interpreter"]
+
+    /// The `tools` array of a chat completions request for these tools (available ones only).
+    public static func definitions(_ tools: [String]) -> JSONValue {
+        .array(tools.filter { Self.available.contains($0) }.sorted().compactMap { name -> JSONValue? in
+            switch name {
+            case "code_interpreter":
+                return [
+                    "type": "function",
+                    "function": [
+                        "name": "code_interpreter",
+                        "description": "Run Python 3 code in an isolated sandbox (no network, a private working directory, 10 s). Returns stdout, stderr, the exit status, and files written to the working directory.",
+                        "parameters": [
+                            "type": "object", "additionalProperties": false, "required": ["code"],
+                            "properties": ["code": ["type": "string", "description": "The Python program to run."]],
+                        ],
+                    ],
+                ]
+            default:
+                return nil
+            }
+        })
+    }
+}
+
+/// The bounds of a job's tool loop (model → tool calls → results → model), the same in the
+/// processor that runs it and the queue manager that reserves and prices it.
+public enum ToolLoop {
+    /// Model calls that may ask for tools; the one after the last round must answer.
+    public static let maximumRounds = 8
+    /// Tool calls one model reply may ask for; past it the rest are answered with an error.
+    public static let maximumCallsPerRound = 4
+    /// A tool result as the model reads it, at most (longer ones are cut and say so).
+    public static let resultBytes = 16 << 10
+    /// All tool results of one job together: past it the loop ends and the model must answer.
+    public static let totalResultBytes = 64 << 10
+    /// Provider calls one attempt may reserve: each round's, the final answer's, one repair.
+    public static let maximumProviderCalls = maximumRounds + 2
+}

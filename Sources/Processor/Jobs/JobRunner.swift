@@ -14,12 +14,15 @@ public struct JobRunner: Sendable {
     let cache: ResultCache?
     /// Identical requests in flight at once share one call.
     let flights = SingleFlight()
+    /// The connection to the supervisor's tool router; nil: no tools.
+    let tools: ToolClient?
 
-    public init(context: PromptContext, provider: ProviderStep, budget: BudgetGate = BudgetGate(), cache: ResultCache? = nil) {
+    public init(context: PromptContext, provider: ProviderStep, budget: BudgetGate = BudgetGate(), cache: ResultCache? = nil, tools: ToolClient? = nil) {
         self.context = context
         self.provider = provider
         self.budget = budget
         self.cache = cache
+        self.tools = tools
     }
 
     /// nil when the call may be made; else the failure to report (no call was made).
@@ -106,10 +109,36 @@ public struct JobRunner: Sendable {
     private func call(
         _ order: JobOrder, _ prepared: PromptContext.Prepared, _ request: ChatCompletionsClient.Request, started: ContinuousClock.Instant, logger: Logger
     ) async -> ProcessorReport {
-        if let refused = await self.reserve(order, request, call: 1, logger: logger) { return .failed(refused) }
-        let called = await self.provider.send(request, logger: logger)
+        // The tool loop: while the model asks for tools (and rounds and bytes remain), run them
+        // and send their results back; every call is reserved first, like the first.
+        var current = request
+        var callNumber = 1
+        var rounds = 0
+        var resultBytes = 0
+        var toolRecords: [ToolCallRecord] = []
+        var earlier = TokenUsage(promptTokens: 0, cachedTokens: 0, completionTokens: 0)
+        var called: ProviderStep.Outcome
+        while true {
+            if var refused = await self.reserve(order, current, call: callNumber, logger: logger) {
+                if callNumber > 1 { refused.usage = earlier }
+                return .failed(refused)
+            }
+            callNumber += 1
+            called = await self.provider.send(current, logger: logger)
+            guard case .completed(let reply) = called.outcome, !reply.toolCalls.isEmpty, current.tool_choice != "none",
+                  let ticket = order.toolTicket, let tools = self.tools else { break }
+            earlier = earlier.adding(TokenUsage(promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens))
+            let round = await ToolRound(client: tools, ticket: ticket, job: order.job, attempt: order.attempt).run(reply.toolCalls)
+            rounds += 1
+            resultBytes += round.resultBytes
+            toolRecords += round.records
+            logger.info("tool round", metadata: ["round": "\(rounds)", "tools": "\(round.records.map(\.tool))", "result.bytes": "\(round.resultBytes)"])
+            current = current.with(messages: current.messages + round.messages)
+            if rounds >= ToolLoop.maximumRounds || resultBytes >= ToolLoop.totalResultBytes { current.tool_choice = "none" }
+        }
         switch called.outcome {
-        case .failure(let failure):
+        case .failure(var failure):
+            if rounds > 0 { failure.usage = (failure.usage ?? TokenUsage(promptTokens: 0, cachedTokens: 0, completionTokens: 0)).adding(earlier) }
             let (retryable, after): (Bool, Duration?) = switch failure.kind {
             case .permanent: (false, nil)
             case .retryable(let after): (true, after)
@@ -125,7 +154,7 @@ public struct JobRunner: Sendable {
             reported.unmetered = failure.unmetered
             return .failed(reported)
         case .completed(let reply):
-            var usage = TokenUsage(promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens)
+            var usage = TokenUsage(promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens).adding(earlier)
             var value = OutputCheck.value(of: reply.content, for: order.config)
             if case .failure = value, reply.finishReason == "length" {
                 // Cut off by the output limit: a repair with the same limit would be cut off too.
@@ -140,7 +169,7 @@ public struct JobRunner: Sendable {
                 // One repair: the model sees its answer and what is wrong with it.
                 logger.info("typed output invalid; asking once more", metadata: ["problem": "\(problem.message)"])
                 let repair = called.request.repairing(reply.content, problem: problem.message)
-                if var refused = await self.reserve(order, repair, call: 2, logger: logger) {
+                if var refused = await self.reserve(order, repair, call: callNumber, logger: logger) {
                     refused.usage = usage
                     return .failed(refused)
                 }
@@ -184,7 +213,9 @@ public struct JobRunner: Sendable {
             case .success(let checked):
                 let milliseconds = Int((ContinuousClock.now - started) / .milliseconds(1))
                 logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(usage.promptTokens + usage.completionTokens)"])
-                return .completed(ResultStep.completion(for: order, value: checked, usage: usage, audit: prepared.audit, milliseconds: milliseconds))
+                var completion = ResultStep.completion(for: order, value: checked, usage: usage, audit: prepared.audit, milliseconds: milliseconds)
+                completion.toolCalls = toolRecords
+                return .completed(completion)
             }
         }
     }

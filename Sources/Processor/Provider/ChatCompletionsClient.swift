@@ -12,7 +12,38 @@ public struct ChatCompletionsClient: Sendable {
     public struct Request: Sendable, Encodable {
         public struct Message: Sendable, Encodable {
             public let role: String
-            public let content: String
+            /// Absent on an assistant turn that only calls tools.
+            public let content: String?
+            /// The assistant's tool calls, sent back with their results.
+            public var tool_calls: [ToolCall]? = nil
+            /// On a `tool` message: the call it answers.
+            public var tool_call_id: String? = nil
+
+            public init(role: String, content: String?, tool_calls: [ToolCall]? = nil, tool_call_id: String? = nil) {
+                self.role = role
+                self.content = content
+                self.tool_calls = tool_calls
+                self.tool_call_id = tool_call_id
+            }
+
+            /// Every byte of the message the provider counts: role, text, calls, call id.
+            var countedBytes: Int {
+                let calls = self.tool_calls.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
+                return self.role.utf8.count + (self.content?.utf8.count ?? 0) + calls + (self.tool_call_id?.utf8.count ?? 0)
+            }
+        }
+
+        /// A function call the model asked for (OpenAI's `tool_calls` entry).
+        public struct ToolCall: Sendable, Codable, Hashable {
+            public struct Function: Sendable, Codable, Hashable {
+                public let name: String
+                /// JSON text, as the model wrote it: parsed and checked by the executor's shape.
+                public let arguments: String
+            }
+
+            public let id: String
+            public var type: String = "function"
+            public let function: Function
         }
 
         public let model: String
@@ -24,14 +55,19 @@ public struct ChatCompletionsClient: Sendable {
         public let max_completion_tokens: Int?
         /// JSON mode, or strict structured output with a schema (typed output types).
         public let response_format: JSONValue?
+        /// The function tools offered (a field with tools on), or absent.
+        public var tools: JSONValue? = nil
+        /// `none` once the tool loop's rounds are spent: the model must answer.
+        public var tool_choice: String? = nil
 
         /// What this request can cost at most, in tokens (`CallBound`): every message's bytes
         /// with its role and framing, the reply format (its schema counts as input), the output
         /// limit.
         public var bound: CallBound {
             let format = self.response_format.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
+            let tools = self.tools.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
             return CallBound(
-                messageBytes: self.messages.map { $0.role.utf8.count + $0.content.utf8.count }, extraBytes: format,
+                messageBytes: self.messages.map(\.countedBytes), extraBytes: format + tools,
                 outputLimit: self.max_tokens ?? self.max_completion_tokens ?? 0
             )
         }
@@ -44,10 +80,18 @@ public struct ChatCompletionsClient: Sendable {
             // wrong, never a doubled prompt); the problem is our text, bounded.
             messages.append(.init(role: "assistant", content: String(decoding: answer.utf8.prefix(4_096), as: UTF8.self)))
             messages.append(.init(role: "user", content: "That answer is not valid (\(String(problem.prefix(200)))). Answer again with only the valid JSON."))
-            return Request(
+            return self.with(messages: messages)
+        }
+
+        /// The same request with other messages (the tool loop's next turn, a repair).
+        public func with(messages: [Message]) -> Request {
+            var next = Request(
                 model: self.model, messages: messages, temperature: self.temperature, max_tokens: self.max_tokens,
                 max_completion_tokens: self.max_completion_tokens, response_format: self.response_format
             )
+            next.tools = self.tools
+            next.tool_choice = self.tool_choice
+            return next
         }
     }
 
@@ -59,6 +103,8 @@ public struct ChatCompletionsClient: Sendable {
         public let completionTokens: Int
         /// `length` when the output limit cut the answer.
         public var finishReason: String? = nil
+        /// The tools the model asked to call (a request that offered tools).
+        public var toolCalls: [Request.ToolCall] = []
     }
 
     public let baseURL: String
@@ -149,7 +195,10 @@ public struct ChatCompletionsClient: Sendable {
         }
         struct Reply: Decodable {
             struct Choice: Decodable {
-                struct Message: Decodable { let content: String? }
+                struct Message: Decodable {
+                    let content: String?
+                    let tool_calls: [Request.ToolCall]?
+                }
                 let message: Message
                 let finish_reason: String?
             }
@@ -190,7 +239,7 @@ public struct ChatCompletionsClient: Sendable {
         let content = (first.message.content ?? "").replacingOccurrences(of: "\u{0}", with: "\u{FFFD}")
         // A reasoning model can spend the whole output limit thinking: an empty answer cut off
         // by the limit is not a value to store over the field's.
-        if (first.message.content ?? "").isEmpty, first.finish_reason == "length" {
+        if (first.message.content ?? "").isEmpty, first.message.tool_calls?.isEmpty ?? true, first.finish_reason == "length" {
             var failure = ProviderFailure(
                 kind: .permanent, code: "output_truncated",
                 message: "the model used all of max_tokens before writing an answer (reasoning models count their reasoning in it); raise ai_config.max_tokens"
@@ -204,7 +253,7 @@ public struct ChatCompletionsClient: Sendable {
         let cached = min(max(0, usage.cachedTokens), usage.prompt_tokens)
         return .completed(Completion(
             content: content, promptTokens: usage.prompt_tokens, cachedTokens: cached, completionTokens: usage.completion_tokens,
-            finishReason: first.finish_reason
+            finishReason: first.finish_reason, toolCalls: first.message.tool_calls ?? []
         ))
     }
 

@@ -47,7 +47,12 @@ public struct ProviderStep: Sendable {
 
     /// The request for this job's rendered prompt, its parameters as the model takes them.
     public func request(for order: JobOrder, prompt: String) -> ChatCompletionsClient.Request {
-        ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model))
+        var request = ChatCompletionsClient.request(config: order.config, model: order.model, prompt: prompt, capabilities: self.models.model(order.model))
+        // The tools the queue manager granted this attempt, and only those.
+        if let ticket = order.toolTicket, case .array(let definitions) = ToolCatalog.definitions(ticket.tools), !definitions.isEmpty {
+            request.tools = .array(definitions)
+        }
+        return request
     }
 
     /// Sends `request`, retried in place while the provider's refusal is transient and was not

@@ -179,7 +179,7 @@ final class Dispatcher: Sendable {
 
     /// Calls one attempt may reserve: its first call and a typed output's repair (the tool loop
     /// will raise this by its rounds).
-    static let maximumReservationsPerAttempt = 2
+    static let maximumReservationsPerAttempt = ToolLoop.maximumProviderCalls
 
     /// The attempt a `reserve` on connection `id` is for, when that connection holds it, it was
     /// not told to stop, and this call number is new and within the limit; nil otherwise (the

@@ -11,7 +11,7 @@ import Glibc
 /// the child exists.
 struct ChildSpec: Sendable {
     enum Role: String, Sendable {
-        case api, qmgr, processor, postgres, redis, setup
+        case api, qmgr, processor, postgres, redis, setup, tool
     }
 
     var role: Role

@@ -50,6 +50,14 @@ struct ProcessAccount: Sendable, Equatable {
         return ProcessAccount(uid: uidBase &+ UInt32(truncatingIfNeeded: tenant), gid: uidBase)
     }
 
+    /// A tool executor's account: a uid of its own past the tenants' and the queue manager's,
+    /// its own group; its jails' processes run as it too, in user namespaces of their own.
+    /// nil when we are not root.
+    static func forToolExecutor(uidBase: UInt32) -> ProcessAccount? {
+        guard geteuid() == 0 else { return nil }
+        return ProcessAccount(uid: uidBase + (1 << 24) + 2, gid: uidBase + (1 << 24) + 2)
+    }
+
     /// The API's account: the base uid itself (tenant ids start at 1, so it is no tenant's), with
     /// the database clients' group for the database socket. nil when we are not root.
     static func forAPI(uidBase: UInt32) -> ProcessAccount? {

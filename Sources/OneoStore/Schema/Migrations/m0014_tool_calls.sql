@@ -1,0 +1,4 @@
+-- 0014: a job's tool calls, in order: which tool, how long, how many bytes went back to the
+-- model, and the error it was told (never the arguments or the output: tenant data stays in the
+-- record). Written with the result; priced into the job's cost by the queue manager.
+ALTER TABLE ai_jobs ADD COLUMN tool_calls jsonb NOT NULL DEFAULT '[]'::jsonb;

@@ -1,0 +1,21 @@
+import Foundation
+import OneoSandbox
+import OneoWire
+
+/// Where the executors and their policies are, for the supervisor: `oneo-tool` beside
+/// `oneo-ai`, the policies in `SandboxDirectory`.
+enum SandboxPaths {
+    static func executor(beside executable: String) -> String {
+        URL(fileURLWithPath: executable).deletingLastPathComponent().appendingPathComponent("oneo-tool").path
+    }
+
+    static func policy(tool: String, executable: String) -> String {
+        SandboxDirectory.policyPath(tool: tool, in: SandboxDirectory.locate(executable: executable, environment: ProcessInfo.processInfo.environment))
+    }
+
+    /// The tools with an executor program and a policy on this machine: they are started and offered.
+    static func startableTools(executable: String) -> [String] {
+        guard FileManager.default.isExecutableFile(atPath: Self.executor(beside: executable)) else { return [] }
+        return ToolCatalog.available.sorted().filter { FileManager.default.isReadableFile(atPath: Self.policy(tool: $0, executable: executable)) }
+    }
+}

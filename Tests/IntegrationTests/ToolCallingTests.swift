@@ -1,0 +1,78 @@
+import Foundation
+import OneoTesting
+import OneoWire
+import StackControl
+import Testing
+
+/// Tool calling end to end: a field with tools on offers them to the model, the model's call
+/// runs in the code interpreter's jail through the supervisor's router, the result goes back to
+/// the model as data, and the job records the call and pays its fee.
+@Suite("tool calling", .serialized, .timeLimit(.minutes(3)))
+struct ToolCallingTests {
+    static let jailsAvailable: Bool = {
+        let maximum = (try? String(contentsOfFile: "/proc/sys/user/max_user_namespaces", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return Int(maximum ?? "0") ?? 0 > 0
+    }()
+
+    @Test(
+        "a field with the code interpreter: the model's code runs in the jail and its output reaches the answer; the job records the call and its fee",
+        .enabled(if: Self.jailsAvailable, "the code interpreter's jail needs user namespaces, which this kernel has turned off")
+    )
+    func codeInterpreter() async throws {
+        try await TestStack.with { stack in
+            try await waitUntil("the code interpreter's executor to run") {
+                try await stack.child("tool:code_interpreter")?.state == .running
+            }
+            #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
+            #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
+            let field = try await stack.api.post("/pipelines/leads/fields/", [
+                "name": "Score", "slug": "score", "field_type": "ai_generated",
+                "ai_config": [
+                    "prompt": "Score {name}. [sim-tool code_interpreter]print(6 * 7)[/sim-tool]",
+                    "enable_tools": true, "allowed_tools": ["code_interpreter"], "cache_duration": 0,
+                ],
+            ])
+            try #require(field.status == 201, "\(field.body)")
+            let plain = try await stack.api.post("/pipelines/leads/fields/", [
+                "name": "Plain", "slug": "plain", "field_type": "ai_generated",
+                "ai_config": ["prompt": "Describe {name}. [sim-tool code_interpreter]print(1)[/sim-tool]", "cache_duration": 0],
+            ])
+            try #require(plain.status == 201, "\(plain.body)")
+            let record = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Ada"]])
+            let id = try #require(record["id"]?.integerValue)
+            var jobs: [JSONValue] = []
+            try await waitUntil("both fields' jobs to finish") {
+                jobs = try await stack.api.get("/ai-jobs/?record_id=\(id)")["results"]?.arrayValue ?? []
+                return jobs.count == 2 && jobs.allSatisfy { ["completed", "failed"].contains($0["status"]?.stringValue ?? "") }
+            }
+            let scored = try #require(jobs.first { $0["field_name"] == "score" })
+            #expect(scored["status"] == "completed", "\(scored)")
+            let calls = try #require(scored["tool_calls"]?.arrayValue)
+            #expect(calls.count == 1)
+            #expect(calls.first?["tool"] == "code_interpreter")
+            #expect(calls.first?["error"] == .null, "\(calls)")
+            // The code interpreter's fee (3 cents) is in the job's cost, beside the tokens.
+            #expect((scored["cost_micros"]?.integerValue ?? 0) >= 30_000, "\(scored["cost_micros"] ?? .null)")
+            let data = try #require(try await stack.api.get("/pipelines/leads/records/\(id)/")["data"])
+            #expect(data["score"]?.stringValue?.contains("42") == true, "the tool's output reached the answer: \(data["score"] ?? .null)")
+
+            let requests = try await stack.providerRequests().map { try JSONValue.parse(Array($0.body.utf8)) }
+            let offered = requests.filter { $0["tools"] != nil }
+            #expect(offered.count == 2, "the scored field's two calls offer the tool; the plain field's does not")
+            #expect(offered.first?["tools"]?[0]?["function"]?["name"] == "code_interpreter")
+            let answer = try #require(offered.last?["messages"]?.arrayValue?.last)
+            #expect(answer["role"] == "tool")
+            #expect(answer["content"]?.stringValue?.hasPrefix("<data>") == true, "tool results reach the model marked as data")
+            #expect(answer["content"]?.stringValue?.contains("42") == true)
+            let plainJob = try #require(jobs.first { $0["field_name"] == "plain" })
+            #expect(plainJob["tool_calls"]?.arrayValue?.isEmpty == true, "a field without tools offers none")
+        }
+    }
+}
+
+extension JSONValue {
+    fileprivate subscript(index: Int) -> JSONValue? {
+        guard case .array(let items) = self, items.indices.contains(index) else { return nil }
+        return items[index]
+    }
+}

@@ -188,7 +188,7 @@ let package = Package(
         // The tool executors: single-threaded, the wire and the sandbox, nothing else of ours.
         .executableTarget(
             name: "Tools",
-            dependencies: ["OneoWire", "OneoSandbox", "CSandbox"],
+            dependencies: ["OneoWire", "OneoSandbox", "CSandbox", "CProcess"],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

@@ -1,4 +1,5 @@
 import Foundation
+import CProcess
 import Glibc
 import OneoSandbox
 import OneoWire
@@ -7,6 +8,13 @@ import OneoWire
 /// one tool executor, serving requests on descriptor 3. It loads its sandbox policy first and
 /// refuses to run when the policy does not parse or its seccomp program does not build.
 func main() -> Int32 {
+    // Dies with its parent (the supervisor), and its jails with it (theirs is armed too).
+    let parent = getppid()
+    _ = oneo_set_parent_death_signal(SIGKILL)
+    guard getppid() == parent else { return 0 }
+    _ = oneo_set_no_new_privs()
+    // Not PR_SET_DUMPABLE 0: a jail's /proc files would then be root's, and we could not write
+    // its uid map. The jails cannot see us anyway: they are in pid namespaces of their own.
     var arguments = Array(CommandLine.arguments.dropFirst())
     guard let tool = arguments.first, !tool.hasPrefix("-") else {
         Log.line("usage: oneo-tool code_interpreter --policy FILE [--sandbox-uid N --sandbox-gid N] [--pool N] [--timeout-ms N]")

@@ -158,7 +158,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let children = try await stack.status().compactMap(\.pid)
-            #expect(children.count == 3, "the API, the queue manager and acme's processor")
+            #expect(children.count == 4, "the API, the queue manager, acme's processor and the code interpreter's executor")
             stack.serve.signal(SIGKILL)
             try await waitUntil("every child of the killed supervisor to be gone", timeout: .seconds(2), interval: .milliseconds(20)) {
                 children.allSatisfy(Self.isGone)
@@ -322,7 +322,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("the job to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let pids = try await stack.status().compactMap(\.pid) + [stack.serve.pid]
-            #expect(pids.count == 4, "serve, the API, the queue manager, acme's processor")
+            #expect(pids.count == 5, "serve, the API, the queue manager, acme's processor, the code interpreter's executor")
             for pid in pids {
                 for file in ["cmdline", "environ"] {
                     let contents = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/\(file)"), "/proc/\(pid)/\(file)")
@@ -330,21 +330,21 @@ struct ProcessSupervisionTests {
                 }
             }
             var uids: [String: String] = [:]
-            for name in ["processor:acme", "api", "qmgr"] {
+            for name in ["processor:acme", "api", "qmgr", "tool:code_interpreter"] {
                 let pid = try #require(try await stack.child(name)?.pid)
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 uids[name] = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
             }
             if geteuid() == 0 {
-                #expect(uids.values.allSatisfy { $0 != "0" }, "the API and the processor run unprivileged: \(uids)")
-                #expect(Set(uids.values).count == 3, "the API, the queue manager and the tenant each have a uid of their own: \(uids)")
+                #expect(uids.values.allSatisfy { $0 != "0" }, "the API, the processor and the executor run unprivileged: \(uids)")
+                #expect(Set(uids.values).count == 4, "the API, the queue manager, the tenant and the executor each have a uid of their own: \(uids)")
             } else {
                 #expect(uids.values.allSatisfy { $0 == String(geteuid()) })
             }
             // Hardening: every child in a session of its own, unable to gain privileges by exec,
             // holding no descriptor of the supervisor's (its epoll instances above all); the
             // supervisor and the API not dumpable.
-            for name in ["processor:acme", "api", "qmgr"] {
+            for name in ["processor:acme", "api", "qmgr", "tool:code_interpreter"] {
                 let pid = try #require(try await stack.child(name)?.pid)
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 #expect(status.contains("NoNewPrivs:\t1"), "\(name) can gain privileges by exec")

@@ -216,6 +216,7 @@ let package = Package(
         .target(
             name: "Benchmark",
             dependencies: [
+                "Supervisor", "CProcess",
                 "OneoWire", "OneoPrompt", "OneoStore", "OneoCore", "StackControl",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -12,7 +12,8 @@ api="http://127.0.0.1:$port/api/v1"
 
 echo "==> building (the first build fetches and compiles dependencies: a few minutes)"
 mkdir -p .oneo
-if ! swift build --product oneo-ai >.oneo/build.log 2>&1 || ! swift build --product oneo-ai-sim >>.oneo/build.log 2>&1; then
+if ! swift build --product oneo-ai >.oneo/build.log 2>&1 || ! swift build --product oneo-ai-sim >>.oneo/build.log 2>&1 \
+    || ! swift build --product oneo-tool >>.oneo/build.log 2>&1; then
     tail -30 .oneo/build.log >&2
     echo "error: build failed; full log in .oneo/build.log" >&2
     exit 1
@@ -134,6 +135,20 @@ print("    job %s: %s after %d attempt(s)" % (j["id"], j["status"], j["attempt"]
 for a in j["attempts"]:
     print("      attempt %d  %-9s %s%s" % (a["attempt"], a["outcome"], a["error_code"] or "", " (%d retried in place)" % a["provider_retries"] if a["provider_retries"] else ""))
 print("    ai_pitch   %s" % j["output_data"].get("content"))'
+
+echo "==> a field with the code interpreter: the model's Python runs in a jail of its own (generate on record 2)"
+# The simulator plays a model that calls the tool with this code, then answers with its output;
+# the code runs in a fresh jail (no network, read-only /usr, tmpfs /work, seccomp allowlist).
+call POST /pipelines/leads/fields/ '{"name": "AI Score", "slug": "ai_score", "field_type": "ai_generated",
+  "ai_config": {"model": "gpt-4o-mini", "prompt": "Score the lead {name} from 0 to 100. [sim-tool code_interpreter]print(round(85 * 0.9))[/sim-tool]",
+                "enable_tools": true, "allowed_tools": ["code_interpreter"], "auto_regenerate": false}}' >/dev/null
+call POST /pipelines/leads/records/2/generate/ '{"field": "ai_score", "wait_ms": 20000}' | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print("    job %s: %s, cost %d micro-dollars (tokens and the tool fee)" % (j["id"], j["status"], j["cost_micros"]))
+for c in j["tool_calls"]:
+    print("      tool %s: %d ms, %d bytes back to the model%s" % (c["tool"], c["ms"], c["result_bytes"], (", error: " + c["error"]) if c["error"] else ""))
+print("    ai_score   %s" % (j["output_data"].get("content") or "")[:160])'
 
 echo "==> stopping"
 stop

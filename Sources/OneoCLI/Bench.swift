@@ -1,5 +1,6 @@
 import ArgumentParser
 import Benchmark
+import OneoSandbox
 import Foundation
 import Logging
 import OneoWire
@@ -28,6 +29,8 @@ struct Bench: AsyncParsableCommand {
     @Flag(help: "Measure only the template engine with its guard (expansions/s on one core), no stack.") var templates: Bool = false
     @Flag(help: "With --templates: ns per byte of render + guard on adversarial values (each matcher's alphabet) against ordinary prose, at 1 KB, 64 KB and 1 MB.") var adversarial: Bool = false
     @Flag(help: "Measure the supervisor: processes per configured tenant, RSS, restart latency after kill -9.") var supervisor: Bool = false
+    @Flag(help: "Measure the tools: the code interpreter's round trip for print(1) beside a bare python3, an echo call through the router, the executor's memory.") var tools: Bool = false
+    @Option(help: "With --tools: calls of each kind.") var toolCalls: Int = 200
     @Option(help: "With --supervisor: tenants configured.") var configuredTenants: Int = 1000
     @Option(help: "With --supervisor: tenants with work (each gets a processor).") var activeTenants: Int = 10
     @Option(help: "With --supervisor: kill -9 of each busy processor, this many times (after the 5th kill in 60 s a child is crash-looping).") var kills: Int = 1
@@ -42,6 +45,7 @@ struct Bench: AsyncParsableCommand {
         }
         guard (1...5).contains(self.kills) else { throw ValidationError("--kills must be 1...5") }
         guard !self.adversarial || self.templates else { throw ValidationError("--adversarial goes with --templates") }
+        guard (10...100_000).contains(self.toolCalls) else { throw ValidationError("--tool-calls must be 10...100000") }
     }
 
     /// The report as one JSON object, sorted keys, on a line of its own (the last).
@@ -70,6 +74,19 @@ struct Bench: AsyncParsableCommand {
             return
         }
         let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        if self.tools {
+            let directory = SandboxDirectory.locate(executable: executable, environment: ProcessInfo.processInfo.environment)
+            let report = try ToolBenchmark(
+                binDirectory: (executable as NSString).deletingLastPathComponent, policy: SandboxDirectory.policyPath(tool: "code_interpreter", in: directory),
+                calls: self.toolCalls, progress: { FileHandle.standardError.write(Data("  \($0)\n".utf8)) }
+            ).run()
+            print(String(format: "code_interpreter print(1) round trip: p50 %.2f ms, p99 %.2f ms (warm pool, one fresh jail per call)", report.code_interpreter_p50_ms, report.code_interpreter_p99_ms))
+            print(String(format: "bare python3 -c 'print(1)':          p50 %.2f ms, p99 %.2f ms; ratio at p50 %.2f×", report.bare_python_p50_ms, report.bare_python_p99_ms, report.ratio_p50))
+            print(String(format: "echo tool call through the router:  p50 %.3f ms, p99 %.3f ms (straight to the executor: p50 %.3f ms)", report.echo_routed_p50_ms, report.echo_routed_p99_ms, report.echo_direct_p50_ms))
+            print("memory: executor \(report.executor_rss_kib) KiB RSS, a warm jail's interpreter \(report.warm_jail_rss_kib) KiB")
+            if self.json { try Self.printJSON(report) }
+            return
+        }
         if self.supervisor {
             let benchmark = SupervisorBenchmark(
                 settings: .init(

@@ -1,7 +1,7 @@
 import Foundation
-import Logging
-import OneoCore
-import OneoWire
+package import Logging
+package import OneoCore
+package import OneoWire
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -15,9 +15,9 @@ import Glibc
 ///
 /// Blocking sockets on threads of their own (one per processor connection, one call at a time
 /// per executor): the supervisor's actor never waits on a tool.
-final class ToolRouter: Sendable {
-    let signer: ToolTicketSigner
-    let key: [UInt8]
+package final class ToolRouter: Sendable {
+    package let signer: ToolTicketSigner
+    package let key: [UInt8]
     private let logger: Logger
     private let callsPerMinute: Int
     /// Each tool's executor connection, with a lock held for the length of one call.
@@ -31,7 +31,7 @@ final class ToolRouter: Sendable {
         init(socket: FrameSocket) { self.socket = socket }
     }
 
-    init(logger: Logger, callsPerMinute: Int = 120) {
+    package init(logger: Logger, callsPerMinute: Int = 120) {
         self.key = ToolTicketSigner.freshKey()
         self.signer = ToolTicketSigner(key: self.key)
         self.logger = logger
@@ -39,7 +39,7 @@ final class ToolRouter: Sendable {
     }
 
     /// A (re)started executor: its socket replaces the last one's.
-    func executorStarted(tool: String, socket: FrameSocket) {
+    package func executorStarted(tool: String, socket: FrameSocket) {
         // An executor answers within its policy's timeout; a silent one is not waited on forever.
         socket.setReceiveTimeout(seconds: 60)
         self.executors.withLock { $0[tool] = Executor(socket: socket) }
@@ -52,7 +52,7 @@ final class ToolRouter: Sendable {
     var availableTools: Set<String> { Set(self.executors.withLock { $0.keys }) }
 
     /// Serves one processor's connection until it closes.
-    func attach(_ descriptor: Int32, tenant: TenantID, processor: String) {
+    package func attach(_ descriptor: Int32, tenant: TenantID, processor: String) {
         let socket = FrameSocket(descriptor: descriptor)
         let thread = Thread { [self] in
             while true {

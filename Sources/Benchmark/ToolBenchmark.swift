@@ -109,7 +109,7 @@ public struct ToolBenchmark {
         }
         let router = ToolRouter(logger: Logger(label: "oneo.bench.router", factory: { _ in SwiftLogNoOpLogHandler() }), callsPerMinute: 1_000_000)
         let routed = try Executor([tool, "echo"])
-        router.executorStarted(tool: "echo", socket: routed.socket)
+        router.executorStarted(tool: "echo", descriptor: dup(routed.socket.descriptor), pid: routed.pid)
         var pair: [Int32] = [-1, -1]
         guard oneo_socketpair(&pair) == 0 else { throw Failure(description: "socketpair failed") }
         router.attach(pair[1], tenant: TenantID(1), processor: "bench")

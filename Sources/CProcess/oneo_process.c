@@ -95,6 +95,11 @@ int oneo_set_receive_timeout(int socket_fd, int seconds) {
     return 0;
 }
 
+int oneo_set_send_timeout(int socket_fd, int seconds) {
+    struct timeval timeout = { .tv_sec = seconds, .tv_usec = 0 };
+    return setsockopt(socket_fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout) == 0 ? 0 : errno;
+}
+
 long oneo_send_with_descriptor(int socket_fd, const void *bytes, unsigned long length, int descriptor) {
     union {
         char buffer[CMSG_SPACE(sizeof(int))];

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
@@ -37,6 +38,7 @@ struct child_arguments {
     char *const *argv;
     char *const *envp;
     int sync_fd;   /* read end: the parent has written our uid and gid maps */
+    int sync_write_fd; /* the parent's end, which our copy must not hold open */
     int report_fd; /* write end, close-on-exec: a failure before execve is written here */
 };
 
@@ -102,7 +104,8 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
         case ONEO_MOUNT_TMPFS:
         case ONEO_MOUNT_TMPFS_RO:
             if (!is_root && mkdir(path, 0755) != 0 && errno != EEXIST) fail(report_fd, "mkdir", entry->target);
-            if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV, entry->options) != 0) fail(report_fd, "mount tmpfs", entry->target);
+            /* No program is run from a tmpfs: what the code writes in /work is data. */
+            if (mount("tmpfs", path, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, entry->options) != 0) fail(report_fd, "mount tmpfs", entry->target);
             break;
         case ONEO_MOUNT_BIND_RO:
         case ONEO_MOUNT_BIND_RW: {
@@ -115,10 +118,28 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
                 if (fd < 0) fail(report_fd, "create bind target", entry->target);
                 close(fd);
             }
-            if (mount(entry->source, path, NULL, MS_BIND | MS_REC, NULL) != 0) fail(report_fd, "bind", entry->target);
+            /* Not recursive: a host mount below the source stays out (the read-only remount below
+               covers this one mount only). */
+            if (mount(entry->source, path, NULL, MS_BIND, NULL) != 0) fail(report_fd, "bind", entry->target);
             unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | locked_flags(path);
             if (entry->kind == ONEO_MOUNT_BIND_RO) flags |= MS_RDONLY;
             if (mount(NULL, path, NULL, flags, NULL) != 0) fail(report_fd, "remount bind", entry->target);
+            break;
+        }
+        case ONEO_MOUNT_DEVICE: {
+            /* A character device (/dev/null): usable only on a mount without nodev; read-only
+               (a device is still written through a read-only mount), nosuid, noexec. */
+            struct stat source;
+            if (stat(entry->source, &source) != 0 || !S_ISCHR(source.st_mode)) {
+                if (errno == 0) errno = EINVAL;
+                fail(report_fd, "not a character device", entry->source);
+            }
+            int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+            if (fd < 0) fail(report_fd, "create device target", entry->target);
+            close(fd);
+            if (mount(entry->source, path, NULL, MS_BIND, NULL) != 0) fail(report_fd, "bind", entry->target);
+            unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | (locked_flags(path) & ~(unsigned long)MS_NODEV);
+            if (mount(NULL, path, NULL, flags, NULL) != 0) fail(report_fd, "remount device", entry->target);
             break;
         }
         case ONEO_MOUNT_SYMLINK:
@@ -142,7 +163,7 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
     for (int index = 0; index < jail->mount_count; index++) {
         const struct oneo_jail_mount *entry = &jail->mounts[index];
         if (entry->kind != ONEO_MOUNT_TMPFS_RO) continue;
-        if (mount("tmpfs", entry->target, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, entry->options) != 0) {
+        if (mount("tmpfs", entry->target, "tmpfs", MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, entry->options) != 0) {
             fail(report_fd, "remount read-only", entry->target);
         }
     }
@@ -154,7 +175,9 @@ static int child_main(void *raw) {
     int report_fd = arguments->report_fd;
     char ready;
 
-    /* Die with the executor; and when it is already gone, do not go on alone. */
+    /* Die with the executor; and when it is already gone, do not go on alone (the read below
+       sees the end of the pipe once our copy of its write end is closed). */
+    close(arguments->sync_write_fd);
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(report_fd, "prctl PDEATHSIG", NULL);
     if (read(arguments->sync_fd, &ready, 1) != 1) {
         errno = ECHILD;
@@ -166,9 +189,13 @@ static int child_main(void *raw) {
        id. Our capabilities in the new namespace stay (no id here was its root) until the
        bounding set is dropped below and execve clears the rest. Supplementary groups go first,
        while we may still drop them. */
-    if (setgroups(0, NULL) != 0 && errno != EPERM) fail(report_fd, "setgroups", NULL);
-    if (setresgid(jail->inner_gid, jail->inner_gid, jail->inner_gid) != 0) fail(report_fd, "setresgid", NULL);
-    if (setresuid(jail->inner_uid, jail->inner_uid, jail->inner_uid) != 0) fail(report_fd, "setresuid", NULL);
+    /* The raw system calls, not glibc's: those signal every thread of the process to change
+       with it, and take locks a thread of the parent may have held at clone time. */
+    if (syscall(SYS_setgroups, 0, NULL) != 0 && errno != EPERM) fail(report_fd, "setgroups", NULL);
+    if (syscall(SYS_setresgid, jail->inner_gid, jail->inner_gid, jail->inner_gid) != 0) fail(report_fd, "setresgid", NULL);
+    if (syscall(SYS_setresuid, jail->inner_uid, jail->inner_uid, jail->inner_uid) != 0) fail(report_fd, "setresuid", NULL);
+    /* A change of identity clears the parent-death signal: armed again. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(report_fd, "prctl PDEATHSIG", NULL);
 
     build_filesystem(jail, report_fd);
     if ((jail->namespaces & CLONE_NEWUTS) && jail->hostname != NULL) {
@@ -224,28 +251,6 @@ static int child_main(void *raw) {
     return 127;
 }
 
-static int write_file(pid_t pid, const char *name, const char *text) {
-    char path[64] = "/proc/";
-    char digits[16];
-    int count = 0;
-    unsigned int value = (unsigned int)pid;
-    do {
-        digits[count++] = (char)('0' + value % 10);
-        value /= 10;
-    } while (value > 0);
-    char *cursor = path + length(path);
-    while (count > 0) *cursor++ = digits[--count];
-    *cursor = '\0';
-    append(path, sizeof path, "/");
-    append(path, sizeof path, name);
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return errno;
-    ssize_t written = write(fd, text, length(text));
-    int result = written == (ssize_t)length(text) ? 0 : (written < 0 ? errno : EIO);
-    close(fd);
-    return result;
-}
-
 static void number(char *out, size_t capacity, unsigned int value) {
     char digits[16];
     int count = 0;
@@ -258,6 +263,30 @@ static void number(char *out, size_t capacity, unsigned int value) {
     while (count > 0) text[position++] = digits[--count];
     text[position] = '\0';
     append(out, capacity, text);
+}
+
+static int write_file(pid_t pid, const char *name, const char *text) {
+    char path[64] = "/proc/";
+    number(path, sizeof path, (unsigned int)pid);
+    append(path, sizeof path, "/");
+    append(path, sizeof path, name);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno;
+    ssize_t written = write(fd, text, length(text));
+    int result = written == (ssize_t)length(text) ? 0 : (written < 0 ? errno : EIO);
+    close(fd);
+    return result;
+}
+
+
+/* "inner outer 1": one id inside the namespace, the one outside it stands for. */
+static int write_map(pid_t pid, const char *name, unsigned int inner, unsigned int outer) {
+    char map[64] = "";
+    number(map, sizeof map, inner);
+    append(map, sizeof map, " ");
+    number(map, sizeof map, outer);
+    append(map, sizeof map, " 1\n");
+    return write_file(pid, name, map);
 }
 
 static void copy_step(char *error, int error_length, const char *text) {
@@ -289,7 +318,7 @@ int oneo_jail_spawn(const struct oneo_jail *jail, const char *path, char *const 
         return saved;
     }
     struct child_arguments arguments = {
-        .jail = jail, .path = path, .argv = argv, .envp = envp, .sync_fd = sync_pipe[0], .report_fd = report_pipe[1],
+        .jail = jail, .path = path, .argv = argv, .envp = envp, .sync_fd = sync_pipe[0], .sync_write_fd = sync_pipe[1], .report_fd = report_pipe[1],
     };
     pid_t child = clone(child_main, stack + STACK_SIZE, jail->namespaces | SIGCHLD, &arguments);
     int saved = errno;
@@ -305,21 +334,10 @@ int oneo_jail_spawn(const struct oneo_jail *jail, const char *path, char *const 
 
     /* One identity inside, mapped to the one outside. An unprivileged executor may map only its
        own ids, and must deny setgroups first. */
-    char map[64];
     int result = 0;
     if (getuid() != 0) result = write_file(child, "setgroups", "deny");
-    map[0] = '\0';
-    number(map, sizeof map, jail->inner_gid);
-    append(map, sizeof map, " ");
-    number(map, sizeof map, jail->outer_gid);
-    append(map, sizeof map, " 1\n");
-    if (result == 0) result = write_file(child, "gid_map", map);
-    map[0] = '\0';
-    number(map, sizeof map, jail->inner_uid);
-    append(map, sizeof map, " ");
-    number(map, sizeof map, jail->outer_uid);
-    append(map, sizeof map, " 1\n");
-    if (result == 0) result = write_file(child, "uid_map", map);
+    if (result == 0) result = write_map(child, "gid_map", jail->inner_gid, jail->outer_gid);
+    if (result == 0) result = write_map(child, "uid_map", jail->inner_uid, jail->outer_uid);
     if (result != 0) {
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
@@ -332,11 +350,26 @@ int oneo_jail_spawn(const struct oneo_jail *jail, const char *path, char *const 
     (void)!write(sync_pipe[1], &go, 1);
     close(sync_pipe[1]);
 
+    /* The child builds its root and execs within milliseconds; one that is stuck for 10 s is
+       killed rather than waited on. */
     struct failure failure;
-    ssize_t got;
+    ssize_t got = -1;
+    struct pollfd ready = { .fd = report_pipe[0], .events = POLLIN };
+    int polled;
     do {
-        got = read(report_pipe[0], &failure, sizeof failure);
-    } while (got < 0 && errno == EINTR);
+        polled = poll(&ready, 1, 10000);
+    } while (polled < 0 && errno == EINTR);
+    if (polled == 1) {
+        do {
+            got = read(report_pipe[0], &failure, sizeof failure);
+        } while (got < 0 && errno == EINTR);
+    } else {
+        kill(child, SIGKILL);
+        waitpid(child, NULL, 0);
+        close(report_pipe[0]);
+        copy_step(error, error_length, "the jail did not start within 10 s");
+        return ETIMEDOUT;
+    }
     close(report_pipe[0]);
     if (got == (ssize_t)sizeof failure) {
         waitpid(child, NULL, 0);
@@ -375,4 +408,8 @@ int oneo_pidfd_wait(int pidfd, int block, int *ended, int *status) {
     *ended = 1;
     *status = info.si_code == CLD_EXITED ? info.si_status : -info.si_status;
     return 0;
+}
+
+int oneo_pidfd_kill(int pidfd) {
+    return syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0) == 0 ? 0 : errno;
 }

@@ -42,7 +42,7 @@ public struct ProcessorService: Service {
     private let connections: AsyncStream<Int32>
     private let toolConnections: AsyncStream<Int32>
     /// The connection to the supervisor's tool router, for fields with tools on.
-    private let tools = ToolClient()
+    private let tools: ToolClient
     private let http: HTTPClient
     private let runner: JobRunner
     /// The newest provider call and its sequence number, for the heartbeat.
@@ -64,8 +64,9 @@ public struct ProcessorService: Service {
     ///   supervisor's tool router.
     public init(
         settings: Settings, connections: AsyncStream<Int32>, toolConnections: AsyncStream<Int32> = AsyncStream { $0.finish() }, logger: Logger,
-        queueLost: @escaping @Sendable () -> Void = {}
+        queueLost: @escaping @Sendable () -> Void = {}, toolsLost: @escaping @Sendable () -> Void = {}
     ) {
+        self.tools = ToolClient(lost: toolsLost)
         self.settings = settings
         self.queueLost = queueLost
         self.connections = connections

@@ -337,7 +337,9 @@ public struct QueueManagerService: Service {
             let delay = failure.retryable ? self.retryPolicy.delay(afterAttempt: job.attempt, providerHintMilliseconds: failure.retryAfterMilliseconds) : nil
             // Calls the provider answered are billed even though the attempt failed: priced here,
             // within the same bounds as a completion's tokens.
-            let billed = failure.usage.map { usage -> JobQueue.Billed in
+            let fees = Self.toolFees(failure.toolCalls, granted: job.tools, self.settings.tunables.models)
+            let usage = failure.usage ?? (fees > .zero ? TokenUsage(promptTokens: 0, cachedTokens: 0, completionTokens: 0) : nil)
+            let billed = usage.map { usage -> JobQueue.Billed in
                 let prompt = min(max(0, usage.promptTokens), 20_000_000)
                 let bounded = TokenUsage(
                     promptTokens: prompt, cachedTokens: min(max(0, usage.cachedTokens), prompt), completionTokens: min(max(0, usage.completionTokens), 20_000_000)
@@ -346,7 +348,7 @@ public struct QueueManagerService: Service {
                 let cost = (models.model(job.model) ?? models.mostExpensive).cost(
                     promptTokens: bounded.promptTokens, cachedTokens: bounded.cachedTokens, completionTokens: bounded.completionTokens
                 )
-                return JobQueue.Billed(usage: bounded, cost: cost)
+                return JobQueue.Billed(usage: bounded, cost: Microdollars(cost.rawValue + fees.rawValue))
             }
             await self.fail(
                 job, code: PlainText.bounded(failure.code, 64), message: PlainText.bounded(failure.message, 500), retryAfter: delay,
@@ -376,10 +378,11 @@ public struct QueueManagerService: Service {
         models.tools[tool]?.perCall ?? .zero
     }
 
-    /// The fees of the tool calls a completion reports: only tools the attempt was granted, at
-    /// most as many as the loop allows (the processor names the calls, we price them).
+    /// The fees of the tool calls an attempt reports: only calls that ran (no error: refused
+    /// ones cost nothing), only tools the attempt was granted, at most as many as the loop
+    /// allows (the processor names the calls, we price them).
     static func toolFees(_ calls: [ToolCallRecord], granted: [String], _ models: ModelCatalog) -> Microdollars {
-        let priced = calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound).filter { granted.contains($0.tool) }
+        let priced = calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound).filter { granted.contains($0.tool) && $0.error == nil }
         return Microdollars(priced.reduce(Int64(0)) { $0 + Self.toolFee($1.tool, models).rawValue })
     }
 

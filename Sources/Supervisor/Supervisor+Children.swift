@@ -42,6 +42,9 @@ final class SupervisedChild {
     var awaiting: [UInt32: Awaited] = [:]
     /// When this processor last said the queue manager closed its connection.
     var lastQueueLost: ContinuousClock.Instant?
+    /// The generation of this processor that was given a tool connection, and when the last was.
+    var toolsGeneration: Int?
+    var lastToolsLost: ContinuousClock.Instant?
 
     /// What an unanswered request was, and when it went out.
     struct Awaited {
@@ -197,7 +200,7 @@ extension Supervisor {
         self.io.watchOutput(of: child.name, descriptor: running.output)
         if case .toolExecutor(let tool) = child.launch, let channel = running.channel {
             // Its socket is the router's: tool requests and answers, no bootstrap, no heartbeats.
-            self.tools.executorStarted(tool: tool, socket: channel)
+            self.tools.executorStarted(tool: tool, descriptor: dup(channel.descriptor), pid: running.pid)
             child.lifecycle.ready()
         } else if let channel = running.channel {
             let worker = "\(self.hostName):\(running.pid)"
@@ -376,7 +379,11 @@ extension Supervisor {
             switch child.role {
             case .processor:
                 self.connectToQueue(child)
-                self.connectToTools(child)
+                // Once per process: a repeated `ready` makes no second connection.
+                if child.toolsGeneration != child.generation {
+                    child.toolsGeneration = child.generation
+                    self.connectToTools(child)
+                }
             case .qmgr: self.connectProcessorsToQueue()
             default: break
             }
@@ -407,6 +414,12 @@ extension Supervisor {
             child.lastQueueLost = .now
             child.state.queueGeneration = nil
             self.connectToQueue(child)
+        case .toolsLost:
+            guard child.role == .processor else { return }
+            // At most once a second: each hand-over costs a socketpair and a thread.
+            if let last = child.lastToolsLost, ContinuousClock.now - last < .seconds(1) { return }
+            child.lastToolsLost = .now
+            self.connectToTools(child)
         case .providerCall(let call):
             guard child.role == .processor else { return }
             child.providerCall = (call, .now)

@@ -115,6 +115,7 @@ public actor Supervisor {
     public func run() async throws {
         if geteuid() != 0 {
             self.logger.warning("not running as root: processors run as serve's own uid, so tenants are not isolated from each other or from serve's files; run serve as root in production")
+            self.logger.warning("not running as root: no tool executor is started (its jails would run as serve's own uid, next to the master key); fields with tools get none")
         }
         let embedded = try await self.startEmbeddedServices()
         let databaseSettings = self.configuration.database ?? self.configuration.dataDirectory.embeddedDatabase

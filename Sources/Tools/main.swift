@@ -29,11 +29,15 @@ func main() -> Int32 {
     // `echo`: answers each request with its arguments, in no jail (it runs nothing): the
     // benchmark's measure of what routing a call costs.
     if tool == "echo" {
-        return ExecutorLoop(socket: FrameSocket(descriptor: FrameSocket.childDescriptor), tool: tool, handle: { $0.arguments }, afterEach: {}).run()
+        return ExecutorLoop(socket: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: false), tool: tool, handle: { $0.arguments }, afterEach: {}).run()
     }
     guard arguments.isEmpty, let policyPath = options["policy"] else {
         Log.line("--policy FILE is required (and every option takes a value)")
         return 2
+    }
+    guard SandboxDirectory.isTrusted(policyPath) else {
+        Log.line("refusing to run: \(policyPath) is not owned by root or by us, or others may write it")
+        return 78
     }
     let policy: SandboxPolicy
     do {
@@ -62,7 +66,7 @@ func main() -> Int32 {
         Log.line("refusing to run: \(error)")
         return 78
     }
-    let socket = FrameSocket(descriptor: FrameSocket.childDescriptor)
+    let socket = FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: false)
     switch tool {
     case "code_interpreter":
         var timeout = Duration.milliseconds(policy.timeoutMilliseconds)

@@ -1,5 +1,6 @@
 import CSeccomp
 import Foundation
+import Glibc
 import OneoSandbox
 import OneoWire
 import Testing
@@ -81,15 +82,16 @@ struct PolicyTests {
     }
 
     @Test("a policy with a fault is refused with its line", arguments: [
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount tmpfs / size=1m -- why\nallow read\n", "needs a reason"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount tmpfs / size=1m -- why\nallow frobnicate -- why\n", "not a system call"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nallow read\n", "needs a reason"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nallow frobnicate -- why\n", "not a system call"),
         ("tool t\nprogram /bin/x -- why\nnamespaces pid -- why\n", "user namespace"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount bind-ro /usr /usr -- why\nallow read -- why\n", "first mount"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount tmpfs / size=1m -- why\nmount bind-ro /x /tmp/secret -- why\nallow read -- why\n", "under /tmp"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount tmpfs / size=1m -- why\nallow read -- why\nallow read -- why\n", "already has a rule"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount tmpfs / size=1m -- why\nallow ioctl arg1 == NOSUCH -- why\n", "not a known value"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nmount tmpfs /../x size=1m -- why\n", "without '..'"),
-        ("tool t\nprogram /bin/x -- why\nnamespaces user -- why\nidentity 0 0 -- why\n", "neither 0"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid mount ipc -- why\n", "net namespace"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount bind-ro /usr /usr -- why\nallow read -- why\n", "first mount"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nmount bind-ro /x /tmp/secret -- why\nallow read -- why\n", "under /tmp"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nallow read -- why\nallow read -- why\n", "already has a rule"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nallow ioctl arg1 == NOSUCH -- why\n", "not a known value"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs /../x size=1m -- why\n", "without '..'"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nidentity 0 0 -- why\n", "neither 0"),
     ])
     func refusals(text: String, expected: String) {
         #expect {
@@ -110,6 +112,14 @@ struct PolicyTests {
         #expect(executor.waitForExit() == 78)
         #expect(executor.log.contains("refusing to run"))
         #expect(executor.log.contains("frobnicate"))
+
+        // A policy others may write could be a planted one: refused before it is read.
+        let writable = directory.appendingPathComponent("writable.policy")
+        try Data(try SandboxFiles.policy("code_interpreter")).write(to: writable)
+        chmod(writable.path, 0o666)
+        let refused = try ToolExecutor(policy: writable.path)
+        #expect(refused.waitForExit() == 78)
+        #expect(refused.log.contains("others may write"))
     }
 }
 

@@ -31,6 +31,9 @@ int oneo_peer_credentials(int socket_fd, uid_t *uid, pid_t *pid);
 /// SO_RCVTIMEO: a blocking read on the socket gives up after `seconds`.
 int oneo_set_receive_timeout(int socket_fd, int seconds);
 
+/// SO_SNDTIMEO: a blocking write on the socket gives up after `seconds`.
+int oneo_set_send_timeout(int socket_fd, int seconds);
+
 /// Sends `length` bytes with one descriptor attached (SCM_RIGHTS), without blocking and without
 /// SIGPIPE. Returns the bytes sent, or -1 with errno set. CMSG_* are macros Swift cannot use.
 long oneo_send_with_descriptor(int socket_fd, const void *bytes, unsigned long length, int descriptor);

@@ -12,6 +12,7 @@ enum oneo_jail_mount_kind {
     ONEO_MOUNT_BIND_RW = 4,   /* the host's `source` at target, nosuid, nodev */
     ONEO_MOUNT_SYMLINK = 5,   /* a symbolic link at target whose text is `source` */
     ONEO_MOUNT_DIRECTORY = 6, /* an empty directory at target */
+    ONEO_MOUNT_DEVICE = 7,    /* the host's device node `source` at target: read-only, nosuid, noexec, not nodev */
 };
 
 struct oneo_jail_mount {
@@ -58,6 +59,9 @@ int oneo_memfd(const char *name);
 
 /// pidfd_open(2): a descriptor that polls readable when the process ends. -1 with errno set.
 int oneo_pidfd_open(pid_t pid);
+
+/// pidfd_send_signal(SIGKILL): the process the pidfd names, never a pid reused since.
+int oneo_pidfd_kill(int pidfd);
 
 /// waitid(P_PIDFD): whether the process has ended (*ended = 1) with *status its exit status, or
 /// -signal when a signal ended it. `block` waits for the end. Returns 0 or an errno value.

@@ -93,7 +93,8 @@ struct ProcessorChild: AsyncParsableCommand {
             connections: link.queueConnections,
             toolConnections: link.toolConnections,
             logger: logger,
-            queueLost: { link.tell(.queueLost) }
+            queueLost: { link.tell(.queueLost) },
+            toolsLost: { link.tell(.toolsLost) }
         )
         let services = ServiceGroup(configuration: .init(services: [.init(service: processor)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         link.onDrain { timeout in

@@ -106,6 +106,7 @@ public struct Jail: Sendable {
         case .bindReadWrite: Int32(ONEO_MOUNT_BIND_RW.rawValue)
         case .symlink: Int32(ONEO_MOUNT_SYMLINK.rawValue)
         case .directory: Int32(ONEO_MOUNT_DIRECTORY.rawValue)
+        case .device: Int32(ONEO_MOUNT_DEVICE.rawValue)
         }
     }
 

@@ -67,6 +67,10 @@ extension SandboxPolicy {
                     self.namespaces.append(namespace)
                 }
                 guard self.namespaces.contains(.user) else { throw fail("a jail needs the user namespace") }
+                // A jail without its own pids, network, filesystem or IPC is no jail.
+                for required in [Namespace.pid, .net, .mount, .ipc] where !self.namespaces.contains(required) {
+                    throw fail("a jail needs the \(required.rawValue) namespace")
+                }
             case "hostname":
                 guard words.count == 2 else { throw fail("hostname takes one name") }
                 self.hostname = words[1]
@@ -144,7 +148,7 @@ extension SandboxPolicy {
             guard words.count == 4 else { throw fail("a tmpfs takes options (size=…,mode=…)") }
             guard words[3].contains("size=") else { throw fail("a tmpfs needs a size= bound") }
             return Mount(kind: kind, target: target, source: nil, options: words[3], why: why)
-        case .bindReadOnly, .bindReadWrite:
+        case .bindReadOnly, .bindReadWrite, .device:
             guard words.count == 4, words[3].hasPrefix("/"), !words[3].split(separator: "/").contains("..") else {
                 throw fail("a bind mount takes the host path to bind")
             }

@@ -14,6 +14,7 @@ public struct SandboxPolicy: Sendable, Equatable {
             case bindReadWrite = "bind-rw"
             case symlink
             case directory
+            case device
         }
 
         public let kind: Kind

@@ -214,7 +214,7 @@ final class ChildOutbox: Sendable {
             switch message {
             case .heartbeat: if replace({ if case .heartbeat = $0 { true } else { false } }) { return (true, false) }
             case .providerCall: if replace({ if case .providerCall = $0 { true } else { false } }) { return (true, false) }
-            case .tenantsChanged, .queueLost: if replace({ $0 == message }) { return (true, false) }
+            case .tenantsChanged, .queueLost, .toolsLost: if replace({ $0 == message }) { return (true, false) }
             case .accepted, .ready: break
             default: if frames.count >= Self.capacity { return (false, false) }
             }

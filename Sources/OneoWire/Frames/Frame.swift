@@ -8,7 +8,10 @@ public enum Frame {
     public static func encode(_ message: some Encodable, limit: Int = Frame.maximumSize) throws(WireError) -> [UInt8] {
         let body: Data
         do {
-            body = try JSONEncoder().encode(message)
+            // `/` as is: a frame re-encoded by a relay (the tool router) must not grow.
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .withoutEscapingSlashes
+            body = try encoder.encode(message)
         } catch {
             throw WireError(.unencodable, detail: "\(type(of: message))")
         }

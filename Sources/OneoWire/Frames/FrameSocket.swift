@@ -11,11 +11,16 @@ public final class FrameSocket: Sendable {
     public static let childDescriptor: Int32 = 3
 
     public let descriptor: Int32
+    /// Whether descriptors may come with frames (the supervisor's channels). A socket that
+    /// never carries one (tool calls, executors) reads without a control buffer: the kernel
+    /// closes whatever a peer attaches, so a peer cannot fill our descriptor table.
+    public let acceptsDescriptors: Bool
     /// Descriptors that arrived with frames (SCM_RIGHTS), oldest first, until a frame claims one.
     private let received = Mutex<[Int32]>([])
 
-    public init(descriptor: Int32) {
+    public init(descriptor: Int32, acceptsDescriptors: Bool = true) {
         self.descriptor = descriptor
+        self.acceptsDescriptors = acceptsDescriptors
     }
 
     deinit {
@@ -31,6 +36,11 @@ public final class FrameSocket: Sendable {
     /// A blocking receive gives up after `seconds` (SO_RCVTIMEO), with an io error.
     public func setReceiveTimeout(seconds: Int) {
         _ = oneo_set_receive_timeout(self.descriptor, Int32(seconds))
+    }
+
+    /// A blocking send gives up after `seconds` (SO_SNDTIMEO), with an io error.
+    public func setSendTimeout(seconds: Int) {
+        _ = oneo_set_send_timeout(self.descriptor, Int32(seconds))
     }
 
     public func send(_ message: some Encodable) throws(WireError) {
@@ -57,8 +67,10 @@ public final class FrameSocket: Sendable {
         var filled = 0
         while filled < count {
             var passed: Int32 = -1
-            let received = buffer[filled...].withUnsafeMutableBytes {
-                oneo_receive_with_descriptor(self.descriptor, $0.baseAddress, UInt($0.count), &passed)
+            let received = buffer[filled...].withUnsafeMutableBytes { bytes in
+                self.acceptsDescriptors
+                    ? oneo_receive_with_descriptor(self.descriptor, bytes.baseAddress, UInt(bytes.count), &passed)
+                    : read(self.descriptor, bytes.baseAddress, bytes.count)
             }
             if passed >= 0 { self.received.withLock { $0.append(passed) } }
             if passed == -2 { throw WireError(.malformed, detail: "more than one descriptor with a frame") }

@@ -224,6 +224,8 @@ public struct JobFailure: Sendable, Equatable, Codable {
     /// A call may have been billed for an amount nobody knows (a timeout after the request went
     /// out, a reply cut off, one without usage): the attempt is charged its whole reservation.
     public var unmetered: Bool = false
+    /// The tool calls made before it failed: those that ran are paid for like a completion's.
+    public var toolCalls: [ToolCallRecord] = []
 
     public init(job: JobID, attempt: Int, code: String, message: String, retryable: Bool, retryAfterMilliseconds: Int? = nil, providerRetries: Int = 0) {
         self.job = job

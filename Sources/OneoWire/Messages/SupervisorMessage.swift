@@ -146,6 +146,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
     case heartbeat(inFlight: Int, completed: Int)
     /// From a processor: the queue manager closed its connection; it waits for a new one.
     case queueLost
+    /// From a processor: its tool connection closed; it waits for a new one.
+    case toolsLost
     /// From the API: the port it listens on (the kernel's pick when serve was given port 0).
     case listening(port: Int)
     /// From the API: how is this tenant's processor? Answered by `SupervisorMessage.health`
@@ -182,6 +184,7 @@ public enum ChildMessage: Sendable, Equatable, Codable {
             self = .need(tenants: tenants)
         case "tenants_changed": self = .tenantsChanged
         case "queue_lost": self = .queueLost
+        case "tools_lost": self = .toolsLost
         case "listening":
             let port = try container.decode(Int.self, forKey: .port)
             guard (1...65535).contains(port) else {
@@ -211,6 +214,8 @@ public enum ChildMessage: Sendable, Equatable, Codable {
         case .need(let tenants):
             try container.encode("need", forKey: .type)
             try container.encode(tenants, forKey: .tenants)
+        case .toolsLost:
+            try container.encode("tools_lost", forKey: .type)
         case .tenantsChanged:
             try container.encode("tenants_changed", forKey: .type)
         case .queueLost:

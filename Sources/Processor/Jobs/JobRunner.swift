@@ -136,6 +136,13 @@ public struct JobRunner: Sendable {
             current = current.with(messages: current.messages + round.messages)
             if rounds >= ToolLoop.maximumRounds || resultBytes >= ToolLoop.totalResultBytes { current.tool_choice = "none" }
         }
+        // Every failure from here on carries the tool calls made: those that ran are paid for.
+        let ranTools = toolRecords
+        func failed(_ failure: JobFailure) -> ProcessorReport {
+            var failure = failure
+            failure.toolCalls = ranTools
+            return .failed(failure)
+        }
         switch called.outcome {
         case .failure(var failure):
             if rounds > 0 { failure.usage = (failure.usage ?? TokenUsage(promptTokens: 0, cachedTokens: 0, completionTokens: 0)).adding(earlier) }
@@ -152,7 +159,7 @@ public struct JobRunner: Sendable {
             )
             reported.usage = failure.usage
             reported.unmetered = failure.unmetered
-            return .failed(reported)
+            return failed(reported)
         case .completed(let reply):
             var usage = TokenUsage(promptTokens: reply.promptTokens, cachedTokens: reply.cachedTokens, completionTokens: reply.completionTokens).adding(earlier)
             var value = OutputCheck.value(of: reply.content, for: order.config)
@@ -163,7 +170,7 @@ public struct JobRunner: Sendable {
                     message: "the reply was cut off by max_tokens before it fit the output type; raise ai_config.max_tokens", retryable: false
                 )
                 failure.usage = usage
-                return .failed(failure)
+                return failed(failure)
             }
             if case .failure(let problem) = value {
                 // One repair: the model sees its answer and what is wrong with it.
@@ -171,7 +178,7 @@ public struct JobRunner: Sendable {
                 let repair = called.request.repairing(reply.content, problem: problem.message)
                 if var refused = await self.reserve(order, repair, call: callNumber, logger: logger) {
                     refused.usage = usage
-                    return .failed(refused)
+                    return failed(refused)
                 }
                 let repaired = await self.provider.send(repair, logger: logger)
                 switch repaired.outcome {
@@ -193,7 +200,7 @@ public struct JobRunner: Sendable {
                         promptTokens: usage.promptTokens + (failure.usage?.promptTokens ?? 0), cachedTokens: usage.cachedTokens + (failure.usage?.cachedTokens ?? 0),
                         completionTokens: usage.completionTokens + (failure.usage?.completionTokens ?? 0)
                     )
-                    return .failed(reported)
+                    return failed(reported)
                 case .completed(let second):
                     usage = TokenUsage(
                         promptTokens: usage.promptTokens + second.promptTokens, cachedTokens: usage.cachedTokens + second.cachedTokens,
@@ -209,7 +216,7 @@ public struct JobRunner: Sendable {
                     message: "the reply did not match the field's output type after one repair: \(problem.message)", retryable: false
                 )
                 failure.usage = usage
-                return .failed(failure)
+                return failed(failure)
             case .success(let checked):
                 let milliseconds = Int((ContinuousClock.now - started) / .milliseconds(1))
                 logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(usage.promptTokens + usage.completionTokens)"])

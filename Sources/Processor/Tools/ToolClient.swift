@@ -1,21 +1,26 @@
+import Glibc
 import NIOPosix
 public import OneoWire
 
 /// The processor's end of its connection to the supervisor's tool router: one call at a time
 /// (the router runs a tenant's calls in order), each a blocking send and receive on the thread
-/// pool, never on the cooperative pool. A failed connection fails the call with an error the
-/// model reads; the supervisor hands a new one over.
+/// pool, never on the cooperative pool. An answer that came too late for its call is skipped by
+/// its id; a closed connection fails the call with an error the model reads, and the supervisor
+/// is told (`lost`) so that it hands a new one over.
 public actor ToolClient {
     private var socket: FrameSocket?
     private var busy = false
     private var waiting: [CheckedContinuation<Void, Never>] = []
     private var nextID: UInt64 = 0
+    private let lost: @Sendable () -> Void
 
-    public init() {}
+    public init(lost: @escaping @Sendable () -> Void = {}) {
+        self.lost = lost
+    }
 
     /// Takes a connection the supervisor handed over, replacing any older one.
     public func connect(_ descriptor: Int32) {
-        let socket = FrameSocket(descriptor: descriptor)
+        let socket = FrameSocket(descriptor: descriptor, acceptsDescriptors: false)
         // The router answers within the executor's timeout plus the calls queued before ours.
         socket.setReceiveTimeout(seconds: 120)
         self.socket = socket
@@ -35,17 +40,21 @@ public actor ToolClient {
         guard let socket = self.socket else { return ToolResponse(id: id, error: "tools are not available right now") }
         let frame = ToolCallFrame(id: id, job: job, attempt: attempt, tool: tool, arguments: arguments, ticket: ticket)
         do {
-            let response = try await NIOThreadPool.singleton.runIfActive { () throws -> ToolResponse in
+            return try await NIOThreadPool.singleton.runIfActive { () throws -> ToolResponse in
                 try socket.send(frame)
-                return try socket.receive(ToolResponse.self)
+                // Answers to earlier calls that timed out here arrive first: skipped.
+                for _ in 0..<64 {
+                    let response = try socket.receive(ToolResponse.self)
+                    if response.id == id { return response }
+                }
+                throw WireError(.malformed, detail: "no answer to this call among 64")
             }
-            guard response.id == id else {
-                self.socket = nil
-                return ToolResponse(id: id, error: "the tool router answered another call; the connection was dropped")
-            }
-            return response
+        } catch let error as WireError where error.code == .io(EAGAIN) || error.code == .io(EWOULDBLOCK) {
+            // Timed out: the connection stays; its late answer will be skipped.
+            return ToolResponse(id: id, error: "the tool call took too long")
         } catch {
             self.socket = nil
+            self.lost()
             return ToolResponse(id: id, error: "the tool call could not be completed (\(error))")
         }
     }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import OneoSandbox
 import OneoWire
 
@@ -13,9 +16,11 @@ enum SandboxPaths {
         SandboxDirectory.policyPath(tool: tool, in: SandboxDirectory.locate(executable: executable, environment: ProcessInfo.processInfo.environment))
     }
 
-    /// The tools with an executor program and a policy on this machine: they are started and offered.
+    /// The tools with an executor program and a policy on this machine: they are started and
+    /// offered. Only when serve is root: the executor and its jails then run as a uid of their
+    /// own; as serve's own uid, an escape would reach the master key.
     static func startableTools(executable: String) -> [String] {
-        guard FileManager.default.isExecutableFile(atPath: Self.executor(beside: executable)) else { return [] }
+        guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: Self.executor(beside: executable)) else { return [] }
         return ToolCatalog.available.sorted().filter { FileManager.default.isReadableFile(atPath: Self.policy(tool: $0, executable: executable)) }
     }
 }

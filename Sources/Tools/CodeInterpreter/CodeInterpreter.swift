@@ -88,7 +88,7 @@ final class CodeInterpreter {
     }
 
     private static func discard(_ warm: Warm) {
-        _ = oneo_jail_kill(warm.pid)
+        _ = oneo_pidfd_kill(warm.pidfd)
         var status: Int32 = 0
         waitpid(warm.pid, &status, 0)
         for fd in [warm.pidfd, warm.input, warm.output, warm.error, warm.report] where fd >= 0 { close(fd) }
@@ -114,8 +114,9 @@ final class CodeInterpreter {
         var buffer = [UInt8](repeating: 0, count: 65_536)
 
         func kill() {
-            if !killed {
-                _ = oneo_jail_kill(warm.pid)
+            // Through the pidfd, and never once it has been reaped: its pid may be another's.
+            if !killed, !exited {
+                _ = oneo_pidfd_kill(warm.pidfd)
                 killed = true
                 killedAt = .now
             }

@@ -165,7 +165,7 @@ public struct QueueManagerService: Service {
             case .success(let config):
                 var job = job
                 let models = self.settings.tunables.models
-                if config.enableTools, self.settings.toolTickets != nil {
+                if config.enableTools, job.tenantToolsEnabled, self.settings.toolTickets != nil {
                     job.tools = Array(Set(config.allowedTools).intersection(ToolCatalog.available)).sorted()
                 }
                 let fieldLimit = job.fieldBudget(config: config, defaultCents: self.settings.tunables.budgets.fieldLimitCents)

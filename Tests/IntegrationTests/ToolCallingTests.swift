@@ -66,6 +66,20 @@ struct ToolCallingTests {
             #expect(answer["content"]?.stringValue?.contains("42") == true)
             let plainJob = try #require(jobs.first { $0["field_name"] == "plain" })
             #expect(plainJob["tool_calls"]?.arrayValue?.isEmpty == true, "a field without tools offers none")
+
+            // The tenant's tools off: the same field runs without being offered any.
+            try await stack.cli(["tenant", "set-tools", stack.tenant, "off"])
+            #expect(try await stack.cli(["tenant", "show", stack.tenant]).contains("off (no field of this tenant calls a tool)"))
+            let before = try await stack.providerRequests().count
+            let second = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Grace"]])
+            let secondID = try #require(second["id"]?.integerValue)
+            try await waitUntil("the second record's jobs to finish") {
+                let jobs = try await stack.api.get("/ai-jobs/?record_id=\(secondID)")["results"]?.arrayValue ?? []
+                return jobs.count == 2 && jobs.allSatisfy { ["completed", "failed"].contains($0["status"]?.stringValue ?? "") }
+            }
+            let after = try await stack.providerRequests().dropFirst(before).map { try JSONValue.parse(Array($0.body.utf8)) }
+            #expect(after.count == 2, "one call per field, no tool round")
+            #expect(after.allSatisfy { $0["tools"] == nil }, "no tool is offered while the tenant's tools are off")
         }
     }
 }

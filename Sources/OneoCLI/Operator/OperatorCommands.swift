@@ -56,7 +56,7 @@ struct Migrate: AsyncParsableCommand {
 
 struct TenantCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.", subcommands: [
-        Add.self, Show.self, SetKey.self, SetKeySource.self, SetBudget.self, SetTimeZone.self, SetModel.self, SetBaseURL.self, SetAlwaysOn.self,
+        Add.self, Show.self, SetKey.self, SetKeySource.self, SetBudget.self, SetTimeZone.self, SetModel.self, SetBaseURL.self, SetAlwaysOn.self, SetTools.self,
         SetSensitiveFields.self, Restart.self, Stop.self, Start.self,
     ])
 

@@ -206,6 +206,7 @@ extension TenantCommand {
                 ("default model", PlainText.bounded(tenant.defaultModel, 100)),
                 ("provider key", key),
                 ("monthly budget", tenant.monthlyBudget.map { "\($0.rawValue) micro-dollars (\($0))" } ?? "none"),
+                ("tools", tenant.toolsEnabled ? "on (fields with enable_tools may call their allowed_tools)" : "off (no field of this tenant calls a tool)"),
                 ("sensitive fields", tenant.sensitiveFields.isEmpty ? "(built-in list only)" : tenant.sensitiveFields.map { PlainText.bounded($0, 64) }.joined(separator: ", ")),
             ]
             for (label, value) in rows { print(label.padding(toLength: 17, withPad: " ", startingAt: 0) + value) }
@@ -235,6 +236,27 @@ extension TenantCommand {
             let on = self.mode == "on"
             let describe = "always-on \(self.mode)" + (on ? "; a running serve starts its processor within seconds" : "; its processor now stops when idle")
             try await applySetting(.alwaysOn(on), tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
+        }
+    }
+
+    struct SetTools: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-tools",
+            abstract: "Let the tenant's fields call tools (on, the default) or not at all (off), from each job's next claim."
+        )
+
+        @OptionGroup var instance: InstanceOptions
+        @Argument(help: "The tenant's slug.") var slug: String
+        @Argument(help: "on or off.") var mode: String
+
+        func validate() throws {
+            guard ["on", "off"].contains(self.mode) else { throw ValidationError("say on or off") }
+        }
+
+        func run() async throws {
+            let on = self.mode == "on"
+            let describe = "tools \(self.mode)" + (on ? "; fields with enable_tools may call their allowed_tools" : "; no job of this tenant is granted a tool from its next claim")
+            try await applySetting(.tools(on), tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
         }
     }
 }

@@ -25,6 +25,8 @@ public struct ClaimedJob: Sendable {
     public let tenantMonthlyBudget: Microdollars?
     /// A workflow node's job: no record or pipeline (both 0), its config and context its own.
     public var workflow: WorkflowNode? = nil
+    /// Whether the tenant lets its fields call tools (as of the claim).
+    public var tenantToolsEnabled: Bool = true
     /// Set when the job is handed out and a budget applies: what its reservations are checked
     /// against and bounded by.
     public var budget: Budget? = nil

@@ -43,7 +43,7 @@ enum JobStatements {
             SELECT c.tenant_id, c.id, coalesce(c.pipeline_id, 0), coalesce(c.record_id, 0), c.field_name, c.model_name,
                    coalesce(v.ai_config, c.workflow -> 'config', 'null'::jsonb), c.attempt, c.max_attempts, c.triggered_by,
                    CASE WHEN c.workflow IS NULL THEN r.data ELSE '{}'::jsonb END, coalesce(p.name, ''), coalesce(p.fields_version, 0),
-                   t.sensitive_fields, t.monthly_budget_micros, c.job_type, c.workflow ->> 'execution_id', c.workflow -> 'context'
+                   t.sensitive_fields, t.monthly_budget_micros, c.job_type, c.workflow ->> 'execution_id', c.workflow -> 'context', t.tools_enabled
             FROM claimed c
             LEFT JOIN field_versions v ON v.id = c.field_version_id AND v.tenant_id = c.tenant_id
             LEFT JOIN pipelines p ON p.id = c.pipeline_id AND p.tenant_id = c.tenant_id
@@ -68,15 +68,16 @@ enum JobStatements {
 
         func decodeRow(_ row: PostgresRow) throws -> ClaimedJob {
             let (tenant, id, pipeline, record, field, model, config, attempt, maxAttempts, triggeredBy, data, pipelineName, fieldsVersion, sensitive, budget,
-                 jobType, executionID, context) =
+                 jobType, executionID, context, toolsEnabled) =
                 try row.decode((TenantID, JobID, PipelineID, RecordID, String, String, JSONValue, Int, Int, String?, JSONValue?, String, Int64, [String], Microdollars?,
-                                String, String?, JSONValue?).self)
+                                String, String?, JSONValue?, Bool).self)
             return ClaimedJob(
                 tenant: tenant, id: id, pipeline: pipeline, record: record, fieldName: field, model: model,
                 storedConfig: config, attempt: attempt, maxAttempts: maxAttempts, triggeredBy: triggeredBy,
                 recordData: data.map { $0.objectValue ?? [:] }, pipelineName: pipelineName, fieldsVersion: fieldsVersion,
                 tenantSensitiveNames: sensitive, tenantMonthlyBudget: budget,
-                workflow: executionID.map { WorkflowNode(executionID: $0, jobType: jobType, context: context ?? [:]) }
+                workflow: executionID.map { WorkflowNode(executionID: $0, jobType: jobType, context: context ?? [:]) },
+                tenantToolsEnabled: toolsEnabled
             )
         }
     }

@@ -94,7 +94,7 @@ BEGIN
     EXECUTE format('GRANT USAGE ON SEQUENCE ai_usage_id_seq TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, tenant_id, pipeline_id, data, version), UPDATE (data, version, updated_at) ON records TO %I', qmgr);
     EXECUTE format('GRANT SELECT ON pipelines, fields, field_versions TO %I', qmgr);
-    EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields, monthly_budget_micros, time_zone) ON tenants TO %I', qmgr);
+    EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields, monthly_budget_micros, time_zone, tools_enabled) ON tenants TO %I', qmgr);
     FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_job_attempts', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants', 'budget_periods'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS oneo_qmgr ON %I', item);
         EXECUTE format('CREATE POLICY oneo_qmgr ON %I TO %I USING (true) WITH CHECK (true)', item, qmgr);

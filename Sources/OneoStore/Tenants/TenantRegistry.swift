@@ -87,6 +87,8 @@ public struct TenantRegistry: Sendable {
         case defaultModel(String)
         case baseURL(String)
         case alwaysOn(Bool)
+        /// Whether the tenant's fields may call tools (from each job's next claim).
+        case tools(Bool)
         /// Whose provider key the tenant's processor uses: its own, or the operator's fallback.
         case keySource(KeySource)
     }
@@ -137,6 +139,7 @@ public struct TenantRegistry: Sendable {
         public let monthlyBudget: Microdollars?
         public let alwaysOn: Bool
         public let sensitiveFields: [String]
+        public let toolsEnabled: Bool
     }
 
     public func overview(tenant slug: String, logger: Logger) async throws -> Overview {
@@ -145,17 +148,17 @@ public struct TenantRegistry: Sendable {
             SELECT t.id, t.slug, t.name, t.status, t.provider_base_url, t.default_model, t.key_source,
                    t.provider_key_sealed IS NOT NULL,
                    o.fallback_key_sealed IS NOT NULL, o.fallback_base_url,
-                   t.monthly_budget_micros, t.always_on, t.sensitive_fields
+                   t.monthly_budget_micros, t.always_on, t.sensitive_fields, t.tools_enabled
             FROM tenants t LEFT JOIN operator_settings o ON o.id = 1 WHERE t.slug = \(slug)
             """,
             logger: logger
         )
-        for try await (id, slug, name, status, baseURL, model, source, ownKey, operatorKey, operatorURL, budget, alwaysOn, sensitive)
-            in rows.decode((TenantID, String, String, String, String, String, String, Bool, Bool?, String?, Int64?, Bool, [String]).self) {
+        for try await (id, slug, name, status, baseURL, model, source, ownKey, operatorKey, operatorURL, budget, alwaysOn, sensitive, tools)
+            in rows.decode((TenantID, String, String, String, String, String, String, Bool, Bool?, String?, Int64?, Bool, [String], Bool).self) {
             return Overview(
                 id: id, slug: slug, name: name, status: status, baseURL: baseURL, defaultModel: model,
                 keySource: KeySource(rawValue: source) ?? .own, ownKeySet: ownKey, operatorKeySet: operatorKey ?? false, operatorBaseURL: operatorURL,
-                monthlyBudget: budget.map(Microdollars.init), alwaysOn: alwaysOn, sensitiveFields: sensitive
+                monthlyBudget: budget.map(Microdollars.init), alwaysOn: alwaysOn, sensitiveFields: sensitive, toolsEnabled: tools
             )
         }
         throw RegistryError(problem: "no tenant with slug '\(slug)'")
@@ -201,6 +204,8 @@ public struct TenantRegistry: Sendable {
                 try await connection.query("UPDATE tenants SET provider_base_url = \(url), updated_at = now() WHERE id = \(id)", logger: logger)
             case .alwaysOn(let on):
                 try await connection.query("UPDATE tenants SET always_on = \(on), updated_at = now() WHERE id = \(id)", logger: logger)
+            case .tools(let on):
+                try await connection.query("UPDATE tenants SET tools_enabled = \(on), updated_at = now() WHERE id = \(id)", logger: logger)
             case .keySource(let source):
                 try await connection.query("UPDATE tenants SET key_source = \(source.rawValue), updated_at = now() WHERE id = \(id)", logger: logger)
             }

@@ -324,6 +324,7 @@ public struct QueueManagerService: Service {
             let tokens = (models.model(job.model) ?? models.mostExpensive).cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output)
             let cost = Microdollars(tokens.rawValue + Self.toolFees(completion.toolCalls, granted: job.tools, models).rawValue)
             bounded.toolCalls = Array(completion.toolCalls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound))
+            bounded.artifacts = Self.storableArtifacts(completion.artifacts)
             self.dispatcher.awaitingCommit(id)
             self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
                 if self.dispatcher.committed(id) { self.wake.yield(false) }
@@ -462,6 +463,23 @@ public struct QueueManagerService: Service {
             return .failure(Unstorable(message: "the result is \(bytes) bytes; the limit is \(Self.maximumResultBytes)"))
         }
         return .success(bytes)
+    }
+
+    /// The artifacts of a completion that the table takes, checked here as its constraints would
+    /// (one bad row would fail the whole batch of every tenant's results): safe unique names, a
+    /// plain media type, base64 that decodes, within the count and total size.
+    static func storableArtifacts(_ artifacts: [JobArtifact]) -> [JobArtifact] {
+        var seen = Set<String>()
+        var total = 0
+        var kept: [JobArtifact] = []
+        for artifact in artifacts.prefix(JobArtifact.maximumCount) {
+            guard JobArtifact.isSafeName(artifact.name), seen.insert(artifact.name).inserted, !artifact.mediaType.isEmpty, artifact.mediaType.utf8.count <= 100,
+                  artifact.mediaType.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2F || $0 == 0x2B || $0 == 0x2E || $0 == 0x2D }),
+                  let bytes = Data(base64Encoded: artifact.data), total + bytes.count <= JobArtifact.maximumTotalBytes else { continue }
+            total += bytes.count
+            kept.append(artifact)
+        }
+        return kept
     }
 
     /// A job whose order is over the frame cap (its record is too large) fails at once.

@@ -27,6 +27,17 @@ public struct JSONClient: Sendable {
     public func post(_ path: String, _ body: JSONValue) async throws -> Response { try await self.send("POST", path, body) }
     public func patch(_ path: String, _ body: JSONValue) async throws -> Response { try await self.send("PATCH", path, body) }
 
+    /// A GET whose body is bytes, not JSON (a download), with its headers.
+    public func download(_ path: String) async throws -> (status: Int, headers: [String: String], bytes: [UInt8]) {
+        var request = HTTPClientRequest(url: self.baseURL + path)
+        if let token = self.token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response = try await self.http.execute(request, timeout: .seconds(30))
+        let bytes = try await response.body.collect(upTo: 16 << 20)
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return (Int(response.status.code), headers, Array(bytes.readableBytesView))
+    }
+
     public func send(_ method: String, _ path: String, _ body: JSONValue?) async throws -> Response {
         var request = HTTPClientRequest(url: self.baseURL + path)
         request.method = .init(rawValue: method)

@@ -67,6 +67,31 @@ struct ToolCallingTests {
             let plainJob = try #require(jobs.first { $0["field_name"] == "plain" })
             #expect(plainJob["tool_calls"]?.arrayValue?.isEmpty == true, "a field without tools offers none")
 
+            // Files the code writes are kept with the job and served as downloads, never inline.
+            let charted = try await stack.api.post("/pipelines/leads/fields/", [
+                "name": "Chart", "slug": "chart", "field_type": "ai_generated",
+                "ai_config": [
+                    "prompt": "Chart {name}. [sim-tool code_interpreter]import base64\nopen('chart.png', 'wb').write(base64.b64decode('iVBORw0KGgoAAAANSUhEUg=='))\nopen('x.svg', 'w').write('<svg onload=alert(1)></svg>')\nprint('drawn')[/sim-tool]",
+                    "enable_tools": true, "allowed_tools": ["code_interpreter"], "cache_duration": 0, "auto_regenerate": false,
+                ],
+            ])
+            try #require(charted.status == 201, "\(charted.body)")
+            let generated = try await stack.api.post("/pipelines/leads/records/\(id)/generate/", ["field": "chart", "wait_ms": 20000])
+            try #require(generated["status"] == "completed", "\(generated.body)")
+            let chartJob = try #require(generated["id"]?.stringValue ?? generated["id"]?.integerValue.map { "\($0)" })
+            let artifacts = try #require(try await stack.api.get("/ai-jobs/\(chartJob)/")["artifacts"]?.arrayValue)
+            #expect(artifacts.compactMap { $0["name"]?.stringValue } == ["chart.png", "x.svg"], "\(artifacts)")
+            let png = try await stack.api.download("/ai-jobs/\(chartJob)/artifacts/chart.png")
+            #expect(png.status == 200)
+            #expect(png.bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+            #expect(png.headers["content-type"] == "image/png")
+            #expect(png.headers["x-content-type-options"] == "nosniff")
+            #expect(png.headers["content-disposition"]?.hasPrefix("attachment") == true)
+            let svg = try await stack.api.download("/ai-jobs/\(chartJob)/artifacts/x.svg")
+            #expect(svg.headers["content-type"] == "application/octet-stream", "a page a browser would run is only ever a download")
+            #expect(try await stack.api.download("/ai-jobs/\(chartJob)/artifacts/..%2Fetc").status == 404)
+            #expect(try await stack.api.download("/ai-jobs/\(chartJob)/artifacts/missing.png").status == 404)
+
             // The tenant's tools off: the same field runs without being offered any.
             try await stack.cli(["tenant", "set-tools", stack.tenant, "off"])
             #expect(try await stack.cli(["tenant", "show", stack.tenant]).contains("off (no field of this tenant calls a tool)"))

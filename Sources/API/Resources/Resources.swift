@@ -115,6 +115,16 @@ public struct JobResource: Codable, Sendable {
     @ExplicitNull public var completed_at: Date?
     /// Only on a single job: each attempt, the ended ones with their error, oldest first.
     public var attempts: [JobAttemptResource]?
+    /// Only on a single job: the files its tools made (`GET …/artifacts/{name}` downloads one).
+    public var artifacts: [JobArtifactResource]?
+}
+
+/// A file a job's tools made.
+public struct JobArtifactResource: Codable, Sendable {
+    public let name: String
+    public let media_type: String
+    public let size: Int
+    public let created_at: Date
 }
 
 /// One attempt of a job: how it ended (`retried`, `failed`, `cancelled`, `completed`, or

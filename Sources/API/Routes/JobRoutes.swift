@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import OneoWire
 import OneoPrompt
@@ -25,6 +26,29 @@ struct JobRoutes {
         group.get("ai-jobs") { request, context in
             let caller = try context.require(.read)
             return try await self.list(request, context, caller)
+        }
+        group.get("ai-jobs/:job/artifacts/:name") { _, context -> Response in
+            let caller = try context.require(.read)
+            let id = try Self.jobID(context)
+            let name = try context.parameters.require("name")
+            guard JobArtifact.isSafeName(name) else { throw APIError.notFound("artifact") }
+            let found = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> (String, ByteBuffer)? in
+                let rows = try await connection.query(
+                    "SELECT media_type, bytes FROM ai_job_artifacts WHERE job_id = \(id) AND tenant_id = \(caller.tenant) AND name = \(name)",
+                    logger: context.logger
+                )
+                for try await (type, bytes) in rows.decode((String, ByteBuffer).self) { return (type, bytes) }
+                return nil
+            }
+            guard let (type, bytes) = found else { throw APIError.notFound("artifact '\(name)' of job \(id)") }
+            return Response(
+                status: .ok,
+                headers: [
+                    .contentType: Self.servedType(type), .contentDisposition: "attachment; filename=\"\(name)\"",
+                    HTTPField.Name("X-Content-Type-Options")!: "nosniff", .contentSecurityPolicy: "default-src 'none'; sandbox",
+                ],
+                body: .init(byteBuffer: bytes)
+            )
         }
         group.get("ai-jobs/:job") { request, context in
             let caller = try context.require(.read)
@@ -81,7 +105,26 @@ struct JobRoutes {
             ))
         }
         job.attempts = attempts
+        let files = try await connection.query(
+            """
+            SELECT name, media_type, length(bytes), created_at FROM ai_job_artifacts
+            WHERE job_id = \(id) AND tenant_id = \(tenant) ORDER BY name
+            """,
+            logger: logger
+        )
+        var artifacts: [JobArtifactResource] = []
+        for try await (name, type, size, created) in files.decode((String, String, Int, Date).self) {
+            artifacts.append(JobArtifactResource(name: name, media_type: type, size: size, created_at: created))
+        }
+        job.artifacts = artifacts
         return job
+    }
+
+    /// What an artifact is served as: a picture or plain data as itself; anything a browser
+    /// would run or render as a page (SVG, HTML) as an opaque download. Never inline, never
+    /// sniffed, never scripted: the bytes were written by model-written code.
+    static func servedType(_ mediaType: String) -> String {
+        ["image/png", "image/jpeg", "text/plain", "text/csv", "application/json"].contains(mediaType) ? mediaType : "application/octet-stream"
     }
 
     /// A job shows its newest attempts, at most this many (retry loops make long histories).

@@ -89,6 +89,7 @@ public struct JobQueue: Sendable {
                 "completion_tokens": .integer(Int64(completion.completionTokens)),
                 "cost_micros": .integer(finished.cost.rawValue), "ms": .integer(Int64(completion.milliseconds)),
                 "cache_hit": .bool(completion.cacheHit),
+                "artifacts": .array(completion.artifacts.map { ["name": .string($0.name), "media_type": .string($0.mediaType), "data": .string($0.data)] }),
                 "tool_calls": .array(completion.toolCalls.map { call in
                     ["tool": .string(call.tool), "ms": .integer(Int64(call.milliseconds)), "result_bytes": .integer(Int64(call.resultBytes)),
                      "error": call.error.map(JSONValue.string) ?? .null]

@@ -91,7 +91,7 @@ enum JobStatements {
                 SELECT * FROM jsonb_to_recordset($1) AS i(
                     tenant_id bigint, job_id bigint, attempt int, record_id bigint, pipeline_id bigint, field_name text, model text,
                     user_name text, operation text, output jsonb, value jsonb, audit jsonb, prompt_tokens int, cached_tokens int, completion_tokens int,
-                    cost_micros bigint, ms int, cache_hit boolean, tool_calls jsonb)),
+                    cost_micros bigint, ms int, cache_hit boolean, tool_calls jsonb, artifacts jsonb)),
             done AS (
                 UPDATE ai_jobs j SET status = 'completed', output_data = i.output, prompt_audit = i.audit,
                        tokens_used = i.prompt_tokens + i.completion_tokens, prompt_tokens = i.prompt_tokens, cached_tokens = i.cached_tokens,
@@ -110,6 +110,12 @@ enum JobStatements {
                 FROM (SELECT tenant_id, record_id, jsonb_object_agg(field_name, value) AS fields
                       FROM done WHERE record_id IS NOT NULL GROUP BY tenant_id, record_id) w
                 WHERE r.id = w.record_id AND r.tenant_id = w.tenant_id),
+            kept AS (
+                -- The files the job's tools made, for the API to serve (the attempt's, fenced as above).
+                INSERT INTO ai_job_artifacts (tenant_id, job_id, name, media_type, bytes)
+                SELECT d.tenant_id, d.job_id, a.name, a.media_type, decode(a.data, 'base64')
+                FROM done d CROSS JOIN LATERAL jsonb_to_recordset(coalesce(d.artifacts, '[]'::jsonb)) AS a(name text, media_type text, data text)
+                ON CONFLICT (job_id, name) DO UPDATE SET media_type = EXCLUDED.media_type, bytes = EXCLUDED.bytes, created_at = now()),
             charged AS (
                 INSERT INTO ai_usage (tenant_id, job_id, attempt, user_name, ai_provider, model_name, operation_type,
                                       tokens_used, prompt_tokens, cached_tokens, completion_tokens, cost_micros, response_time_ms,

@@ -59,6 +59,10 @@ BEGIN
         EXECUTE format('CREATE POLICY oneo_api ON %I TO %I USING (tenant_id = oneo_current_tenant()) WITH CHECK (tenant_id = oneo_current_tenant())', item, api);
     END LOOP;
     EXECUTE format('GRANT SELECT ON ai_usage TO %I', api);
+    EXECUTE format('REVOKE ALL ON ai_job_artifacts FROM %I', api);
+    EXECUTE format('GRANT SELECT ON ai_job_artifacts TO %I', api);
+    DROP POLICY IF EXISTS oneo_api ON ai_job_artifacts;
+    EXECUTE format('CREATE POLICY oneo_api ON ai_job_artifacts TO %I USING (tenant_id = oneo_current_tenant())', api);
     DROP POLICY IF EXISTS oneo_api ON ai_usage;
     EXECUTE format('CREATE POLICY oneo_api ON ai_usage TO %I USING (tenant_id = oneo_current_tenant())', api);
     EXECUTE format('GRANT SELECT (id, slug, name, status, default_model, sensitive_fields, always_on, monthly_budget_micros, time_zone) ON tenants TO %I', api);
@@ -91,11 +95,12 @@ BEGIN
     EXECUTE format('REVOKE ALL ON ai_job_attempts FROM %I', qmgr);
     EXECUTE format('GRANT SELECT, INSERT ON ai_job_attempts TO %I', qmgr);
     EXECUTE format('GRANT SELECT, INSERT ON ai_usage TO %I', qmgr);
+    EXECUTE format('GRANT SELECT, INSERT, UPDATE ON ai_job_artifacts TO %I', qmgr);
     EXECUTE format('GRANT USAGE ON SEQUENCE ai_usage_id_seq TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, tenant_id, pipeline_id, data, version), UPDATE (data, version, updated_at) ON records TO %I', qmgr);
     EXECUTE format('GRANT SELECT ON pipelines, fields, field_versions TO %I', qmgr);
     EXECUTE format('GRANT SELECT (id, slug, name, status, sensitive_fields, monthly_budget_micros, time_zone, tools_enabled) ON tenants TO %I', qmgr);
-    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_job_attempts', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants', 'budget_periods'] LOOP
+    FOREACH item IN ARRAY ARRAY['ai_jobs', 'ai_job_attempts', 'ai_usage', 'records', 'pipelines', 'fields', 'field_versions', 'tenants', 'budget_periods', 'ai_job_artifacts'] LOOP
         EXECUTE format('DROP POLICY IF EXISTS oneo_qmgr ON %I', item);
         EXECUTE format('CREATE POLICY oneo_qmgr ON %I TO %I USING (true) WITH CHECK (true)', item, qmgr);
     END LOOP;

@@ -192,6 +192,8 @@ public struct JobCompletion: Sendable, Equatable, Codable {
     public var cacheHit: Bool = false
     /// The tool calls the model made, in order (the queue manager prices them).
     public var toolCalls: [ToolCallRecord] = []
+    /// Files the tools made, kept with the job.
+    public var artifacts: [JobArtifact] = []
 
     public init(job: JobID, attempt: Int, value: JSONValue, audit: JSONValue, promptTokens: Int, cachedTokens: Int = 0, completionTokens: Int, milliseconds: Int) {
         self.job = job

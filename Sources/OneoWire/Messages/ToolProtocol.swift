@@ -189,3 +189,32 @@ public enum ToolLoop {
     /// Provider calls one attempt may reserve: each round's, the final answer's, one repair.
     public static let maximumProviderCalls = maximumRounds + 2
 }
+
+/// A file a tool made for a job (a chart the code wrote): kept with the job, served by the API.
+public struct JobArtifact: Sendable, Equatable, Codable {
+    public var name: String
+    public var mediaType: String
+    /// The bytes, base64.
+    public var data: String
+
+    /// Per job, at most: the report that carries them stays well inside one frame.
+    public static let maximumCount = 8
+    public static let maximumTotalBytes = 256 << 10
+
+    public init(name: String, mediaType: String, data: String) {
+        self.name = name
+        self.mediaType = mediaType
+        self.data = data
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, data
+        case mediaType = "media_type"
+    }
+
+    /// Letters, digits, `.`, `_`, `-`; no leading dot; at most 100 bytes.
+    public static func isSafeName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 100 && name.utf8.first != UInt8(ascii: ".")
+            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
+    }
+}

@@ -95,6 +95,26 @@ public struct JobRunner: Sendable {
         }
     }
 
+    /// The artifacts a job keeps: names unique (the last of a name wins), within the count and
+    /// the total size.
+    static func kept(_ artifacts: [JobArtifact]) -> [JobArtifact] {
+        var byName: [String: JobArtifact] = [:]
+        var order: [String] = []
+        for artifact in artifacts {
+            if byName.updateValue(artifact, forKey: artifact.name) == nil { order.append(artifact.name) }
+        }
+        var kept: [JobArtifact] = []
+        var total = 0
+        for name in order.suffix(JobArtifact.maximumCount) {
+            guard let artifact = byName[name] else { continue }
+            let size = artifact.data.utf8.count / 4 * 3
+            guard total + size <= JobArtifact.maximumTotalBytes else { continue }
+            total += size
+            kept.append(artifact)
+        }
+        return kept
+    }
+
     /// A job answered from the cache: the value as stored, no tokens, no cost.
     private func cached(_ order: JobOrder, _ value: JSONValue, _ prepared: PromptContext.Prepared, started: ContinuousClock.Instant) -> JobCompletion {
         var completion = ResultStep.completion(
@@ -116,6 +136,7 @@ public struct JobRunner: Sendable {
         var rounds = 0
         var resultBytes = 0
         var toolRecords: [ToolCallRecord] = []
+        var artifacts: [JobArtifact] = []
         var earlier = TokenUsage(promptTokens: 0, cachedTokens: 0, completionTokens: 0)
         var called: ProviderStep.Outcome
         while true {
@@ -132,6 +153,7 @@ public struct JobRunner: Sendable {
             rounds += 1
             resultBytes += round.resultBytes
             toolRecords += round.records
+            artifacts += round.artifacts
             logger.info("tool round", metadata: ["round": "\(rounds)", "tools": "\(round.records.map(\.tool))", "result.bytes": "\(round.resultBytes)"])
             current = current.with(messages: current.messages + round.messages)
             if rounds >= ToolLoop.maximumRounds || resultBytes >= ToolLoop.totalResultBytes { current.tool_choice = "none" }
@@ -222,6 +244,7 @@ public struct JobRunner: Sendable {
                 logger.info("job finished", metadata: ["job.ms": "\(milliseconds)", "tokens": "\(usage.promptTokens + usage.completionTokens)"])
                 var completion = ResultStep.completion(for: order, value: checked, usage: usage, audit: prepared.audit, milliseconds: milliseconds)
                 completion.toolCalls = toolRecords
+                completion.artifacts = Self.kept(artifacts)
                 return .completed(completion)
             }
         }

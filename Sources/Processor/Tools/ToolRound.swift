@@ -15,11 +15,14 @@ struct ToolRound {
         let messages: [ChatCompletionsClient.Request.Message]
         let records: [ToolCallRecord]
         let resultBytes: Int
+        /// Files the calls made, checked (names, base64, sizes), for the job to keep.
+        let artifacts: [JobArtifact]
     }
 
     func run(_ calls: [ChatCompletionsClient.Request.ToolCall]) async -> Outcome {
         var messages: [ChatCompletionsClient.Request.Message] = [.init(role: "assistant", content: nil, tool_calls: calls)]
         var records: [ToolCallRecord] = []
+        var artifacts: [JobArtifact] = []
         var bytes = 0
         for (index, call) in calls.enumerated() {
             let started = ContinuousClock.now
@@ -33,6 +36,7 @@ struct ToolRound {
             } else if let arguments = try? JSONValue.parse(Array(call.function.arguments.utf8)), arguments.objectValue != nil {
                 let response = await self.client.call(job: self.job, attempt: self.attempt, tool: name, arguments: arguments, ticket: self.ticket)
                 if let failure = response.error { error = failure } else { result = response.result ?? .null }
+                artifacts += Self.artifacts(in: result)
             } else {
                 error = "the arguments are not a JSON object"
             }
@@ -48,7 +52,18 @@ struct ToolRound {
                 tool: name, milliseconds: Int((ContinuousClock.now - started) / .milliseconds(1)), resultBytes: content.utf8.count, error: error.map { String($0.prefix(200)) }
             ))
         }
-        return Outcome(messages: messages, records: records, resultBytes: bytes)
+        return Outcome(messages: messages, records: records, resultBytes: bytes, artifacts: artifacts)
+    }
+
+    /// The files of a tool's result that are safe to keep: a safe name, a known shape, base64
+    /// that decodes, within the per-file size the executor promised.
+    static func artifacts(in result: JSONValue) -> [JobArtifact] {
+        (result["artifacts"]?.arrayValue ?? []).prefix(JobArtifact.maximumCount).compactMap { item in
+            guard case .string(let name)? = item["name"], JobArtifact.isSafeName(name), case .string(let type)? = item["media_type"],
+                  type.utf8.count <= 100, case .string(let data)? = item["data"], data.utf8.count <= (JobArtifact.maximumTotalBytes / 3 + 1) * 4,
+                  Data(base64Encoded: data) != nil else { return nil }
+            return JobArtifact(name: name, mediaType: type, data: data)
+        }
     }
 
     /// What the model is given of a result: artifacts by name, type and size (the bytes stay

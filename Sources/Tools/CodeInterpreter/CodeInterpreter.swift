@@ -218,10 +218,7 @@ final class CodeInterpreter {
         return artifacts
     }
 
-    static func isSafeName(_ name: String) -> Bool {
-        !name.isEmpty && name.utf8.count <= 100 && name.utf8.first != UInt8(ascii: ".")
-            && name.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x41 && $0 <= 0x5A) || ($0 >= 0x61 && $0 <= 0x7A) || $0 == 0x2E || $0 == 0x5F || $0 == 0x2D }
-    }
+    static func isSafeName(_ name: String) -> Bool { JobArtifact.isSafeName(name) }
 
     static func mediaType(_ name: String) -> String {
         switch name.split(separator: ".").last?.lowercased() {

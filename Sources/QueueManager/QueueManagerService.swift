@@ -323,7 +323,7 @@ public struct QueueManagerService: Service {
             let models = self.settings.tunables.models
             let tokens = (models.model(job.model) ?? models.mostExpensive).cost(promptTokens: prompt, cachedTokens: cached, completionTokens: output)
             let cost = Microdollars(tokens.rawValue + Self.toolFees(completion.toolCalls, granted: job.tools, models).rawValue)
-            bounded.toolCalls = Array(completion.toolCalls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound))
+            bounded.toolCalls = Self.pricedToolCalls(completion.toolCalls, granted: job.tools, models)
             bounded.artifacts = Self.storableArtifacts(completion.artifacts)
             self.dispatcher.awaitingCommit(id)
             self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
@@ -377,6 +377,16 @@ public struct QueueManagerService: Service {
     /// One call of a tool, from the catalog (none listed: free).
     static func toolFee(_ tool: String, _ models: ModelCatalog) -> Microdollars {
         models.tools[tool]?.perCall ?? .zero
+    }
+
+    /// The calls as the job keeps them: at most as many as the loop allows, each with its fee
+    /// (0 for a call that did not run or names a tool not granted).
+    static func pricedToolCalls(_ calls: [ToolCallRecord], granted: [String], _ models: ModelCatalog) -> [ToolCallRecord] {
+        calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound).map { call in
+            var priced = call
+            priced.costMicros = granted.contains(call.tool) && call.error == nil ? Self.toolFee(call.tool, models).rawValue : 0
+            return priced
+        }
     }
 
     /// The fees of the tool calls an attempt reports: only calls that ran (no error: refused

@@ -51,6 +51,7 @@ struct ToolCallingTests {
             #expect(calls.count == 1)
             #expect(calls.first?["tool"] == "code_interpreter")
             #expect(calls.first?["error"] == .null, "\(calls)")
+            #expect(calls.first?["cost_micros"]?.integerValue == 30_000, "the call's own fee, from the catalog: \(calls)")
             // The code interpreter's fee (3 cents) is in the job's cost, beside the tokens.
             #expect((scored["cost_micros"]?.integerValue ?? 0) >= 30_000, "\(scored["cost_micros"] ?? .null)")
             let data = try #require(try await stack.api.get("/pipelines/leads/records/\(id)/")["data"])

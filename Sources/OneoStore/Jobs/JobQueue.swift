@@ -92,7 +92,7 @@ public struct JobQueue: Sendable {
                 "artifacts": .array(completion.artifacts.map { ["name": .string($0.name), "media_type": .string($0.mediaType), "data": .string($0.data)] }),
                 "tool_calls": .array(completion.toolCalls.map { call in
                     ["tool": .string(call.tool), "ms": .integer(Int64(call.milliseconds)), "result_bytes": .integer(Int64(call.resultBytes)),
-                     "error": call.error.map(JSONValue.string) ?? .null]
+                     "error": call.error.map(JSONValue.string) ?? .null, "cost_micros": .integer(call.costMicros ?? 0)]
                 }),
             ]
         })

@@ -131,18 +131,22 @@ public struct ToolCallRecord: Sendable, Equatable, Codable {
     public var resultBytes: Int
     /// Why the call failed (the model was told), or nil.
     public var error: String?
+    /// What the call cost, set by the queue manager from its catalog (never by the processor).
+    public var costMicros: Int64?
 
-    public init(tool: String, milliseconds: Int, resultBytes: Int, error: String?) {
+    public init(tool: String, milliseconds: Int, resultBytes: Int, error: String?, costMicros: Int64? = nil) {
         self.tool = tool
         self.milliseconds = milliseconds
         self.resultBytes = resultBytes
         self.error = error
+        self.costMicros = costMicros
     }
 
     enum CodingKeys: String, CodingKey {
         case tool, error
         case milliseconds = "ms"
         case resultBytes = "result_bytes"
+        case costMicros = "cost_micros"
     }
 }
 

@@ -15,8 +15,8 @@ final class SupervisedChild {
         case api
         case queueManager
         case processor(TenantID, slug: String)
-        /// A tool executor (`oneo-tool TOOL`), which speaks the tool protocol on fd 3.
-        case toolExecutor(String)
+        /// One of a tool's executors (`oneo-tool TOOL`), which speaks the tool protocol on fd 3.
+        case toolExecutor(String, slot: Int)
         /// PostgreSQL, Redis: a fixed command line.
         case fixed(ChildSpec)
     }
@@ -198,9 +198,9 @@ extension Supervisor {
         child.providerCall = nil
         child.lifecycle.spawned(at: .now)
         self.io.watchOutput(of: child.name, descriptor: running.output)
-        if case .toolExecutor(let tool) = child.launch, let channel = running.channel {
+        if case .toolExecutor(let tool, let slot) = child.launch, let channel = running.channel {
             // Its socket is the router's: tool requests and answers, no bootstrap, no heartbeats.
-            self.tools.executorStarted(tool: tool, descriptor: dup(channel.descriptor), pid: running.pid)
+            self.tools.executorStarted(tool: tool, slot: slot, descriptor: dup(channel.descriptor), pid: running.pid)
             child.lifecycle.ready()
         } else if let channel = running.channel {
             let worker = "\(self.hostName):\(running.pid)"
@@ -237,7 +237,7 @@ extension Supervisor {
             self.signal(child, SIGTERM, killAfter: self.configuration.killGrace)
         }
         let status = await self.table.waitForExit(running.pid)
-        if case .toolExecutor(let tool) = child.launch { self.tools.executorStopped(tool: tool) }
+        if case .toolExecutor(let tool, let slot) = child.launch { self.tools.executorStopped(tool: tool, slot: slot) }
         child.state.exited()
         child.channel = nil
         // The next queue manager releases what this one held; a processor's attempts are
@@ -279,7 +279,7 @@ extension Supervisor {
             return withRedis
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
-        case .toolExecutor(let tool):
+        case .toolExecutor(let tool, _):
             let account = ProcessAccount.forToolExecutor(uidBase: self.configuration.processorUIDBase)
             let policy = SandboxPaths.policy(tool: tool, executable: self.executable)
             // Its jails' processes run as the executor's own (unprivileged) identity.

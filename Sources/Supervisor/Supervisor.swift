@@ -141,7 +141,9 @@ public actor Supervisor {
                 self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
                 for tool in SandboxPaths.startableTools(executable: self.executable) {
-                    self.supervise(self.addChild(name: "tool:\(tool)", role: .tool, launch: .toolExecutor(tool)))
+                    for slot in 1...self.configuration.tunables.tools.executors {
+                        self.supervise(self.addChild(name: "tool:\(tool):\(slot)", role: .tool, launch: .toolExecutor(tool, slot: slot)))
+                    }
                 }
                 group.addTask { await self.watchTenants() }
                 group.addTask { await self.watchChildren() }

@@ -158,7 +158,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let children = try await stack.status().compactMap(\.pid)
-            #expect(children.count == 4, "the API, the queue manager, acme's processor and the code interpreter's executor")
+            #expect(children.count == 5, "the API, the queue manager, acme's processor and the code interpreter's two executors")
             stack.serve.signal(SIGKILL)
             try await waitUntil("every child of the killed supervisor to be gone", timeout: .seconds(2), interval: .milliseconds(20)) {
                 children.allSatisfy(Self.isGone)
@@ -322,7 +322,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("the job to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let pids = try await stack.status().compactMap(\.pid) + [stack.serve.pid]
-            #expect(pids.count == 5, "serve, the API, the queue manager, acme's processor, the code interpreter's executor")
+            #expect(pids.count == 6, "serve, the API, the queue manager, acme's processor, the code interpreter's two executors")
             for pid in pids {
                 for file in ["cmdline", "environ"] {
                     let contents = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/\(file)"), "/proc/\(pid)/\(file)")
@@ -330,7 +330,7 @@ struct ProcessSupervisionTests {
                 }
             }
             var uids: [String: String] = [:]
-            for name in ["processor:acme", "api", "qmgr", "tool:code_interpreter"] {
+            for name in ["processor:acme", "api", "qmgr", "tool:code_interpreter:1"] {
                 let pid = try #require(try await stack.child(name)?.pid)
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 uids[name] = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }?.split(separator: "\t").dropFirst().first.map(String.init)
@@ -344,7 +344,7 @@ struct ProcessSupervisionTests {
             // Hardening: every child in a session of its own, unable to gain privileges by exec,
             // holding no descriptor of the supervisor's (its epoll instances above all); the
             // supervisor and the API not dumpable.
-            for name in ["processor:acme", "api", "qmgr", "tool:code_interpreter"] {
+            for name in ["processor:acme", "api", "qmgr", "tool:code_interpreter:1"] {
                 let pid = try #require(try await stack.child(name)?.pid)
                 let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
                 #expect(status.contains("NoNewPrivs:\t1"), "\(name) can gain privileges by exec")

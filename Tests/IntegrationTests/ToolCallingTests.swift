@@ -20,8 +20,10 @@ struct ToolCallingTests {
     )
     func codeInterpreter() async throws {
         try await TestStack.with { stack in
-            try await waitUntil("the code interpreter's executor to run") {
-                try await stack.child("tool:code_interpreter")?.state == .running
+            try await waitUntil("the code interpreter's executors to run") {
+                let first = try await stack.child("tool:code_interpreter:1")?.state
+                let second = try await stack.child("tool:code_interpreter:2")?.state
+                return first == .running && second == .running
             }
             #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
             #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)

@@ -72,6 +72,12 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         public var fieldLimitCents = 1_000
     }
 
+    public struct Tools: Sendable, Codable, Equatable {
+        /// Executor processes per tool: calls of different tenants run side by side up to this
+        /// many, each executor keeping its own warm pool.
+        public var executors = 2
+    }
+
     public struct Supervision: Sendable, Codable, Equatable {
         public var heartbeatIntervalMilliseconds = 1_000
         /// A child silent this long is terminated and restarted.
@@ -105,6 +111,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
     public var frames = Frames()
     public var maintenance = Maintenance()
     public var budgets = Budgets()
+    public var tools = Tools()
     /// What each model costs and which parameters it takes: the shipped catalog with the
     /// operator's `--models` file on top.
     public var models = ModelCatalog.builtIn
@@ -144,6 +151,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
         case maintenanceCleanupAfterDays = "maintenance.cleanup_after_days"
         case maintenanceRetryFailedTimes = "maintenance.retry_failed_times"
         case budgetsFieldLimitCents = "budgets.field_limit_cents"
+        case toolsExecutors = "tools.executors"
 
         public var range: ClosedRange<Int> {
             switch self {
@@ -163,6 +171,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .maintenanceCleanupAfterDays: 0...36_500
             case .maintenanceRetryFailedTimes: 0...100
             case .budgetsFieldLimitCents: 0...100_000_000
+            case .toolsExecutors: 1...16
             case .processorsConcurrency: 1...1_024
             case .processorsIdleTimeoutMilliseconds: 100...86_400_000
             case .processorsDrainTimeoutMilliseconds: 0...3_600_000
@@ -199,6 +208,7 @@ public struct EngineTunables: Sendable, Codable, Equatable {
             case .maintenanceCleanupAfterDays: \.maintenance.cleanupAfterDays
             case .maintenanceRetryFailedTimes: \.maintenance.retryFailedTimes
             case .budgetsFieldLimitCents: \.budgets.fieldLimitCents
+            case .toolsExecutors: \.tools.executors
             case .processorsConcurrency: \.processors.concurrency
             case .processorsIdleTimeoutMilliseconds: \.processors.idleTimeoutMilliseconds
             case .processorsDrainTimeoutMilliseconds: \.processors.drainTimeoutMilliseconds

@@ -21,8 +21,23 @@ package final class ToolRouter: Sendable {
     package let key: [UInt8]
     private let logger: Logger
     private let callsPerMinute: Int
-    /// Each tool's executor connection, with a lock held for the length of one call.
-    private let executors = Mutex<[String: Executor]>([:])
+    /// Each tool's executors: those idle, and the calls waiting for one, first come first served
+    /// (each tenant has at most one call waiting: its connection carries one at a time, so
+    /// first come is also fair between tenants).
+    private let pools = Mutex<[String: Pool]>([:])
+    /// How long a call waits for an idle executor before it is answered "busy".
+    private let longestWait: Duration
+
+    struct Pool {
+        var members: [Int: Executor] = [:]
+        var idle: [Executor] = []
+        var waiting: [Waiter] = []
+    }
+
+    final class Waiter: Sendable {
+        let ready = DispatchSemaphore(value: 0)
+        let handed = Mutex<Executor?>(nil)
+    }
     /// Calls each tenant made in the current minute.
     private let windows = Mutex<[TenantID: (start: ContinuousClock.Instant, calls: Int)]>([:])
     /// Each processor's current connection: a new one shuts the one before down.
@@ -32,36 +47,91 @@ package final class ToolRouter: Sendable {
         let socket: FrameSocket
         /// Killed when its connection fails, so that the supervisor starts a fresh one.
         let pid: pid_t
-        let lock = NSLock()
+        let slot: Int
 
-        init(socket: FrameSocket, pid: pid_t) {
+        init(socket: FrameSocket, pid: pid_t, slot: Int) {
             self.socket = socket
             self.pid = pid
+            self.slot = slot
         }
     }
 
-    package init(logger: Logger, callsPerMinute: Int = 120) {
+    package init(logger: Logger, callsPerMinute: Int = 120, longestWait: Duration = .seconds(30)) {
         self.key = ToolTicketSigner.freshKey()
         self.signer = ToolTicketSigner(key: self.key)
         self.logger = logger
         self.callsPerMinute = callsPerMinute
+        self.longestWait = longestWait
     }
 
-    /// A (re)started executor: it replaces the last one. `descriptor` is the router's own (a
-    /// duplicate of the child's channel); `pid` is killed if the connection fails.
-    package func executorStarted(tool: String, descriptor: Int32, pid: Int32) {
+    /// A (re)started executor in its slot of the tool's pool: it replaces the slot's last one.
+    /// `descriptor` is the router's own (a duplicate of the child's channel); `pid` is killed if
+    /// the connection fails.
+    package func executorStarted(tool: String, slot: Int = 1, descriptor: Int32, pid: Int32) {
         let socket = FrameSocket(descriptor: descriptor, acceptsDescriptors: false)
         // An executor answers within its policy's timeout; a silent one is not waited on forever.
         socket.setReceiveTimeout(seconds: 60)
         socket.setSendTimeout(seconds: 10)
-        self.executors.withLock { $0[tool] = Executor(socket: socket, pid: pid) }
+        let executor = Executor(socket: socket, pid: pid, slot: slot)
+        self.pools.withLock { pools in
+            var pool = pools[tool] ?? Pool()
+            if let old = pool.members.updateValue(executor, forKey: slot) { pool.idle.removeAll { $0 === old } }
+            pools[tool] = pool
+        }
+        self.release(executor, tool: tool)
     }
 
-    package func executorStopped(tool: String) {
-        self.executors.withLock { $0[tool] = nil }
+    package func executorStopped(tool: String, slot: Int = 1) {
+        self.pools.withLock { pools in
+            guard let old = pools[tool]?.members.removeValue(forKey: slot) else { return }
+            pools[tool]?.idle.removeAll { $0 === old }
+        }
     }
 
-    package var availableTools: Set<String> { Set(self.executors.withLock { $0.keys }) }
+    package var availableTools: Set<String> { Set(self.pools.withLock { $0.filter { !$0.value.members.isEmpty }.keys }) }
+
+    /// An idle executor of the tool, waiting (first come, first served) up to `longestWait`.
+    private func acquire(_ tool: String) -> Executor? {
+        let waiter = Waiter()
+        let immediate = self.pools.withLock { pools -> Executor?? in
+            guard var pool = pools[tool], !pool.members.isEmpty else { return .some(nil) }
+            if pool.waiting.isEmpty, !pool.idle.isEmpty {
+                let executor = pool.idle.removeFirst()
+                pools[tool] = pool
+                return .some(executor)
+            }
+            pool.waiting.append(waiter)
+            pools[tool] = pool
+            return nil
+        }
+        if let immediate { return immediate }
+        let seconds = Double(self.longestWait.components.seconds) + Double(self.longestWait.components.attoseconds) / 1e18
+        _ = waiter.ready.wait(timeout: .now() + seconds)
+        // Handed one, or gave up: either way no longer waiting.
+        return self.pools.withLock { pools in
+            pools[tool]?.waiting.removeAll { $0 === waiter }
+            return waiter.handed.withLock { handed in
+                defer { handed = nil }
+                return handed
+            }
+        }
+    }
+
+    /// An executor back in its pool: to the first call waiting, else idle. One that was
+    /// replaced or dropped meanwhile goes nowhere.
+    private func release(_ executor: Executor, tool: String) {
+        self.pools.withLock { pools in
+            guard var pool = pools[tool], pool.members[executor.slot] === executor else { return }
+            if !pool.waiting.isEmpty {
+                let waiter = pool.waiting.removeFirst()
+                waiter.handed.withLock { $0 = executor }
+                waiter.ready.signal()
+            } else {
+                pool.idle.append(executor)
+            }
+            pools[tool] = pool
+        }
+    }
 
     /// Serves one processor's connection until it closes or a newer one replaces it.
     package func attach(_ descriptor: Int32, tenant: TenantID, processor: String) {
@@ -120,16 +190,15 @@ package final class ToolRouter: Sendable {
         guard admitted else {
             return ToolResponse(id: id, error: "this tenant made \(self.callsPerMinute) tool calls in the last minute; try again later")
         }
-        guard let executor = self.executors.withLock({ $0[frame.tool] }) else {
+        guard self.pools.withLock({ !($0[frame.tool]?.members.isEmpty ?? true) }) else {
             return ToolResponse(id: id, error: "the \(frame.tool) executor is not running; the supervisor is restarting it")
         }
         let started = ContinuousClock.now
-        executor.lock.lock()
-        defer { executor.lock.unlock() }
-        // Replaced while we waited (a call before ours failed on it): not ours to use.
-        guard self.executors.withLock({ $0[frame.tool] === executor }) else {
-            return ToolResponse(id: id, error: "the \(frame.tool) executor failed; try again")
+        guard let executor = self.acquire(frame.tool) else {
+            return ToolResponse(id: id, error: "every \(frame.tool) executor stayed busy for \(self.longestWait); try again later")
         }
+        var healthy = true
+        defer { if healthy { self.release(executor, tool: frame.tool) } }
         // Our own id toward the executor: nothing a processor chose, never reused.
         let wire = String(UInt64.random(in: 0 ... .max), radix: 16) + "-" + String(UInt64.random(in: 0 ... .max), radix: 16)
         do throws(WireError) {
@@ -141,6 +210,7 @@ package final class ToolRouter: Sendable {
             }
             var answer = try executor.socket.receive(ToolResponse.self, limit: Frame.maximumSize)
             guard answer.id == wire else {
+                healthy = false
                 self.abandon(executor, tool: frame.tool, reason: "it answered another call")
                 return ToolResponse(id: id, error: "the \(frame.tool) executor failed; try again")
             }
@@ -151,6 +221,7 @@ package final class ToolRouter: Sendable {
             ])
             return answer
         } catch {
+            healthy = false
             self.abandon(executor, tool: frame.tool, reason: "\(error)")
             return ToolResponse(id: id, error: "the \(frame.tool) executor failed; try again")
         }
@@ -161,7 +232,9 @@ package final class ToolRouter: Sendable {
     /// late answer can reach a later call.
     private func abandon(_ executor: Executor, tool: String, reason: String) {
         self.logger.error("the executor connection failed; killing it for a restart", metadata: ["tool": "\(tool)", "error": "\(reason)"])
-        self.executors.withLock { if $0[tool] === executor { $0[tool] = nil } }
+        self.pools.withLock { pools in
+            if pools[tool]?.members[executor.slot] === executor { pools[tool]?.members[executor.slot] = nil }
+        }
         kill(executor.pid, SIGKILL)
     }
 }

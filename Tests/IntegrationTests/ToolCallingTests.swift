@@ -47,6 +47,12 @@ struct ToolCallingTests {
                 jobs = try await stack.api.get("/ai-jobs/?record_id=\(id)")["results"]?.arrayValue ?? []
                 return jobs.count == 2 && jobs.allSatisfy { ["completed", "failed"].contains($0["status"]?.stringValue ?? "") }
             }
+            // The estimate of a tool field bounds the whole loop: every round at its largest and
+            // every tool call's fee (8 rounds × 4 calls × 3 cents), far above one plain call.
+            let estimate = try await stack.api.post("/pipelines/leads/fields/score/generate/", ["records": "all"])
+            #expect((estimate["worst_case_cost_micros"]?.integerValue ?? 0) >= 32 * 30_000, "\(estimate.body)")
+            let plainEstimate = try await stack.api.post("/pipelines/leads/fields/plain/generate/", ["records": "all"])
+            #expect((plainEstimate["worst_case_cost_micros"]?.integerValue ?? .max) < 30_000, "\(plainEstimate.body)")
             let scored = try #require(jobs.first { $0["field_name"] == "score" })
             #expect(scored["status"] == "completed", "\(scored)")
             let calls = try #require(scored["tool_calls"]?.arrayValue)

@@ -135,12 +135,14 @@ public struct BulkGeneration: Sendable {
         let system = PromptFence.systemMessage(config.systemMessage)
         let schemaBytes = config.responseSchema.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
         let (pipelineName, tenantName, user) = (pipeline.name, requester.tenantName, requester.user)
+        let (tools, models) = (config.enableTools ? config.allowedTools : [], self.models)
         let worstCase = try await NIOThreadPool.singleton.runIfActive { [records] () -> Int64 in
             var total: Int64 = 0
             for record in records {
                 let metadata = PromptRenderer.Metadata(recordID: record.id, pipelineName: pipelineName, tenantName: tenantName, currentUser: user)
                 let prompt = renderer.render(template, data: record.data.objectValue ?? [:], metadata: metadata).prompt
-                total += CallBound(system: system, prompt: prompt, schemaBytes: schemaBytes, outputLimit: config.maxTokens).cost(at: price).rawValue
+                let first = CallBound(system: system, prompt: prompt, schemaBytes: schemaBytes, outputLimit: config.maxTokens)
+                total += CallBound.jobWorstCase(first: first, tools: tools, mayRepair: config.outputType != .text, models: models, price: price).rawValue
             }
             return total
         }

@@ -72,7 +72,7 @@ struct PreviewRoutes {
             let schemaBytes = config.responseSchema.map { (try? JSONEncoder().encode($0).count) ?? 0 } ?? 0
             let bound = CallBound(system: system, prompt: rendered.prompt, schemaBytes: schemaBytes, outputLimit: config.maxTokens)
             let framing = 2 * CallBound.tokensPerMessage + CallBound.tokensPerRequest
-            let worstCase = bound.cost(at: priced)
+            let worstCase = CallBound.jobWorstCase(first: bound, tools: config.enableTools ? config.allowedTools : [], mayRepair: config.outputType != .text, models: self.models, price: priced)
             return PreviewResponse(
                 prompt: rendered.prompt,
                 system_message: system,

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A strict upper bound of what one provider call can cost, from what is sent: the budget
 /// reservation and the API's worst-case estimates use this one bound. A token is at least one
 /// byte of the text it encodes, so the UTF-8 bytes of every message (and of the reply format's
@@ -41,5 +43,36 @@ public struct CallBound: Sendable, Hashable, Codable {
     /// assumed), every output token at the output price.
     public func cost(at price: ModelCatalog.Model) -> Microdollars {
         price.cost(promptTokens: self.inputTokens, cachedTokens: 0, completionTokens: self.outputTokens)
+    }
+}
+
+extension CallBound {
+    /// The worst case of one job of a field, priced: its call, and the one repair a typed output
+    /// may need (`mayRepair`); with tools, every call the loop may make at its largest (all
+    /// earlier turns and every result in it) and the fee of every tool call it may make. The
+    /// preview and bulk generation's estimates.
+    public static func jobWorstCase(first: CallBound, tools: [String], mayRepair: Bool, models: ModelCatalog, price: ModelCatalog.Model) -> Microdollars {
+        let usable = tools.filter { ToolCatalog.available.contains($0) }
+        guard !usable.isEmpty else {
+            // The repair carries the answer (cut to 4 KiB) and the correction besides the prompt.
+            let repair = CallBound(inputTokens: first.inputTokens + 4_096 + 300 + 2 * CallBound.tokensPerMessage, outputTokens: first.outputTokens)
+            return Microdollars(first.cost(at: price).rawValue + (mayRepair ? repair.cost(at: price).rawValue : 0))
+        }
+        let schema = (try? JSONEncoder().encode(ToolCatalog.definitions(usable)).count) ?? 0
+        let rounds = ToolLoop.maximumRounds
+        let messages = rounds * (1 + ToolLoop.maximumCallsPerRound)
+        // Each round adds the model's turn (at most its output limit), and results until their
+        // total passes the cap (the round that passes it adds at most one more cap's worth);
+        // each message its role, call id and framing.
+        let largest = CallBound(
+            inputTokens: min(
+                first.inputTokens + schema + rounds * first.outputTokens + 2 * ToolLoop.totalResultBytes + messages * (CallBound.tokensPerMessage + 160),
+                CallBound.maximumTokens
+            ),
+            outputTokens: first.outputTokens
+        )
+        let calls = Int64(ToolLoop.maximumProviderCalls)
+        let fee = usable.compactMap { models.tools[$0]?.perCall?.rawValue }.max() ?? 0
+        return Microdollars(calls * largest.cost(at: price).rawValue + Int64(rounds * ToolLoop.maximumCallsPerRound) * fee)
     }
 }

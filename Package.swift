@@ -141,7 +141,7 @@ let package = Package(
         .target(
             name: "Supervisor",
             dependencies: [
-                "OneoSandbox",
+                "OneoSandbox", "CSandbox",
                 "OneoWire", "OneoStore", "OneoCore", "OneoRedis",
                 "CProcess",
                 .product(name: "PostgresNIO", package: "postgres-nio"),

@@ -325,8 +325,10 @@ public struct QueueManagerService: Service {
             let cost = Microdollars(tokens.rawValue + Self.toolFees(completion.toolCalls, granted: job.tools, models).rawValue)
             bounded.toolCalls = Self.pricedToolCalls(completion.toolCalls, granted: job.tools, models)
             bounded.artifacts = Self.storableArtifacts(completion.artifacts)
+            // The batch's byte cap counts what the commit carries besides value and audit.
+            let carried = bytes + bounded.artifacts.reduce(0) { $0 + $1.data.utf8.count } + bounded.toolCalls.count * 300
             self.dispatcher.awaitingCommit(id)
-            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: bytes) {
+            self.committer.submit(JobQueue.Finished(attempt: job.attemptReference, job: job, completion: bounded, cost: cost), bytes: carried) {
                 if self.dispatcher.committed(id) { self.wake.yield(false) }
             }
         case .failed(let failure):
@@ -382,9 +384,14 @@ public struct QueueManagerService: Service {
     /// The calls as the job keeps them: at most as many as the loop allows, each with its fee
     /// (0 for a call that did not run or names a tool not granted).
     static func pricedToolCalls(_ calls: [ToolCallRecord], granted: [String], _ models: ModelCatalog) -> [ToolCallRecord] {
-        calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound).map { call in
-            var priced = call
-            priced.costMicros = granted.contains(call.tool) && call.error == nil ? Self.toolFee(call.tool, models).rawValue : 0
+        calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound * 2).map { call in
+            // The name and error came from the model and the processor: a known tool's name or
+            // `unknown`, the error as plain bounded text, nothing the commit could choke on.
+            var priced = ToolCallRecord(
+                tool: ToolCatalog.names.contains(call.tool) ? call.tool : "unknown", milliseconds: min(max(0, call.milliseconds), 86_400_000),
+                resultBytes: min(max(0, call.resultBytes), 1 << 30), error: call.error.map { PlainText.bounded($0, 200) }
+            )
+            priced.costMicros = granted.contains(priced.tool) && priced.error == nil ? Self.toolFee(priced.tool, models).rawValue : 0
             return priced
         }
     }
@@ -393,7 +400,8 @@ public struct QueueManagerService: Service {
     /// ones cost nothing), only tools the attempt was granted, at most as many as the loop
     /// allows (the processor names the calls, we price them).
     static func toolFees(_ calls: [ToolCallRecord], granted: [String], _ models: ModelCatalog) -> Microdollars {
-        let priced = calls.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound).filter { granted.contains($0.tool) && $0.error == nil }
+        // Calls that ran first, then the loop's bound: refused calls cannot crowd real ones out.
+        let priced = calls.filter { granted.contains($0.tool) && $0.error == nil }.prefix(ToolLoop.maximumRounds * ToolLoop.maximumCallsPerRound)
         return Microdollars(priced.reduce(Int64(0)) { $0 + Self.toolFee($1.tool, models).rawValue })
     }
 
@@ -487,7 +495,8 @@ public struct QueueManagerService: Service {
                   artifact.mediaType.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2F || $0 == 0x2B || $0 == 0x2E || $0 == 0x2D }),
                   let bytes = Data(base64Encoded: artifact.data), total + bytes.count <= JobArtifact.maximumTotalBytes else { continue }
             total += bytes.count
-            kept.append(artifact)
+            // Encoded again by us: what PostgreSQL decodes is base64 of one canonical form.
+            kept.append(JobArtifact(name: artifact.name, mediaType: artifact.mediaType, data: bytes.base64EncodedString()))
         }
         return kept
     }

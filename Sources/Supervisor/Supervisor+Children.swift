@@ -200,8 +200,18 @@ extension Supervisor {
         self.io.watchOutput(of: child.name, descriptor: running.output)
         if case .toolExecutor(let tool, let slot) = child.launch, let channel = running.channel {
             // Its socket is the router's: tool requests and answers, no bootstrap, no heartbeats.
-            self.tools.executorStarted(tool: tool, slot: slot, descriptor: dup(channel.descriptor), pid: running.pid)
+            let descriptor = fcntl(channel.descriptor, F_DUPFD_CLOEXEC, 3)
+            if descriptor >= 0 {
+                self.tools.executorStarted(tool: tool, slot: slot, descriptor: descriptor, pid: running.pid)
+            } else {
+                self.logger.error("cannot duplicate an executor's socket; it goes unused until it restarts", metadata: ["child": "\(child.name)", "errno": "\(errno)"])
+            }
             child.lifecycle.ready()
+            // Processors that came up while no executor ran get their tool connection now.
+            for processor in self.children.values where processor.role == .processor && processor.lifecycle.state == .running
+                && !self.tools.isConnected(processor.name) {
+                self.connectToTools(processor)
+            }
         } else if let channel = running.channel {
             let worker = "\(self.hostName):\(running.pid)"
             child.worker = worker

@@ -46,6 +46,7 @@ struct JobRoutes {
                 headers: [
                     .contentType: Self.servedType(type), .contentDisposition: "attachment; filename=\"\(name)\"",
                     HTTPField.Name("X-Content-Type-Options")!: "nosniff", .contentSecurityPolicy: "default-src 'none'; sandbox",
+                    .cacheControl: "private, no-store",
                 ],
                 body: .init(byteBuffer: bytes)
             )

@@ -155,6 +155,10 @@ extension SandboxPolicy {
             // The jail's root is staged over /tmp in its own mount namespace: a source under it
             // would be hidden by the time it is bound.
             guard words[3] != "/tmp", !words[3].hasPrefix("/tmp/") else { throw fail("a bind source may not lie under /tmp") }
+            // The only devices a jail gets: ones that hold nothing and reach nothing.
+            if kind == .device, !["/dev/null", "/dev/zero", "/dev/urandom"].contains(words[3]) {
+                throw fail("a device mount may only be /dev/null, /dev/zero or /dev/urandom")
+            }
             return Mount(kind: kind, target: target, source: words[3], options: nil, why: why)
         case .symlink:
             guard words.count == 4 else { throw fail("a symlink takes its text") }

@@ -60,19 +60,21 @@ extension CallBound {
         }
         let schema = (try? JSONEncoder().encode(ToolCatalog.definitions(usable)).count) ?? 0
         let rounds = ToolLoop.maximumRounds
-        let messages = rounds * (1 + ToolLoop.maximumCallsPerRound)
-        // Each round adds the model's turn (at most its output limit), and results until their
-        // total passes the cap (the round that passes it adds at most one more cap's worth);
-        // each message its role, call id and framing.
+        let perRound = ToolLoop.maximumCallsPerRound
+        let messages = rounds * (1 + perRound)
+        // Each round sends back the model's turn: at most `perRound` calls, each with 16 KiB of
+        // arguments, an id and a name (the processor cuts the rest). Results go in until their
+        // total passes the cap; the round that passes it adds at most `perRound` results, each
+        // at most three times its cut (the fence writes `<` and line breaks as 3-byte marks).
+        let turns = rounds * perRound * (16 << 10 + 256)
+        let results = ToolLoop.totalResultBytes + perRound * (3 * ToolLoop.resultBytes + 64)
         let largest = CallBound(
-            inputTokens: min(
-                first.inputTokens + schema + rounds * first.outputTokens + 2 * ToolLoop.totalResultBytes + messages * (CallBound.tokensPerMessage + 160),
-                CallBound.maximumTokens
-            ),
+            inputTokens: min(first.inputTokens + schema + turns + results + messages * (CallBound.tokensPerMessage + 160), CallBound.maximumTokens),
             outputTokens: first.outputTokens
         )
         let calls = Int64(ToolLoop.maximumProviderCalls)
+        // Every reservation of the loop holds the fees its reply's calls may cost.
         let fee = usable.compactMap { models.tools[$0]?.perCall?.rawValue }.max() ?? 0
-        return Microdollars(calls * largest.cost(at: price).rawValue + Int64(rounds * ToolLoop.maximumCallsPerRound) * fee)
+        return Microdollars(calls * largest.cost(at: price).rawValue + calls * Int64(perRound) * fee)
     }
 }

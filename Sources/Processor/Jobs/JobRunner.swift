@@ -141,7 +141,10 @@ public struct JobRunner: Sendable {
         var called: ProviderStep.Outcome
         while true {
             if var refused = await self.reserve(order, current, call: callNumber, logger: logger) {
-                if callNumber > 1 { refused.usage = earlier }
+                if callNumber > 1 {
+                    refused.usage = earlier
+                    refused.toolCalls = toolRecords
+                }
                 return .failed(refused)
             }
             callNumber += 1

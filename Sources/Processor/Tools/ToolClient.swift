@@ -37,7 +37,11 @@ public actor ToolClient {
         }
         self.nextID += 1
         let id = "\(self.nextID)"
-        guard let socket = self.socket else { return ToolResponse(id: id, error: "tools are not available right now") }
+        guard let socket = self.socket else {
+            // Asked again with every call while there is none (the supervisor throttles).
+            self.lost()
+            return ToolResponse(id: id, error: "tools are not available right now")
+        }
         let frame = ToolCallFrame(id: id, job: job, attempt: attempt, tool: tool, arguments: arguments, ticket: ticket)
         do {
             return try await NIOThreadPool.singleton.runIfActive { () throws -> ToolResponse in

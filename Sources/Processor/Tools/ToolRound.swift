@@ -19,9 +19,20 @@ struct ToolRound {
         let artifacts: [JobArtifact]
     }
 
-    func run(_ calls: [ChatCompletionsClient.Request.ToolCall]) async -> Outcome {
+    /// The most bytes of a call's arguments that are run (and sent back with the model's turn).
+    static let argumentBytes = 16 << 10
+
+    func run(_ asked: [ChatCompletionsClient.Request.ToolCall]) async -> Outcome {
+        // The turn sent back holds the calls that are answered: at most the round's bound, each
+        // with its arguments bounded, so the conversation (and its reservation) stays bounded.
+        let calls = asked.prefix(ToolLoop.maximumCallsPerRound).map { call in
+            call.function.arguments.utf8.count <= Self.argumentBytes ? call
+                : ChatCompletionsClient.Request.ToolCall(id: String(call.id.prefix(128)), function: .init(name: String(call.function.name.prefix(64)), arguments: "{}"))
+        }
         var messages: [ChatCompletionsClient.Request.Message] = [.init(role: "assistant", content: nil, tool_calls: calls)]
-        var records: [ToolCallRecord] = []
+        var records: [ToolCallRecord] = asked.dropFirst(ToolLoop.maximumCallsPerRound).map { call in
+            ToolCallRecord(tool: String(call.function.name.prefix(64)), milliseconds: 0, resultBytes: 0, error: "past \(ToolLoop.maximumCallsPerRound) calls in one answer; not run")
+        }
         var artifacts: [JobArtifact] = []
         var bytes = 0
         for (index, call) in calls.enumerated() {
@@ -29,8 +40,8 @@ struct ToolRound {
             let name = String(call.function.name.prefix(64))
             var error: String?
             var result: JSONValue = .null
-            if index >= ToolLoop.maximumCallsPerRound {
-                error = "at most \(ToolLoop.maximumCallsPerRound) tool calls per answer; this one was not run"
+            if asked[index].function.arguments.utf8.count > Self.argumentBytes {
+                error = "the arguments are over \(Self.argumentBytes) bytes; not run"
             } else if !self.ticket.tools.contains(name) {
                 error = "the tool \(name) is not available to this field"
             } else if let arguments = try? JSONValue.parse(Array(call.function.arguments.utf8)), arguments.objectValue != nil {

@@ -2,6 +2,7 @@ import Foundation
 package import Logging
 package import OneoCore
 package import OneoWire
+import CSandbox
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -45,14 +46,19 @@ package final class ToolRouter: Sendable {
 
     final class Executor: Sendable {
         let socket: FrameSocket
-        /// Killed when its connection fails, so that the supervisor starts a fresh one.
-        let pid: pid_t
+        /// Killed through it when its connection fails, so that the supervisor starts a fresh
+        /// one: a pidfd names this process and never one that reuses its pid.
+        let pidfd: Int32
         let slot: Int
 
-        init(socket: FrameSocket, pid: pid_t, slot: Int) {
+        init(socket: FrameSocket, pidfd: Int32, slot: Int) {
             self.socket = socket
-            self.pid = pid
+            self.pidfd = pidfd
             self.slot = slot
+        }
+
+        deinit {
+            if self.pidfd >= 0 { close(self.pidfd) }
         }
     }
 
@@ -72,7 +78,7 @@ package final class ToolRouter: Sendable {
         // An executor answers within its policy's timeout; a silent one is not waited on forever.
         socket.setReceiveTimeout(seconds: 60)
         socket.setSendTimeout(seconds: 10)
-        let executor = Executor(socket: socket, pid: pid, slot: slot)
+        let executor = Executor(socket: socket, pidfd: oneo_pidfd_open(pid), slot: slot)
         self.pools.withLock { pools in
             var pool = pools[tool] ?? Pool()
             if let old = pool.members.updateValue(executor, forKey: slot) { pool.idle.removeAll { $0 === old } }
@@ -86,6 +92,11 @@ package final class ToolRouter: Sendable {
             guard let old = pools[tool]?.members.removeValue(forKey: slot) else { return }
             pools[tool]?.idle.removeAll { $0 === old }
         }
+    }
+
+    /// Whether a processor has a live tool connection.
+    package func isConnected(_ processor: String) -> Bool {
+        self.connections.withLock { $0[processor] != nil }
     }
 
     package var availableTools: Set<String> { Set(self.pools.withLock { $0.filter { !$0.value.members.isEmpty }.keys }) }
@@ -235,6 +246,6 @@ package final class ToolRouter: Sendable {
         self.pools.withLock { pools in
             if pools[tool]?.members[executor.slot] === executor { pools[tool]?.members[executor.slot] = nil }
         }
-        kill(executor.pid, SIGKILL)
+        if executor.pidfd >= 0 { _ = oneo_pidfd_kill(executor.pidfd) }
     }
 }

@@ -218,12 +218,8 @@ extension TenantCommand {
         }
     }
 
-    struct SetAlwaysOn: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "set-always-on",
-            abstract: "Keep the tenant's processor running even without work (on), or start it on demand (off, the default)."
-        )
-
+    /// A tenant's on/off setting: its slug, `on` or `off`, and the instance.
+    struct TenantSwitch: ParsableArguments {
         @OptionGroup var instance: InstanceOptions
         @Argument(help: "The tenant's slug.") var slug: String
         @Argument(help: "on or off.") var mode: String
@@ -232,10 +228,27 @@ extension TenantCommand {
             guard ["on", "off"].contains(self.mode) else { throw ValidationError("say on or off") }
         }
 
+        var on: Bool { self.mode == "on" }
+
+        func apply(_ setting: TenantRegistry.Setting, name: String, whenOn: String, whenOff: String) async throws {
+            let describe = "\(name) \(self.mode); " + (self.on ? whenOn : whenOff)
+            try await applySetting(setting, tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
+        }
+    }
+
+    struct SetAlwaysOn: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "set-always-on",
+            abstract: "Keep the tenant's processor running even without work (on), or start it on demand (off, the default)."
+        )
+
+        @OptionGroup var target: TenantSwitch
+
         func run() async throws {
-            let on = self.mode == "on"
-            let describe = "always-on \(self.mode)" + (on ? "; a running serve starts its processor within seconds" : "; its processor now stops when idle")
-            try await applySetting(.alwaysOn(on), tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
+            try await self.target.apply(
+                .alwaysOn(self.target.on), name: "always-on",
+                whenOn: "a running serve starts its processor within seconds", whenOff: "its processor now stops when idle"
+            )
         }
     }
 
@@ -245,18 +258,13 @@ extension TenantCommand {
             abstract: "Let the tenant's fields call tools (on, the default) or not at all (off), from each job's next claim."
         )
 
-        @OptionGroup var instance: InstanceOptions
-        @Argument(help: "The tenant's slug.") var slug: String
-        @Argument(help: "on or off.") var mode: String
-
-        func validate() throws {
-            guard ["on", "off"].contains(self.mode) else { throw ValidationError("say on or off") }
-        }
+        @OptionGroup var target: TenantSwitch
 
         func run() async throws {
-            let on = self.mode == "on"
-            let describe = "tools \(self.mode)" + (on ? "; fields with enable_tools may call their allowed_tools" : "; no job of this tenant is granted a tool from its next claim")
-            try await applySetting(.tools(on), tenant: self.slug, instance: self.instance, describe: describe, restartsProcessor: false)
+            try await self.target.apply(
+                .tools(self.target.on), name: "tools",
+                whenOn: "fields with enable_tools may call their allowed_tools", whenOff: "no job of this tenant is granted a tool from its next claim"
+            )
         }
     }
 }

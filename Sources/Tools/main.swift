@@ -35,15 +35,13 @@ func main() -> Int32 {
         Log.line("--policy FILE is required (and every option takes a value)")
         return 2
     }
-    guard SandboxDirectory.isTrusted(policyPath) else {
-        Log.line("refusing to run: \(policyPath) is not owned by root or by us, or others may write it")
-        return 78
-    }
     let policy: SandboxPolicy
     do {
-        let data = try Data(contentsOf: URL(fileURLWithPath: policyPath))
-        guard data.count <= 256 * 1024 else { throw PolicyError(line: 0, message: "the file is over 256 KiB") }
-        policy = try SandboxPolicy(parsing: String(decoding: data, as: UTF8.self))
+        let bytes = try SandboxDirectory.readPolicy(policyPath)
+        policy = try SandboxPolicy(parsing: String(decoding: bytes, as: UTF8.self))
+    } catch let error as SandboxDirectory.UntrustedPolicy {
+        Log.line("refusing to run: \(error)")
+        return 78
     } catch {
         Log.line("refusing to run: the policy \(policyPath) cannot be used: \(error)")
         return 78

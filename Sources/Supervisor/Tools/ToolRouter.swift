@@ -43,6 +43,9 @@ package final class ToolRouter: Sendable {
     private let windows = Mutex<[TenantID: (start: ContinuousClock.Instant, calls: Int)]>([:])
     /// Each processor's current connection: a new one shuts the one before down.
     private let connections = Mutex<[String: FrameSocket]>([:])
+    /// Tenants with a call running or waiting: one at a time per tenant, whatever its
+    /// connections (a processor that reconnects cannot stack calls ahead of other tenants).
+    private let busyTenants = Mutex<Set<TenantID>>([])
 
     final class Executor: Sendable {
         let socket: FrameSocket
@@ -201,6 +204,10 @@ package final class ToolRouter: Sendable {
         guard admitted else {
             return ToolResponse(id: id, error: "this tenant made \(self.callsPerMinute) tool calls in the last minute; try again later")
         }
+        guard self.busyTenants.withLock({ $0.insert(tenant).inserted }) else {
+            return ToolResponse(id: id, error: "this tenant already has a tool call running; one at a time")
+        }
+        defer { _ = self.busyTenants.withLock { $0.remove(tenant) } }
         guard self.pools.withLock({ !($0[frame.tool]?.members.isEmpty ?? true) }) else {
             return ToolResponse(id: id, error: "the \(frame.tool) executor is not running; the supervisor is restarting it")
         }

@@ -262,7 +262,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SandboxTests",
-            dependencies: ["OneoSandbox", "OneoWire", "OneoTesting", "CProcess", "CSandbox"],
+            dependencies: ["OneoSandbox", "OneoWire", "OneoTesting", "CProcess", "CSandbox", "Supervisor", "OneoCore", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

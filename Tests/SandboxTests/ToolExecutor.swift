@@ -28,7 +28,9 @@ final class ToolExecutor {
 
     static let skipReason: Comment = "the jail needs user namespaces (root, or kernel.unprivileged_userns_clone=1 and user.max_user_namespaces > 0); this machine has none"
 
-    init(tool: String = "code_interpreter", policy: String? = nil, timeoutMilliseconds: Int = 2_000, pool: Int = 1) throws {
+    /// `sandboxUID`: the jails' host uid; suites that run at once use different ones, so that
+    /// one's count of leftover processes never sees the other's jails.
+    init(tool: String = "code_interpreter", policy: String? = nil, timeoutMilliseconds: Int = 2_000, pool: Int = 1, sandboxUID: Int = ToolExecutor.sandboxUID) throws {
         var pair: [Int32] = [-1, -1]
         guard oneo_socketpair(&pair) == 0 else { throw POSIXError(.EIO) }
         let directory = try TestServices.temporaryDirectory("oneo-tool")
@@ -37,7 +39,7 @@ final class ToolExecutor {
         defer { close(log) }
         let arguments = [
             TestServices.executable("oneo-tool"), tool, "--policy", policy ?? SandboxFiles.policyURL(tool).path,
-            "--sandbox-uid", "\(Self.sandboxUID)", "--sandbox-gid", "\(Self.sandboxUID)",
+            "--sandbox-uid", "\(sandboxUID)", "--sandbox-gid", "\(sandboxUID)",
             "--timeout-ms", "\(timeoutMilliseconds)", "--pool", "\(pool)",
         ]
         var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]

@@ -1,0 +1,89 @@
+import CProcess
+import Foundation
+import Glibc
+import Logging
+import OneoCore
+import OneoTesting
+import OneoWire
+import Supervisor
+import Testing
+
+/// The supervisor's router with real executors behind it: tickets, one call at a time per
+/// tenant, the bounded wait for a busy executor, and a dead executor answered, not hung on.
+@Suite("tool router", .serialized, .enabled(if: ToolExecutor.jailsAvailable, ToolExecutor.skipReason), .timeLimit(.minutes(2)))
+struct ToolRouterTests {
+    /// Not the escape suite's: it counts leftover processes of its own uid.
+    static let sandboxUID = 61_002
+
+    /// A processor's end of a router connection for `tenant`.
+    static func connect(_ router: ToolRouter, tenant: Int64, name: String) -> FrameSocket {
+        var pair: [Int32] = [-1, -1]
+        _ = oneo_socketpair(&pair)
+        router.attach(pair[1], tenant: TenantID(tenant), processor: name)
+        let socket = FrameSocket(descriptor: pair[0], acceptsDescriptors: false)
+        socket.setReceiveTimeout(seconds: 30)
+        return socket
+    }
+
+    static func call(_ socket: FrameSocket, _ router: ToolRouter, tenant: Int64, job: Int64, code: String, id: String = "1") throws -> ToolResponse {
+        let ticket = router.signer.ticket(tenant: TenantID(tenant), job: JobID(job), attempt: 1, tools: ["code_interpreter"], validFor: .seconds(60))
+        try socket.send(ToolCallFrame(id: id, job: JobID(job), attempt: 1, tool: "code_interpreter", arguments: ["code": .string(code)], ticket: ticket))
+        return try socket.receive(ToolResponse.self)
+    }
+
+    @Test("a ticket for another tenant is refused; a busy executor makes a waiting call give up in time; a second call of a busy tenant is refused")
+    func admission() throws {
+        let router = ToolRouter(logger: Logger(label: "test.router"), longestWait: .milliseconds(500))
+        let executor = try ToolExecutor(timeoutMilliseconds: 5_000, sandboxUID: Self.sandboxUID)
+        router.executorStarted(tool: "code_interpreter", descriptor: fcntl(executor.socket.descriptor, F_DUPFD_CLOEXEC, 3), pid: executor.pid)
+
+        let a = Self.connect(router, tenant: 1, name: "processor:a")
+        let b = Self.connect(router, tenant: 2, name: "processor:b")
+        #expect(try Self.call(a, router, tenant: 1, job: 10, code: "print(6 * 7)").result?["stdout"] == "42\n")
+
+        // Tenant 2 carrying tenant 1's ticket: refused before any executor is touched.
+        let stolen = router.signer.ticket(tenant: TenantID(1), job: JobID(10), attempt: 1, tools: ["code_interpreter"], validFor: .seconds(60))
+        try b.send(ToolCallFrame(id: "x", job: JobID(10), attempt: 1, tool: "code_interpreter", arguments: ["code": "print(1)"], ticket: stolen))
+        #expect(try b.receive(ToolResponse.self).error?.contains("not allowed") == true)
+
+        // Tenant 1 holds the one executor for a second; tenant 2 waits half a second, then hears
+        // it was busy; tenant 1's second connection is refused while its first call runs.
+        let slow = Thread { _ = try? Self.call(a, router, tenant: 1, job: 11, code: "import time\ntime.sleep(1.5)\nprint('slow')", id: "slow") }
+        slow.start()
+        let deadline = Date().addingTimeInterval(5)
+        var busy: ToolResponse?
+        while Date() < deadline {
+            // Until the slow call holds the executor, this one may simply run.
+            let answer = try Self.call(b, router, tenant: 2, job: 20, code: "print(2)")
+            if answer.error != nil { busy = answer; break }
+        }
+        #expect(busy?.error?.contains("stayed busy") == true, "\(String(describing: busy))")
+        let again = Self.connect(router, tenant: 1, name: "processor:a2")
+        #expect(try Self.call(again, router, tenant: 1, job: 12, code: "print(3)").error?.contains("one at a time") == true)
+    }
+
+    @Test("an executor that dies mid-call is answered with an error and dropped; the next call is told none runs")
+    func deadExecutor() throws {
+        let router = ToolRouter(logger: Logger(label: "test.router"))
+        let executor = try ToolExecutor(timeoutMilliseconds: 5_000, sandboxUID: Self.sandboxUID)
+        router.executorStarted(tool: "code_interpreter", descriptor: fcntl(executor.socket.descriptor, F_DUPFD_CLOEXEC, 3), pid: executor.pid)
+        let socket = Self.connect(router, tenant: 1, name: "processor:a")
+        // Killed once the call's code runs: its jail's /work holds the file the code wrote.
+        let pid = executor.pid
+        let killer = Thread {
+            let deadline = Date().addingTimeInterval(10)
+            while Date() < deadline {
+                let running = EscapeSuiteTests.processes(ofUID: Self.sandboxUID).contains { child in
+                    FileManager.default.fileExists(atPath: "/proc/\(child)/root/work/started")
+                }
+                if running { break }
+                usleep(10_000)
+            }
+            kill(pid, SIGKILL)
+        }
+        killer.start()
+        let answer = try Self.call(socket, router, tenant: 1, job: 1, code: "open('started', 'w').close()\nimport time\ntime.sleep(5)")
+        #expect(answer.error?.contains("failed") == true, "\(answer)")
+        #expect(try Self.call(socket, router, tenant: 1, job: 2, code: "print(1)").error?.contains("not running") == true)
+    }
+}

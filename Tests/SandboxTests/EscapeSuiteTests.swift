@@ -263,14 +263,10 @@ struct EscapeSuiteTests {
         let executor = try ToolExecutor(pool: 0)
         let result = try executor.run("import os\nfor _ in range(30):\n    if os.fork() == 0:\n        import time\n        time.sleep(60)\nimport time\ntime.sleep(60)\n")
         #expect(result.timedOut)
-        let deadline = Date().addingTimeInterval(5)
-        var left: [Int32] = []
-        repeat {
-            left = Self.processes(ofUID: ToolExecutor.sandboxUID)
-            if left.isEmpty { break }
-            usleep(20_000)
-        } while Date() < deadline
+        // The jail is dead, so no new process of its uid can start: wait for those there are.
+        let left = Waiting.forExit(of: Self.processes(ofUID: ToolExecutor.sandboxUID), within: 5)
         #expect(left.isEmpty, "processes of uid \(ToolExecutor.sandboxUID) still alive: \(left)")
+        #expect(Self.processes(ofUID: ToolExecutor.sandboxUID).isEmpty)
     }
 
     /// Pids on the host whose real uid is `uid`.

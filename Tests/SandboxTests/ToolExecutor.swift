@@ -83,17 +83,11 @@ final class ToolExecutor {
 
     /// Waits for the executor to exit (its status, or -signal).
     func waitForExit(within seconds: Double = 10) -> Int32? {
-        let deadline = Date().addingTimeInterval(seconds)
+        guard Waiting.forExit(of: [self.pid], within: seconds).isEmpty else { return nil }
         var status: Int32 = 0
-        while Date() < deadline {
-            let result = waitpid(self.pid, &status, WNOHANG)
-            if result == self.pid {
-                let signal = status & 0x7F
-                return signal == 0 ? (status >> 8) & 0xFF : -signal
-            }
-            usleep(10_000)
-        }
-        return nil
+        guard waitpid(self.pid, &status, 0) == self.pid else { return nil }
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : -signal
     }
 
     var log: String { (try? String(contentsOfFile: self.logPath, encoding: .utf8)) ?? "" }

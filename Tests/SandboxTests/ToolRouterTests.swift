@@ -65,20 +65,18 @@ struct ToolRouterTests {
     @Test("an executor that dies mid-call is answered with an error and dropped; the next call is told none runs")
     func deadExecutor() throws {
         let router = ToolRouter(logger: Logger(label: "test.router"))
-        let executor = try ToolExecutor(timeoutMilliseconds: 5_000, sandboxUID: Self.sandboxUID)
+        let executor = try ToolExecutor(timeoutMilliseconds: 5_000, pool: 2, sandboxUID: Self.sandboxUID)
         router.executorStarted(tool: "code_interpreter", descriptor: fcntl(executor.socket.descriptor, F_DUPFD_CLOEXEC, 3), pid: executor.pid)
         let socket = Self.connect(router, tenant: 1, name: "processor:a")
-        // Killed once the call's code runs: its jail's /work holds the file the code wrote.
+        // Killed once the call's code runs: one of the warm jails waiting (a pool of two, one of
+        // them spent on a first call, so the other surely waits) gets the file the code writes,
+        // which an inotify watch on every waiting jail's /work reports.
+        #expect(try Self.call(socket, router, tenant: 1, job: 9, code: "print(1)").result?["stdout"] == "1\n")
+        let warm = EscapeSuiteTests.processes(ofUID: Self.sandboxUID)
+        let created = try #require(Waiting.Creation(in: warm.map { "/proc/\($0)/root/work" }))
         let pid = executor.pid
         let killer = Thread {
-            let deadline = Date().addingTimeInterval(10)
-            while Date() < deadline {
-                let running = EscapeSuiteTests.processes(ofUID: Self.sandboxUID).contains { child in
-                    FileManager.default.fileExists(atPath: "/proc/\(child)/root/work/started")
-                }
-                if running { break }
-                usleep(10_000)
-            }
+            _ = created.wait(within: 10)
             kill(pid, SIGKILL)
         }
         killer.start()

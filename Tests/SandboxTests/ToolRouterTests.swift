@@ -34,7 +34,7 @@ struct ToolRouterTests {
     @Test("a ticket for another tenant is refused; a busy executor makes a waiting call give up in time; a second call of a busy tenant is refused")
     func admission() throws {
         let router = ToolRouter(logger: Logger(label: "test.router"), longestWait: .milliseconds(500))
-        let executor = try ToolExecutor(timeoutMilliseconds: 5_000, sandboxUID: Self.sandboxUID)
+        let executor = try ToolExecutor(timeoutMilliseconds: 5_000, pool: 2, sandboxUID: Self.sandboxUID)
         router.executorStarted(tool: "code_interpreter", descriptor: fcntl(executor.socket.descriptor, F_DUPFD_CLOEXEC, 3), pid: executor.pid)
 
         let a = Self.connect(router, tenant: 1, name: "processor:a")
@@ -46,18 +46,15 @@ struct ToolRouterTests {
         try b.send(ToolCallFrame(id: "x", job: JobID(10), attempt: 1, tool: "code_interpreter", arguments: ["code": "print(1)"], ticket: stolen))
         #expect(try b.receive(ToolResponse.self).error?.contains("not allowed") == true)
 
-        // Tenant 1 holds the one executor for a second; tenant 2 waits half a second, then hears
-        // it was busy; tenant 1's second connection is refused while its first call runs.
-        let slow = Thread { _ = try? Self.call(a, router, tenant: 1, job: 11, code: "import time\ntime.sleep(1.5)\nprint('slow')", id: "slow") }
+        // Tenant 1 holds the one executor (its code running, as the file it writes first shows);
+        // tenant 2 waits half a second, then hears it was busy; tenant 1's second connection is
+        // refused while its first call runs.
+        let created = try #require(Waiting.Creation(in: EscapeSuiteTests.processes(ofUID: Self.sandboxUID).map { "/proc/\($0)/root/work" }))
+        let slow = Thread { _ = try? Self.call(a, router, tenant: 1, job: 11, code: "open('started', 'w').close()\nimport time\ntime.sleep(2)", id: "slow") }
         slow.start()
-        let deadline = Date().addingTimeInterval(5)
-        var busy: ToolResponse?
-        while Date() < deadline {
-            // Until the slow call holds the executor, this one may simply run.
-            let answer = try Self.call(b, router, tenant: 2, job: 20, code: "print(2)")
-            if answer.error != nil { busy = answer; break }
-        }
-        #expect(busy?.error?.contains("stayed busy") == true, "\(String(describing: busy))")
+        #expect(created.wait(within: 10), "the slow call's code ran")
+        let busy = try Self.call(b, router, tenant: 2, job: 20, code: "print(2)")
+        #expect(busy.error?.contains("stayed busy") == true, "\(busy)")
         let again = Self.connect(router, tenant: 1, name: "processor:a2")
         #expect(try Self.call(again, router, tenant: 1, job: 12, code: "print(3)").error?.contains("one at a time") == true)
     }

@@ -212,13 +212,12 @@ final class CodeInterpreter {
             guard size <= Bootstrap.artifactBytes, total + size <= Bootstrap.artifactTotalBytes, let data = take(size) else { break }
             total += size
             let text = String(decoding: name, as: UTF8.self)
-            guard Self.isSafeName(text) else { continue }
+            guard JobArtifact.isSafeName(text) else { continue }
             artifacts.append(CodeRunResult.Artifact(name: text, mediaType: Self.mediaType(text), size: size, data: Data(data).base64EncodedString()))
         }
         return artifacts
     }
 
-    static func isSafeName(_ name: String) -> Bool { JobArtifact.isSafeName(name) }
 
     static func mediaType(_ name: String) -> String {
         switch name.split(separator: ".").last?.lowercased() {

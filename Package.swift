@@ -43,6 +43,17 @@ let package = Package(
             pkgConfig: "libseccomp",
             providers: [.apt(["libseccomp-dev"])]
         ),
+        // libcurl and libpq: the executors' blocking clients (web search and images; file search).
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .systemLibrary(
+            name: "CPostgresClient",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
         .systemLibrary(
             name: "CHiredis",
             pkgConfig: "hiredis",
@@ -188,8 +199,16 @@ let package = Package(
         // The tool executors: single-threaded, the wire and the sandbox, nothing else of ours.
         .executableTarget(
             name: "Tools",
-            dependencies: ["OneoWire", "OneoSandbox", "CSandbox", "CProcess"],
-            swiftSettings: swiftSettings
+            dependencies: ["OneoWire", "OneoSandbox", "CSandbox", "CProcess", "CCurl", "CPostgresClient"],
+            swiftSettings: swiftSettings,
+            // The Swift runtime linked in: a jail holds /usr and this one file, nothing of the toolchain.
+            linkerSettings: [.unsafeFlags([
+                "-static-stdlib",
+                // What static Foundation needs beside itself (SwiftPM's --static-swift-stdlib adds
+                // these for a whole build; here it is this one product).
+                "-Xlinker", "-lCoreFoundation", "-Xlinker", "-l_FoundationICU",
+                "-Xlinker", "-l_FoundationCShims", "-Xlinker", "-l_FoundationCollections", "-Xlinker", "-lstdc++",
+            ])]
         ),
         .executableTarget(
             name: "OneoSim",

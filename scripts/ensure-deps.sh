@@ -9,6 +9,7 @@ command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -f /usr/include/hiredis/hiredis.h ] || need+=(libhiredis-dev)
 [ -f /usr/include/postgresql/libpq-fe.h ] || need+=(libpq-dev)
 [ -f /usr/include/x86_64-linux-gnu/curl/curl.h ] || [ -f /usr/include/curl/curl.h ] || need+=(libcurl4-openssl-dev)
+[ -f /etc/ssl/certs/ca-certificates.crt ] || need+=(ca-certificates)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
 # The code interpreter's jail runs the system interpreter from its read-only /usr.
 [ -x /usr/bin/python3 ] || need+=(python3-minimal)

@@ -155,3 +155,20 @@ int oneo_socketpair(int fds[2]) {
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) != 0) return errno;
     return 0;
 }
+
+static int saved_argc;
+static char **saved_argv;
+
+__attribute__((constructor)) static void oneo_save_arguments(int argc, char **argv, char **envp) {
+    (void)envp;
+    saved_argc = argc;
+    saved_argv = argv;
+}
+
+int oneo_argument_count(void) {
+    return saved_argc;
+}
+
+const char *oneo_argument(int index) {
+    return index >= 0 && index < saved_argc ? saved_argv[index] : NULL;
+}

@@ -237,7 +237,7 @@ static int child_main(void *raw) {
     }
     /* Nothing else of the executor's crosses: the report pipe is close-on-exec. */
     for (int fd = 4; fd < 1024; fd++) {
-        if (fd != report_fd) close(fd);
+        if (fd != report_fd && fd != jail->exec_fd) close(fd);
     }
     if (syscall(SYS_close_range, 1024, ~0U, 0) != 0 && errno != ENOSYS) fail(report_fd, "close_range", NULL);
 
@@ -245,6 +245,12 @@ static int child_main(void *raw) {
     if (jail->filter != NULL) {
         struct sock_fprog program = { .len = jail->filter_length, .filter = (struct sock_filter *)jail->filter };
         if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) != 0) fail(report_fd, "seccomp", NULL);
+    }
+    if (jail->exec_fd >= 0) {
+        /* The executor's own program, from the descriptor it opened on itself: nothing of the
+           host's filesystem needs to be in the jail for it (and the descriptor is close-on-exec). */
+        syscall(SYS_execveat, jail->exec_fd, "", arguments->argv, arguments->envp, AT_EMPTY_PATH);
+        fail(report_fd, "execveat", arguments->path);
     }
     execve(arguments->path, arguments->argv, arguments->envp);
     fail(report_fd, "execve", arguments->path);

@@ -15,9 +15,10 @@ func main() -> Int32 {
     _ = oneo_set_no_new_privs()
     // Not PR_SET_DUMPABLE 0: a jail's /proc files would then be root's, and we could not write
     // its uid map. The jails cannot see us anyway: they are in pid namespaces of their own.
-    var arguments = Array(CommandLine.arguments.dropFirst())
+    // Not CommandLine.arguments: in a jail there is no /proc for the static runtime to read them from.
+    var arguments = (1..<max(1, oneo_argument_count())).compactMap { oneo_argument(Int32($0)).map { String(cString: $0) } }
     guard let tool = arguments.first, !tool.hasPrefix("-") else {
-        Log.line("usage: oneo-tool code_interpreter --policy FILE [--sandbox-uid N --sandbox-gid N] [--pool N] [--timeout-ms N]")
+        Log.line("usage: oneo-tool code_interpreter|web_search|image_generation|file_search --policy FILE [--sandbox-uid N --sandbox-gid N] [--pool N] [--timeout-ms N] [--backend URL] [--database-socket PATH]")
         return 2
     }
     arguments.removeFirst()
@@ -30,6 +31,11 @@ func main() -> Int32 {
     // benchmark's measure of what routing a call costs.
     if tool == "echo" {
         return ExecutorLoop(socket: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: false), tool: tool, handle: { $0.arguments }, afterEach: {}).run()
+    }
+    // Inside its jail (started by the branch below): serve calls, under the policy's seccomp
+    // filter since execve, with no network and no file of the host but /usr and this program.
+    if options["inside"] == "jail" {
+        return JailedExecutor.serve(tool: tool, options: options)
     }
     guard arguments.isEmpty, let policyPath = options["policy"] else {
         Log.line("--policy FILE is required (and every option takes a value)")
@@ -56,6 +62,18 @@ func main() -> Int32 {
     guard outerUID != 0, outerGID != 0 else {
         Log.line("refusing to run: the jail's identity would be root on the host; give --sandbox-uid and --sandbox-gid")
         return 78
+    }
+    if tool != "code_interpreter" {
+        // Our own code in the jail: what it is told comes in argv (no secrets: keys come per call).
+        var passed = ["--inside", "jail"]
+        for name in JailedExecutor.passedOptions(tool) {
+            guard let value = options[name] else {
+                Log.line("--\(name) is required for \(tool)")
+                return 2
+            }
+            passed += ["--\(name)", value]
+        }
+        return SelfJail.run(policy: policy, arguments: passed, outerUID: outerUID, outerGID: outerGID)
     }
     let jail: Jail
     do {

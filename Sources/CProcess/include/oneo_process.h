@@ -46,4 +46,9 @@ long oneo_receive_with_descriptor(int socket_fd, void *bytes, unsigned long capa
 /// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): one end for each of two children.
 int oneo_socketpair(int fds[2]);
 
+/// The program's arguments as the kernel gave them (glibc passes them to ELF constructors): a
+/// static Swift runtime reads its own from /proc/self/cmdline, which a jail does not have.
+int oneo_argument_count(void);
+const char *oneo_argument(int index);
+
 #endif

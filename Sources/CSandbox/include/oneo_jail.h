@@ -44,6 +44,7 @@ struct oneo_jail {
     const void *filter;             /* struct sock_filter[filter_length] */
     unsigned short filter_length;
     int stdin_fd, stdout_fd, stderr_fd, extra_fd; /* extra_fd becomes 3; -1 for none (stdin: /dev/null is not assumed) */
+    int exec_fd;                    /* >= 0: execveat this descriptor (AT_EMPTY_PATH) instead of execve(path) */
 };
 
 /// Starts `path` in a new jail. Returns 0 and sets *pid (in our pid namespace), or an errno value

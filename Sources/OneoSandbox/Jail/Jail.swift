@@ -31,12 +31,16 @@ public struct Jail: Sendable {
         public var output: Int32
         public var error: Int32
         public var extra: Int32
+        /// For a policy whose program is `@executable`: the descriptor of that program, run with
+        /// execveat (it need not be visible inside the jail).
+        public var program: Int32
 
-        public init(input: Int32, output: Int32, error: Int32, extra: Int32 = -1) {
+        public init(input: Int32, output: Int32, error: Int32, extra: Int32 = -1, program: Int32 = -1) {
             self.input = input
             self.output = output
             self.error = error
             self.extra = extra
+            self.program = program
         }
     }
 
@@ -55,7 +59,9 @@ public struct Jail: Sendable {
             oneo_jail_mount(kind: Self.kind(mount.kind), source: optional(mount.source), target: c(mount.target), options: optional(mount.options))
         }
         let limits = self.policy.limits.map { oneo_jail_limit(resource: Self.resource($0.resource), soft: $0.value, hard: $0.value) }
-        var argv: [UnsafeMutablePointer<CChar>?] = (self.policy.program + arguments).map { c($0) } + [nil]
+        let fromDescriptor = self.policy.program[0] == SandboxPolicy.executableProgram
+        if fromDescriptor && descriptors.program < 0 { throw SpawnError(step: "the policy runs @executable and no program descriptor was given", code: EINVAL) }
+        var argv: [UnsafeMutablePointer<CChar>?] = ((fromDescriptor ? ["oneo-tool"] : [self.policy.program[0]]) + self.policy.program.dropFirst() + arguments).map { c($0) } + [nil]
         var envp: [UnsafeMutablePointer<CChar>?] = environment.map { c($0) } + [nil]
         let path = c(self.policy.program[0])
         let hostname = optional(self.policy.hostname)
@@ -71,7 +77,8 @@ public struct Jail: Sendable {
                         mounts: mountBuffer.baseAddress, mount_count: Int32(mountBuffer.count),
                         limits: limitBuffer.baseAddress, limit_count: Int32(limitBuffer.count),
                         workdir: workdir, filter: filter.baseAddress, filter_length: UInt16(self.program.instructionCount),
-                        stdin_fd: descriptors.input, stdout_fd: descriptors.output, stderr_fd: descriptors.error, extra_fd: descriptors.extra
+                        stdin_fd: descriptors.input, stdout_fd: descriptors.output, stderr_fd: descriptors.error, extra_fd: descriptors.extra,
+                        exec_fd: fromDescriptor ? descriptors.program : -1
                     )
                     return oneo_jail_spawn(&jail, path, &argv, &envp, &pid, &error, Int32(error.count))
                 }

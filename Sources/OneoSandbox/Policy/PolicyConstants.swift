@@ -16,7 +16,9 @@ public enum PolicyConstants {
         "PROT_READ": 1, "PROT_WRITE": 2, "PROT_EXEC": 4,
         // prctl options
         "PR_SET_PDEATHSIG": 1, "PR_GET_PDEATHSIG": 2, "PR_GET_DUMPABLE": 3, "PR_SET_NAME": 15, "PR_GET_NAME": 16,
-        "PR_CAPBSET_READ": 23, "PR_SET_VMA": 0x5356_4D41,
+        "PR_CAPBSET_READ": 23, "PR_SET_VMA": 0x5356_4D41, "PR_SET_NO_NEW_PRIVS": 38,
+        // execveat flags
+        "AT_EMPTY_PATH": 0x1000,
         // fcntl commands
         "F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4, "F_DUPFD_CLOEXEC": 1030,
         // personality

@@ -31,7 +31,7 @@ extension SandboxPolicy {
     ///     allow ioctl arg1 == TCGETS                    -- why
     ///     errno EPERM ioctl arg1 & 0xffffffff == TIOCSTI -- why
     ///
-    /// Actions: `allow`, `errno NAME`, `kill`, `log`. Conditions join with `and`; values are
+    /// Actions: `allow`, `errno NAME`, `succeed` (returns 0, never runs), `kill`, `log`. Conditions join with `and`; values are
     /// numbers or names from `PolicyConstants`, combined with `|`.
     public init(parsing text: String) throws(PolicyError) {
         self.init()
@@ -57,7 +57,9 @@ extension SandboxPolicy {
                 self.tool = words[1]
                 seenTool = true
             case "program":
-                guard words.count >= 2, words[1].hasPrefix("/") else { throw fail("program takes an absolute path and its arguments") }
+                guard words.count >= 2, words[1].hasPrefix("/") || words[1] == SandboxPolicy.executableProgram else {
+                    throw fail("program takes an absolute path (or \(SandboxPolicy.executableProgram), the executor's own program) and its arguments")
+                }
                 self.program = Array(words.dropFirst())
             case "namespaces":
                 for name in words.dropFirst() {
@@ -101,7 +103,9 @@ extension SandboxPolicy {
                 }
                 self.outputBytes = Int(bytes)
             case "egress":
-                guard words.count == 2, words[1].contains(":") else { throw fail("egress takes HOST:PORT") }
+                guard words.count == 2, SandboxPolicy.egressPlaces.contains(words[1]) || words[1].contains(":") else {
+                    throw fail("egress takes HOST:PORT or one of \(SandboxPolicy.egressPlaces.sorted().joined(separator: ", "))")
+                }
                 self.egress.append(words[1])
             case "seccomp":
                 guard words.count >= 3, let action = Self.action(Array(words.dropFirst(2))) else {
@@ -112,7 +116,7 @@ extension SandboxPolicy {
                 case "badarch": self.badArchitectureAction = action.action
                 default: throw fail("seccomp takes default or badarch")
                 }
-            case "allow", "errno", "kill", "log":
+            case "allow", "errno", "succeed", "kill", "log":
                 guard let parsed = Self.action(words), parsed.used < words.count else { throw fail("a rule is ACTION SYSCALL [CONDITIONS]") }
                 let name = words[parsed.used]
                 let resolved = seccomp_syscall_resolve_name(name)
@@ -178,6 +182,9 @@ extension SandboxPolicy {
         case "errno":
             guard words.count >= 2, let value = PolicyConstants.errnos[words[1]] else { return nil }
             return (.errno(name: words[1], value: value), 2)
+        case "succeed":
+            // SECCOMP_RET_ERRNO with 0: the call returns 0 and the kernel never runs it.
+            return (.errno(name: "0 (succeed without running)", value: 0), 1)
         default: return nil
         }
     }

@@ -97,6 +97,14 @@ public struct SandboxPolicy: Sendable, Equatable {
     public var defaultAction: Action = .killProcess
     public var badArchitectureAction: Action = .killProcess
     public var rules: [Rule] = []
+    /// `program @executable …`: the executor's own program, run from a descriptor it opened on
+    /// itself (`execveat`), so no file of the host needs to be in the jail for it.
+    public static let executableProgram = "@executable"
+
+    /// Egress places the router resolves at run time: the operator's search backend
+    /// (`serve --search-url`), the calling tenant's provider (its base URL).
+    public static let egressPlaces: Set<String> = ["search-backend", "tenant-provider"]
+
     /// The host names a broker may connect the executor to (`egress HOST:PORT`).
     public var egress: [String] = []
 

@@ -1,0 +1,46 @@
+import Glibc
+import OneoWire
+
+/// The executors that run our own code, as they serve inside their jails.
+enum JailedExecutor {
+    /// The options the launcher passes into the jail, per tool.
+    static func passedOptions(_ tool: String) -> [String] {
+        switch tool {
+        case "web_search": ["backend"]
+        case "file_search": ["database-socket", "database-name", "database-user"]
+        default: []
+        }
+    }
+
+    static func serve(tool: String, options: [String: String]) -> Int32 {
+        // Descriptors come only with egress grants, from the router.
+        let socket = FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: true)
+        switch tool {
+        case "web_search", "image_generation":
+            HTTPClient.setUp()
+            let client: HTTPClient
+            do {
+                client = try HTTPClient()
+            } catch {
+                Log.line("refusing to run: \(error)")
+                return 71
+            }
+            if tool == "web_search" {
+                guard let backend = options["backend"] else { return 2 }
+                let search = WebSearch(backend: backend, client: client)
+                Log.line("web_search ready in its jail: backend \(backend)")
+                return ExecutorLoop(socket: socket, tool: tool, handle: { request in
+                    try search.run(arguments: request.arguments, egress: Egress(socket: socket, call: request.id))
+                }, afterEach: {}).run()
+            }
+            let images = ImageGeneration(client: client)
+            Log.line("image_generation ready in its jail")
+            return ExecutorLoop(socket: socket, tool: tool, handle: { request in
+                try images.run(arguments: request.arguments, credential: request.credential, egress: Egress(socket: socket, call: request.id))
+            }, afterEach: {}).run()
+        default:
+            Log.line("unknown tool \(tool)")
+            return 2
+        }
+    }
+}

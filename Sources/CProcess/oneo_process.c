@@ -2,6 +2,10 @@
 #include "oneo_process.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <time.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
@@ -171,4 +175,52 @@ int oneo_argument_count(void) {
 
 const char *oneo_argument(int index) {
     return index >= 0 && index < saved_argc ? saved_argv[index] : NULL;
+}
+
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, char *address, int address_length) {
+    char service[16];
+    snprintf(service, sizeof service, "%d", port);
+    struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
+    struct addrinfo *found = NULL;
+    if (getaddrinfo(host, service, &hints, &found) != 0 || found == NULL) {
+        errno = EHOSTUNREACH;
+        return -1;
+    }
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    int result = -1, last = ECONNREFUSED;
+    for (struct addrinfo *entry = found; entry != NULL && result < 0; entry = entry->ai_next) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+        if (spent >= timeout_ms) { last = ETIMEDOUT; break; }
+        int fd = socket(entry->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) { last = errno; continue; }
+        if (connect(fd, entry->ai_addr, entry->ai_addrlen) != 0 && errno != EINPROGRESS) {
+            last = errno;
+            close(fd);
+            continue;
+        }
+        struct pollfd waiting = { .fd = fd, .events = POLLOUT };
+        int ready = poll(&waiting, 1, (int)(timeout_ms - spent));
+        int error = 0;
+        socklen_t length = sizeof error;
+        if (ready <= 0) error = ready == 0 ? ETIMEDOUT : errno;
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) != 0) error = errno;
+        if (error != 0) {
+            last = error;
+            close(fd);
+            continue;
+        }
+        int flags = fcntl(fd, F_GETFL);
+        if (flags >= 0) fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
+        if (address != NULL && address_length > 0) {
+            address[0] = '\0';
+            getnameinfo(entry->ai_addr, entry->ai_addrlen, address, (socklen_t)address_length, NULL, 0, NI_NUMERICHOST);
+        }
+        result = fd;
+    }
+    freeaddrinfo(found);
+    if (result < 0) errno = last;
+    return result;
 }

@@ -69,6 +69,12 @@ struct Serve: AsyncParsableCommand {
     @Flag(help: "When DATABASE_URL's user may not create roles: run the API and the queue manager with its credentials (no row-level security) instead of refusing to start.")
     var sharedDatabaseCredentials = false
 
+    @Option(help: ArgumentHelp(
+        "The search backend of the web_search tool: a SearXNG base URL with its JSON format enabled (http://searxng:8080). Without it, web search is not offered.",
+        valueName: "url"
+    ))
+    var searchURL: String?
+
     @Option(help: "Open HTTP connections the API holds in all; past it a connection's request is answered 503.")
     var httpMaxConnections: Int = 4_096
 
@@ -82,6 +88,11 @@ struct Serve: AsyncParsableCommand {
     var httpBodyTimeout: Double = 30
 
     func validate() throws {
+        if let url = self.searchURL {
+            guard let components = URLComponents(string: url), ["http", "https"].contains(components.scheme?.lowercased() ?? ""), components.host?.isEmpty == false else {
+                throw ValidationError("--search-url must be an http(s) URL with a host (got \(url))")
+            }
+        }
         guard (0...65535).contains(self.port) else { throw ValidationError("--port must be 0...65535 (0: the kernel picks one, written to <data-dir>/run/api.port)") }
         for seconds in [self.idleTimeout, self.heartbeatTimeout, self.drainTimeout].compactMap({ $0 }) where !(0...86_400).contains(seconds) {
             throw ValidationError("--idle-timeout, --heartbeat-timeout and --drain-timeout take 0...86400 seconds (got \(seconds))")
@@ -128,6 +139,7 @@ struct Serve: AsyncParsableCommand {
         )
         configuration.processorUIDBase = self.processorUIDBase
         configuration.allowSharedDatabaseCredentials = self.sharedDatabaseCredentials
+        configuration.searchURL = self.searchURL
         configuration.apiArguments = [
             "--max-connections", String(self.httpMaxConnections), "--max-connections-per-address", String(self.httpMaxConnectionsPerAddress),
             "--header-timeout", String(self.httpHeaderTimeout), "--body-timeout", String(self.httpBodyTimeout),

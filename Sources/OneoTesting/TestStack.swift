@@ -156,9 +156,12 @@ public final class TestStack: Sendable {
     }
 
     /// The request bodies the simulator received, parsed.
-    public func providerRequests() async throws -> [(authorization: String?, body: String)] {
+    /// The chat completions requests the simulator received, oldest first (or those of `path`:
+    /// `/v1/images/generations`, `/searxng/search`).
+    public func providerRequests(path: String = "/v1/chat/completions") async throws -> [(authorization: String?, body: String)] {
         let response = try await self.simulator.get("/sim/requests")
-        return (response.body.arrayValue ?? []).map { ($0["authorization"]?.stringValue, $0["body"]?.stringValue ?? "") }
+        return (response.body.arrayValue ?? []).filter { ($0["path"]?.stringValue ?? "/v1/chat/completions") == path }
+            .map { ($0["authorization"]?.stringValue, $0["body"]?.stringValue ?? "") }
     }
 
     /// Runs `body` against this stack's database, as a test inspecting what was written.

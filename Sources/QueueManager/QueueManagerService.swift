@@ -23,7 +23,11 @@ public struct QueueManagerService: Service {
         /// Signs the tool tickets of jobs whose field has tools on (nil: no tools are offered).
         public var toolTickets: ToolTicketSigner?
 
-        public init(worker: String, tunables: EngineTunables = EngineTunables(), retiredWorkers: [String] = [], toolTickets: ToolTicketSigner? = nil) {
+        /// The tools with executors: a field's `allowed_tools` are granted among these.
+        public var startedTools: Set<String>
+
+        public init(worker: String, tunables: EngineTunables = EngineTunables(), retiredWorkers: [String] = [], toolTickets: ToolTicketSigner? = nil, startedTools: Set<String> = ToolCatalog.available) {
+            self.startedTools = startedTools
             self.worker = worker
             self.tunables = tunables
             self.retiredWorkers = retiredWorkers
@@ -166,7 +170,7 @@ public struct QueueManagerService: Service {
                 var job = job
                 let models = self.settings.tunables.models
                 if config.enableTools, job.tenantToolsEnabled, self.settings.toolTickets != nil {
-                    job.tools = Array(Set(config.allowedTools).intersection(ToolCatalog.available)).sorted()
+                    job.tools = Array(Set(config.allowedTools).intersection(self.settings.startedTools)).sorted()
                 }
                 let fieldLimit = job.fieldBudget(config: config, defaultCents: self.settings.tunables.budgets.fieldLimitCents)
                 if fieldLimit != nil || job.tenantMonthlyBudget != nil {
@@ -378,7 +382,7 @@ public struct QueueManagerService: Service {
     /// Returns false when the request was refused unasked-for (not held here, stopped, repeated).
     /// One call of a tool, from the catalog (none listed: free).
     static func toolFee(_ tool: String, _ models: ModelCatalog) -> Microdollars {
-        models.tools[tool]?.perCall ?? .zero
+        models.toolFee(tool)
     }
 
     /// The calls as the job keeps them: at most as many as the loop allows, each with its fee

@@ -32,9 +32,27 @@ public final class LocalStack: Sendable {
             binDirectory + "/oneo-ai-sim", ["--port", "0", "--port-file", simulatorPortFile, "--latency-ms", String(simulatorLatencyMilliseconds)],
             logFile: directory + "/simulator.log"
         )
+        // `{simulator}` in an option is the simulator's base URL (`--search-url {simulator}/searxng`):
+        // serve then starts once the simulator has its port.
+        var options = serveOptions
+        if options.contains(where: { $0.contains(Self.simulatorPlaceholder) }) {
+            var port = 0
+            do {
+                try await waitUntil("the simulator to report its port", timeout: startTimeout) {
+                    guard simulator.isRunning else { throw CommandFailed(command: "oneo-ai-sim", status: -1, output: simulator.output) }
+                    guard let reported = Self.port(in: simulatorPortFile) else { return false }
+                    port = reported
+                    return true
+                }
+            } catch {
+                _ = await simulator.stop()
+                throw error
+            }
+            options = options.map { $0.replacingOccurrences(of: Self.simulatorPlaceholder, with: "http://127.0.0.1:\(port)") }
+        }
         let serve = try ManagedProcess(
             binDirectory + "/oneo-ai",
-            ["serve", "--data-dir", directory + "/data", "--port", "0"] + serveOptions,
+            ["serve", "--data-dir", directory + "/data", "--port", "0"] + options,
             environment: environment,
             logFile: directory + "/serve.log"
         )
@@ -76,6 +94,9 @@ public final class LocalStack: Sendable {
               (1...65535).contains(port) else { return nil }
         return port
     }
+
+    /// Stands for the simulator's base URL in serve options.
+    public static let simulatorPlaceholder = "{simulator}"
 
     private init(serve: ManagedProcess, simulator: ManagedProcess, apiBase: String, simulatorBase: String, directory: String) {
         self.serve = serve

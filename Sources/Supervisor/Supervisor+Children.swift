@@ -294,10 +294,13 @@ extension Supervisor {
             let policy = SandboxPaths.policy(tool: tool, executable: self.executable)
             // Its jails' processes run as the executor's own (unprivileged) identity.
             let identity = account.map { ($0.uid, $0.gid) } ?? (getuid(), getgid())
+            var arguments = [tool, "--policy", policy, "--sandbox-uid", "\(identity.0)", "--sandbox-gid", "\(identity.1)"]
+            if tool == "web_search", let url = self.configuration.searchURL { arguments += ["--backend", url] }
+            // The router brokers the connections the policy's egress lines allow, and no other.
+            self.tools.allowEgress(tool, to: SandboxPaths.egress(tool: tool, executable: self.executable))
             let spec = ChildSpec(
                 role: .tool, name: child.name, executable: SandboxPaths.executor(beside: self.executable),
-                arguments: [tool, "--policy", policy, "--sandbox-uid", "\(identity.0)", "--sandbox-gid", "\(identity.1)"],
-                wantsChannel: true
+                arguments: arguments, wantsChannel: true
             )
             return Prepared(spec: try self.unprivileged(spec, as: account), providerKey: nil, tenant: nil)
         }
@@ -342,6 +345,8 @@ extension Supervisor {
             wantsChannel: true
         )
         spec = try self.unprivileged(spec, as: ProcessAccount.forProcessor(tenant: tenant.rawValue, uidBase: self.configuration.processorUIDBase))
+        // The image executor asks this tenant's provider with this key, one request at a time.
+        self.tools.setProvider(tenant, key.map { ToolCredential(baseURL: row.providerBaseURL, key: $0.secret) })
         return Prepared(spec: spec, providerKey: key, tenant: row, redis: await self.cacheLogin(for: tenant, services: services))
     }
 
@@ -373,7 +378,11 @@ extension Supervisor {
         if child.role == .qmgr {
             bootstrap.retiredWorkers = self.retiredQueueWorkers
             // Tools are offered only while their executors exist to run them.
-            if !SandboxPaths.startableTools(executable: self.executable).isEmpty { bootstrap.toolTicketKey = self.tools.key }
+            let started = SandboxPaths.startableTools(executable: self.executable, searchURL: self.configuration.searchURL)
+            if !started.isEmpty {
+                bootstrap.toolTicketKey = self.tools.key
+                bootstrap.startedTools = started
+            }
         }
         return bootstrap
     }

@@ -45,6 +45,8 @@ public actor Supervisor {
         public var allowSharedDatabaseCredentials = false
         /// Options the API child is started with after its host and port (connection limits).
         public var apiArguments: [String] = []
+        /// The web search executor's backend (SearXNG's base URL); nil: no web search.
+        public var searchURL: String?
 
         public init(dataDirectory: DataDirectory, database: DatabaseSettings?, redis: RedisSettings?, masterKeyFile: String?, host: String, port: Int, tunables: EngineTunables) {
             self.dataDirectory = dataDirectory
@@ -101,7 +103,7 @@ public actor Supervisor {
         self.configuration = configuration
         self.logger = logger
         self.io = ChildIO(maximumFrame: configuration.tunables.frames.childMessageBytes)
-        self.tools = ToolRouter(logger: logger)
+        self.tools = ToolRouter(logger: logger, searchBackend: configuration.searchURL)
         self.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         (self.shutdownRequests, self.requestShutdown) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         (self.tenantChanges, self.tenantsChanged) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -140,7 +142,7 @@ public actor Supervisor {
                 unlink(self.configuration.dataDirectory.apiPortFile)
                 self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
-                for tool in SandboxPaths.startableTools(executable: self.executable) {
+                for tool in SandboxPaths.startableTools(executable: self.executable, searchURL: self.configuration.searchURL) {
                     for slot in 1...self.configuration.tunables.tools.executors {
                         self.supervise(self.addChild(name: "tool:\(tool):\(slot)", role: .tool, launch: .toolExecutor(tool, slot: slot)))
                     }

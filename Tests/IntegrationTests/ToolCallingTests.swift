@@ -116,6 +116,85 @@ struct ToolCallingTests {
             #expect(after.allSatisfy { $0["tools"] == nil }, "no tool is offered while the tenant's tools are off")
         }
     }
+
+    @Test(
+        "web search and image generation: each runs in its jail over a connection the router brokers; the search results reach the model as data, hostile URLs dropped; the image becomes an artifact paid at the catalog's image price, made with the tenant's own key",
+        .enabled(if: Self.jailsAvailable, "the executors' jails need user namespaces, which this kernel has turned off")
+    )
+    func webSearchAndImages() async throws {
+        try await TestStack.with(serveOptions: ["--search-url", LocalStack.simulatorPlaceholder + "/searxng"]) { stack in
+            try await waitUntil("the web search and image executors to run") {
+                let search = try await stack.child("tool:web_search:1")?.state
+                let images = try await stack.child("tool:image_generation:1")?.state
+                return search == .running && images == .running
+            }
+            #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
+            #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
+            for (slug, prompt, tools) in [
+                ("news", "News on {name}. [sim-tool web_search]ada lovelace[/sim-tool]", ["web_search"]),
+                ("portrait", "Draw {name}. [sim-tool image_generation]a portrait in ink[/sim-tool]", ["image_generation"]),
+                ("sneaky", "Draw {name}. [sim-tool image_generation]a portrait[/sim-tool]", ["web_search"]),
+            ] {
+                let field = try await stack.api.post("/pipelines/leads/fields/", [
+                    "name": .string(slug), "slug": .string(slug), "field_type": "ai_generated",
+                    "ai_config": ["prompt": .string(prompt), "enable_tools": true, "allowed_tools": .array(tools.map { .string($0) }), "cache_duration": 0],
+                ])
+                try #require(field.status == 201, "\(field.body)")
+            }
+            let record = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Ada"]])
+            let id = try #require(record["id"]?.integerValue)
+            var jobs: [JSONValue] = []
+            try await waitUntil("the three fields' jobs to finish") {
+                jobs = try await stack.api.get("/ai-jobs/?record_id=\(id)")["results"]?.arrayValue ?? []
+                return jobs.count == 3 && jobs.allSatisfy { ["completed", "failed"].contains($0["status"]?.stringValue ?? "") }
+            }
+
+            // Web search: the backend was asked, the results went back to the model fenced as
+            // data, the javascript: URL did not; the call was paid at the catalog's 1 cent.
+            let news = try #require(jobs.first { $0["field_name"] == "news" })
+            #expect(news["status"] == "completed", "\(news)")
+            let searchCall = try #require(news["tool_calls"]?.arrayValue?.first)
+            #expect(searchCall["tool"] == "web_search")
+            #expect(searchCall["error"] == .null, "\(searchCall)")
+            #expect(searchCall["cost_micros"]?.integerValue == 10_000)
+            let searches = try await stack.providerRequests(path: "/searxng/search")
+            #expect(searches.map(\.body) == ["ada lovelace"], "one search, with the model's query")
+            let chats = try await stack.providerRequests().map { try JSONValue.parse(Array($0.body.utf8)) }
+            let searched = try #require(chats.last { $0["messages"]?.arrayValue?.last?["role"] == "tool" && $0["messages"]?.arrayValue?.contains { $0["content"]?.stringValue?.contains("News on") == true } == true })
+            let result = try #require(searched["messages"]?.arrayValue?.last?["content"]?.stringValue)
+            #expect(result.hasPrefix("<data>"), "search results reach the model marked as data")
+            #expect(result.contains("https://example.com/one"))
+            #expect(!result.contains("javascript:"), "a URL that is not http(s) is dropped")
+
+            // Image: made with the tenant's own key, kept as the job's artifact, paid per image.
+            let portrait = try #require(jobs.first { $0["field_name"] == "portrait" })
+            #expect(portrait["status"] == "completed", "\(portrait)")
+            let imageCall = try #require(portrait["tool_calls"]?.arrayValue?.first)
+            #expect(imageCall["tool"] == "image_generation")
+            #expect(imageCall["error"] == .null, "\(imageCall)")
+            #expect(imageCall["cost_micros"]?.integerValue == 42_000, "one gpt-image-1 image at the catalog's price")
+            let images = try await stack.providerRequests(path: "/v1/images/generations")
+            #expect(images.count == 1)
+            #expect(images.first?.authorization == "Bearer test-provider-key-1", "the tenant's own key, for its own image")
+            let portraitID = try #require(portrait["id"]?.stringValue ?? portrait["id"]?.integerValue.map { "\($0)" })
+            let artifacts = try #require(try await stack.api.get("/ai-jobs/\(portraitID)/")["artifacts"]?.arrayValue)
+            let name = try #require(artifacts.first?["name"]?.stringValue)
+            #expect(name.hasPrefix("image-") && name.hasSuffix(".png"), "\(artifacts)")
+            let png = try await stack.api.download("/ai-jobs/\(portraitID)/artifacts/\(name)")
+            #expect(png.status == 200)
+            #expect(png.bytes.prefix(8) == [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+
+            // A field that allows only web search cannot make an image, whatever the model asks.
+            let sneaky = try #require(jobs.first { $0["field_name"] == "sneaky" })
+            let refused = try #require(sneaky["tool_calls"]?.arrayValue?.first)
+            #expect(refused["error"] != .null, "\(refused)")
+            #expect(refused["cost_micros"]?.integerValue == 0)
+
+            // The serve log names no key.
+            let log = try String(contentsOfFile: stack.directory + "/serve.log", encoding: .utf8)
+            #expect(!log.contains("test-provider-key-1"))
+        }
+    }
 }
 
 extension JSONValue {

@@ -46,6 +46,11 @@ long oneo_receive_with_descriptor(int socket_fd, void *bytes, unsigned long capa
 /// socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC): one end for each of two children.
 int oneo_socketpair(int fds[2]);
 
+/// Connects a TCP socket to `host`:`port` (numeric service), trying each address getaddrinfo
+/// gives within `timeout_ms` in all. Returns the connected descriptor (close-on-exec, blocking),
+/// or -1 with errno set (EAI errors as EHOSTUNREACH). `address` receives the numeric address.
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, char *address, int address_length);
+
 /// The program's arguments as the kernel gave them (glibc passes them to ELF constructors): a
 /// static Swift runtime reads its own from /proc/self/cmdline, which a jail does not have.
 int oneo_argument_count(void);

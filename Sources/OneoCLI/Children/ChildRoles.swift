@@ -134,7 +134,7 @@ struct QueueManagerChild: AsyncParsableCommand {
         let queue = QueueManagerService(
             settings: .init(
                 worker: bootstrap.worker, tunables: bootstrap.tunables, retiredWorkers: bootstrap.retiredWorkers,
-                toolTickets: bootstrap.toolTicketKey.map(ToolTicketSigner.init(key:))
+                toolTickets: bootstrap.toolTicketKey.map(ToolTicketSigner.init(key:)), startedTools: Set(bootstrap.startedTools)
             ),
             database: database, links: link.processorLinks, tellSupervisor: { link.tell($0) }, logger: logger
         )

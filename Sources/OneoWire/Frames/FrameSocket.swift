@@ -56,6 +56,31 @@ public final class FrameSocket: Sendable {
         }
     }
 
+    /// Sends a frame with `descriptor` attached (SCM_RIGHTS) to its first byte; the caller keeps
+    /// its own copy of the descriptor and closes it.
+    public func send(_ message: some Encodable, descriptor: Int32) throws(WireError) {
+        let bytes = try Frame.encode(message)
+        var offset = 0
+        while offset < bytes.count {
+            let written: Int = bytes[offset...].withUnsafeBytes { pointer in
+                offset == 0
+                    ? oneo_send_with_descriptor(self.descriptor, pointer.baseAddress, UInt(pointer.count), descriptor)
+                    : Glibc.send(self.descriptor, pointer.baseAddress, pointer.count, Int32(MSG_NOSIGNAL))
+            }
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN {
+                    // The descriptor's send does not block: wait until the socket takes bytes.
+                    var waiting = pollfd(fd: self.descriptor, events: Int16(POLLOUT), revents: 0)
+                    guard poll(&waiting, 1, 10_000) > 0 else { throw WireError(.io(ETIMEDOUT), detail: "sendmsg") }
+                    continue
+                }
+                throw WireError(.io(errno), detail: "sendmsg")
+            }
+            offset += written
+        }
+    }
+
     public func receive<Message: Decodable>(_ type: Message.Type, limit: Int = Frame.maximumSize) throws(WireError) -> Message {
         let header = try self.readExactly(4)
         let body = try self.readExactly(Frame.bodyLength(header: header, limit: limit))

@@ -21,6 +21,8 @@ public struct ChildBootstrap: Sendable, Codable {
     /// For the queue manager: the key it signs tool tickets with (the supervisor checks them).
     /// Random per supervisor start; never logged.
     public var toolTicketKey: [UInt8]? = nil
+    /// For the queue manager: the tools with executors on this node, the only ones it grants.
+    public var startedTools: [String] = []
     /// Every tunable (pool sizes, polls, leases, frame caps, heartbeat, drain): a child reads
     /// its settings from here and nowhere else.
     public var tunables: EngineTunables

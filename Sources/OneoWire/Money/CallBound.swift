@@ -74,7 +74,7 @@ extension CallBound {
         )
         let calls = Int64(ToolLoop.maximumProviderCalls)
         // Every reservation of the loop holds the fees its reply's calls may cost.
-        let fee = usable.compactMap { models.tools[$0]?.perCall?.rawValue }.max() ?? 0
+        let fee = usable.map { models.toolFee($0).rawValue }.max() ?? 0
         return Microdollars(calls * largest.cost(at: price).rawValue + calls * Int64(perRound) * fee)
     }
 }

@@ -84,7 +84,7 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
         }
     }
 
-    /// Per image or per tool call (for the tools to come: nothing charges these yet).
+    /// Per image or per tool call (see `toolFee`).
     public struct PerUnit: Sendable, Codable, Equatable {
         public var perImage: Microdollars?
         public var perCall: Microdollars?
@@ -150,6 +150,14 @@ public struct ModelCatalog: Sendable, Codable, Equatable {
             images: self.images.merging(overrides.images) { _, new in new },
             tools: self.tools.merging(overrides.tools) { _, new in new }
         )
+    }
+
+    /// One call of a tool (none listed: free); an image also costs one image of the model the
+    /// image tool asks for.
+    public func toolFee(_ tool: String) -> Microdollars {
+        let call = self.tools[tool]?.perCall?.rawValue ?? 0
+        guard tool == "image_generation" else { return Microdollars(call) }
+        return Microdollars(call + (self.images[ToolCatalog.imageModel]?.perImage?.rawValue ?? 0))
     }
 
     /// A model's entry: its own, or that of the longest known name it is a dated snapshot of

@@ -52,7 +52,7 @@ struct ToolRound {
                 error = "the arguments are not a JSON object"
             }
             let body: JSONValue = error.map { ["error": .string(String($0.prefix(500)))] } ?? Self.forModel(result)
-            let text = Self.bounded(String(decoding: (try? JSONEncoder().encode(body)) ?? Data(), as: UTF8.self))
+            let text = Self.bounded(String(decoding: (try? Self.encoder.encode(body)) ?? Data(), as: UTF8.self))
             var fenced: [UInt8] = Array(PromptFence.dataOpen.utf8)
             PromptFence.appendEscaped(text, to: &fenced)
             fenced.append(contentsOf: PromptFence.dataClose.utf8)
@@ -68,6 +68,13 @@ struct ToolRound {
 
     /// The files of a tool's result that are safe to keep: a safe name, a known shape, base64
     /// that decodes, within the per-file size the executor promised.
+    /// URLs as the model would write them (`https://`, not `https:\/\/`).
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        return encoder
+    }()
+
     static func artifacts(in result: JSONValue) -> [JobArtifact] {
         (result["artifacts"]?.arrayValue ?? []).prefix(JobArtifact.maximumCount).compactMap { item in
             guard case .string(let name)? = item["name"], JobArtifact.isSafeName(name), case .string(let type)? = item["media_type"],

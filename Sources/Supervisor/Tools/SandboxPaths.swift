@@ -19,8 +19,20 @@ enum SandboxPaths {
     /// The tools with an executor program and a policy on this machine: they are started and
     /// offered. Only when serve is root: the executor and its jails then run as a uid of their
     /// own; as serve's own uid, an escape would reach the master key.
-    static func startableTools(executable: String) -> [String] {
+    /// Web search only with a backend to ask.
+    static func startableTools(executable: String, searchURL: String?) -> [String] {
         guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: Self.executor(beside: executable)) else { return [] }
-        return ToolCatalog.available.sorted().filter { FileManager.default.isReadableFile(atPath: Self.policy(tool: $0, executable: executable)) }
+        return ToolCatalog.available.sorted().filter { tool in
+            (tool != "web_search" || searchURL != nil) && FileManager.default.isReadableFile(atPath: Self.policy(tool: tool, executable: executable))
+        }
+    }
+
+    /// The egress places a tool's policy names (none when it cannot be read: the executor then
+    /// refuses to run anyway).
+    static func egress(tool: String, executable: String) -> [String] {
+        guard let bytes = try? SandboxDirectory.readPolicy(Self.policy(tool: tool, executable: executable)),
+              let policy = try? SandboxPolicy(parsing: String(decoding: bytes, as: UTF8.self))
+        else { return [] }
+        return policy.egress
     }
 }

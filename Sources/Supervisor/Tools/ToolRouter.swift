@@ -3,6 +3,7 @@ package import Logging
 package import OneoCore
 package import OneoWire
 import CSandbox
+import CProcess
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -46,6 +47,15 @@ package final class ToolRouter: Sendable {
     /// Tenants with a call running or waiting: one at a time per tenant, whatever its
     /// connections (a processor that reconnects cannot stack calls ahead of other tenants).
     private let busyTenants = Mutex<Set<TenantID>>([])
+    /// Where each tool's executor may be connected (its policy's `egress` lines), resolved here.
+    private let egress = Mutex<[String: Set<String>]>([:])
+    /// The operator's search backend (`serve --search-url`): host and port.
+    private let searchBackend: (host: String, port: Int)?
+    /// Each tenant's provider as its processor was last started with: where, and the key, which
+    /// the image executor gets for one request at a time.
+    private let providers = Mutex<[TenantID: ToolCredential]>([:])
+    /// Connections one call may ask for.
+    static let connectionsPerCall = 4
 
     final class Executor: Sendable {
         let socket: FrameSocket
@@ -65,7 +75,8 @@ package final class ToolRouter: Sendable {
         }
     }
 
-    package init(logger: Logger, callsPerMinute: Int = 120, longestWait: Duration = .seconds(30)) {
+    package init(logger: Logger, callsPerMinute: Int = 120, longestWait: Duration = .seconds(30), searchBackend: String? = nil) {
+        self.searchBackend = searchBackend.flatMap(Self.hostAndPort)
         self.key = ToolTicketSigner.freshKey()
         self.signer = ToolTicketSigner(key: self.key)
         self.logger = logger
@@ -88,6 +99,24 @@ package final class ToolRouter: Sendable {
             pools[tool] = pool
         }
         self.release(executor, tool: tool)
+    }
+
+    /// The egress places a tool's policy allows (`search-backend`, `tenant-provider`).
+    package func allowEgress(_ tool: String, to places: [String]) {
+        self.egress.withLock { $0[tool] = Set(places) }
+    }
+
+    /// The tenant's provider, as its processor was started with; nil forgets it.
+    package func setProvider(_ tenant: TenantID, _ credential: ToolCredential?) {
+        self.providers.withLock { $0[tenant] = credential }
+    }
+
+    /// Host (lowercased) and port of an http(s) URL.
+    static func hostAndPort(_ url: String) -> (host: String, port: Int)? {
+        guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
+              let host = components.host?.lowercased(), !host.isEmpty
+        else { return nil }
+        return (host, components.port ?? (scheme == "https" ? 443 : 80))
     }
 
     package func executorStopped(tool: String, slot: Int = 1) {
@@ -219,14 +248,33 @@ package final class ToolRouter: Sendable {
         defer { if healthy { self.release(executor, tool: frame.tool) } }
         // Our own id toward the executor: nothing a processor chose, never reused.
         let wire = String(UInt64.random(in: 0 ... .max), radix: 16) + "-" + String(UInt64.random(in: 0 ... .max), radix: 16)
+        // The image executor gets this tenant's provider for this one request; no other does.
+        var credential: ToolCredential?
+        if frame.tool == "image_generation" {
+            guard let provider = self.providers.withLock({ $0[tenant] }) else {
+                return ToolResponse(id: id, error: "this tenant has no provider key for images")
+            }
+            credential = provider
+        }
         do throws(WireError) {
             do throws(WireError) {
-                try executor.socket.send(ToolRequest(id: wire, tool: frame.tool, arguments: frame.arguments))
+                try executor.socket.send(ToolRequest(id: wire, tool: frame.tool, arguments: frame.arguments, credential: credential))
             } catch where error.code == .oversized || error.code == .unencodable {
                 // Nothing was written: the call is refused, the executor is fine.
                 return ToolResponse(id: id, error: "the call's arguments are over the size limit")
             }
-            var answer = try executor.socket.receive(ToolResponse.self, limit: Frame.maximumSize)
+            var connections = 0
+            var answer: ToolResponse
+            while true {
+                let message = try executor.socket.receive(ExecutorFrame.self, limit: Frame.maximumSize)
+                guard let target = message.egress else {
+                    answer = message.response
+                    break
+                }
+                guard message.id == wire else { throw WireError(.malformed, detail: "an egress request for another call") }
+                connections += 1
+                try self.grantEgress(target, tool: frame.tool, tenant: tenant, credential: credential, count: connections, on: executor.socket, call: wire)
+            }
             guard answer.id == wire else {
                 healthy = false
                 self.abandon(executor, tool: frame.tool, reason: "it answered another call")
@@ -243,6 +291,40 @@ package final class ToolRouter: Sendable {
             self.abandon(executor, tool: frame.tool, reason: "\(error)")
             return ToolResponse(id: id, error: "the \(frame.tool) executor failed; try again")
         }
+    }
+
+    /// Answers an executor's egress request: a connection to the host if its policy's egress
+    /// allows it for this call (the search backend; this tenant's provider), made here and handed
+    /// over; else an error the executor reports as the tool's. Hosts are compared by name and
+    /// port, so the executor can name only what the operator or the tenant configured.
+    private func grantEgress(
+        _ target: EgressRequest.Target, tool: String, tenant: TenantID, credential: ToolCredential?, count: Int, on socket: FrameSocket, call: String
+    ) throws(WireError) {
+        let places = self.egress.withLock { $0[tool] ?? [] }
+        let host = PlainText.bounded(target.host, 255).lowercased()
+        var allowed = false
+        if places.contains("search-backend"), let backend = self.searchBackend, backend.host == host, backend.port == target.port { allowed = true }
+        if places.contains("tenant-provider"), let provider = credential.flatMap({ Self.hostAndPort($0.baseURL) }), provider.host == host, provider.port == target.port {
+            allowed = true
+        }
+        guard allowed else {
+            self.logger.warning("egress refused: not a place this tool may reach", metadata: ["tool": "\(tool)", "tenant": "\(tenant.rawValue)", "egress.host": "\(host)", "egress.port": "\(target.port)"])
+            try socket.send(EgressGrant(id: call, error: "\(host):\(target.port) is not a place \(tool) may reach"))
+            return
+        }
+        guard count <= Self.connectionsPerCall else {
+            try socket.send(EgressGrant(id: call, error: "one call may open at most \(Self.connectionsPerCall) connections"))
+            return
+        }
+        var address = [CChar](repeating: 0, count: 64)
+        let descriptor = oneo_connect_tcp(host, Int32(target.port), 5_000, &address, Int32(address.count))
+        guard descriptor >= 0 else {
+            let reason = String(cString: strerror(errno))
+            try socket.send(EgressGrant(id: call, error: "connecting to \(host):\(target.port) failed: \(reason)"))
+            return
+        }
+        defer { close(descriptor) }
+        try socket.send(EgressGrant(id: call, address: String(cString: address)), descriptor: descriptor)
     }
 
     /// An executor whose connection can no longer be trusted (a failed write or read, a

@@ -40,6 +40,7 @@ public enum APIServer {
         BudgetRoutes(gate: TenantQueryGate(database: database, perTenant: 2)).add(to: api)
         PreviewRoutes(database: database, pipelines: pipelines, models: tunables.models).add(to: api)
         WorkflowRoutes(database: database, models: tunables.models, maxAttempts: attempts).add(to: api)
+        FileRoutes(database: database).add(to: api)
         // Every connection gets its own guard over the shared counts: caps, head and body deadlines.
         let counts = ConnectionCounts(settings: connections)
         return Application(

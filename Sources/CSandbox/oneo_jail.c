@@ -27,6 +27,8 @@
 static const char STAGING[] = "/tmp";
 enum { STACK_SIZE = 256 * 1024, PATH_LENGTH = 4096 };
 
+static void number(char *out, size_t capacity, unsigned int value);
+
 struct failure {
     int error;
     char step[120];
@@ -96,8 +98,22 @@ static unsigned long locked_flags(const char *path) {
 static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
     char path[PATH_LENGTH];
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(report_fd, "make mounts private", NULL);
+    /* Every bind source is opened (O_PATH) before the staging tmpfs covers /tmp, in this mount
+       namespace, and bound through its descriptor: a source may then lie anywhere (a database
+       socket under a test directory in /tmp), and what is bound is what was opened. */
+    int sources[jail->mount_count > 0 ? jail->mount_count : 1];
     for (int index = 0; index < jail->mount_count; index++) {
         const struct oneo_jail_mount *entry = &jail->mounts[index];
+        sources[index] = -1;
+        if (entry->kind == ONEO_MOUNT_BIND_RO || entry->kind == ONEO_MOUNT_BIND_RW || entry->kind == ONEO_MOUNT_DEVICE) {
+            sources[index] = open(entry->source, O_PATH | O_CLOEXEC);
+            if (sources[index] < 0) fail(report_fd, "open bind source", entry->source);
+        }
+    }
+    for (int index = 0; index < jail->mount_count; index++) {
+        const struct oneo_jail_mount *entry = &jail->mounts[index];
+        char source_path[64] = "/proc/self/fd/";
+        if (sources[index] >= 0) number(source_path, sizeof source_path, (unsigned int)sources[index]);
         staged(path, entry->target);
         int is_root = entry->target[0] == '/' && entry->target[1] == '\0';
         switch (entry->kind) {
@@ -110,7 +126,7 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
         case ONEO_MOUNT_BIND_RO:
         case ONEO_MOUNT_BIND_RW: {
             struct stat source;
-            if (stat(entry->source, &source) != 0) fail(report_fd, "stat bind source", entry->source);
+            if (fstat(sources[index], &source) != 0) fail(report_fd, "stat bind source", entry->source);
             if (S_ISDIR(source.st_mode)) {
                 if (mkdir(path, 0755) != 0 && errno != EEXIST) fail(report_fd, "mkdir", entry->target);
             } else {
@@ -120,7 +136,7 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
             }
             /* Not recursive: a host mount below the source stays out (the read-only remount below
                covers this one mount only). */
-            if (mount(entry->source, path, NULL, MS_BIND, NULL) != 0) fail(report_fd, "bind", entry->target);
+            if (mount(source_path, path, NULL, MS_BIND, NULL) != 0) fail(report_fd, "bind", entry->target);
             unsigned long flags = MS_BIND | MS_REMOUNT | MS_NOSUID | MS_NODEV | locked_flags(path);
             if (entry->kind == ONEO_MOUNT_BIND_RO) flags |= MS_RDONLY;
             if (mount(NULL, path, NULL, flags, NULL) != 0) fail(report_fd, "remount bind", entry->target);
@@ -130,14 +146,14 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
             /* A character device (/dev/null): usable only on a mount without nodev; read-only
                (a device is still written through a read-only mount), nosuid, noexec. */
             struct stat source;
-            if (stat(entry->source, &source) != 0 || !S_ISCHR(source.st_mode)) {
+            if (fstat(sources[index], &source) != 0 || !S_ISCHR(source.st_mode)) {
                 if (errno == 0) errno = EINVAL;
                 fail(report_fd, "not a character device", entry->source);
             }
             int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
             if (fd < 0) fail(report_fd, "create device target", entry->target);
             close(fd);
-            if (mount(entry->source, path, NULL, MS_BIND, NULL) != 0) fail(report_fd, "bind", entry->target);
+            if (mount(source_path, path, NULL, MS_BIND, NULL) != 0) fail(report_fd, "bind", entry->target);
             unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NOEXEC | (locked_flags(path) & ~(unsigned long)MS_NODEV);
             if (mount(NULL, path, NULL, flags, NULL) != 0) fail(report_fd, "remount device", entry->target);
             break;
@@ -152,6 +168,9 @@ static void build_filesystem(const struct oneo_jail *jail, int report_fd) {
             errno = EINVAL;
             fail(report_fd, "unknown mount kind for", entry->target);
         }
+    }
+    for (int index = 0; index < jail->mount_count; index++) {
+        if (sources[index] >= 0) close(sources[index]);
     }
     char old[PATH_LENGTH];
     staged(old, "/.old-root");

@@ -290,12 +290,17 @@ extension Supervisor {
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
         case .toolExecutor(let tool, _):
-            let account = ProcessAccount.forToolExecutor(uidBase: self.configuration.processorUIDBase)
+            var account = ProcessAccount.forToolExecutor(uidBase: self.configuration.processorUIDBase)
             let policy = SandboxPaths.policy(tool: tool, executable: self.executable)
             // Its jails' processes run as the executor's own (unprivileged) identity.
             let identity = account.map { ($0.uid, $0.gid) } ?? (getuid(), getgid())
             var arguments = [tool, "--policy", policy, "--sandbox-uid", "\(identity.0)", "--sandbox-gid", "\(identity.1)"]
             if tool == "web_search", let url = self.configuration.searchURL { arguments += ["--backend", url] }
+            if tool == "file_search", let files = self.services?.filesDatabase, case .unixSocket(let path) = files.endpoint {
+                arguments += ["--database-socket", path, "--database-name", files.database, "--database-user", files.username]
+                // The embedded database's socket opens to its client group (API, queue manager).
+                account?.groups = [ProcessAccount.databaseGroup(uidBase: self.configuration.processorUIDBase)]
+            }
             // The router brokers the connections the policy's egress lines allow, and no other.
             self.tools.allowEgress(tool, to: SandboxPaths.egress(tool: tool, executable: self.executable))
             let spec = ChildSpec(
@@ -378,7 +383,7 @@ extension Supervisor {
         if child.role == .qmgr {
             bootstrap.retiredWorkers = self.retiredQueueWorkers
             // Tools are offered only while their executors exist to run them.
-            let started = SandboxPaths.startableTools(executable: self.executable, searchURL: self.configuration.searchURL)
+            let started = self.startableTools
             if !started.isEmpty {
                 bootstrap.toolTicketKey = self.tools.key
                 bootstrap.startedTools = started

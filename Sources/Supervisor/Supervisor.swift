@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 public import Logging
 public import OneoWire
 public import OneoStore
@@ -92,6 +93,9 @@ public actor Supervisor {
         /// What the API and the queue manager connect as: roles of their own where we may make them.
         let apiDatabase: DatabaseSettings
         let queueDatabase: DatabaseSettings
+        /// What the file_search executor connects as (its role and the database's socket); nil
+        /// where no role could be made or the database has no Unix socket: no file search.
+        let filesDatabase: DatabaseSettings?
         let redisSettings: RedisSettings
         /// The instance's namespace in Redis (cache keys and ACL users).
         let cacheNamespace: String
@@ -129,9 +133,11 @@ public actor Supervisor {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { await database.run() }
                 try await Migrator(client: database, logger: self.logger).migrate()
-                let (apiDatabase, queueDatabase) = try await self.childRoles(databaseSettings, client: database)
+                let (apiDatabase, queueDatabase, filesDatabase) = try await self.childRoles(databaseSettings, client: database)
+                if let filesDatabase { self.tools.setFileAccess(password: filesDatabase.password ?? "", grant: Self.fileGrants(database, logger: self.logger)) }
                 self.services = Services(
                     database: database, databaseSettings: databaseSettings, apiDatabase: apiDatabase, queueDatabase: queueDatabase,
+                    filesDatabase: filesDatabase,
                     redisSettings: redisSettings,
                     cacheNamespace: try await InstanceSettings.cacheNamespace(database, logger: self.logger),
                     sealer: try KeySealer(masterKeyFile: self.configuration.masterKeyFile),
@@ -142,7 +148,7 @@ public actor Supervisor {
                 unlink(self.configuration.dataDirectory.apiPortFile)
                 self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
-                for tool in SandboxPaths.startableTools(executable: self.executable, searchURL: self.configuration.searchURL) {
+                for tool in self.startableTools {
                     for slot in 1...self.configuration.tunables.tools.executors {
                         self.supervise(self.addChild(name: "tool:\(tool):\(slot)", role: .tool, launch: .toolExecutor(tool, slot: slot)))
                     }
@@ -177,9 +183,43 @@ public actor Supervisor {
 
     /// Applies the API's and the queue manager's roles with passwords for this start, and returns
     /// the settings each connects with; where roles may not be created, both keep ours.
-    private func childRoles(_ settings: DatabaseSettings, client: PostgresClient) async throws -> (api: DatabaseSettings, queue: DatabaseSettings) {
+    /// The tools whose executors this node starts.
+    var startableTools: [String] {
+        SandboxPaths.startableTools(executable: self.executable, searchURL: self.configuration.searchURL, fileSearch: self.services?.filesDatabase != nil)
+    }
+
+    /// Makes a grant for one file_search call of a tenant: a random token whose hash the database
+    /// maps to the tenant for a minute (expired grants go at the same time). Called on a router
+    /// thread, which waits for it (never the cooperative pool).
+    static func fileGrants(_ database: PostgresClient, logger: Logger) -> @Sendable (TenantID) -> String? {
+        { tenant in
+            let token = RoleSetup.freshPassword()
+            let done = DispatchSemaphore(value: 0)
+            let made = Mutex(false)
+            Task {
+                do {
+                    try await database.query(
+                        """
+                        WITH expired AS (DELETE FROM file_search_grants WHERE expires_at < now())
+                        INSERT INTO file_search_grants (token_hash, tenant_id, expires_at)
+                        VALUES (sha256(convert_to(\(token), 'UTF8')), \(tenant.rawValue), now() + interval '60 seconds')
+                        """,
+                        logger: logger
+                    )
+                    made.withLock { $0 = true }
+                } catch {
+                    logger.error("making a file search grant failed", metadata: ["tenant": "\(tenant.rawValue)", "error": "\(SafeErrorDescription.of(error))"])
+                }
+                done.signal()
+            }
+            guard done.wait(timeout: .now() + 5) == .success, made.withLock({ $0 }) else { return nil }
+            return token
+        }
+    }
+
+    private func childRoles(_ settings: DatabaseSettings, client: PostgresClient) async throws -> (api: DatabaseSettings, queue: DatabaseSettings, files: DatabaseSettings?) {
         let roles = RoleSetup.roles(forDatabase: settings.database)
-        let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword())
+        let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword(), files: RoleSetup.freshPassword())
         switch try await RoleSetup.apply(roles, passwords: passwords, client: client, logger: self.logger) {
         case .applied:
             var api = settings
@@ -188,8 +228,13 @@ public actor Supervisor {
             var queue = settings
             queue.username = roles.queueManager
             queue.password = passwords.queueManager
-            self.logger.info("database roles applied", metadata: ["role.api": "\(roles.api)", "role.qmgr": "\(roles.queueManager)"])
-            return (api, queue)
+            var files = settings
+            files.username = roles.files
+            files.password = passwords.files
+            self.logger.info("database roles applied", metadata: ["role.api": "\(roles.api)", "role.qmgr": "\(roles.queueManager)", "role.files": "\(roles.files)"])
+            // The file executor reaches the database only through its Unix socket, bound into its jail.
+            guard case .unixSocket = settings.endpoint else { return (api, queue, nil) }
+            return (api, queue, files)
         case .notPermitted:
             guard self.configuration.allowSharedDatabaseCredentials else {
                 throw ConfigurationError(
@@ -200,7 +245,7 @@ public actor Supervisor {
             self.logger.warning("the database user may not create roles: the API and the queue manager share its credentials (no row-level security)", metadata: [
                 "hint": "`oneo-ai migrate --print-roles` prints what a user with CREATEROLE would create",
             ])
-            return (settings, settings)
+            return (settings, settings, nil)
         }
     }
 

@@ -73,7 +73,7 @@ func main() -> Int32 {
             }
             passed += ["--\(name)", value]
         }
-        return SelfJail.run(policy: policy, arguments: passed, outerUID: outerUID, outerGID: outerGID)
+        return SelfJail.run(policy: policy, options: options, arguments: passed, outerUID: outerUID, outerGID: outerGID)
     }
     let jail: Jail
     do {

@@ -33,7 +33,7 @@ struct APIRouteTests {
     private static func serve(database name: String, client: PostgresClient, logger: Logger, _ body: @Sendable (any TestClientProtocol, Tokens) async throws -> Void) async throws {
         // With passwords the roles may log in (the test server trusts its socket, so which
         // password does not matter; what the API role may do does).
-        let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword())
+        let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword(), files: RoleSetup.freshPassword())
         #expect(try await RoleSetup.apply(RoleSetup.roles(forDatabase: name), passwords: passwords, client: client, logger: logger) == .applied)
         let registry = TenantRegistry(database: client, sealer: nil)
         var created: [String] = []

@@ -1,6 +1,8 @@
 import Foundation
 import OneoTesting
 import OneoWire
+import OneoStore
+import PostgresNIO
 import StackControl
 import Testing
 
@@ -193,6 +195,83 @@ struct ToolCallingTests {
             // The serve log names no key.
             let log = try String(contentsOfFile: stack.directory + "/serve.log", encoding: .utf8)
             #expect(!log.contains("test-provider-key-1"))
+        }
+    }
+
+    @Test(
+        "file search: uploads are split into passages in the jail on the first search (HTML reduced to text), the best passage reaches the model; the executor's role reads nothing but through a live grant, and a grant reaches one tenant",
+        .enabled(if: Self.jailsAvailable, "the executors' jails need user namespaces, which this kernel has turned off")
+    )
+    func fileSearch() async throws {
+        try await TestStack.with { stack in
+            try await waitUntil("the file search executor to run") {
+                try await stack.child("tool:file_search:1")?.state == .running
+            }
+            let html = try await stack.api.post("/files/", [
+                "name": "guide.html",
+                "content": "<html><head><script>var lighthouse = 'steal';</script><style>p{}</style></head><body><p>The lighthouse keeper logs every ship at dawn.</p><!-- lighthouse secret --><p>Unrelated &amp; dull.</p></body></html>",
+            ])
+            try #require(html.status == 201, "\(html.body)")
+            #expect(html["status"] == "pending")
+            #expect(try await stack.api.post("/files/", ["name": "notes.md", "content": "# Harbour\n\nBoats rest here."]).status == 201)
+            #expect(try await stack.api.post("/files/", ["name": "bad.exe", "media_type": "application/x-msdownload", "content": "MZ"]).status == 422)
+
+            #expect(try await stack.api.post("/pipelines/", ["name": "Leads", "slug": "leads"]).status == 201)
+            #expect(try await stack.api.post("/pipelines/leads/fields/", ["name": "Name", "slug": "name", "field_type": "text"]).status == 201)
+            let field = try await stack.api.post("/pipelines/leads/fields/", [
+                "name": "Docs", "slug": "docs", "field_type": "ai_generated",
+                "ai_config": ["prompt": "About {name}. [sim-tool file_search]lighthouse[/sim-tool]", "enable_tools": true, "allowed_tools": ["file_search"], "cache_duration": 0],
+            ])
+            try #require(field.status == 201, "\(field.body)")
+            let record = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Ada"]])
+            let id = try #require(record["id"]?.integerValue)
+            var job: JSONValue = .null
+            try await waitUntil("the field's job to finish") {
+                job = try await stack.api.get("/ai-jobs/?record_id=\(id)")["results"]?.arrayValue?.first ?? .null
+                return ["completed", "failed"].contains(job["status"]?.stringValue ?? "")
+            }
+            #expect(job["status"] == "completed", "\(job)")
+            let call = try #require(job["tool_calls"]?.arrayValue?.first)
+            #expect(call["tool"] == "file_search")
+            #expect(call["error"] == .null, "\(call)")
+            #expect(call["cost_micros"]?.integerValue == 2_500)
+            let chats = try await stack.providerRequests().map { try JSONValue.parse(Array($0.body.utf8)) }
+            let result = try #require(chats.last?["messages"]?.arrayValue?.last?["content"]?.stringValue)
+            #expect(result.contains("The lighthouse keeper logs every ship at dawn."), "\(result)")
+            #expect(result.contains("guide.html"))
+            #expect(!result.contains("steal") && !result.contains("secret"), "scripts and comments are not text: \(result)")
+            let files = try await stack.api.get("/files/")["results"]?.arrayValue ?? []
+            #expect(files.allSatisfy { $0["status"] == "indexed" && ($0["passages"]?.integerValue ?? 0) >= 1 }, "\(files)")
+
+            // The executor's role, as the database sees it: no table, and no function without a grant.
+            let role = RoleSetup.roles(forDatabase: stack.databaseName).files
+            try await stack.withDatabase { client, logger in
+                for statement in ["SELECT count(*) FROM tenant_files", "SELECT count(*) FROM file_passages", "SELECT count(*) FROM ai_jobs", "SELECT count(*) FROM file_search_grants"] {
+                    await #expect(throws: (any Error).self, "\(statement)") {
+                        try await client.withTransaction(logger: logger) { connection in
+                            try await connection.query("SET LOCAL ROLE \(unescaped: role)", logger: logger)
+                            for try await _ in try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger) {}
+                        }
+                    }
+                }
+                await #expect(throws: (any Error).self, "a made-up grant") {
+                    try await client.withTransaction(logger: logger) { connection in
+                        try await connection.query("SET LOCAL ROLE \(unescaped: role)", logger: logger)
+                        for try await _ in try await connection.query("SELECT * FROM oneo_file_search('not-a-grant', 'lighthouse', 5)", logger: logger) {}
+                    }
+                }
+                // A live grant of another tenant finds nothing of this one's.
+                var other: Int64 = 0
+                for try await id in try await client.query("INSERT INTO tenants (slug, name) VALUES ('other', 'Other') RETURNING id", logger: logger).decode(Int64.self) { other = id }
+                try await client.query("INSERT INTO file_search_grants (token_hash, tenant_id, expires_at) VALUES (sha256('other-grant'::bytea), \(other), now() + interval '1 minute')", logger: logger)
+                let found = try await client.withTransaction(logger: logger) { connection in
+                    try await connection.query("SET LOCAL ROLE \(unescaped: role)", logger: logger)
+                    var count: Int64 = -1
+                    for try await found in try await connection.query("SELECT count(*) FROM oneo_file_search('other-grant', 'lighthouse', 5)", logger: logger).decode(Int64.self) { count = found }
+                    return count
+                }
+                #expect(found == 0, "another tenant's grant sees none of this tenant's passages")
+            }
         }
     }
 }

@@ -10,14 +10,20 @@ import Testing
 @Suite("sandbox policy")
 struct PolicyTests {
     static func codeInterpreter() throws -> SandboxPolicy {
-        try SandboxPolicy(parsing: String(decoding: try SandboxFiles.policy("code_interpreter"), as: UTF8.self))
+        try Self.policy("code_interpreter")
     }
 
-    @Test("the code interpreter's policy parses, every rule has a reason, and it builds")
-    func builds() throws {
-        let policy = try Self.codeInterpreter()
-        #expect(policy.tool == "code_interpreter")
-        #expect(policy.program.first == "/usr/bin/python3")
+    static func policy(_ tool: String) throws -> SandboxPolicy {
+        try SandboxPolicy(parsing: String(decoding: try SandboxFiles.policy(tool), as: UTF8.self))
+    }
+
+    static let tools = ["code_interpreter", "web_search", "image_generation", "file_search"]
+
+    @Test("each executor's policy parses, every rule has a reason, and it builds", arguments: Self.tools)
+    func builds(tool: String) throws {
+        let policy = try Self.policy(tool)
+        #expect(policy.tool == tool)
+        #expect(policy.program.first == (tool == "code_interpreter" ? "/usr/bin/python3" : SandboxPolicy.executableProgram))
         #expect(Set(policy.namespaces) == Set(SandboxPolicy.Namespace.allCases))
         #expect(policy.rules.allSatisfy { !$0.why.isEmpty })
         #expect(policy.defaultAction == .killProcess)
@@ -26,9 +32,9 @@ struct PolicyTests {
         #expect(program.instructionCount > 10)
     }
 
-    @Test("every system call number of x86_64 gets from the program what the policy says; other ABIs are killed")
-    func everySyscallMatchesThePolicy() throws {
-        let policy = try Self.codeInterpreter()
+    @Test("every system call number of x86_64 gets from each program what its policy says; other ABIs are killed", arguments: Self.tools)
+    func everySyscallMatchesThePolicy(tool: String) throws {
+        let policy = try Self.policy(tool)
         let program = try SeccompProgram(policy: policy)
         let kill: UInt32 = 0x8000_0000
         var allowed = 0
@@ -67,9 +73,47 @@ struct PolicyTests {
         #expect(program.verdict(syscall: ioctl, arguments: [1, 0x5412, 0, 0, 0, 0]) == 0x0005_0001)
         #expect(program.verdict(syscall: ioctl, arguments: [1, 0x1_0000_5412, 0, 0, 0, 0]) == 0x0005_0001)
         #expect(program.verdict(syscall: ioctl, arguments: [1, 0x5422, 0, 0, 0, 0]) == kill, "an ioctl not listed")
+        // Every jail: no io_uring, no new mount API, clone3 answered ENOSYS.
+        for name in ["io_uring_setup", "io_uring_enter", "io_uring_register", "fsopen", "fsmount", "open_tree", "move_mount", "mount", "unshare", "setns", "ptrace", "bpf", "keyctl", "userfaultfd", "perf_event_open"] {
+            #expect(program.verdict(syscall: seccomp_syscall_resolve_name(name)) == kill, "\(name)")
+        }
+        #expect(program.verdict(syscall: seccomp_syscall_resolve_name("clone3")) == 0x0005_0026, "clone3: ENOSYS")
+        guard tool == "code_interpreter" else { return }
         let clone = seccomp_syscall_resolve_name("clone")
         #expect(program.verdict(syscall: clone, arguments: [0x003D_0F00, 0, 0, 0, 0, 0]) == 0x7FFF_0000, "a thread")
         #expect(program.verdict(syscall: clone, arguments: [0x1000_0011, 0, 0, 0, 0, 0]) == kill, "a new user namespace")
+    }
+
+    @Test("the executors that run our own code have no network of their own: no socket, no connect, no process, no exec but their own start", arguments: ["web_search", "image_generation", "file_search"])
+    func ownCodeExecutors(tool: String) throws {
+        let program = try SeccompProgram(policy: try Self.policy(tool))
+        let kill: UInt32 = 0x8000_0000
+        func verdict(_ name: String, _ arguments: [UInt64] = [0, 0, 0, 0, 0, 0]) -> UInt32? {
+            program.verdict(syscall: seccomp_syscall_resolve_name(name), arguments: arguments)
+        }
+        for family: UInt64 in [2, 10, 16, 17] {
+            #expect(verdict("socket", [family, 1, 0, 0, 0, 0]) == 0x0005_000D, "socket(\(family)): EACCES")
+        }
+        if tool == "file_search" {
+            // Its database connection: a Unix socket, to the one socket file bound into its jail.
+            #expect(verdict("socket", [1, 1, 0, 0, 0, 0]) == 0x7FFF_0000)
+            #expect(verdict("connect", [3, 0x7fff_0000, 16, 0, 0, 0]) == 0x7FFF_0000)
+            #expect(verdict("socketpair", [1, 1, 0, 0, 0, 0]) == kill)
+        } else {
+            #expect(verdict("socket", [1, 1, 0, 0, 0, 0]) == 0x0005_000D, "socket(AF_UNIX): EACCES")
+            #expect(verdict("connect", [3, 0x7fff_0000, 16, 0, 0, 0]) == 0x0005_0000, "connect answers 0 and never runs")
+            #expect(verdict("socketpair", [1, 1, 0, 0, 0, 0]) == 0x7FFF_0000, "a connected AF_UNIX pair")
+        }
+        #expect(verdict("socketpair", [2, 1, 0, 0, 0, 0]) == kill)
+        #expect(verdict("execve") == kill)
+        #expect(verdict("execveat", [3, 0, 0, 0, 0x1000, 0]) == 0x7FFF_0000, "its own start, from a descriptor")
+        #expect(verdict("execveat", [3, 0, 0, 0, 0, 0]) == kill, "execveat of a path")
+        for name in ["clone", "fork", "vfork", "kill", "memfd_create", "pidfd_getfd", "open_by_handle_at", "personality"] {
+            #expect(verdict(name) == kill, "\(name)")
+        }
+        #expect(verdict("prctl", [1, 9, 0, 0, 0, 0]) == 0x7FFF_0000, "PR_SET_PDEATHSIG")
+        #expect(verdict("prctl", [4, 0, 0, 0, 0, 0]) == kill, "PR_SET_DUMPABLE and every other option")
+        #expect(verdict("prlimit64", [0, 7, 0x7fff_0000, 0, 0, 0]) == kill, "setting a limit")
     }
 
     static func code(_ action: SandboxPolicy.Action) -> UInt32 {

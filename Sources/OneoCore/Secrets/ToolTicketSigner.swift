@@ -4,8 +4,13 @@ public import Foundation
 
 /// Signs and checks tool tickets with a key the supervisor makes at start and gives the queue
 /// manager alone: a processor can carry a ticket, not make one.
-public struct ToolTicketSigner: Sendable {
+public struct ToolTicketSigner: Sendable, CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     private let key: [UInt8]
+
+    // Printed inside a service's description (ServiceLifecycle logs those at debug): never the key.
+    public var description: String { "ToolTicketSigner(key withheld)" }
+    public var debugDescription: String { self.description }
+    public var customMirror: Mirror { Mirror(self, children: [:]) }
 
     public init(key: [UInt8]) {
         self.key = key

@@ -152,6 +152,9 @@ extension SandboxPolicy {
             guard words.count == 4 else { throw fail("a tmpfs takes options (size=…,mode=…)") }
             guard words[3].contains("size=") else { throw fail("a tmpfs needs a size= bound") }
             return Mount(kind: kind, target: target, source: nil, options: words[3], why: why)
+        case .bindReadOnly where words.count == 4 && SandboxPolicy.placeholders.contains(words[3]):
+            // A host path the launcher knows only at run time (the database's socket).
+            return Mount(kind: kind, target: target, source: words[3], options: nil, why: why)
         case .bindReadOnly, .bindReadWrite, .device:
             guard words.count == 4, words[3].hasPrefix("/"), !words[3].split(separator: "/").contains("..") else {
                 throw fail("a bind mount takes the host path to bind")

@@ -101,6 +101,23 @@ public struct SandboxPolicy: Sendable, Equatable {
     /// itself (`execveat`), so no file of the host needs to be in the jail for it.
     public static let executableProgram = "@executable"
 
+    /// Bind sources the launcher fills in at run time from its options (`@database-socket` is
+    /// `--database-socket PATH`): what is bound is then exactly that one file.
+    public static let placeholders: Set<String> = ["@database-socket"]
+
+    /// The policy with its placeholders filled from `values` (keyed without the `@`).
+    public func resolvingPlaceholders(_ values: [String: String]) throws(PolicyError) -> SandboxPolicy {
+        var resolved = self
+        resolved.mounts = try self.mounts.map { mount throws(PolicyError) in
+            guard let source = mount.source, Self.placeholders.contains(source) else { return mount }
+            guard let value = values[String(source.dropFirst())], value.hasPrefix("/"), !value.split(separator: "/").contains("..") else {
+                throw PolicyError(line: 0, message: "\(source) needs an absolute path (--\(source.dropFirst()) PATH)")
+            }
+            return Mount(kind: mount.kind, target: mount.target, source: value, options: mount.options, why: mount.why)
+        }
+        return resolved
+    }
+
     /// Egress places the router resolves at run time: the operator's search backend
     /// (`serve --search-url`), the calling tenant's provider (its base URL).
     public static let egressPlaces: Set<String> = ["search-backend", "tenant-provider"]

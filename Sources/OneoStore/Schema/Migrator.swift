@@ -27,6 +27,7 @@ public struct Migrator: Sendable {
         Migration(version: 12, name: "result_cache", sql: String(decoding: PackageResources.m0012_result_cache_sql, as: UTF8.self)),
         Migration(version: 13, name: "workflow_nodes", sql: String(decoding: PackageResources.m0013_workflow_nodes_sql, as: UTF8.self)),
         Migration(version: 14, name: "tool_calls", sql: String(decoding: PackageResources.m0014_tool_calls_sql, as: UTF8.self)),
+        Migration(version: 15, name: "file_search", sql: String(decoding: PackageResources.m0015_file_search_sql, as: UTF8.self)),
     ]
 
     /// An arbitrary constant that names our lock among the server's advisory locks.

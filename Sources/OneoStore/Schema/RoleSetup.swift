@@ -12,6 +12,8 @@ public enum RoleSetup {
     public struct Roles: Sendable, Hashable {
         public let api: String
         public let queueManager: String
+        /// The file_search executor's: it may only call the file functions, with a grant.
+        public let files: String
     }
 
     /// Per database, so that two instances on one server never share (or rotate) a role: the
@@ -26,7 +28,7 @@ public enum RoleSetup {
         for byte in database.utf8 { hash = (hash ^ UInt32(byte)) &* 16_777_619 }
         let tag = String(hash, radix: 16)
         let name = base + "_" + String(repeating: "0", count: 8 - tag.count) + tag
-        return Roles(api: name + "__api", queueManager: name + "__qmgr")
+        return Roles(api: name + "__api", queueManager: name + "__qmgr", files: name + "__files")
     }
 
     public enum Outcome: Sendable, Equatable {
@@ -38,7 +40,7 @@ public enum RoleSetup {
 
     /// Applies roles.sql. With passwords, the roles can log in with them from now on.
     public static func apply(
-        _ roles: Roles, passwords: (api: String, queueManager: String)?, client: PostgresClient, logger: Logger
+        _ roles: Roles, passwords: (api: String, queueManager: String, files: String)?, client: PostgresClient, logger: Logger
     ) async throws -> Outcome {
         var permitted = false
         for try await allowed in try await client.query(
@@ -52,7 +54,8 @@ public enum RoleSetup {
                 """
                 SELECT set_config('oneo.api_role', \(roles.api), true), set_config('oneo.qmgr_role', \(roles.queueManager), true),
                        set_config('oneo.api_password', \(passwords?.api ?? ""), true),
-                       set_config('oneo.qmgr_password', \(passwords?.queueManager ?? ""), true)
+                       set_config('oneo.qmgr_password', \(passwords?.queueManager ?? ""), true),
+                       set_config('oneo.files_role', \(roles.files), true), set_config('oneo.files_password', \(passwords?.files ?? ""), true)
                 """,
                 logger: logger
             )
@@ -66,7 +69,8 @@ public enum RoleSetup {
     public static func statementsForAdministrator(_ roles: Roles) -> String {
         """
         BEGIN;
-        SELECT set_config('oneo.api_role', '\(roles.api)', true), set_config('oneo.qmgr_role', '\(roles.queueManager)', true);
+        SELECT set_config('oneo.api_role', '\(roles.api)', true), set_config('oneo.qmgr_role', '\(roles.queueManager)', true),
+               set_config('oneo.files_role', '\(roles.files)', true);
         \(Self.script)
         COMMIT;
         -- then give each role a password (ALTER ROLE … LOGIN PASSWORD …) and run serve with a

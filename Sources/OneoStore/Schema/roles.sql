@@ -8,6 +8,9 @@
 --   qmgr  jobs, usage, the record columns results go to, and what a job is rendered from,
 --         across tenants; never sealed keys, never tokens, never pipelines' or fields' writes.
 --
+--   files the file_search executor: nothing but the file functions, each of which needs a
+--         grant the supervisor made for one call and reaches only that grant's tenant.
+--
 -- Processors have no role at all.
 DO $roles$
 DECLARE
@@ -15,6 +18,8 @@ DECLARE
     qmgr text := current_setting('oneo.qmgr_role');
     api_password text := nullif(current_setting('oneo.api_password', true), '');
     qmgr_password text := nullif(current_setting('oneo.qmgr_password', true), '');
+    files text := current_setting('oneo.files_role');
+    files_password text := nullif(current_setting('oneo.files_password', true), '');
     item text;
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = api) THEN
@@ -23,6 +28,23 @@ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = qmgr) THEN
         EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', qmgr);
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = files) THEN
+        EXECUTE format('CREATE ROLE %I NOLOGIN NOINHERIT', files);
+    END IF;
+    EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', files);
+    IF files_password IS NOT NULL THEN
+        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 8', files, files_password);
+    END IF;
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), files);
+    EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', files);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION oneo_file_pending(text), oneo_file_store(text, bigint, text[], text), '
+        'oneo_file_search(text, text, integer) TO %I', files);
+    -- api: a tenant's uploads, under its policy; the passages are the executor's to write.
+    EXECUTE format('REVOKE ALL ON tenant_files FROM %I', api);
+    EXECUTE format('GRANT SELECT (id, tenant_id, name, media_type, status, passages, error, created_at), INSERT (tenant_id, name, media_type, content), DELETE ON tenant_files TO %I', api);
+    EXECUTE format('GRANT USAGE ON SEQUENCE tenant_files_id_seq TO %I', api);
+    DROP POLICY IF EXISTS oneo_api ON tenant_files;
+    EXECUTE format('CREATE POLICY oneo_api ON tenant_files TO %I USING (tenant_id = oneo_current_tenant()) WITH CHECK (tenant_id = oneo_current_tenant())', api);
     -- Whatever a role of that name could do before, it can do only what follows.
     EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', api);
     EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', qmgr);

@@ -6,13 +6,30 @@ public struct ToolRequest: Sendable, Equatable, Codable {
     public var arguments: JSONValue
     /// Only for the image generator: the calling tenant's provider, for this one request.
     public var credential: ToolCredential?
+    /// Only for file search: the grant for this call's tenant, and the executor's database login.
+    public var files: FileAccess?
 
-    public init(id: String, tool: String, arguments: JSONValue, credential: ToolCredential? = nil) {
+    public init(id: String, tool: String, arguments: JSONValue, credential: ToolCredential? = nil, files: FileAccess? = nil) {
         self.id = id
         self.tool = tool
         self.arguments = arguments
         self.credential = credential
+        self.files = files
     }
+}
+
+/// What one file_search call may use: a grant (a token the database maps to one tenant for a
+/// minute) and the password of the executor's role, which can do nothing without a grant.
+public struct FileAccess: Sendable, Equatable, Codable, CustomStringConvertible {
+    public var grant: String
+    public var password: String
+
+    public init(grant: String, password: String) {
+        self.grant = grant
+        self.password = password
+    }
+
+    public var description: String { "FileAccess(withheld)" }
 }
 
 /// A tenant's provider as one image request needs it: where, and the key. Never printed.

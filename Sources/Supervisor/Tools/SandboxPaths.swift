@@ -20,10 +20,12 @@ enum SandboxPaths {
     /// offered. Only when serve is root: the executor and its jails then run as a uid of their
     /// own; as serve's own uid, an escape would reach the master key.
     /// Web search only with a backend to ask.
-    static func startableTools(executable: String, searchURL: String?) -> [String] {
+    /// File search only with a database role of its own, reached by a Unix socket.
+    static func startableTools(executable: String, searchURL: String?, fileSearch: Bool) -> [String] {
         guard geteuid() == 0, FileManager.default.isExecutableFile(atPath: Self.executor(beside: executable)) else { return [] }
         return ToolCatalog.available.sorted().filter { tool in
-            (tool != "web_search" || searchURL != nil) && FileManager.default.isReadableFile(atPath: Self.policy(tool: tool, executable: executable))
+            (tool != "web_search" || searchURL != nil) && (tool != "file_search" || fileSearch)
+                && FileManager.default.isReadableFile(atPath: Self.policy(tool: tool, executable: executable))
         }
     }
 

@@ -54,6 +54,8 @@ package final class ToolRouter: Sendable {
     /// Each tenant's provider as its processor was last started with: where, and the key, which
     /// the image executor gets for one request at a time.
     private let providers = Mutex<[TenantID: ToolCredential]>([:])
+    /// File search: the executor role's password, and how a grant for one call is made.
+    private let fileAccess = Mutex<(password: String, grant: @Sendable (TenantID) -> String?)?>(nil)
     /// Connections one call may ask for.
     static let connectionsPerCall = 4
 
@@ -104,6 +106,11 @@ package final class ToolRouter: Sendable {
     /// The egress places a tool's policy allows (`search-backend`, `tenant-provider`).
     package func allowEgress(_ tool: String, to places: [String]) {
         self.egress.withLock { $0[tool] = Set(places) }
+    }
+
+    /// How file_search calls get their database access.
+    package func setFileAccess(password: String, grant: @escaping @Sendable (TenantID) -> String?) {
+        self.fileAccess.withLock { $0 = (password, grant) }
     }
 
     /// The tenant's provider, as its processor was started with; nil forgets it.
@@ -256,9 +263,17 @@ package final class ToolRouter: Sendable {
             }
             credential = provider
         }
+        // File search gets a grant for this tenant, for this call, and nothing else.
+        var files: FileAccess?
+        if frame.tool == "file_search" {
+            guard let access = self.fileAccess.withLock({ $0 }), let grant = access.grant(tenant) else {
+                return ToolResponse(id: id, error: "file search is not available right now")
+            }
+            files = FileAccess(grant: grant, password: access.password)
+        }
         do throws(WireError) {
             do throws(WireError) {
-                try executor.socket.send(ToolRequest(id: wire, tool: frame.tool, arguments: frame.arguments, credential: credential))
+                try executor.socket.send(ToolRequest(id: wire, tool: frame.tool, arguments: frame.arguments, credential: credential, files: files))
             } catch where error.code == .oversized || error.code == .unencodable {
                 // Nothing was written: the call is refused, the executor is fine.
                 return ToolResponse(id: id, error: "the call's arguments are over the size limit")

@@ -7,7 +7,7 @@ enum JailedExecutor {
     static func passedOptions(_ tool: String) -> [String] {
         switch tool {
         case "web_search": ["backend"]
-        case "file_search": ["database-socket", "database-name", "database-user"]
+        case "file_search": ["database-name", "database-user"]
         default: []
         }
     }
@@ -37,6 +37,14 @@ enum JailedExecutor {
             Log.line("image_generation ready in its jail")
             return ExecutorLoop(socket: socket, tool: tool, handle: { request in
                 try images.run(arguments: request.arguments, credential: request.credential, egress: Egress(socket: socket, call: request.id))
+            }, afterEach: {}).run()
+        case "file_search":
+            guard let database = options["database-name"], let user = options["database-user"] else { return 2 }
+            // The socket the policy binds at /run/postgresql/.s.PGSQL.5432.
+            let search = FileSearch(socketDirectory: "/run/postgresql", database: database, user: user)
+            Log.line("file_search ready in its jail: database \(database) as \(user)")
+            return ExecutorLoop(socket: socket, tool: tool, handle: { request in
+                try search.run(arguments: request.arguments, access: request.files)
             }, afterEach: {}).run()
         default:
             Log.line("unknown tool \(tool)")

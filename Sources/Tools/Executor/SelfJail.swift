@@ -9,7 +9,14 @@ import OneoSandbox
 /// seccomp filter from its first instruction, and is what parses every byte from the outside.
 enum SelfJail {
     /// Runs the jailed executor to its end; returns its exit status (or 128 + signal).
-    static func run(policy: SandboxPolicy, arguments: [String], outerUID: UInt32, outerGID: UInt32) -> Int32 {
+    static func run(policy unresolved: SandboxPolicy, options: [String: String], arguments: [String], outerUID: UInt32, outerGID: UInt32) -> Int32 {
+        let policy: SandboxPolicy
+        do {
+            policy = try unresolved.resolvingPlaceholders(options)
+        } catch {
+            Log.line("refusing to run: \(error)")
+            return 78
+        }
         let program = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
         guard program >= 0 else {
             Log.line("refusing to run: cannot open our own program: \(String(cString: strerror(errno)))")

@@ -43,7 +43,8 @@ sim_pid=$!
 echo "==> starting oneo-ai serve (embedded PostgreSQL + Redis under $data, API on 127.0.0.1:$port)"
 # The demo shortens the retry delay (the reference's RETRY_DELAY, 60 s by default) to 1 s, so
 # that the retry it shows happens while you watch.
-ONEO_QUEUE_RETRY_DELAY_MS=1000 "$bin/oneo-ai" serve --data-dir "$data" --port "$port" >"$data/logs/serve.log" 2>&1 &
+ONEO_QUEUE_RETRY_DELAY_MS=1000 "$bin/oneo-ai" serve --data-dir "$data" --port "$port" \
+    --search-url "http://127.0.0.1:$sim_port/searxng" >"$data/logs/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 240); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break

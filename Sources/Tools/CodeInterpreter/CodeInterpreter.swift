@@ -27,10 +27,6 @@ final class CodeInterpreter {
         let report: Int32
     }
 
-    struct RunError: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     init(jail: Jail, timeout: Duration, poolSize: Int) {
         self.jail = jail
@@ -50,8 +46,8 @@ final class CodeInterpreter {
     }
 
     func run(arguments: JSONValue) throws -> CodeRunResult {
-        guard case .string(let code)? = arguments["code"] else { throw RunError(message: "code_interpreter takes {\"code\": \"…python…\"}") }
-        guard code.utf8.count <= Self.codeBytes else { throw RunError(message: "code is \(code.utf8.count) bytes; the limit is \(Self.codeBytes)") }
+        guard case .string(let code)? = arguments["code"] else { throw ToolFailure(message: "code_interpreter takes {\"code\": \"…python…\"}") }
+        guard code.utf8.count <= Self.codeBytes else { throw ToolFailure(message: "code is \(code.utf8.count) bytes; the limit is \(Self.codeBytes)") }
         let warm = self.pool.isEmpty ? try self.start() : self.pool.removeFirst()
         return self.drive(warm, code: Array(code.utf8))
     }
@@ -60,7 +56,7 @@ final class CodeInterpreter {
         var input: [Int32] = [-1, -1], output: [Int32] = [-1, -1], errors: [Int32] = [-1, -1], report: [Int32] = [-1, -1]
         guard oneo_jail_pipe(&input) == 0, oneo_jail_pipe(&output) == 0, oneo_jail_pipe(&errors) == 0, oneo_jail_pipe(&report) == 0 else {
             for fd in input + output + errors + report where fd >= 0 { close(fd) }
-            throw RunError(message: "pipe: \(String(cString: strerror(errno)))")
+            throw ToolFailure(message: "pipe: \(String(cString: strerror(errno)))")
         }
         let pid: pid_t
         do {
@@ -70,7 +66,7 @@ final class CodeInterpreter {
             )
         } catch {
             for fd in input + output + errors + report { close(fd) }
-            throw RunError(message: error.description)
+            throw ToolFailure(message: error.description)
         }
         for fd in [input[0], output[1], errors[1], report[1]] { close(fd) }
         let pidfd = oneo_pidfd_open(pid)
@@ -79,7 +75,7 @@ final class CodeInterpreter {
             var status: Int32 = 0
             waitpid(pid, &status, 0)
             for fd in [input[1], output[0], errors[0], report[0]] { close(fd) }
-            throw RunError(message: "pidfd_open: \(String(cString: strerror(errno)))")
+            throw ToolFailure(message: "pidfd_open: \(String(cString: strerror(errno)))")
         }
         for fd in [input[1], output[0], errors[0], report[0]] {
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)

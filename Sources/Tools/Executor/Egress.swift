@@ -10,10 +10,6 @@ struct Egress {
     /// The call being served: the router answers requests of that call only.
     let call: String
 
-    struct Refused: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     /// A connected socket to `host:port`, now ours, and the address it is connected to.
     func connect(host: String, port: Int) throws -> (descriptor: Int32, address: String) {
@@ -22,7 +18,7 @@ struct Egress {
         let descriptor = self.socket.takeDescriptor()
         guard grant.id == self.call, grant.error == nil, let descriptor, let address = grant.address else {
             if let descriptor { close(descriptor) }
-            throw Refused(message: grant.error.map { "no connection to \(host):\(port): \($0)" } ?? "no connection to \(host):\(port)")
+            throw ToolFailure(message: grant.error.map { "no connection to \(host):\(port): \($0)" } ?? "no connection to \(host):\(port)")
         }
         return (descriptor, address)
     }

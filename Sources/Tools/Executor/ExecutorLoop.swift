@@ -70,3 +70,10 @@ enum Log {
         FileHandle.standardError.write(Data("oneo-tool: \(text)\n".utf8))
     }
 }
+
+/// Why a call failed, in words the model reads as the tool's result (never a request's content
+/// beyond what the message names).
+struct ToolFailure: Error, CustomStringConvertible {
+    let message: String
+    var description: String { self.message }
+}

@@ -8,10 +8,6 @@ import Glibc
 final class HTTPClient {
     private let handle: UnsafeMutableRawPointer
 
-    struct Failure: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     struct Response {
         let status: Int
@@ -24,7 +20,7 @@ final class HTTPClient {
     }
 
     init() throws {
-        guard let handle = curl_easy_init() else { throw Failure(message: "libcurl could not make a handle") }
+        guard let handle = curl_easy_init() else { throw ToolFailure(message: "libcurl could not make a handle") }
         self.handle = handle
     }
 
@@ -54,7 +50,7 @@ final class HTTPClient {
     ) throws -> Response {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = components.host, !host.isEmpty
-        else { throw Failure(message: "not an http(s) URL") }
+        else { throw ToolFailure(message: "not an http(s) URL") }
         let port = components.port ?? (scheme == "https" ? 443 : 80)
         let connection = try egress.connect(host: host, port: port)
         let sink = Sink(limit: limit, descriptor: connection.descriptor)
@@ -121,14 +117,14 @@ final class HTTPClient {
         try self.check(oneo_curl_set_already_connected(self.handle), "setting the socket")
 
         let code = withExtendedLifetime(sink) { curl_easy_perform(self.handle) }
-        if sink.overflowed { throw Failure(message: "the response was over \(limit) bytes") }
-        guard code == CURLE_OK else { throw Failure(message: "the request failed: \(String(cString: curl_easy_strerror(code)))") }
+        if sink.overflowed { throw ToolFailure(message: "the response was over \(limit) bytes") }
+        guard code == CURLE_OK else { throw ToolFailure(message: "the request failed: \(String(cString: curl_easy_strerror(code)))") }
         var status = 0
         _ = oneo_curl_response_code(self.handle, &status)
         return Response(status: status, body: sink.bytes)
     }
 
     private func check(_ code: CURLcode, _ step: String) throws {
-        guard code == CURLE_OK else { throw Failure(message: "\(step): \(String(cString: curl_easy_strerror(code)))") }
+        guard code == CURLE_OK else { throw ToolFailure(message: "\(step): \(String(cString: curl_easy_strerror(code)))") }
     }
 }

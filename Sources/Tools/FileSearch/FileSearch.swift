@@ -15,10 +15,6 @@ final class FileSearch {
     static let queryBytes = 512
     static let passageBytes = 800
 
-    struct Refused: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     init(socketDirectory: String, database: String, user: String) {
         self.socketDirectory = socketDirectory
@@ -27,17 +23,17 @@ final class FileSearch {
     }
 
     func run(arguments: JSONValue, access: FileAccess?) throws -> JSONValue {
-        guard let access else { throw Refused(message: "no file grant came with this call") }
+        guard let access else { throw ToolFailure(message: "no file grant came with this call") }
         guard case .string(let query)? = arguments["query"], !query.isEmpty else {
-            throw Refused(message: "file_search takes {\"query\": \"…\", \"max_results\": 1-\(ToolCatalog.maximumResults)}")
+            throw ToolFailure(message: "file_search takes {\"query\": \"…\", \"max_results\": 1-\(ToolCatalog.maximumResults)}")
         }
-        guard query.utf8.count <= Self.queryBytes else { throw Refused(message: "the query is over \(Self.queryBytes) bytes") }
+        guard query.utf8.count <= Self.queryBytes else { throw ToolFailure(message: "the query is over \(Self.queryBytes) bytes") }
         let wanted = WebSearch.count(arguments["max_results"])
         if self.connection?.isHealthy != true {
             self.connection = nil
             self.connection = try PostgresConnection(socketDirectory: self.socketDirectory, database: self.database, user: self.user, password: access.password)
         }
-        guard let connection = self.connection else { throw Refused(message: "no database connection") }
+        guard let connection = self.connection else { throw ToolFailure(message: "no database connection") }
         // New uploads first: split into passages, a few files a call.
         for row in try connection.query("SELECT id, media_type, content FROM oneo_file_pending($1)", [access.grant]) {
             guard let id = row[0], let type = row[1], let content = row[2] else { continue }

@@ -7,10 +7,6 @@ import Glibc
 final class PostgresConnection {
     private let handle: OpaquePointer
 
-    struct Failure: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     init(socketDirectory: String, database: String, user: String, password: String) throws {
         let keys = ["host", "port", "dbname", "user", "password", "connect_timeout", "application_name"]
@@ -24,11 +20,11 @@ final class PostgresConnection {
         }
         var keyPointers: [UnsafePointer<CChar>?] = keys.map { c($0) } + [nil]
         var valuePointers: [UnsafePointer<CChar>?] = values.map { c($0) } + [nil]
-        guard let handle = PQconnectdbParams(&keyPointers, &valuePointers, 0) else { throw Failure(message: "libpq could not make a connection") }
+        guard let handle = PQconnectdbParams(&keyPointers, &valuePointers, 0) else { throw ToolFailure(message: "libpq could not make a connection") }
         guard PQstatus(handle) == CONNECTION_OK else {
             let message = String(cString: PQerrorMessage(handle))
             PQfinish(handle)
-            throw Failure(message: "connecting to the database failed: \(message.prefix(200))")
+            throw ToolFailure(message: "connecting to the database failed: \(message.prefix(200))")
         }
         self.handle = handle
     }
@@ -50,12 +46,12 @@ final class PostgresConnection {
             return UnsafePointer(copy)
         }
         guard let result = PQexecParams(self.handle, sql, Int32(parameters.count), nil, &values, nil, nil, 0) else {
-            throw Failure(message: "the database did not answer")
+            throw ToolFailure(message: "the database did not answer")
         }
         defer { PQclear(result) }
         let status = PQresultStatus(result)
         guard status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK else {
-            throw Failure(message: "the database refused: \(String(cString: PQresultErrorMessage(result)).prefix(200))")
+            throw ToolFailure(message: "the database refused: \(String(cString: PQresultErrorMessage(result)).prefix(200))")
         }
         var rows: [[String?]] = []
         for row in 0..<PQntuples(result) {

@@ -12,20 +12,16 @@ struct ImageGeneration {
     /// The provider's answer, base64 and all; the image itself must fit an artifact.
     static let responseBytes = 1 << 20
 
-    struct Refused: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     func run(arguments: JSONValue, credential: ToolCredential?, egress: Egress) throws -> JSONValue {
-        guard let credential else { throw Refused(message: "no provider was handed over for this call") }
+        guard let credential else { throw ToolFailure(message: "no provider was handed over for this call") }
         guard case .string(let prompt)? = arguments["prompt"], !prompt.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw Refused(message: "image_generation takes {\"prompt\": \"…\", \"size\": \"\(ToolCatalog.imageSizes.joined(separator: "|"))\"}")
+            throw ToolFailure(message: "image_generation takes {\"prompt\": \"…\", \"size\": \"\(ToolCatalog.imageSizes.joined(separator: "|"))\"}")
         }
-        guard prompt.utf8.count <= Self.promptBytes else { throw Refused(message: "the prompt is over \(Self.promptBytes) bytes") }
+        guard prompt.utf8.count <= Self.promptBytes else { throw ToolFailure(message: "the prompt is over \(Self.promptBytes) bytes") }
         var size = ToolCatalog.imageSizes[0]
         if case .string(let asked)? = arguments["size"] {
-            guard ToolCatalog.imageSizes.contains(asked) else { throw Refused(message: "size is one of \(ToolCatalog.imageSizes.joined(separator: ", "))") }
+            guard ToolCatalog.imageSizes.contains(asked) else { throw ToolFailure(message: "size is one of \(ToolCatalog.imageSizes.joined(separator: ", "))") }
             size = asked
         }
         let base = credential.baseURL.hasSuffix("/") ? String(credential.baseURL.dropLast()) : credential.baseURL
@@ -41,16 +37,16 @@ struct ImageGeneration {
             body: Array(body), limit: Self.responseBytes, timeoutSeconds: 120, egress: egress
         )
         guard response.status == 200 else {
-            throw Refused(message: "the provider answered HTTP \(response.status)")
+            throw ToolFailure(message: "the provider answered HTTP \(response.status)")
         }
         guard let parsed = try? JSONValue.parse(response.body), case .array(let items)? = parsed["data"],
               case .string(let encoded)? = items.first?["b64_json"], let bytes = Data(base64Encoded: encoded)
-        else { throw Refused(message: "the provider's answer held no image") }
+        else { throw ToolFailure(message: "the provider's answer held no image") }
         guard bytes.count <= JobArtifact.maximumTotalBytes else {
-            throw Refused(message: "the image is \(bytes.count) bytes; a job keeps at most \(JobArtifact.maximumTotalBytes)")
+            throw ToolFailure(message: "the image is \(bytes.count) bytes; a job keeps at most \(JobArtifact.maximumTotalBytes)")
         }
         guard let (mediaType, suffix) = Self.imageType(Array(bytes.prefix(12))) else {
-            throw Refused(message: "the provider's answer was not a PNG, JPEG or WebP image")
+            throw ToolFailure(message: "the provider's answer was not a PNG, JPEG or WebP image")
         }
         let name = "image-\(String(UInt32.random(in: 0 ... .max), radix: 16)).\(suffix)"
         return [

@@ -15,26 +15,22 @@ struct WebSearch {
     static let snippetBytes = 800
     static let urlBytes = 2048
 
-    struct Refused: Error, CustomStringConvertible {
-        let message: String
-        var description: String { self.message }
-    }
 
     func run(arguments: JSONValue, egress: Egress) throws -> JSONValue {
         guard case .string(let query)? = arguments["query"], !query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-            throw Refused(message: "web_search takes {\"query\": \"…\", \"max_results\": 1-\(ToolCatalog.maximumResults)}")
+            throw ToolFailure(message: "web_search takes {\"query\": \"…\", \"max_results\": 1-\(ToolCatalog.maximumResults)}")
         }
-        guard query.utf8.count <= Self.queryBytes else { throw Refused(message: "the query is over \(Self.queryBytes) bytes") }
+        guard query.utf8.count <= Self.queryBytes else { throw ToolFailure(message: "the query is over \(Self.queryBytes) bytes") }
         let count = Self.count(arguments["max_results"])
         var components = URLComponents(string: self.backend.hasSuffix("/") ? self.backend + "search" : self.backend + "/search")
         components?.queryItems = [URLQueryItem(name: "q", value: query), URLQueryItem(name: "format", value: "json")]
-        guard let url = components?.url?.absoluteString else { throw Refused(message: "the search backend's URL is not usable") }
+        guard let url = components?.url?.absoluteString else { throw ToolFailure(message: "the search backend's URL is not usable") }
         let response = try self.client.perform(
             method: "GET", url: url, headers: ["Accept: application/json"], limit: Self.responseBytes, timeoutSeconds: 15, egress: egress
         )
-        guard response.status == 200 else { throw Refused(message: "the search backend answered HTTP \(response.status)") }
+        guard response.status == 200 else { throw ToolFailure(message: "the search backend answered HTTP \(response.status)") }
         guard let parsed = try? JSONValue.parse(response.body), case .array(let items)? = parsed["results"] else {
-            throw Refused(message: "the search backend's answer was not the JSON expected")
+            throw ToolFailure(message: "the search backend's answer was not the JSON expected")
         }
         var results: [JSONValue] = []
         for item in items where results.count < count {

@@ -33,7 +33,8 @@ public final class TestStack: Sendable {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
         let databaseURL = try TestServices.databaseURL(named: name)
         // Tunables go in as the operator's ONEO_* variables (`ONEO_QUEUE_RETRY_DELAY_MS`).
-        let environment = ["DATABASE_URL": databaseURL, "REDIS_URL": try TestServices.redisURL(), "ONEO_LOG_LEVEL": "debug"]
+        // One executor per tool (serve's default is 2): suites run side by side on two cores.
+        let environment = ["DATABASE_URL": databaseURL, "REDIS_URL": try TestServices.redisURL(), "ONEO_LOG_LEVEL": "debug", "ONEO_TOOLS_EXECUTORS": "1"]
             .merging(tunables) { _, tunable in tunable }
         let local = try await LocalStack.start(
             binDirectory: TestServices.binDirectory, directory: directory, environment: environment,

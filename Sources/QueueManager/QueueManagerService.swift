@@ -571,12 +571,26 @@ public struct QueueManagerService: Service {
     }
 
     /// A processing job was cancelled (its row is final already): its processor aborts the call.
+    /// The notification is a hint, never the authority: any role that can log in may NOTIFY, so
+    /// the row is read first and a job still processing under our lease is left running.
     private func jobCancelled(_ payload: String) {
         let parts = payload.split(separator: ":")
         guard parts.count == 3, let tenant = TenantID(parsing: String(parts[0])), let job = JobID(parsing: String(parts[1])),
               let attempt = Int(parts[2]) else { return }
-        if self.dispatcher.cancel(tenant: tenant, job: job, attempt: attempt) {
-            self.logger.info("job cancelled; told its processor to abort the call", metadata: ["tenant.id": "\(tenant)", "job.id": "\(job)"])
+        Task {
+            do {
+                guard try await !self.queue.isProcessing(job, tenant: tenant, logger: self.logger) else {
+                    self.logger.warning("a cancel notification for a job still processing was ignored", metadata: ["tenant.id": "\(tenant)", "job.id": "\(job)"])
+                    return
+                }
+            } catch {
+                // The lease check (`extendLeases`) stops it later if it really was cancelled.
+                self.logger.error("checking a cancelled job failed", metadata: ["job.id": "\(job)", "error": "\(SafeErrorDescription.of(error))"])
+                return
+            }
+            if self.dispatcher.cancel(tenant: tenant, job: job, attempt: attempt) {
+                self.logger.info("job cancelled; told its processor to abort the call", metadata: ["tenant.id": "\(tenant)", "job.id": "\(job)"])
+            }
         }
     }
 

@@ -302,7 +302,8 @@ extension Supervisor {
                 account?.groups = [ProcessAccount.databaseGroup(uidBase: self.configuration.processorUIDBase)]
             }
             // The router brokers the connections the policy's egress lines allow, and no other.
-            self.tools.allowEgress(tool, to: SandboxPaths.egress(tool: tool, executable: self.executable))
+            let routing = SandboxPaths.routing(tool: tool, executable: self.executable)
+            self.tools.configure(tool, egress: routing.egress, timeout: routing.timeout)
             let spec = ChildSpec(
                 role: .tool, name: child.name, executable: SandboxPaths.executor(beside: self.executable),
                 arguments: arguments, wantsChannel: true

@@ -21,7 +21,7 @@ struct ToolCallingTests {
         .enabled(if: Self.jailsAvailable, "the code interpreter's jail needs user namespaces, which this kernel has turned off")
     )
     func codeInterpreter() async throws {
-        try await TestStack.with { stack in
+        try await TestStack.with(tunables: ["ONEO_TOOLS_EXECUTORS": "2"]) { stack in
             try await waitUntil("the code interpreter's executors to run") {
                 let first = try await stack.child("tool:code_interpreter:1")?.state
                 let second = try await stack.child("tool:code_interpreter:2")?.state

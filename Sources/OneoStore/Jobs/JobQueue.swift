@@ -357,6 +357,17 @@ public struct JobQueue: Sendable {
         return extended
     }
 
+    /// Whether a job of the tenant is still processing under our lease: a cancel notification
+    /// is only acted on when the row says so (any database role may NOTIFY).
+    public func isProcessing(_ job: JobID, tenant: TenantID, logger: Logger) async throws -> Bool {
+        let rows = try await self.database.query(
+            "SELECT 1 FROM ai_jobs WHERE id = \(job.rawValue) AND tenant_id = \(tenant.rawValue) AND status = 'processing' AND locked_by = \(self.worker)",
+            logger: logger
+        )
+        for try await _ in rows { return true }
+        return false
+    }
+
     /// Active tenants with due work (pending jobs whose time has come, or processing jobs whose
     /// lease ran out), up to `limit`. Partial-index probes per tenant.
     public func tenantsWithDueWork(limit: Int, logger: Logger) async throws -> [TenantID] {

@@ -56,6 +56,9 @@ package final class ToolRouter: Sendable {
     private let providers = Mutex<[TenantID: ToolCredential]>([:])
     /// File search: the executor role's password, and how a grant for one call is made.
     private let fileAccess = Mutex<(password: String, grant: @Sendable (TenantID) -> String?)?>(nil)
+    /// Each tool's longest call (its policy's timeout): a call that takes longer ends in an
+    /// error and its executor is killed, whatever the executor keeps sending.
+    private let deadlines = Mutex<[String: Duration]>([:])
     /// Connections one call may ask for.
     static let connectionsPerCall = 4
 
@@ -103,9 +106,11 @@ package final class ToolRouter: Sendable {
         self.release(executor, tool: tool)
     }
 
-    /// The egress places a tool's policy allows (`search-backend`, `tenant-provider`).
-    package func allowEgress(_ tool: String, to places: [String]) {
+    /// What a tool's policy says the router enforces: the egress places it allows
+    /// (`search-backend`, `tenant-provider`) and how long one call may take.
+    package func configure(_ tool: String, egress places: [String], timeout: Duration) {
         self.egress.withLock { $0[tool] = Set(places) }
+        self.deadlines.withLock { $0[tool] = timeout }
     }
 
     /// How file_search calls get their database access.
@@ -280,7 +285,12 @@ package final class ToolRouter: Sendable {
             }
             var connections = 0
             var answer: ToolResponse
+            // The policy's timeout and a margin for the jail's start and the answer's way back.
+            let deadline = ContinuousClock.now + (self.deadlines.withLock { $0[frame.tool] } ?? .seconds(45)) + .seconds(15)
             while true {
+                let left = deadline - ContinuousClock.now
+                guard left > .zero else { throw WireError(.io(ETIMEDOUT), detail: "the call passed its deadline") }
+                executor.socket.setReceiveTimeout(seconds: max(1, Int(left.components.seconds) + 1))
                 let message = try executor.socket.receive(ExecutorFrame.self, limit: Frame.maximumSize)
                 guard let target = message.egress else {
                     answer = message.response
@@ -288,6 +298,8 @@ package final class ToolRouter: Sendable {
                 }
                 guard message.id == wire else { throw WireError(.malformed, detail: "an egress request for another call") }
                 connections += 1
+                // Past the allowance the executor is not asking, it is stalling: it is killed.
+                guard connections <= Self.connectionsPerCall + 1 else { throw WireError(.malformed, detail: "more egress requests than a call may make") }
                 try self.grantEgress(target, tool: frame.tool, tenant: tenant, credential: credential, count: connections, on: executor.socket, call: wire)
             }
             guard answer.id == wire else {

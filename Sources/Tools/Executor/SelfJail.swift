@@ -1,14 +1,45 @@
+import CProcess
 import CSandbox
 import Glibc
 import OneoSandbox
+import OneoWire
 
 /// How the executors that run our own code (web search, images, file search) are sandboxed: the
-/// process the supervisor starts only builds the jail its policy describes and starts this same
-/// program inside it (run from a descriptor opened on itself: execveat), giving it the
-/// supervisor's socket as descriptor 3; then it waits. The jailed program runs under the policy's
-/// seccomp filter from its first instruction, and is what parses every byte from the outside.
-enum SelfJail {
-    /// Runs the jailed executor to its end; returns its exit status (or 128 + signal).
+/// process the supervisor starts builds the jail its policy describes and starts this same
+/// program inside it (run from a descriptor opened on itself: execveat), one jail per call. The
+/// jailed program runs under the policy's seccomp filter from its first instruction and is what
+/// parses every byte from the outside.
+///
+/// One jail serves one call and is killed after it: a key handed over for an image, or a file
+/// search grant, dies with the call it was for, and a jail that something hostile took over
+/// never sees the next tenant's call. This process sits between the router and the jail: it
+/// passes the call in, the jail's egress requests out and their connections back in, and the
+/// answer out; it never sends a jail a second call. The next jail is started while the current
+/// one works, so a call does not wait for a jail to start.
+struct SelfJail {
+    let jail: Jail
+    let program: Int32
+    let arguments: [String]
+    /// A jail silent this long in the middle of a call is killed and the call answered with an error.
+    let silenceSeconds: Int
+    let router: FrameSocket
+
+    /// One started jail: its pid namespace's first process and our end of its socket.
+    struct Started {
+        let pid: Int32
+        let pidfd: Int32
+        let socket: FrameSocket
+
+        /// Kills the jail (its first process's death ends every process in it) and reaps it.
+        func end() {
+            _ = oneo_pidfd_kill(self.pidfd)
+            var ended: Int32 = 0, status: Int32 = 0
+            while oneo_pidfd_wait(self.pidfd, 1, &ended, &status) == EINTR {}
+            close(self.pidfd)
+        }
+    }
+
+    /// Runs until the router closes its socket; returns the exit status.
     static func run(policy unresolved: SandboxPolicy, options: [String: String], arguments: [String], outerUID: UInt32, outerGID: UInt32) -> Int32 {
         let policy: SandboxPolicy
         do {
@@ -29,36 +60,118 @@ enum SelfJail {
             Log.line("refusing to run: \(error)")
             return 78
         }
+        let launcher = SelfJail(
+            jail: jail, program: program, arguments: arguments, silenceSeconds: policy.timeoutMilliseconds / 1000 + 10,
+            router: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: true)
+        )
+        return launcher.serve(tool: policy.tool)
+    }
+
+    func start() throws -> Started {
+        var ends: [Int32] = [-1, -1]
+        guard oneo_socketpair(&ends) == 0 else { throw ToolFailure(message: "socketpair: \(String(cString: strerror(errno)))") }
+        defer { close(ends[1]) }
         let pid: Int32
         do {
-            pid = try jail.spawn(
-                arguments: arguments, environment: [],
-                descriptors: .init(input: -1, output: 2, error: 2, extra: FrameSocketDescriptor.child, program: program)
+            pid = try self.jail.spawn(
+                arguments: self.arguments, environment: [],
+                descriptors: .init(input: -1, output: 2, error: 2, extra: ends[1], program: self.program)
             )
         } catch {
-            Log.line("refusing to run: the jail did not start: \(error)")
-            return 71
+            close(ends[0])
+            throw error
         }
-        close(program)
-        // The socket is the jailed program's now: when it ends, the supervisor sees it close.
-        close(FrameSocketDescriptor.child)
         let pidfd = oneo_pidfd_open(pid)
         guard pidfd >= 0 else {
             _ = oneo_jail_kill(pid)
+            close(ends[0])
+            throw ToolFailure(message: "pidfd_open: \(String(cString: strerror(errno)))")
+        }
+        let socket = FrameSocket(descriptor: ends[0], acceptsDescriptors: false)
+        socket.setReceiveTimeout(seconds: self.silenceSeconds)
+        socket.setSendTimeout(seconds: 10)
+        return Started(pid: pid, pidfd: pidfd, socket: socket)
+    }
+
+    func serve(tool: String) -> Int32 {
+        var next: Started
+        do {
+            next = try self.start()
+        } catch {
+            Log.line("refusing to run: the first jail did not start: \(error)")
             return 71
         }
-        var ended: Int32 = 0, status: Int32 = 0
+        Log.line("\(tool) ready: one jail per call")
         while true {
-            let result = oneo_pidfd_wait(pidfd, 1, &ended, &status)
-            if result == EINTR { continue }
-            guard result == 0, ended == 1 else { return 71 }
-            break
+            let request: ToolRequest
+            do {
+                request = try self.router.receive(ToolRequest.self)
+            } catch {
+                // Nothing of a frame is ever passed to a jail unread: a broken one is answered here.
+                switch error.code {
+                case .closed:
+                    next.end()
+                    return 0
+                case .malformed:
+                    try? self.router.send(ToolResponse(id: "", error: "malformed request: \(error)"))
+                    continue
+                default:
+                    Log.line("the router's connection failed: \(error)")
+                    next.end()
+                    return 4
+                }
+            }
+            let current = next
+            // The next call's jail starts now; a failure shows when that call comes.
+            do {
+                next = try self.start()
+            } catch {
+                Log.line("starting the next jail failed: \(error)")
+                current.end()
+                return 71
+            }
+            let answer = self.relay(request, to: current)
+            current.end()
+            do {
+                try self.router.send(answer)
+            } catch where error.code == .oversized || error.code == .unencodable {
+                try? self.router.send(ToolResponse(id: answer.id, error: "the tool's result was over the size limit"))
+            } catch {
+                Log.line("sending an answer failed: \(error)")
+                next.end()
+                return 4
+            }
         }
-        Log.line("the jailed executor ended: \(status < 0 ? "signal \(-status)" : "status \(status)")")
-        return status < 0 ? 128 - status : status
     }
-}
 
-enum FrameSocketDescriptor {
-    static let child: Int32 = 3
+    /// One call through one jail: its egress requests go to the router, their connections back;
+    /// its answer (or what went wrong) is returned. At most `connectionsPerCall + 1` egress
+    /// requests: past that the call ends (the router refuses more anyway).
+    func relay(_ request: ToolRequest, to started: Started) -> ToolResponse {
+        let failed = ToolResponse(id: request.id, error: "the \(request.tool) executor failed; try again")
+        do {
+            try started.socket.send(request)
+            for _ in 0...5 {
+                let frame = try started.socket.receive(ExecutorFrame.self)
+                guard let target = frame.egress else {
+                    var response = frame.response
+                    response.id = request.id
+                    return response
+                }
+                try self.router.send(EgressRequest(id: request.id, egress: target))
+                let grant = try self.router.receive(EgressGrant.self, limit: 4096)
+                if let descriptor = self.router.takeDescriptor() {
+                    defer { close(descriptor) }
+                    try started.socket.send(grant, descriptor: descriptor)
+                } else {
+                    try started.socket.send(grant)
+                }
+            }
+            Log.line("a jail asked for too many connections; killed")
+            return failed
+        } catch {
+            Log.line("a jail failed its call: \(error)")
+            return failed
+        }
+    }
 }

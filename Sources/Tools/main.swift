@@ -73,6 +73,7 @@ func main() -> Int32 {
             }
             passed += ["--\(name)", value]
         }
+        if !policy.lockedAfterStart.isEmpty { passed += ["--lock", policy.lockedAfterStart.joined(separator: ",")] }
         return SelfJail.run(policy: policy, options: options, arguments: passed, outerUID: outerUID, outerGID: outerGID)
     }
     let jail: Jail

@@ -81,4 +81,67 @@ struct ToolRouterTests {
         #expect(answer.error?.contains("failed") == true, "\(answer)")
         #expect(try Self.call(socket, router, tenant: 1, job: 2, code: "print(1)").error?.contains("not running") == true)
     }
+
+    @Test("egress: the router connects an executor only to what its policy allows for the call, hands the connection over, refuses other hosts, and kills an executor that keeps asking")
+    func egress() throws {
+        // A listener standing for the search backend, and one the policy does not name.
+        func listener() throws -> (descriptor: Int32, port: Int) {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+            var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            try withUnsafeMutablePointer(to: &address) { pointer in
+                try pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                    guard bind(fd, raw, length) == 0, listen(fd, 4) == 0, getsockname(fd, raw, &length) == 0 else { throw ToolFailureForTest() }
+                }
+            }
+            return (fd, Int(UInt16(bigEndian: address.sin_port)))
+        }
+        let backend = try listener()
+        let other = try listener()
+        defer { close(backend.descriptor); close(other.descriptor) }
+        let router = ToolRouter(logger: Logger(label: "test.router"), searchBackend: "http://127.0.0.1:\(backend.port)")
+        router.configure("web_search", egress: ["search-backend"], timeout: .seconds(5))
+        // The executor: our end of a socketpair, scripted by this test (it may take descriptors).
+        var pair: [Int32] = [-1, -1]
+        _ = oneo_socketpair(&pair)
+        let executor = FrameSocket(descriptor: pair[0], acceptsDescriptors: true)
+        executor.setReceiveTimeout(seconds: 10)
+        router.executorStarted(tool: "web_search", descriptor: pair[1], pid: getpid() + 1_000_000)
+        let processor = Self.connect(router, tenant: 7, name: "processor:g")
+        let ticket = router.signer.ticket(tenant: TenantID(7), job: JobID(70), attempt: 1, tools: ["web_search"], validFor: .seconds(60))
+        try processor.send(ToolCallFrame(id: "c", job: JobID(70), attempt: 1, tool: "web_search", arguments: ["query": "q"], ticket: ticket))
+
+        let request = try executor.receive(ToolRequest.self)
+        #expect(request.credential == nil && request.files == nil, "a search carries no key and no grant")
+        // Allowed: the backend, connected by the router, the socket handed over.
+        try executor.send(EgressRequest(id: request.id, egress: .init(host: "127.0.0.1", port: backend.port)))
+        let granted = try executor.receive(EgressGrant.self)
+        #expect(granted.error == nil && granted.address == "127.0.0.1", "\(granted)")
+        let connection = try #require(executor.takeDescriptor())
+        var peer = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &peer) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(connection, $0, &length) } }
+        #expect(Int(UInt16(bigEndian: peer.sin_port)) == backend.port, "the handed socket is connected to the backend")
+        close(connection)
+        // Refused: another port on the same host, and a name the policy does not give.
+        for (host, port) in [("127.0.0.1", other.port), ("169.254.169.254", 80), ("localhost", backend.port)] {
+            try executor.send(EgressRequest(id: request.id, egress: .init(host: host, port: port)))
+            let refused = try executor.receive(EgressGrant.self)
+            #expect(refused.error?.contains("not a place") == true, "\(host):\(port) \(refused)")
+            #expect(executor.takeDescriptor() == nil)
+        }
+        // Asking past the allowance ends the call with an error, and the executor is dropped.
+        var answered: ToolResponse?
+        for _ in 0..<4 {
+            try? executor.send(EgressRequest(id: request.id, egress: .init(host: "127.0.0.1", port: backend.port)))
+            guard let grant = try? executor.receive(EgressGrant.self) else { break }
+            if let descriptor = executor.takeDescriptor() { close(descriptor) }
+            _ = grant
+        }
+        answered = try processor.receive(ToolResponse.self)
+        #expect(answered?.error?.contains("failed") == true, "\(String(describing: answered))")
+        #expect(!router.availableTools.contains("web_search"), "the executor that stalled is no longer used")
+    }
 }
+
+struct ToolFailureForTest: Error {}

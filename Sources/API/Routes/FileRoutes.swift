@@ -14,6 +14,9 @@ struct FileRoutes {
     let database: PostgresClient
 
     static let maximumBytes = 1 << 20
+    /// A tenant keeps at most this many files, and this many bytes in all.
+    static let maximumFiles = 200
+    static let maximumTotalBytes: Int64 = 64 << 20
     static let mediaTypes = ["text/plain", "text/markdown", "text/html"]
 
     struct Body: Decodable {
@@ -32,6 +35,9 @@ struct FileRoutes {
         let created_at: Date
     }
 
+    /// The advisory-lock class of a tenant's upload allowance (the second key is the tenant).
+    static let quotaLockClass: Int32 = 0x6F66
+
     func add(to group: RouterGroup<APIRequestContext>) {
         group.post("files") { request, context in
             let caller = try context.require(.create)
@@ -45,6 +51,17 @@ struct FileRoutes {
             guard content.utf8.count <= Self.maximumBytes else { throw APIError.invalid("content is \(content.utf8.count) bytes; at most \(Self.maximumBytes)") }
             guard !content.utf8.contains(0) else { throw APIError.invalid("content may not contain NUL bytes") }
             let file = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> FileResource in
+                // One upload of a tenant at a time checks and adds to its allowance.
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.quotaLockClass), \(Int32(truncatingIfNeeded: caller.tenant.rawValue)))", logger: context.logger)
+                for try await (count, bytes) in try await connection.query(
+                    "SELECT count(*), coalesce(sum(size), 0)::bigint FROM tenant_files WHERE tenant_id = \(caller.tenant.rawValue)",
+                    logger: context.logger
+                ).decode((Int64, Int64).self) {
+                    guard count < Self.maximumFiles else { throw APIError.conflict("this workspace keeps at most \(Self.maximumFiles) files; delete some first") }
+                    guard bytes + Int64(content.utf8.count) <= Self.maximumTotalBytes else {
+                        throw APIError.conflict("this workspace keeps at most \(Self.maximumTotalBytes >> 20) MiB of files; delete some first")
+                    }
+                }
                 let rows = try await connection.query(
                     """
                     INSERT INTO tenant_files (tenant_id, name, media_type, content)

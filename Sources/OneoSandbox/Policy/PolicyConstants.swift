@@ -19,6 +19,8 @@ public enum PolicyConstants {
         "PR_CAPBSET_READ": 23, "PR_SET_VMA": 0x5356_4D41, "PR_SET_NO_NEW_PRIVS": 38,
         // execveat flags
         "AT_EMPTY_PATH": 0x1000,
+        // seccomp operations
+        "SECCOMP_SET_MODE_STRICT": 0, "SECCOMP_SET_MODE_FILTER": 1, "SECCOMP_GET_ACTION_AVAIL": 2, "SECCOMP_GET_NOTIF_SIZES": 3,
         // fcntl commands
         "F_DUPFD": 0, "F_GETFD": 1, "F_SETFD": 2, "F_GETFL": 3, "F_SETFL": 4, "F_DUPFD_CLOEXEC": 1030,
         // personality

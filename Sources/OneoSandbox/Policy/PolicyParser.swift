@@ -107,6 +107,12 @@ extension SandboxPolicy {
                     throw fail("egress takes HOST:PORT or one of \(SandboxPolicy.egressPlaces.sorted().joined(separator: ", "))")
                 }
                 self.egress.append(words[1])
+            case "after-start":
+                guard words.count >= 3, words[1] == "kill" else { throw fail("after-start takes kill and the system calls to lock away") }
+                for name in words.dropFirst(2) {
+                    guard seccomp_syscall_resolve_name(name) >= 0 else { throw fail("'\(name)' is not a system call of this architecture") }
+                    self.lockedAfterStart.append(name)
+                }
             case "seccomp":
                 guard words.count >= 3, let action = Self.action(Array(words.dropFirst(2))) else {
                     throw fail("seccomp default|badarch takes an action: allow, errno NAME, kill-process, log")

@@ -124,6 +124,8 @@ public struct SandboxPolicy: Sendable, Equatable {
 
     /// The host names a broker may connect the executor to (`egress HOST:PORT`).
     public var egress: [String] = []
+    /// System calls the program locks away once started (`after-start kill execve execveat`).
+    public var lockedAfterStart: [String] = []
 
     public init() {}
 }

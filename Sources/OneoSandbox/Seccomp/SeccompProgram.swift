@@ -17,6 +17,26 @@ public struct SeccompProgram: Sendable, Equatable {
         public var description: String { "seccomp: \(self.step) failed (\(self.code < 0 ? -self.code : self.code))" }
     }
 
+    /// Installs, on the calling process, a second filter that kills it on any of `names` (the
+    /// policy's `after-start kill` line): a filter can only narrow what the first allows, so
+    /// once the program has started, what only its start needed (execveat) is gone for good.
+    public static func lockAfterStart(_ names: [String]) throws(BuildError) {
+        guard !names.isEmpty else { return }
+        guard let context = seccomp_init(SCMP_ACT_ALLOW) else { throw BuildError(step: "seccomp_init", code: -1) }
+        defer { seccomp_release(context) }
+        // no_new_privs is set already (the jail set it): libseccomp need not ask again.
+        var result = seccomp_attr_set(context, SCMP_FLTATR_CTL_NNP, 0)
+        guard result == 0 else { throw BuildError(step: "seccomp_attr_set", code: result) }
+        for name in names {
+            let number = seccomp_syscall_resolve_name(name)
+            guard number >= 0 else { throw BuildError(step: "resolving \(name)", code: -22) }
+            result = seccomp_rule_add_array(context, SCMP_ACT_KILL_PROCESS, number, 0, nil)
+            guard result == 0 else { throw BuildError(step: "rule for \(name)", code: result) }
+        }
+        result = seccomp_load(context)
+        guard result == 0 else { throw BuildError(step: "seccomp_load", code: result) }
+    }
+
     public init(policy: SandboxPolicy) throws(BuildError) {
         guard let context = seccomp_init(Self.code(policy.defaultAction)) else { throw BuildError(step: "seccomp_init", code: -1) }
         defer { seccomp_release(context) }

@@ -33,7 +33,13 @@ BEGIN
     END IF;
     EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', files);
     IF files_password IS NOT NULL THEN
-        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 8', files, files_password);
+        -- Two connections: a compromised executor holding the password can tie up no more.
+        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 2', files, files_password);
+    END IF;
+    IF files_password IS NOT NULL THEN
+        -- Defaults for its sessions (it could override them; the connection limit it cannot).
+        EXECUTE format('ALTER ROLE %I SET statement_timeout = %L', files, '10s');
+        EXECUTE format('ALTER ROLE %I SET work_mem = %L', files, '4MB');
     END IF;
     EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), files);
     EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', files);
@@ -41,7 +47,7 @@ BEGIN
         'oneo_file_search(text, text, integer) TO %I', files);
     -- api: a tenant's uploads, under its policy; the passages are the executor's to write.
     EXECUTE format('REVOKE ALL ON tenant_files FROM %I', api);
-    EXECUTE format('GRANT SELECT (id, tenant_id, name, media_type, status, passages, error, created_at), INSERT (tenant_id, name, media_type, content), DELETE ON tenant_files TO %I', api);
+    EXECUTE format('GRANT SELECT (id, tenant_id, name, media_type, size, status, passages, error, created_at), INSERT (tenant_id, name, media_type, content), DELETE ON tenant_files TO %I', api);
     EXECUTE format('GRANT USAGE ON SEQUENCE tenant_files_id_seq TO %I', api);
     DROP POLICY IF EXISTS oneo_api ON tenant_files;
     EXECUTE format('CREATE POLICY oneo_api ON tenant_files TO %I USING (tenant_id = oneo_current_tenant()) WITH CHECK (tenant_id = oneo_current_tenant())', api);

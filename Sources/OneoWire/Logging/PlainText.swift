@@ -7,4 +7,17 @@ public enum PlainText {
             $0.properties.generalCategory != .control && $0.properties.generalCategory != .format
         }.prefix(limit)))
     }
+
+    /// The same, cut at whole scalars to at most `bytes` bytes of UTF-8 (a stored limit in bytes).
+    public static func bounded(_ text: String, bytes limit: Int) -> String {
+        var kept = String.UnicodeScalarView()
+        var used = 0
+        for scalar in text.unicodeScalars where scalar.properties.generalCategory != .control && scalar.properties.generalCategory != .format {
+            let size = String(scalar).utf8.count
+            guard used + size <= limit else { break }
+            used += size
+            kept.append(scalar)
+        }
+        return String(kept)
+    }
 }

@@ -328,7 +328,7 @@ package final class ToolRouter: Sendable {
         _ target: EgressRequest.Target, tool: String, tenant: TenantID, credential: ToolCredential?, count: Int, on socket: FrameSocket, call: String
     ) throws(WireError) {
         let places = self.egress.withLock { $0[tool] ?? [] }
-        let host = PlainText.bounded(target.host, 255).lowercased()
+        let host = PlainText.bounded(target.host, bytes: 255).lowercased()
         var allowed = false
         if places.contains("search-backend"), let backend = self.searchBackend, backend.host == host, backend.port == target.port { allowed = true }
         if places.contains("tenant-provider"), let provider = credential.flatMap({ Self.hostAndPort($0.baseURL) }), provider.host == host, provider.port == target.port {

@@ -1,4 +1,5 @@
 import Glibc
+import OneoSandbox
 import OneoWire
 
 /// The executors that run our own code, as they serve inside their jails.
@@ -13,6 +14,13 @@ enum JailedExecutor {
     }
 
     static func serve(tool: String, options: [String: String]) -> Int32 {
+        // First: what only the start needed (execveat of our own program) is locked away.
+        do {
+            try SeccompProgram.lockAfterStart(options["lock"].map { $0.split(separator: ",").map(String.init) } ?? [])
+        } catch {
+            Log.line("refusing to run: locking the start's system calls failed: \(error)")
+            return 78
+        }
         // Descriptors come only with egress grants, from the router.
         let socket = FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: true)
         switch tool {
@@ -28,13 +36,11 @@ enum JailedExecutor {
             if tool == "web_search" {
                 guard let backend = options["backend"] else { return 2 }
                 let search = WebSearch(backend: backend, client: client)
-                Log.line("web_search ready in its jail: backend \(backend)")
                 return ExecutorLoop(socket: socket, tool: tool, handle: { request in
                     try search.run(arguments: request.arguments, egress: Egress(socket: socket, call: request.id))
                 }, afterEach: {}).run()
             }
             let images = ImageGeneration(client: client)
-            Log.line("image_generation ready in its jail")
             return ExecutorLoop(socket: socket, tool: tool, handle: { request in
                 try images.run(arguments: request.arguments, credential: request.credential, egress: Egress(socket: socket, call: request.id))
             }, afterEach: {}).run()
@@ -42,7 +48,6 @@ enum JailedExecutor {
             guard let database = options["database-name"], let user = options["database-user"] else { return 2 }
             // The socket the policy binds at /run/postgresql/.s.PGSQL.5432.
             let search = FileSearch(socketDirectory: "/run/postgresql", database: database, user: user)
-            Log.line("file_search ready in its jail: database \(database) as \(user)")
             return ExecutorLoop(socket: socket, tool: tool, handle: { request in
                 try search.run(arguments: request.arguments, access: request.files)
             }, afterEach: {}).run()

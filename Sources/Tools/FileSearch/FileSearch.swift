@@ -45,7 +45,7 @@ final class FileSearch {
         return [
             "query": .string(query),
             "results": .array(rows.map { row in
-                ["file": .string(PlainText.bounded(row[0] ?? "", 200)), "passage": .string(row[1] ?? ""), "rank": .double(Double(row[2] ?? "") ?? 0)]
+                ["file": .string(PlainText.bounded(row[0] ?? "", bytes: 200)), "passage": .string(row[1] ?? ""), "rank": .double(Double(row[2] ?? "") ?? 0)]
             }),
         ]
     }
@@ -72,7 +72,7 @@ final class FileSearch {
             if passages.count >= 2_000 { break }
         }
         flush()
-        return Array(passages.prefix(2_000).map { PlainText.bounded($0, Self.passageBytes) })
+        return Array(passages.prefix(2_000).map { PlainText.bounded($0, bytes: Self.passageBytes) })
     }
 }
 

@@ -38,9 +38,9 @@ struct WebSearch {
             let title = item["title"]?.stringValue ?? ""
             let snippet = item["content"]?.stringValue ?? item["snippet"]?.stringValue ?? ""
             results.append([
-                "title": .string(PlainText.bounded(title, Self.titleBytes)),
+                "title": .string(PlainText.bounded(title, bytes: Self.titleBytes)),
                 "url": .string(url),
-                "snippet": .string(PlainText.bounded(snippet, Self.snippetBytes)),
+                "snippet": .string(PlainText.bounded(snippet, bytes: Self.snippetBytes)),
             ])
         }
         return ["query": .string(query), "results": .array(results)]

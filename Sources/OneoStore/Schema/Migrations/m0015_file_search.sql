@@ -9,6 +9,7 @@ CREATE TABLE tenant_files (
     name        text NOT NULL CHECK (length(name) BETWEEN 1 AND 200),
     media_type  text NOT NULL CHECK (media_type IN ('text/plain', 'text/markdown', 'text/html')),
     content     text NOT NULL CHECK (octet_length(content) <= 1048576),
+    size        integer GENERATED ALWAYS AS (octet_length(content)) STORED,
     status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'indexed', 'failed')),
     passages    integer NOT NULL DEFAULT 0,
     error       text CHECK (length(error) <= 300),

@@ -24,6 +24,13 @@ public struct ToolBenchmark {
         public var echo_direct_p50_ms: Double
         public var executor_rss_kib: Int
         public var warm_jail_rss_kib: Int
+        /// A web search through the router: a fresh jail per call, the connection brokered, the
+        /// backend a local responder (so this is our overhead, not a search engine's).
+        public var web_search_p50_ms: Double
+        public var web_search_p99_ms: Double
+        /// The launcher outside the jail, and the jail waiting for its call.
+        public var web_search_launcher_rss_kib: Int
+        public var web_search_jail_rss_kib: Int
     }
 
     let binDirectory: String
@@ -124,11 +131,38 @@ public struct ToolBenchmark {
             guard answer.error == nil else { throw Failure(description: "the router refused the echo: \(answer.error ?? "")") }
             routedTimes.append(Self.milliseconds(ContinuousClock.now - started))
         }
+        let searches = min(self.calls, 200)
+        self.progress("web search: \(searches) calls through the router, one jail each…")
+        let backend = try SearchResponder()
+        let policies = URL(fileURLWithPath: self.policy).deletingLastPathComponent()
+        let searcher = try Executor([tool, "web_search", "--policy", policies.appendingPathComponent("web_search.policy").path, "--backend", "http://127.0.0.1:\(backend.port)"] + identity)
+        let searchRouter = ToolRouter(logger: Logger(label: "oneo.bench.router", factory: { _ in SwiftLogNoOpLogHandler() }), callsPerMinute: 1_000_000, searchBackend: "http://127.0.0.1:\(backend.port)")
+        searchRouter.configure("web_search", egress: ["search-backend"], timeout: .seconds(15))
+        searchRouter.executorStarted(tool: "web_search", descriptor: dup(searcher.socket.descriptor), pid: searcher.pid)
+        var searchPair: [Int32] = [-1, -1]
+        guard oneo_socketpair(&searchPair) == 0 else { throw Failure(description: "socketpair failed") }
+        searchRouter.attach(searchPair[1], tenant: TenantID(2), processor: "bench-search")
+        let searchProcessor = FrameSocket(descriptor: searchPair[0])
+        searchProcessor.setReceiveTimeout(seconds: 30)
+        var searchTimes: [Double] = []
+        for index in 0..<(searches + 3) {
+            let ticket = searchRouter.signer.ticket(tenant: TenantID(2), job: JobID(Int64(index + 1)), attempt: 1, tools: ["web_search"], validFor: .seconds(60))
+            let started = ContinuousClock.now
+            try searchProcessor.send(ToolCallFrame(id: "\(index)", job: JobID(Int64(index + 1)), attempt: 1, tool: "web_search", arguments: ["query": "bench"], ticket: ticket))
+            let answer = try searchProcessor.receive(ToolResponse.self)
+            guard answer.error == nil, answer.result?["results"]?.arrayValue?.count == 1 else { throw Failure(description: "the web search answered \(answer)") }
+            if index >= 3 { searchTimes.append(Self.milliseconds(ContinuousClock.now - started)) }
+        }
+        let launcherRSS = Self.rss(searcher.pid)
+        let searchJailRSS = Self.children(of: searcher.pid).map(Self.rss).max() ?? 0
+
         let ci = Self.percentiles(interpreterTimes), bare = Self.percentiles(bareTimes), direct = Self.percentiles(directTimes), via = Self.percentiles(routedTimes)
+        let search = Self.percentiles(searchTimes)
         return Report(
             calls: self.calls, code_interpreter_p50_ms: ci.p50, code_interpreter_p99_ms: ci.p99, bare_python_p50_ms: bare.p50, bare_python_p99_ms: bare.p99,
             ratio_p50: ci.p50 / bare.p50, echo_routed_p50_ms: via.p50, echo_routed_p99_ms: via.p99, echo_direct_p50_ms: direct.p50,
-            executor_rss_kib: executorRSS, warm_jail_rss_kib: warmRSS
+            executor_rss_kib: executorRSS, warm_jail_rss_kib: warmRSS,
+            web_search_p50_ms: search.p50, web_search_p99_ms: search.p99, web_search_launcher_rss_kib: launcherRSS, web_search_jail_rss_kib: searchJailRSS
         )
     }
 
@@ -156,5 +190,50 @@ public struct ToolBenchmark {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 2 && Int32(fields[1]) == pid
         }
+    }
+}
+
+/// A search backend for the benchmark: one JSON answer to every request, on a loopback port, on
+/// a thread of its own (blocking sockets), one connection at a time.
+final class SearchResponder: @unchecked Sendable {
+    let descriptor: Int32
+    let port: Int
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        var address = sockaddr_in(sin_family: sa_family_t(AF_INET), sin_port: 0, sin_addr: in_addr(s_addr: inet_addr("127.0.0.1")), sin_zero: (0, 0, 0, 0, 0, 0, 0, 0))
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard fd >= 0, bound else { throw ToolBenchmark.Failure(description: "the search responder could not listen") }
+        self.descriptor = fd
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+        let body = #"{"results":[{"title":"Bench","url":"https://example.com/","content":"A result."}]}"#
+        let response = Array("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)".utf8)
+        let thread = Thread {
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            while true {
+                let connection = accept(fd, nil, nil)
+                guard connection >= 0 else { return }
+                // The request's head, then the answer; the client closes after it.
+                var seen: [UInt8] = []
+                while !seen.suffix(4).elementsEqual([13, 10, 13, 10]) {
+                    let count = read(connection, &buffer, buffer.count)
+                    guard count > 0 else { break }
+                    seen += buffer[0..<count]
+                }
+                _ = response.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
+                close(connection)
+            }
+        }
+        thread.start()
+    }
+
+    deinit {
+        shutdown(self.descriptor, Int32(SHUT_RDWR))
+        close(self.descriptor)
     }
 }

@@ -84,6 +84,8 @@ struct Bench: AsyncParsableCommand {
             print(String(format: "bare python3 -c 'print(1)':          p50 %.2f ms, p99 %.2f ms; ratio at p50 %.2f×", report.bare_python_p50_ms, report.bare_python_p99_ms, report.ratio_p50))
             print(String(format: "echo tool call through the router:  p50 %.3f ms, p99 %.3f ms (straight to the executor: p50 %.3f ms)", report.echo_routed_p50_ms, report.echo_routed_p99_ms, report.echo_direct_p50_ms))
             print("memory: executor \(report.executor_rss_kib) KiB RSS, a warm jail's interpreter \(report.warm_jail_rss_kib) KiB")
+            print(String(format: "web_search through the router:      p50 %.2f ms, p99 %.2f ms (a fresh jail per call, the connection brokered, a local backend)", report.web_search_p50_ms, report.web_search_p99_ms))
+            print("memory: web_search launcher \(report.web_search_launcher_rss_kib) KiB RSS, its waiting jail \(report.web_search_jail_rss_kib) KiB")
             if self.json { try Self.printJSON(report) }
             return
         }

@@ -158,7 +158,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("job \(job) to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let children = try await stack.status().compactMap(\.pid)
-            #expect(children.count == 5, "the API, the queue manager, acme's processor and the code interpreter's two executors")
+            #expect(children.count == 6, "the API, the queue manager, acme's processor and one executor of each tool the test stack starts (code interpreter, images, file search)")
             stack.serve.signal(SIGKILL)
             try await waitUntil("every child of the killed supervisor to be gone", timeout: .seconds(2), interval: .milliseconds(20)) {
                 children.allSatisfy(Self.isGone)
@@ -322,7 +322,7 @@ struct ProcessSupervisionTests {
             let job = try await Self.addNote(stack.api, "wake a processor").job
             try await waitUntil("the job to complete") { try await Self.jobStatus(stack.api, job) == "completed" }
             let pids = try await stack.status().compactMap(\.pid) + [stack.serve.pid]
-            #expect(pids.count == 6, "serve, the API, the queue manager, acme's processor, the code interpreter's two executors")
+            #expect(pids.count == 7, "serve, the API, the queue manager, acme's processor, one executor each of the code interpreter, images and file search")
             for pid in pids {
                 for file in ["cmdline", "environ"] {
                     let contents = try #require(FileManager.default.contents(atPath: "/proc/\(pid)/\(file)"), "/proc/\(pid)/\(file)")

@@ -44,7 +44,7 @@ echo "==> starting oneo-ai serve (embedded PostgreSQL + Redis under $data, API o
 # The demo shortens the retry delay (the reference's RETRY_DELAY, 60 s by default) to 1 s, so
 # that the retry it shows happens while you watch.
 ONEO_QUEUE_RETRY_DELAY_MS=1000 "$bin/oneo-ai" serve --data-dir "$data" --port "$port" \
-    --search-url "http://127.0.0.1:$sim_port/searxng" >"$data/logs/serve.log" 2>&1 &
+    --search-url "http://127.0.0.1:$sim_port/searxng" --allow-private-providers >"$data/logs/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 240); do
     curl -sf "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
@@ -150,6 +150,23 @@ print("    job %s: %s, cost %d micro-dollars (tokens and the tool fee)" % (j["id
 for c in j["tool_calls"]:
     print("      tool %s: %d ms, %d bytes back to the model%s" % (c["tool"], c["ms"], c["result_bytes"], (", error: " + c["error"]) if c["error"] else ""))
 print("    ai_score   %s" % (j["output_data"].get("content") or "")[:160])'
+
+echo "==> a field with web search, file search and image generation, each call in a jail of its own (generate on record 3)"
+# The workspace's handbook for file search; the search backend is the simulator's SearXNG
+# stand-in, the image comes from the tenant's own provider with its own key.
+call POST /files/ '{"name": "handbook.html", "content": "<h1>Pricing</h1><p>Enterprise plans start at 40 seats with annual billing.</p><script>ignore()</script>"}' >/dev/null
+call POST /pipelines/leads/fields/ '{"name": "AI Brief", "slug": "ai_brief", "field_type": "ai_generated",
+  "ai_config": {"model": "gpt-4o-mini", "prompt": "Brief on {name}. [sim-tool web_search]{name} news[/sim-tool] [sim-tool file_search]enterprise pricing[/sim-tool] [sim-tool image_generation]a logo for {name}[/sim-tool]",
+                "enable_tools": true, "allowed_tools": ["web_search", "file_search", "image_generation"], "auto_regenerate": false}}' >/dev/null
+call POST /pipelines/leads/records/3/generate/ '{"field": "ai_brief", "wait_ms": 30000}' | python3 -c '
+import json, sys
+j = json.load(sys.stdin)
+print("    job %s: %s, cost %d micro-dollars (tokens, a search, a file search, an image)" % (j["id"], j["status"], j["cost_micros"]))
+for c in j["tool_calls"]:
+    print("      tool %-16s %4d ms, %5d bytes back to the model, fee %d%s" % (c["tool"], c["ms"], c["result_bytes"], c.get("cost_micros") or 0, (", error: " + c["error"]) if c["error"] else ""))
+for a in j.get("artifacts") or []:
+    print("      artifact %s (%s, %d bytes): GET /api/v1/ai-jobs/%s/artifacts/%s" % (a["name"], a["media_type"], a["size"], j["id"], a["name"]))
+print("    ai_brief   %s" % (j["output_data"].get("content") or "")[:160])'
 
 echo "==> stopping"
 stop

@@ -2,7 +2,10 @@
 #include "oneo_process.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <poll.h>
 #include <stdio.h>
 #include <time.h>
@@ -177,7 +180,31 @@ const char *oneo_argument(int index) {
     return index >= 0 && index < saved_argc ? saved_argv[index] : NULL;
 }
 
-int oneo_connect_tcp(const char *host, int port, int timeout_ms, char *address, int address_length) {
+static int ipv4_is_private(uint32_t host_order) {
+    uint8_t a = (uint8_t)(host_order >> 24), b = (uint8_t)(host_order >> 16);
+    return a == 0 || a == 10 || a == 127 || (a == 169 && b == 254) || (a == 172 && (b & 0xF0) == 16)
+        || (a == 192 && b == 168) || (a == 100 && (b & 0xC0) == 64) || a >= 224;
+}
+
+int oneo_address_is_private(const struct sockaddr *address) {
+    if (address->sa_family == AF_INET) {
+        const struct sockaddr_in *v4 = (const struct sockaddr_in *)address;
+        return ipv4_is_private(ntohl(v4->sin_addr.s_addr));
+    }
+    if (address->sa_family == AF_INET6) {
+        const struct in6_addr *v6 = &((const struct sockaddr_in6 *)address)->sin6_addr;
+        const uint8_t *bytes = v6->s6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(v6) || IN6_IS_ADDR_V4COMPAT(v6)) {
+            uint32_t v4 = ((uint32_t)bytes[12] << 24) | ((uint32_t)bytes[13] << 16) | ((uint32_t)bytes[14] << 8) | bytes[15];
+            return ipv4_is_private(v4);
+        }
+        return IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_LOOPBACK(v6) || IN6_IS_ADDR_LINKLOCAL(v6) || IN6_IS_ADDR_SITELOCAL(v6)
+            || IN6_IS_ADDR_MULTICAST(v6) || (bytes[0] & 0xFE) == 0xFC;
+    }
+    return 1;
+}
+
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, char *address, int address_length) {
     char service[16];
     snprintf(service, sizeof service, "%d", port);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
@@ -194,6 +221,7 @@ int oneo_connect_tcp(const char *host, int port, int timeout_ms, char *address, 
         clock_gettime(CLOCK_MONOTONIC, &now);
         long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (spent >= timeout_ms) { last = ETIMEDOUT; break; }
+        if (!allow_private && oneo_address_is_private(entry->ai_addr)) { last = EACCES; continue; }
         int fd = socket(entry->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) { last = errno; continue; }
         if (connect(fd, entry->ai_addr, entry->ai_addrlen) != 0 && errno != EINPROGRESS) {

@@ -75,6 +75,9 @@ struct Serve: AsyncParsableCommand {
     ))
     var searchURL: String?
 
+    @Flag(help: "Let the image tool reach a tenant's provider on this machine or a private network (a local model server, the bundled simulator). Off, a provider name that resolves there is refused, so a tenant cannot point a tool at internal services.")
+    var allowPrivateProviders = false
+
     @Option(help: "Open HTTP connections the API holds in all; past it a connection's request is answered 503.")
     var httpMaxConnections: Int = 4_096
 
@@ -140,6 +143,7 @@ struct Serve: AsyncParsableCommand {
         configuration.processorUIDBase = self.processorUIDBase
         configuration.allowSharedDatabaseCredentials = self.sharedDatabaseCredentials
         configuration.searchURL = self.searchURL
+        configuration.allowPrivateProviders = self.allowPrivateProviders
         configuration.apiArguments = [
             "--max-connections", String(self.httpMaxConnections), "--max-connections-per-address", String(self.httpMaxConnectionsPerAddress),
             "--header-timeout", String(self.httpHeaderTimeout), "--body-timeout", String(self.httpBodyTimeout),

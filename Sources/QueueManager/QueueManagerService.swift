@@ -53,6 +53,8 @@ public struct QueueManagerService: Service {
     private let tellSupervisor: @Sendable (ChildMessage) -> Void
     private let logger: Logger
     private let dispatcher = Dispatcher()
+    /// Cancel notifications being checked against their rows right now (at most 16).
+    private let cancelChecks = InFlight()
     private let committer: GroupCommitter
     /// Budget reservations: a group commit of their own, on every budgeted call's path.
     private let reservations: GroupCommitter
@@ -577,7 +579,13 @@ public struct QueueManagerService: Service {
         let parts = payload.split(separator: ":")
         guard parts.count == 3, let tenant = TenantID(parsing: String(parts[0])), let job = JobID(parsing: String(parts[1])),
               let attempt = Int(parts[2]) else { return }
+        // Only a notification about an attempt held here costs a query, and only a few at once:
+        // a flood of made-up ones is dropped (the lease check stops a real cancel anyway).
+        guard self.dispatcher.holds(tenant: tenant, job: job, attempt: attempt),
+              self.cancelChecks.enter(limit: 16)
+        else { return }
         Task {
+            defer { self.cancelChecks.leave() }
             do {
                 guard try await !self.queue.isProcessing(job, tenant: tenant, logger: self.logger) else {
                     self.logger.warning("a cancel notification for a job still processing was ignored", metadata: ["tenant.id": "\(tenant)", "job.id": "\(job)"])
@@ -729,5 +737,23 @@ final class FieldListCache: Sendable {
             asked[tenant] = now
             return true
         }
+    }
+}
+
+/// A count of things under way, admitted up to a limit.
+final class InFlight: Sendable {
+    private let count = Mutex(0)
+
+    /// Counts one more unless `limit` are under way; whether it was admitted.
+    func enter(limit: Int) -> Bool {
+        self.count.withLock { count in
+            guard count < limit else { return false }
+            count += 1
+            return true
+        }
+    }
+
+    func leave() {
+        self.count.withLock { $0 -= 1 }
     }
 }

@@ -48,6 +48,8 @@ public actor Supervisor {
         public var apiArguments: [String] = []
         /// The web search executor's backend (SearXNG's base URL); nil: no web search.
         public var searchURL: String?
+        /// Whether tools may reach a tenant's provider on a private address (`--allow-private-providers`).
+        public var allowPrivateProviders = false
 
         public init(dataDirectory: DataDirectory, database: DatabaseSettings?, redis: RedisSettings?, masterKeyFile: String?, host: String, port: Int, tunables: EngineTunables) {
             self.dataDirectory = dataDirectory
@@ -107,7 +109,7 @@ public actor Supervisor {
         self.configuration = configuration
         self.logger = logger
         self.io = ChildIO(maximumFrame: configuration.tunables.frames.childMessageBytes)
-        self.tools = ToolRouter(logger: logger, searchBackend: configuration.searchURL)
+        self.tools = ToolRouter(logger: logger, searchBackend: configuration.searchURL, privateProviders: configuration.allowPrivateProviders)
         self.executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         (self.shutdownRequests, self.requestShutdown) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         (self.tenantChanges, self.tenantsChanged) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -134,7 +136,10 @@ public actor Supervisor {
                 group.addTask { await database.run() }
                 try await Migrator(client: database, logger: self.logger).migrate()
                 let (apiDatabase, queueDatabase, filesDatabase) = try await self.childRoles(databaseSettings, client: database)
-                if let filesDatabase { self.tools.setFileAccess(password: filesDatabase.password ?? "", grant: Self.fileGrants(database, logger: self.logger)) }
+                if let filesDatabase {
+                    let grants = Self.fileGrants(database, logger: self.logger)
+                    self.tools.setFileAccess(password: filesDatabase.password ?? "", grant: grants.make, revoke: grants.revoke)
+                }
                 self.services = Services(
                     database: database, databaseSettings: databaseSettings, apiDatabase: apiDatabase, queueDatabase: queueDatabase,
                     filesDatabase: filesDatabase,
@@ -191,8 +196,8 @@ public actor Supervisor {
     /// Makes a grant for one file_search call of a tenant: a random token whose hash the database
     /// maps to the tenant for a minute (expired grants go at the same time). Called on a router
     /// thread, which waits for it (never the cooperative pool).
-    static func fileGrants(_ database: PostgresClient, logger: Logger) -> @Sendable (TenantID) -> String? {
-        { tenant in
+    static func fileGrants(_ database: PostgresClient, logger: Logger) -> (make: @Sendable (TenantID) -> String?, revoke: @Sendable (String) -> Void) {
+        let make: @Sendable (TenantID) -> String? = { tenant in
             let token = RoleSetup.freshPassword()
             let done = DispatchSemaphore(value: 0)
             let made = Mutex(false)
@@ -215,6 +220,17 @@ public actor Supervisor {
             guard done.wait(timeout: .now() + 5) == .success, made.withLock({ $0 }) else { return nil }
             return token
         }
+        // Revoking does not hold the router: the row goes in the background (it expires anyway).
+        let revoke: @Sendable (String) -> Void = { token in
+            Task {
+                do {
+                    try await database.query("DELETE FROM file_search_grants WHERE token_hash = sha256(convert_to(\(token), 'UTF8'))", logger: logger)
+                } catch {
+                    logger.warning("revoking a file search grant failed; it expires within a minute", metadata: ["error": "\(SafeErrorDescription.of(error))"])
+                }
+            }
+        }
+        return (make, revoke)
     }
 
     private func childRoles(_ settings: DatabaseSettings, client: PostgresClient) async throws -> (api: DatabaseSettings, queue: DatabaseSettings, files: DatabaseSettings?) {

@@ -141,6 +141,27 @@ struct ToolRouterTests {
         answered = try processor.receive(ToolResponse.self)
         #expect(answered?.error?.contains("failed") == true, "\(String(describing: answered))")
         #expect(!router.availableTools.contains("web_search"), "the executor that stalled is no longer used")
+
+        // A tenant's provider on a private address: refused unless the operator allowed it.
+        let images = ToolRouter(logger: Logger(label: "test.router"))
+        images.configure("image_generation", egress: ["tenant-provider"], timeout: .seconds(5))
+        images.setProvider(TenantID(8), ToolCredential(baseURL: "http://127.0.0.1:\(backend.port)/v1", key: "k"))
+        var imagePair: [Int32] = [-1, -1]
+        _ = oneo_socketpair(&imagePair)
+        let imageExecutor = FrameSocket(descriptor: imagePair[0], acceptsDescriptors: true)
+        imageExecutor.setReceiveTimeout(seconds: 10)
+        images.executorStarted(tool: "image_generation", descriptor: imagePair[1], pid: getpid() + 1_000_000)
+        let tenant8 = Self.connect(images, tenant: 8, name: "processor:h")
+        let imageTicket = images.signer.ticket(tenant: TenantID(8), job: JobID(80), attempt: 1, tools: ["image_generation"], validFor: .seconds(60))
+        try tenant8.send(ToolCallFrame(id: "i", job: JobID(80), attempt: 1, tool: "image_generation", arguments: ["prompt": "p"], ticket: imageTicket))
+        let imageRequest = try imageExecutor.receive(ToolRequest.self)
+        #expect(imageRequest.credential?.key == "k", "the tenant's key, for this request")
+        try imageExecutor.send(EgressRequest(id: imageRequest.id, egress: .init(host: "127.0.0.1", port: backend.port)))
+        let privateRefused = try imageExecutor.receive(EgressGrant.self)
+        #expect(privateRefused.error?.contains("private address") == true, "\(privateRefused)")
+        #expect(imageExecutor.takeDescriptor() == nil)
+        try imageExecutor.send(ToolResponse(id: imageRequest.id, error: "no connection"))
+        #expect(try tenant8.receive(ToolResponse.self).error == "no connection")
     }
 }
 

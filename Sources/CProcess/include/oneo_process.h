@@ -1,6 +1,8 @@
 #ifndef ONEO_PROCESS_H
 #define ONEO_PROCESS_H
 
+#include <sys/socket.h>
+
 #include <sys/types.h>
 
 /// Starts `path` with `argv` and `envp` via posix_spawn (no fork() in our threaded process).
@@ -49,7 +51,13 @@ int oneo_socketpair(int fds[2]);
 /// Connects a TCP socket to `host`:`port` (numeric service), trying each address getaddrinfo
 /// gives within `timeout_ms` in all. Returns the connected descriptor (close-on-exec, blocking),
 /// or -1 with errno set (EAI errors as EHOSTUNREACH). `address` receives the numeric address.
-int oneo_connect_tcp(const char *host, int port, int timeout_ms, char *address, int address_length);
+/// Unless `allow_private`, addresses of this machine or of private networks (loopback,
+/// unspecified, link-local, RFC 1918, CGNAT, multicast, IPv6 unique-local, and IPv4 mapped into
+/// IPv6 likewise) are skipped; when only such addresses are found, errno is EACCES.
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, char *address, int address_length);
+
+/// Whether an address is this machine's or a private network's (see oneo_connect_tcp).
+int oneo_address_is_private(const struct sockaddr *address);
 
 /// The program's arguments as the kernel gave them (glibc passes them to ELF constructors): a
 /// static Swift runtime reads its own from /proc/self/cmdline, which a jail does not have.

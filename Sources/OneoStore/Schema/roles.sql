@@ -33,8 +33,9 @@ BEGIN
     END IF;
     EXECUTE format('ALTER ROLE %I NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS NOINHERIT', files);
     IF files_password IS NOT NULL THEN
-        -- Two connections: a compromised executor holding the password can tie up no more.
-        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 2', files, files_password);
+        -- Four connections: a call's jail holds one (the default two executors, and a killed
+        -- jail's session still closing); a compromised jail can tie up no more than these.
+        EXECUTE format('ALTER ROLE %I LOGIN PASSWORD %L CONNECTION LIMIT 4', files, files_password);
     END IF;
     IF files_password IS NOT NULL THEN
         -- Defaults for its sessions (it could override them; the connection limit it cannot).

@@ -87,10 +87,26 @@ public final class FrameSocket: Sendable {
         return try Frame.decode(type, body: body)
     }
 
-    private func readExactly(_ count: Int) throws(WireError) -> [UInt8] {
+    /// The same, given up (an io error, ETIMEDOUT) when the whole frame has not arrived by
+    /// `deadline`, however slowly its bytes trickle in.
+    public func receive<Message: Decodable>(_ type: Message.Type, limit: Int = Frame.maximumSize, before deadline: ContinuousClock.Instant) throws(WireError) -> Message {
+        let header = try self.readExactly(4, before: deadline)
+        let body = try self.readExactly(Frame.bodyLength(header: header, limit: limit), before: deadline)
+        return try Frame.decode(type, body: body)
+    }
+
+    private func readExactly(_ count: Int, before deadline: ContinuousClock.Instant? = nil) throws(WireError) -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {
+            if let deadline {
+                let left = deadline - ContinuousClock.now
+                var waiting = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
+                let milliseconds = left <= .zero ? 0 : Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+                let ready = poll(&waiting, 1, milliseconds)
+                if ready < 0 && errno == EINTR { continue }
+                guard ready > 0 else { throw WireError(.io(ETIMEDOUT), detail: "the frame did not arrive in time") }
+            }
             var passed: Int32 = -1
             let received = buffer[filled...].withUnsafeMutableBytes { bytes in
                 self.acceptsDescriptors

@@ -264,6 +264,14 @@ final class Dispatcher: Sendable {
         }
     }
 
+    /// Whether a processor holds this attempt of the tenant's job here (and was not told to stop).
+    func holds(tenant: TenantID, job: JobID, attempt: Int) -> Bool {
+        self.state.withLock { state in
+            guard let id = state.byTenant[tenant], let held = state.connections[id]?.held[job] else { return false }
+            return held.attempt == attempt && !(state.connections[id]?.stopping.contains(job) ?? true)
+        }
+    }
+
     /// Tells the processor holding this attempt of the tenant's job to stop it; false when no
     /// processor holds it here.
     func cancel(tenant: TenantID, job: JobID, attempt: Int) -> Bool {

@@ -55,10 +55,14 @@ package final class ToolRouter: Sendable {
     /// the image executor gets for one request at a time.
     private let providers = Mutex<[TenantID: ToolCredential]>([:])
     /// File search: the executor role's password, and how a grant for one call is made.
-    private let fileAccess = Mutex<(password: String, grant: @Sendable (TenantID) -> String?)?>(nil)
+    private let fileAccess = Mutex<(password: String, grant: @Sendable (TenantID) -> String?, revoke: @Sendable (String) -> Void)?>(nil)
     /// Each tool's longest call (its policy's timeout): a call that takes longer ends in an
     /// error and its executor is killed, whatever the executor keeps sending.
     private let deadlines = Mutex<[String: Duration]>([:])
+    /// Whether a tenant's provider may be on this machine or a private network (the operator's
+    /// `--allow-private-providers`: local model servers, the simulator). Off, a provider name
+    /// that resolves there is refused, so a tenant cannot point the image jail inward.
+    private let privateProviders: Bool
     /// Connections one call may ask for.
     static let connectionsPerCall = 4
 
@@ -80,8 +84,9 @@ package final class ToolRouter: Sendable {
         }
     }
 
-    package init(logger: Logger, callsPerMinute: Int = 120, longestWait: Duration = .seconds(30), searchBackend: String? = nil) {
+    package init(logger: Logger, callsPerMinute: Int = 120, longestWait: Duration = .seconds(30), searchBackend: String? = nil, privateProviders: Bool = false) {
         self.searchBackend = searchBackend.flatMap(Self.hostAndPort)
+        self.privateProviders = privateProviders
         self.key = ToolTicketSigner.freshKey()
         self.signer = ToolTicketSigner(key: self.key)
         self.logger = logger
@@ -114,8 +119,8 @@ package final class ToolRouter: Sendable {
     }
 
     /// How file_search calls get their database access.
-    package func setFileAccess(password: String, grant: @escaping @Sendable (TenantID) -> String?) {
-        self.fileAccess.withLock { $0 = (password, grant) }
+    package func setFileAccess(password: String, grant: @escaping @Sendable (TenantID) -> String?, revoke: @escaping @Sendable (String) -> Void) {
+        self.fileAccess.withLock { $0 = (password, grant, revoke) }
     }
 
     /// The tenant's provider, as its processor was started with; nil forgets it.
@@ -276,6 +281,8 @@ package final class ToolRouter: Sendable {
             }
             files = FileAccess(grant: grant, password: access.password)
         }
+        // A grant serves its one call: gone when the call is, however it ends.
+        defer { if let files { self.fileAccess.withLock { $0 }?.revoke(files.grant) } }
         do throws(WireError) {
             do throws(WireError) {
                 try executor.socket.send(ToolRequest(id: wire, tool: frame.tool, arguments: frame.arguments, credential: credential, files: files))
@@ -330,9 +337,16 @@ package final class ToolRouter: Sendable {
         let places = self.egress.withLock { $0[tool] ?? [] }
         let host = PlainText.bounded(target.host, bytes: 255).lowercased()
         var allowed = false
-        if places.contains("search-backend"), let backend = self.searchBackend, backend.host == host, backend.port == target.port { allowed = true }
-        if places.contains("tenant-provider"), let provider = credential.flatMap({ Self.hostAndPort($0.baseURL) }), provider.host == host, provider.port == target.port {
+        // The operator named the search backend, so it may be anywhere; a tenant's provider is
+        // the tenant's choice, so it may be private only where the operator said so.
+        var mayBePrivate = false
+        if places.contains("search-backend"), let backend = self.searchBackend, backend.host == host, backend.port == target.port {
             allowed = true
+            mayBePrivate = true
+        }
+        if !allowed, places.contains("tenant-provider"), let provider = credential.flatMap({ Self.hostAndPort($0.baseURL) }), provider.host == host, provider.port == target.port {
+            allowed = true
+            mayBePrivate = self.privateProviders
         }
         guard allowed else {
             self.logger.warning("egress refused: not a place this tool may reach", metadata: ["tool": "\(tool)", "tenant": "\(tenant.rawValue)", "egress.host": "\(host)", "egress.port": "\(target.port)"])
@@ -344,9 +358,9 @@ package final class ToolRouter: Sendable {
             return
         }
         var address = [CChar](repeating: 0, count: 64)
-        let descriptor = oneo_connect_tcp(host, Int32(target.port), 5_000, &address, Int32(address.count))
+        let descriptor = oneo_connect_tcp(host, Int32(target.port), 5_000, mayBePrivate ? 1 : 0, &address, Int32(address.count))
         guard descriptor >= 0 else {
-            let reason = String(cString: strerror(errno))
+            let reason = errno == EACCES ? "it resolves to a private address (serve --allow-private-providers allows it)" : String(cString: strerror(errno))
             try socket.send(EgressGrant(id: call, error: "connecting to \(host):\(target.port) failed: \(reason)"))
             return
         }

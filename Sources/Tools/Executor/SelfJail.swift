@@ -20,9 +20,12 @@ struct SelfJail {
     let jail: Jail
     let program: Int32
     let arguments: [String]
-    /// A jail silent this long in the middle of a call is killed and the call answered with an error.
-    let silenceSeconds: Int
+    /// The longest call (the policy's timeout and a little): past it the jail is killed and the
+    /// call answered with an error, before the router's own deadline (5 s later) would kill us.
+    let longestCall: Duration
     let router: FrameSocket
+    /// Egress requests passed on per call: the router's 4 connections and one it refuses.
+    static let egressRequests = 5
 
     /// One started jail: its pid namespace's first process and our end of its socket.
     struct Started {
@@ -61,7 +64,7 @@ struct SelfJail {
             return 78
         }
         let launcher = SelfJail(
-            jail: jail, program: program, arguments: arguments, silenceSeconds: policy.timeoutMilliseconds / 1000 + 10,
+            jail: jail, program: program, arguments: arguments, longestCall: .milliseconds(policy.timeoutMilliseconds) + .seconds(5),
             router: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: true)
         )
         return launcher.serve(tool: policy.tool)
@@ -88,7 +91,6 @@ struct SelfJail {
             throw ToolFailure(message: "pidfd_open: \(String(cString: strerror(errno)))")
         }
         let socket = FrameSocket(descriptor: ends[0], acceptsDescriptors: false)
-        socket.setReceiveTimeout(seconds: self.silenceSeconds)
         socket.setSendTimeout(seconds: 10)
         return Started(pid: pid, pidfd: pidfd, socket: socket)
     }
@@ -121,42 +123,47 @@ struct SelfJail {
                     return 4
                 }
             }
-            let current = next
-            // The next call's jail starts now; a failure shows when that call comes.
-            do {
-                next = try self.start()
-            } catch {
-                Log.line("starting the next jail failed: \(error)")
-                current.end()
-                return 71
-            }
-            let answer = self.relay(request, to: current)
-            current.end()
+            let answer = self.relay(request, to: next)
+            next.end()
             do {
                 try self.router.send(answer)
             } catch where error.code == .oversized || error.code == .unencodable {
                 try? self.router.send(ToolResponse(id: answer.id, error: "the tool's result was over the size limit"))
             } catch {
                 Log.line("sending an answer failed: \(error)")
-                next.end()
                 return 4
+            }
+            // The next call's jail starts between calls, not on a call's time.
+            do {
+                next = try self.start()
+            } catch {
+                Log.line("starting the next jail failed: \(error)")
+                return 71
             }
         }
     }
 
     /// One call through one jail: its egress requests go to the router, their connections back;
-    /// its answer (or what went wrong) is returned. At most `connectionsPerCall + 1` egress
-    /// requests: past that the call ends (the router refuses more anyway).
+    /// its answer (or what went wrong) is returned. At most `egressRequests` requests go to the
+    /// router (it allows 4 connections and refuses one more); a jail that asks past that, or
+    /// takes longer than `longestCall`, ends its call with an error, and the launcher lives on.
     func relay(_ request: ToolRequest, to started: Started) -> ToolResponse {
         let failed = ToolResponse(id: request.id, error: "the \(request.tool) executor failed; try again")
+        let deadline = ContinuousClock.now + self.longestCall
         do {
             try started.socket.send(request)
-            for _ in 0...5 {
-                let frame = try started.socket.receive(ExecutorFrame.self)
+            var asked = 0
+            while true {
+                let frame = try started.socket.receive(ExecutorFrame.self, before: deadline)
                 guard let target = frame.egress else {
                     var response = frame.response
                     response.id = request.id
                     return response
+                }
+                asked += 1
+                guard asked <= Self.egressRequests else {
+                    Log.line("a jail asked for too many connections; killed")
+                    return failed
                 }
                 try self.router.send(EgressRequest(id: request.id, egress: target))
                 let grant = try self.router.receive(EgressGrant.self, limit: 4096)
@@ -167,8 +174,6 @@ struct SelfJail {
                     try started.socket.send(grant)
                 }
             }
-            Log.line("a jail asked for too many connections; killed")
-            return failed
         } catch {
             Log.line("a jail failed its call: \(error)")
             return failed

@@ -114,14 +114,9 @@ public struct ToolBenchmark {
             _ = try echo.socket.receive(ToolResponse.self)
             directTimes.append(Self.milliseconds(ContinuousClock.now - started))
         }
-        let router = ToolRouter(logger: Logger(label: "oneo.bench.router", factory: { _ in SwiftLogNoOpLogHandler() }), callsPerMinute: 1_000_000)
+        let router = Self.router()
         let routed = try Executor([tool, "echo"])
-        router.executorStarted(tool: "echo", descriptor: dup(routed.socket.descriptor), pid: routed.pid)
-        var pair: [Int32] = [-1, -1]
-        guard oneo_socketpair(&pair) == 0 else { throw Failure(description: "socketpair failed") }
-        router.attach(pair[1], tenant: TenantID(1), processor: "bench")
-        let processor = FrameSocket(descriptor: pair[0])
-        processor.setReceiveTimeout(seconds: 30)
+        let processor = try Self.processor(of: router, serving: "echo", by: routed, tenant: 1)
         var routedTimes: [Double] = []
         for index in 0..<self.calls {
             let ticket = router.signer.ticket(tenant: TenantID(1), job: JobID(Int64(index + 1)), attempt: 1, tools: ["echo"], validFor: .seconds(60))
@@ -136,14 +131,9 @@ public struct ToolBenchmark {
         let backend = try SearchResponder()
         let policies = URL(fileURLWithPath: self.policy).deletingLastPathComponent()
         let searcher = try Executor([tool, "web_search", "--policy", policies.appendingPathComponent("web_search.policy").path, "--backend", "http://127.0.0.1:\(backend.port)"] + identity)
-        let searchRouter = ToolRouter(logger: Logger(label: "oneo.bench.router", factory: { _ in SwiftLogNoOpLogHandler() }), callsPerMinute: 1_000_000, searchBackend: "http://127.0.0.1:\(backend.port)")
+        let searchRouter = Self.router(searchBackend: "http://127.0.0.1:\(backend.port)")
         searchRouter.configure("web_search", egress: ["search-backend"], timeout: .seconds(15))
-        searchRouter.executorStarted(tool: "web_search", descriptor: dup(searcher.socket.descriptor), pid: searcher.pid)
-        var searchPair: [Int32] = [-1, -1]
-        guard oneo_socketpair(&searchPair) == 0 else { throw Failure(description: "socketpair failed") }
-        searchRouter.attach(searchPair[1], tenant: TenantID(2), processor: "bench-search")
-        let searchProcessor = FrameSocket(descriptor: searchPair[0])
-        searchProcessor.setReceiveTimeout(seconds: 30)
+        let searchProcessor = try Self.processor(of: searchRouter, serving: "web_search", by: searcher, tenant: 2)
         var searchTimes: [Double] = []
         for index in 0..<(searches + 3) {
             let ticket = searchRouter.signer.ticket(tenant: TenantID(2), job: JobID(Int64(index + 1)), attempt: 1, tools: ["web_search"], validFor: .seconds(60))
@@ -164,6 +154,22 @@ public struct ToolBenchmark {
             executor_rss_kib: executorRSS, warm_jail_rss_kib: warmRSS,
             web_search_p50_ms: search.p50, web_search_p99_ms: search.p99, web_search_launcher_rss_kib: launcherRSS, web_search_jail_rss_kib: searchJailRSS
         )
+    }
+
+    /// A real router, without limits or logs.
+    static func router(searchBackend: String? = nil) -> ToolRouter {
+        ToolRouter(logger: Logger(label: "oneo.bench.router", factory: { _ in SwiftLogNoOpLogHandler() }), callsPerMinute: 1_000_000, searchBackend: searchBackend)
+    }
+
+    /// A processor's end of a connection to `router`, whose `tool` is served by `executor`.
+    static func processor(of router: ToolRouter, serving tool: String, by executor: Executor, tenant: Int64) throws -> FrameSocket {
+        router.executorStarted(tool: tool, descriptor: dup(executor.socket.descriptor), pid: executor.pid)
+        var pair: [Int32] = [-1, -1]
+        guard oneo_socketpair(&pair) == 0 else { throw Failure(description: "socketpair failed") }
+        router.attach(pair[1], tenant: TenantID(tenant), processor: "bench-\(tool)")
+        let processor = FrameSocket(descriptor: pair[0])
+        processor.setReceiveTimeout(seconds: 30)
+        return processor
     }
 
     static func milliseconds(_ duration: Duration) -> Double {

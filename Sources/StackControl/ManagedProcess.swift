@@ -66,9 +66,9 @@ public final class ManagedProcess: Sendable {
     }
 
     /// Runs a command to completion and returns its output; throws when it exits non-zero.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logFile: String) async throws -> String {
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], logFile: String, timeout: Duration = .seconds(60)) async throws -> String {
         let process = try ManagedProcess(executable, arguments, environment: environment, logFile: logFile)
-        let status = try await process.waitForExit()
+        let status = try await process.waitForExit(timeout: timeout)
         guard status == 0 else { throw CommandFailed(command: ([executable] + arguments).joined(separator: " "), status: status, output: process.output) }
         return process.output
     }

@@ -63,6 +63,14 @@ func main() -> Int32 {
         Log.line("refusing to run: the jail's identity would be root on the host; give --sandbox-uid and --sandbox-gid")
         return 78
     }
+    let jail: Jail
+    do {
+        // Placeholders (the database's socket) are filled from our options first.
+        jail = try Jail(policy: try policy.resolvingPlaceholders(options), outerUID: outerUID, outerGID: outerGID)
+    } catch {
+        Log.line("refusing to run: \(error)")
+        return 78
+    }
     if tool != "code_interpreter" {
         // Our own code in the jail: what it is told comes in argv (no secrets: keys come per call).
         var passed = ["--inside", "jail"]
@@ -74,14 +82,7 @@ func main() -> Int32 {
             passed += ["--\(name)", value]
         }
         if !policy.lockedAfterStart.isEmpty { passed += ["--lock", policy.lockedAfterStart.joined(separator: ",")] }
-        return SelfJail.run(policy: policy, options: options, arguments: passed, outerUID: outerUID, outerGID: outerGID)
-    }
-    let jail: Jail
-    do {
-        jail = try Jail(policy: policy, outerUID: outerUID, outerGID: outerGID)
-    } catch {
-        Log.line("refusing to run: \(error)")
-        return 78
+        return SelfJail.run(jail: jail, arguments: passed)
     }
     let socket = FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: false)
     switch tool {

@@ -82,6 +82,23 @@ struct ToolRouterTests {
         #expect(try Self.call(socket, router, tenant: 1, job: 2, code: "print(1)").error?.contains("not running") == true)
     }
 
+    /// A call of `tool` by `tenant` through `router` to an executor this test plays (our end of a
+    /// socketpair, which may take descriptors): the executor's end, the processor's, and the
+    /// request as the executor got it.
+    static func scriptedCall(_ router: ToolRouter, tool: String, tenant: Int64, arguments: JSONValue) throws -> (FrameSocket, FrameSocket, ToolRequest) {
+        var pair: [Int32] = [-1, -1]
+        _ = oneo_socketpair(&pair)
+        let executor = FrameSocket(descriptor: pair[0], acceptsDescriptors: true)
+        executor.setReceiveTimeout(seconds: 10)
+        // No process behind it: the pid names none, so dropping it kills nothing.
+        router.executorStarted(tool: tool, descriptor: pair[1], pid: getpid() + 1_000_000)
+        let processor = Self.connect(router, tenant: tenant, name: "processor:\(tool)")
+        let job = JobID(tenant * 10)
+        let ticket = router.signer.ticket(tenant: TenantID(tenant), job: job, attempt: 1, tools: [tool], validFor: .seconds(60))
+        try processor.send(ToolCallFrame(id: "c", job: job, attempt: 1, tool: tool, arguments: arguments, ticket: ticket))
+        return (executor, processor, try executor.receive(ToolRequest.self))
+    }
+
     @Test("egress: the router connects an executor only to what its policy allows for the call, hands the connection over, refuses other hosts, and kills an executor that keeps asking")
     func egress() throws {
         // A listener standing for the search backend, and one the policy does not name.
@@ -101,17 +118,7 @@ struct ToolRouterTests {
         defer { close(backend.descriptor); close(other.descriptor) }
         let router = ToolRouter(logger: Logger(label: "test.router"), searchBackend: "http://127.0.0.1:\(backend.port)")
         router.configure("web_search", egress: ["search-backend"], timeout: .seconds(5))
-        // The executor: our end of a socketpair, scripted by this test (it may take descriptors).
-        var pair: [Int32] = [-1, -1]
-        _ = oneo_socketpair(&pair)
-        let executor = FrameSocket(descriptor: pair[0], acceptsDescriptors: true)
-        executor.setReceiveTimeout(seconds: 10)
-        router.executorStarted(tool: "web_search", descriptor: pair[1], pid: getpid() + 1_000_000)
-        let processor = Self.connect(router, tenant: 7, name: "processor:g")
-        let ticket = router.signer.ticket(tenant: TenantID(7), job: JobID(70), attempt: 1, tools: ["web_search"], validFor: .seconds(60))
-        try processor.send(ToolCallFrame(id: "c", job: JobID(70), attempt: 1, tool: "web_search", arguments: ["query": "q"], ticket: ticket))
-
-        let request = try executor.receive(ToolRequest.self)
+        let (executor, processor, request) = try Self.scriptedCall(router, tool: "web_search", tenant: 7, arguments: ["query": "q"])
         #expect(request.credential == nil && request.files == nil, "a search carries no key and no grant")
         // Allowed: the backend, connected by the router, the socket handed over.
         try executor.send(EgressRequest(id: request.id, egress: .init(host: "127.0.0.1", port: backend.port)))
@@ -146,15 +153,7 @@ struct ToolRouterTests {
         let images = ToolRouter(logger: Logger(label: "test.router"))
         images.configure("image_generation", egress: ["tenant-provider"], timeout: .seconds(5))
         images.setProvider(TenantID(8), ToolCredential(baseURL: "http://127.0.0.1:\(backend.port)/v1", key: "k"))
-        var imagePair: [Int32] = [-1, -1]
-        _ = oneo_socketpair(&imagePair)
-        let imageExecutor = FrameSocket(descriptor: imagePair[0], acceptsDescriptors: true)
-        imageExecutor.setReceiveTimeout(seconds: 10)
-        images.executorStarted(tool: "image_generation", descriptor: imagePair[1], pid: getpid() + 1_000_000)
-        let tenant8 = Self.connect(images, tenant: 8, name: "processor:h")
-        let imageTicket = images.signer.ticket(tenant: TenantID(8), job: JobID(80), attempt: 1, tools: ["image_generation"], validFor: .seconds(60))
-        try tenant8.send(ToolCallFrame(id: "i", job: JobID(80), attempt: 1, tool: "image_generation", arguments: ["prompt": "p"], ticket: imageTicket))
-        let imageRequest = try imageExecutor.receive(ToolRequest.self)
+        let (imageExecutor, tenant8, imageRequest) = try Self.scriptedCall(images, tool: "image_generation", tenant: 8, arguments: ["prompt": "p"])
         #expect(imageRequest.credential?.key == "k", "the tenant's key, for this request")
         try imageExecutor.send(EgressRequest(id: imageRequest.id, egress: .init(host: "127.0.0.1", port: backend.port)))
         let privateRefused = try imageExecutor.receive(EgressGrant.self)

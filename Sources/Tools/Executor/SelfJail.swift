@@ -43,31 +43,17 @@ struct SelfJail {
     }
 
     /// Runs until the router closes its socket; returns the exit status.
-    static func run(policy unresolved: SandboxPolicy, options: [String: String], arguments: [String], outerUID: UInt32, outerGID: UInt32) -> Int32 {
-        let policy: SandboxPolicy
-        do {
-            policy = try unresolved.resolvingPlaceholders(options)
-        } catch {
-            Log.line("refusing to run: \(error)")
-            return 78
-        }
+    static func run(jail: Jail, arguments: [String]) -> Int32 {
         let program = open("/proc/self/exe", O_RDONLY | O_CLOEXEC)
         guard program >= 0 else {
             Log.line("refusing to run: cannot open our own program: \(String(cString: strerror(errno)))")
             return 71
         }
-        let jail: Jail
-        do {
-            jail = try Jail(policy: policy, outerUID: outerUID, outerGID: outerGID)
-        } catch {
-            Log.line("refusing to run: \(error)")
-            return 78
-        }
         let launcher = SelfJail(
-            jail: jail, program: program, arguments: arguments, longestCall: .milliseconds(policy.timeoutMilliseconds) + .seconds(5),
+            jail: jail, program: program, arguments: arguments, longestCall: .milliseconds(jail.policy.timeoutMilliseconds) + .seconds(5),
             router: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: true)
         )
-        return launcher.serve(tool: policy.tool)
+        return launcher.serve(tool: jail.policy.tool)
     }
 
     func start() throws -> Started {

@@ -181,9 +181,14 @@ const char *oneo_argument(int index) {
 }
 
 static int ipv4_is_private(uint32_t host_order) {
-    uint8_t a = (uint8_t)(host_order >> 24), b = (uint8_t)(host_order >> 16);
+    uint8_t a = (uint8_t)(host_order >> 24), b = (uint8_t)(host_order >> 16), c = (uint8_t)(host_order >> 8);
     return a == 0 || a == 10 || a == 127 || (a == 169 && b == 254) || (a == 172 && (b & 0xF0) == 16)
-        || (a == 192 && b == 168) || (a == 100 && (b & 0xC0) == 64) || a >= 224;
+        || (a == 192 && b == 168) || (a == 100 && (b & 0xC0) == 64) || a >= 224
+        || (a == 192 && b == 0 && c == 0) || (a == 198 && (b & 0xFE) == 18);
+}
+
+static uint32_t ipv4_at(const uint8_t *bytes) {
+    return ((uint32_t)bytes[0] << 24) | ((uint32_t)bytes[1] << 16) | ((uint32_t)bytes[2] << 8) | bytes[3];
 }
 
 int oneo_address_is_private(const struct sockaddr *address) {
@@ -194,34 +199,45 @@ int oneo_address_is_private(const struct sockaddr *address) {
     if (address->sa_family == AF_INET6) {
         const struct in6_addr *v6 = &((const struct sockaddr_in6 *)address)->sin6_addr;
         const uint8_t *bytes = v6->s6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(v6) || IN6_IS_ADDR_V4COMPAT(v6)) {
-            uint32_t v4 = ((uint32_t)bytes[12] << 24) | ((uint32_t)bytes[13] << 16) | ((uint32_t)bytes[14] << 8) | bytes[15];
-            return ipv4_is_private(v4);
-        }
+        /* IPv4 inside IPv6: mapped, compatible, NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry
+           an IPv4 address that must pass the same test. */
+        if (IN6_IS_ADDR_V4MAPPED(v6) || IN6_IS_ADDR_V4COMPAT(v6)) return ipv4_is_private(ipv4_at(bytes + 12));
+        static const uint8_t nat64[12] = { 0x00, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0 };
+        if (memcmp(bytes, nat64, sizeof nat64) == 0) return ipv4_is_private(ipv4_at(bytes + 12));
+        if (bytes[0] == 0x20 && bytes[1] == 0x02) return ipv4_is_private(ipv4_at(bytes + 2));
+        /* Local-use NAT64 (64:ff9b:1::/48) and Teredo (2001::/32) reach whatever they embed. */
+        if (bytes[0] == 0x00 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b && bytes[4] == 0x00 && bytes[5] == 0x01) return 1;
+        if (bytes[0] == 0x20 && bytes[1] == 0x01 && bytes[2] == 0x00 && bytes[3] == 0x00) return 1;
         return IN6_IS_ADDR_UNSPECIFIED(v6) || IN6_IS_ADDR_LOOPBACK(v6) || IN6_IS_ADDR_LINKLOCAL(v6) || IN6_IS_ADDR_SITELOCAL(v6)
             || IN6_IS_ADDR_MULTICAST(v6) || (bytes[0] & 0xFE) == 0xFC;
     }
     return 1;
 }
 
-int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, char *address, int address_length) {
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, int *refused_private, char *address, int address_length) {
     char service[16];
     snprintf(service, sizeof service, "%d", port);
+    *refused_private = 0;
+    /* The name's resolution counts against the time too. */
+    struct timespec start;
+    clock_gettime(CLOCK_MONOTONIC, &start);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
     struct addrinfo *found = NULL;
     if (getaddrinfo(host, service, &hints, &found) != 0 || found == NULL) {
         errno = EHOSTUNREACH;
         return -1;
     }
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     int result = -1, last = ECONNREFUSED;
     for (struct addrinfo *entry = found; entry != NULL && result < 0; entry = entry->ai_next) {
         struct timespec now;
         clock_gettime(CLOCK_MONOTONIC, &now);
         long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (spent >= timeout_ms) { last = ETIMEDOUT; break; }
-        if (!allow_private && oneo_address_is_private(entry->ai_addr)) { last = EACCES; continue; }
+        if (!allow_private && oneo_address_is_private(entry->ai_addr)) {
+            *refused_private = 1;
+            last = EACCES;
+            continue;
+        }
         int fd = socket(entry->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd < 0) { last = errno; continue; }
         if (connect(fd, entry->ai_addr, entry->ai_addrlen) != 0 && errno != EINPROGRESS) {
@@ -230,7 +246,12 @@ int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_priva
             continue;
         }
         struct pollfd waiting = { .fd = fd, .events = POLLOUT };
-        int ready = poll(&waiting, 1, (int)(timeout_ms - spent));
+        int ready;
+        do {
+            clock_gettime(CLOCK_MONOTONIC, &now);
+            spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+            ready = poll(&waiting, 1, spent >= timeout_ms ? 0 : (int)(timeout_ms - spent));
+        } while (ready < 0 && errno == EINTR);
         int error = 0;
         socklen_t length = sizeof error;
         if (ready <= 0) error = ready == 0 ? ETIMEDOUT : errno;

@@ -52,9 +52,10 @@ int oneo_socketpair(int fds[2]);
 /// gives within `timeout_ms` in all. Returns the connected descriptor (close-on-exec, blocking),
 /// or -1 with errno set (EAI errors as EHOSTUNREACH). `address` receives the numeric address.
 /// Unless `allow_private`, addresses of this machine or of private networks (loopback,
-/// unspecified, link-local, RFC 1918, CGNAT, multicast, IPv6 unique-local, and IPv4 mapped into
-/// IPv6 likewise) are skipped; when only such addresses are found, errno is EACCES.
-int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, char *address, int address_length);
+/// unspecified, link-local, RFC 1918, CGNAT, benchmarking, multicast, IPv6 unique-local, and
+/// IPv4 inside IPv6 likewise) are skipped, and *refused_private says one was. The name's
+/// resolution counts against `timeout_ms`.
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, int *refused_private, char *address, int address_length);
 
 /// Whether an address is this machine's or a private network's (see oneo_connect_tcp).
 int oneo_address_is_private(const struct sockaddr *address);

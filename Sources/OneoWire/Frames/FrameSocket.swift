@@ -33,6 +33,12 @@ public final class FrameSocket: Sendable {
         self.received.withLock { $0.isEmpty ? nil : $0.removeFirst() }
     }
 
+    /// Closes every descriptor that came and was not claimed (one a failed frame brought), so
+    /// that none can be handed on with a later frame.
+    public func closeUnclaimedDescriptors() {
+        for descriptor in self.received.withLock({ received in defer { received.removeAll() }; return received }) { close(descriptor) }
+    }
+
     /// A blocking receive gives up after `seconds` (SO_RCVTIMEO), with an io error.
     public func setReceiveTimeout(seconds: Int) {
         _ = oneo_set_receive_timeout(self.descriptor, Int32(seconds))
@@ -101,10 +107,15 @@ public final class FrameSocket: Sendable {
         while filled < count {
             if let deadline {
                 let left = deadline - ContinuousClock.now
+                // Past the deadline nothing more is read, even bytes already waiting.
+                guard left > .zero else { throw WireError(.io(ETIMEDOUT), detail: "the frame did not arrive in time") }
                 var waiting = pollfd(fd: self.descriptor, events: Int16(POLLIN), revents: 0)
-                let milliseconds = left <= .zero ? 0 : Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+                let milliseconds = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
                 let ready = poll(&waiting, 1, milliseconds)
-                if ready < 0 && errno == EINTR { continue }
+                if ready < 0 {
+                    if errno == EINTR { continue }
+                    throw WireError(.io(errno), detail: "poll")
+                }
                 guard ready > 0 else { throw WireError(.io(ETIMEDOUT), detail: "the frame did not arrive in time") }
             }
             var passed: Int32 = -1

@@ -307,7 +307,7 @@ package final class ToolRouter: Sendable {
                 connections += 1
                 // Past the allowance the executor is not asking, it is stalling: it is killed.
                 guard connections <= Self.connectionsPerCall + 1 else { throw WireError(.malformed, detail: "more egress requests than a call may make") }
-                try self.grantEgress(target, tool: frame.tool, tenant: tenant, credential: credential, count: connections, on: executor.socket, call: wire)
+                try self.grantEgress(target, tool: frame.tool, tenant: tenant, credential: credential, count: connections, on: executor.socket, call: wire, deadline: deadline)
             }
             guard answer.id == wire else {
                 healthy = false
@@ -332,7 +332,8 @@ package final class ToolRouter: Sendable {
     /// over; else an error the executor reports as the tool's. Hosts are compared by name and
     /// port, so the executor can name only what the operator or the tenant configured.
     private func grantEgress(
-        _ target: EgressRequest.Target, tool: String, tenant: TenantID, credential: ToolCredential?, count: Int, on socket: FrameSocket, call: String
+        _ target: EgressRequest.Target, tool: String, tenant: TenantID, credential: ToolCredential?, count: Int, on socket: FrameSocket, call: String,
+        deadline: ContinuousClock.Instant
     ) throws(WireError) {
         let places = self.egress.withLock { $0[tool] ?? [] }
         let host = PlainText.bounded(target.host, bytes: 255).lowercased()
@@ -357,10 +358,18 @@ package final class ToolRouter: Sendable {
             try socket.send(EgressGrant(id: call, error: "one call may open at most \(Self.connectionsPerCall) connections"))
             return
         }
+        // A connection never takes the call past its deadline: at most 5 s, and no more than
+        // leaves 8 s for the rest of the call.
+        let left = (deadline - ContinuousClock.now - .seconds(8)) / .milliseconds(1)
+        guard left >= 500 else {
+            try socket.send(EgressGrant(id: call, error: "no time is left in this call for another connection"))
+            return
+        }
         var address = [CChar](repeating: 0, count: 64)
-        let descriptor = oneo_connect_tcp(host, Int32(target.port), 5_000, mayBePrivate ? 1 : 0, &address, Int32(address.count))
+        var refusedPrivate: Int32 = 0
+        let descriptor = oneo_connect_tcp(host, Int32(target.port), Int32(min(5_000, left)), mayBePrivate ? 1 : 0, &refusedPrivate, &address, Int32(address.count))
         guard descriptor >= 0 else {
-            let reason = errno == EACCES ? "it resolves to a private address (serve --allow-private-providers allows it)" : String(cString: strerror(errno))
+            let reason = refusedPrivate != 0 ? "it resolves to a private address (serve --allow-private-providers allows it)" : String(cString: strerror(errno))
             try socket.send(EgressGrant(id: call, error: "connecting to \(host):\(target.port) failed: \(reason)"))
             return
         }

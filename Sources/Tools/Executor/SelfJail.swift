@@ -20,8 +20,9 @@ struct SelfJail {
     let jail: Jail
     let program: Int32
     let arguments: [String]
-    /// The longest call (the policy's timeout and a little): past it the jail is killed and the
-    /// call answered with an error, before the router's own deadline (5 s later) would kill us.
+    /// The longest call (the policy's timeout and 5 s): past it the jail is killed and the call
+    /// answered with an error, well before the router's own deadline (the policy's timeout and
+    /// 15 s, from when it sent the call) would kill us.
     let longestCall: Duration
     let router: FrameSocket
     /// Egress requests passed on per call: the router's 4 connections and one it refuses.
@@ -101,6 +102,7 @@ struct SelfJail {
                     next.end()
                     return 0
                 case .malformed:
+                    self.router.closeUnclaimedDescriptors()
                     try? self.router.send(ToolResponse(id: "", error: "malformed request: \(error)"))
                     continue
                 default:
@@ -136,6 +138,8 @@ struct SelfJail {
     func relay(_ request: ToolRequest, to started: Started) -> ToolResponse {
         let failed = ToolResponse(id: request.id, error: "the \(request.tool) executor failed; try again")
         let deadline = ContinuousClock.now + self.longestCall
+        // A connection that came with a broken frame goes nowhere, least of all to a later call.
+        defer { self.router.closeUnclaimedDescriptors() }
         do {
             try started.socket.send(request)
             var asked = 0
@@ -151,9 +155,14 @@ struct SelfJail {
                     Log.line("a jail asked for too many connections; killed")
                     return failed
                 }
+                // The router needs time to connect (at most 5 s); without it, the call ends here.
+                guard deadline - ContinuousClock.now >= .seconds(6) else {
+                    Log.line("a jail asked for a connection with no time left; killed")
+                    return failed
+                }
                 try self.router.send(EgressRequest(id: request.id, egress: target))
                 let grant = try self.router.receive(EgressGrant.self, limit: 4096)
-                if let descriptor = self.router.takeDescriptor() {
+                if grant.error == nil, let descriptor = self.router.takeDescriptor() {
                     defer { close(descriptor) }
                     try started.socket.send(grant, descriptor: descriptor)
                 } else {

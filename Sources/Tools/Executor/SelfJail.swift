@@ -15,7 +15,8 @@ import OneoWire
 /// never sees the next tenant's call. This process sits between the router and the jail: it
 /// passes the call in, the jail's egress requests out and their connections back in, and the
 /// answer out; it never sends a jail a second call. The next jail is started while the current
-/// one works, so a call does not wait for a jail to start.
+/// one works, so a call does not wait for a jail to start (its start counts against the call's
+/// time, which ends before the router's).
 struct SelfJail {
     let jail: Jail
     let program: Int32
@@ -111,22 +112,28 @@ struct SelfJail {
                     return 4
                 }
             }
-            let answer = self.relay(request, to: next)
-            next.end()
+            // The call's time runs from here, the next jail's start included: the launcher
+            // answers within it, always before the router's own deadline (10 s later).
+            let deadline = ContinuousClock.now + self.longestCall
+            let current = next
+            // The next call's jail starts now, while this one works, so no call waits for a start.
+            do {
+                next = try self.start()
+            } catch {
+                Log.line("starting the next jail failed: \(error)")
+                current.end()
+                return 71
+            }
+            let answer = self.relay(request, to: current, before: deadline)
+            current.end()
             do {
                 try self.router.send(answer)
             } catch where error.code == .oversized || error.code == .unencodable {
                 try? self.router.send(ToolResponse(id: answer.id, error: "the tool's result was over the size limit"))
             } catch {
                 Log.line("sending an answer failed: \(error)")
+                next.end()
                 return 4
-            }
-            // The next call's jail starts between calls, not on a call's time.
-            do {
-                next = try self.start()
-            } catch {
-                Log.line("starting the next jail failed: \(error)")
-                return 71
             }
         }
     }
@@ -135,9 +142,8 @@ struct SelfJail {
     /// its answer (or what went wrong) is returned. At most `egressRequests` requests go to the
     /// router (it allows 4 connections and refuses one more); a jail that asks past that, or
     /// takes longer than `longestCall`, ends its call with an error, and the launcher lives on.
-    func relay(_ request: ToolRequest, to started: Started) -> ToolResponse {
+    func relay(_ request: ToolRequest, to started: Started, before deadline: ContinuousClock.Instant) -> ToolResponse {
         let failed = ToolResponse(id: request.id, error: "the \(request.tool) executor failed; try again")
-        let deadline = ContinuousClock.now + self.longestCall
         // A connection that came with a broken frame goes nowhere, least of all to a later call.
         defer { self.router.closeUnclaimedDescriptors() }
         do {

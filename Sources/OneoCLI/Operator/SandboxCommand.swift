@@ -65,6 +65,10 @@ struct SandboxCommand: AsyncParsableCommand {
                 let condition = rule.conditions.map(\.text).joined(separator: " and ")
                 lines.append("  " + pad(rule.action.description, 14) + pad("\(rule.syscall) (\(rule.number))", 26) + pad(condition, 30) + "— " + rule.why)
             }
+            if !policy.lockedAfterStart.isEmpty {
+                lines.append("")
+                lines.append("after start (a second filter, the program's first act): kill-process on \(policy.lockedAfterStart.joined(separator: ", "))")
+            }
             if !policy.egress.isEmpty {
                 lines.append("")
                 lines.append("egress (through the broker): \(policy.egress.joined(separator: ", "))")

@@ -137,6 +137,7 @@ struct ToolCallingTests {
                 ("news", "News on {name}. [sim-tool web_search]ada lovelace[/sim-tool]", ["web_search"]),
                 ("portrait", "Draw {name}. [sim-tool image_generation]a portrait in ink[/sim-tool]", ["image_generation"]),
                 ("sneaky", "Draw {name}. [sim-tool image_generation]a portrait[/sim-tool]", ["web_search"]),
+                ("flood", "Look up {name}. [sim-tool web_search]sim-oversized[/sim-tool]", ["web_search"]),
             ] {
                 let field = try await stack.api.post("/pipelines/leads/fields/", [
                     "name": .string(slug), "slug": .string(slug), "field_type": "ai_generated",
@@ -147,10 +148,17 @@ struct ToolCallingTests {
             let record = try await stack.api.post("/pipelines/leads/records/", ["data": ["name": "Ada"]])
             let id = try #require(record["id"]?.integerValue)
             var jobs: [JSONValue] = []
-            try await waitUntil("the three fields' jobs to finish") {
+            try await waitUntil("the four fields' jobs to finish") {
                 jobs = try await stack.api.get("/ai-jobs/?record_id=\(id)")["results"]?.arrayValue ?? []
-                return jobs.count == 3 && jobs.allSatisfy { ["completed", "failed"].contains($0["status"]?.stringValue ?? "") }
+                return jobs.count == 4 && jobs.allSatisfy { ["completed", "failed"].contains($0["status"]?.stringValue ?? "") }
             }
+            // A backend that answers 3 MiB: the search fails with a reason the model reads, the
+            // job completes, and the executor serves the other fields' calls.
+            let flood = try #require(jobs.first { $0["field_name"] == "flood" })
+            #expect(flood["status"] == "completed", "\(flood)")
+            let flooded = try #require(flood["tool_calls"]?.arrayValue?.first)
+            #expect(flooded["error"]?.stringValue?.contains("over") == true, "\(flooded)")
+            #expect(flooded["cost_micros"]?.integerValue == 0)
 
             // Web search: the backend was asked, the results went back to the model fenced as
             // data, the javascript: URL did not; the call was paid at the catalog's 1 cent.
@@ -161,7 +169,7 @@ struct ToolCallingTests {
             #expect(searchCall["error"] == .null, "\(searchCall)")
             #expect(searchCall["cost_micros"]?.integerValue == 10_000)
             let searches = try await stack.providerRequests(path: "/searxng/search")
-            #expect(searches.map(\.body) == ["ada lovelace"], "one search, with the model's query")
+            #expect(searches.map(\.body).filter { $0 != "sim-oversized" } == ["ada lovelace"], "one search, with the model's query")
             let chats = try await stack.providerRequests().map { try JSONValue.parse(Array($0.body.utf8)) }
             let searched = try #require(chats.last { $0["messages"]?.arrayValue?.last?["role"] == "tool" && $0["messages"]?.arrayValue?.contains { $0["content"]?.stringValue?.contains("News on") == true } == true })
             let result = try #require(searched["messages"]?.arrayValue?.last?["content"]?.stringValue)

@@ -117,7 +117,8 @@ final class HTTPClient {
         try self.check(oneo_curl_set_already_connected(self.handle), "setting the socket")
 
         let code = withExtendedLifetime(sink) { curl_easy_perform(self.handle) }
-        if sink.overflowed { throw ToolFailure(message: "the response was over \(limit) bytes") }
+        // Past the cap as it arrived, or announced past it (Content-Length): the same answer.
+        if sink.overflowed || code == CURLE_FILESIZE_EXCEEDED { throw ToolFailure(message: "the response was over \(limit) bytes") }
         guard code == CURLE_OK else { throw ToolFailure(message: "the request failed: \(String(cString: curl_easy_strerror(code)))") }
         var status = 0
         _ = oneo_curl_response_code(self.handle, &status)

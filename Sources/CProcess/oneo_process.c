@@ -214,16 +214,18 @@ int oneo_address_is_private(const struct sockaddr *address) {
     return 1;
 }
 
-int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, int *refused_private, char *address, int address_length) {
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, int *refusal, char *address, int address_length) {
     char service[16];
     snprintf(service, sizeof service, "%d", port);
-    *refused_private = 0;
-    /* The name's resolution counts against the time too. */
+    *refusal = 0;
+    /* The name's resolution counts against the time too (once it returns: glibc's resolver
+       has no deadline of its own; its timeouts come from resolv.conf). */
     struct timespec start;
     clock_gettime(CLOCK_MONOTONIC, &start);
     struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG };
     struct addrinfo *found = NULL;
     if (getaddrinfo(host, service, &hints, &found) != 0 || found == NULL) {
+        *refusal = 2;
         errno = EHOSTUNREACH;
         return -1;
     }
@@ -234,7 +236,7 @@ int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_priva
         long spent = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (spent >= timeout_ms) { last = ETIMEDOUT; break; }
         if (!allow_private && oneo_address_is_private(entry->ai_addr)) {
-            *refused_private = 1;
+            *refusal = 1;
             last = EACCES;
             continue;
         }

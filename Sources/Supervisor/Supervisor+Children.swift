@@ -248,6 +248,8 @@ extension Supervisor {
         }
         let status = await self.table.waitForExit(running.pid)
         if case .toolExecutor(let tool, let slot) = child.launch { self.tools.executorStopped(tool: tool, slot: slot) }
+        // Its key stays only as long as its processor: images are made during that processor's calls.
+        if case .processor(let tenant, _) = child.launch { self.tools.setProvider(tenant, nil) }
         child.state.exited()
         child.channel = nil
         // The next queue manager releases what this one held; a processor's attempts are

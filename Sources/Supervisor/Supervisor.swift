@@ -137,7 +137,7 @@ public actor Supervisor {
                 try await Migrator(client: database, logger: self.logger).migrate()
                 let (apiDatabase, queueDatabase, filesDatabase) = try await self.childRoles(databaseSettings, client: database)
                 if let filesDatabase {
-                    let grants = Self.fileGrants(database, logger: self.logger)
+                    let grants = FileSearchGrants.closures(database, logger: self.logger)
                     self.tools.setFileAccess(password: filesDatabase.password ?? "", grant: grants.make, revoke: grants.revoke)
                 }
                 self.services = Services(
@@ -186,53 +186,14 @@ public actor Supervisor {
         self.logger.notice("stopped")
     }
 
-    /// Applies the API's and the queue manager's roles with passwords for this start, and returns
-    /// the settings each connects with; where roles may not be created, both keep ours.
     /// The tools whose executors this node starts.
     var startableTools: [String] {
         SandboxPaths.startableTools(executable: self.executable, searchURL: self.configuration.searchURL, fileSearch: self.services?.filesDatabase != nil)
     }
 
-    /// Makes a grant for one file_search call of a tenant: a random token whose hash the database
-    /// maps to the tenant for a minute (expired grants go at the same time). Called on a router
-    /// thread, which waits for it (never the cooperative pool).
-    static func fileGrants(_ database: PostgresClient, logger: Logger) -> (make: @Sendable (TenantID) -> String?, revoke: @Sendable (String) -> Void) {
-        let make: @Sendable (TenantID) -> String? = { tenant in
-            let token = RoleSetup.freshPassword()
-            let done = DispatchSemaphore(value: 0)
-            let made = Mutex(false)
-            Task {
-                do {
-                    try await database.query(
-                        """
-                        WITH expired AS (DELETE FROM file_search_grants WHERE expires_at < now())
-                        INSERT INTO file_search_grants (token_hash, tenant_id, expires_at)
-                        VALUES (sha256(convert_to(\(token), 'UTF8')), \(tenant.rawValue), now() + interval '60 seconds')
-                        """,
-                        logger: logger
-                    )
-                    made.withLock { $0 = true }
-                } catch {
-                    logger.error("making a file search grant failed", metadata: ["tenant": "\(tenant.rawValue)", "error": "\(SafeErrorDescription.of(error))"])
-                }
-                done.signal()
-            }
-            guard done.wait(timeout: .now() + 5) == .success, made.withLock({ $0 }) else { return nil }
-            return token
-        }
-        // Revoking does not hold the router: the row goes in the background (it expires anyway).
-        let revoke: @Sendable (String) -> Void = { token in
-            Task {
-                do {
-                    try await database.query("DELETE FROM file_search_grants WHERE token_hash = sha256(convert_to(\(token), 'UTF8'))", logger: logger)
-                } catch {
-                    logger.warning("revoking a file search grant failed; it expires within a minute", metadata: ["error": "\(SafeErrorDescription.of(error))"])
-                }
-            }
-        }
-        return (make, revoke)
-    }
-
+    /// Applies the API's, the queue manager's and the file-search executor's roles with passwords
+    /// for this start, and returns the settings each connects with; where roles may not be
+    /// created, the API and the queue manager keep ours and file search is not offered (nil).
     private func childRoles(_ settings: DatabaseSettings, client: PostgresClient) async throws -> (api: DatabaseSettings, queue: DatabaseSettings, files: DatabaseSettings?) {
         let roles = RoleSetup.roles(forDatabase: settings.database)
         let passwords = (api: RoleSetup.freshPassword(), queueManager: RoleSetup.freshPassword(), files: RoleSetup.freshPassword())

@@ -138,6 +138,7 @@ struct PolicyTests {
         ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nallow read -- why\nallow read -- why\n", "already has a rule"),
         ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\nallow ioctl arg1 == NOSUCH -- why\n", "not a known value"),
         ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs /../x size=1m -- why\n", "without '..'"),
+        ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nmount tmpfs / size=1m -- why\negress example.com:443 -- why\nallow read -- why\n", "egress takes one of"),
         ("tool t\nprogram /bin/x -- why\nnamespaces user pid net mount ipc -- why\nidentity 0 0 -- why\n", "neither 0"),
     ])
     func refusals(text: String, expected: String) {

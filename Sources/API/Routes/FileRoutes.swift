@@ -7,13 +7,14 @@ import PostgresNIO
 
 /// The documents a tenant's file_search tool reads: `POST /api/v1/files/` with `{"name":
 /// "handbook.md", "media_type": "text/markdown", "content": "…"}` (text, Markdown or HTML, at
-/// most 1 MiB), `GET /api/v1/files/`, `DELETE /api/v1/files/{id}/`. A file is stored as sent and
+/// most 960 KiB), `GET /api/v1/files/`, `DELETE /api/v1/files/{id}/`. A file is stored as sent and
 /// is `pending` until the first search after it arrived, when the file_search executor splits it
 /// into passages in its jail (`indexed`, with its passage count, or `failed` with why).
 struct FileRoutes {
     let database: PostgresClient
 
-    static let maximumBytes = 1 << 20
+    /// Below the API's 1 MiB body limit, with room for the name and JSON escaping.
+    static let maximumBytes = 960 * 1024
     /// A tenant keeps at most this many files, and this many bytes in all.
     static let maximumFiles = 200
     static let maximumTotalBytes: Int64 = 64 << 20
@@ -35,8 +36,8 @@ struct FileRoutes {
         let created_at: Date
     }
 
-    /// The advisory-lock class of a tenant's upload allowance (the second key is the tenant).
-    static let quotaLockClass: Int32 = 0x6F66
+    /// The advisory lock of a tenant's upload allowance is this class above the tenant's id.
+    static let quotaLockClass: Int64 = 0x6F66
 
     func add(to group: RouterGroup<APIRequestContext>) {
         group.post("files") { request, context in
@@ -52,7 +53,7 @@ struct FileRoutes {
             guard !content.utf8.contains(0) else { throw APIError.invalid("content may not contain NUL bytes") }
             let file = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> FileResource in
                 // One upload of a tenant at a time checks and adds to its allowance.
-                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.quotaLockClass), \(Int32(truncatingIfNeeded: caller.tenant.rawValue)))", logger: context.logger)
+                try await connection.query("SELECT pg_advisory_xact_lock(\(Self.quotaLockClass << 40 | caller.tenant.rawValue))", logger: context.logger)
                 for try await (count, bytes) in try await connection.query(
                     "SELECT count(*), coalesce(sum(size), 0)::bigint FROM tenant_files WHERE tenant_id = \(caller.tenant.rawValue)",
                     logger: context.logger

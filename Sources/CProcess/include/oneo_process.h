@@ -53,9 +53,10 @@ int oneo_socketpair(int fds[2]);
 /// or -1 with errno set (EAI errors as EHOSTUNREACH). `address` receives the numeric address.
 /// Unless `allow_private`, addresses of this machine or of private networks (loopback,
 /// unspecified, link-local, RFC 1918, CGNAT, benchmarking, multicast, IPv6 unique-local, and
-/// IPv4 inside IPv6 likewise) are skipped, and *refused_private says one was. The name's
-/// resolution counts against `timeout_ms`.
-int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, int *refused_private, char *address, int address_length);
+/// IPv4 inside IPv6 likewise) are skipped. On failure *refusal is 1 when a private address was
+/// skipped, 2 when the name did not resolve, else 0 (errno says why). The name's resolution
+/// counts against `timeout_ms` once it returns.
+int oneo_connect_tcp(const char *host, int port, int timeout_ms, int allow_private, int *refusal, char *address, int address_length);
 
 /// Whether an address is this machine's or a private network's (see oneo_connect_tcp).
 int oneo_address_is_private(const struct sockaddr *address);

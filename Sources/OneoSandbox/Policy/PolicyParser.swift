@@ -25,7 +25,7 @@ extension SandboxPolicy {
     ///     mount bind-ro /usr /usr                       -- why (target, then host source)
     ///     mount symlink /bin usr/bin                    -- why
     ///     limit nproc 32                                -- why (k, m, g suffixes are binary)
-    ///     timeout 10s | output 64k | egress HOST:PORT   -- why
+    ///     timeout 10s | output 64k | egress search-backend -- why
     ///     seccomp default kill-process                  -- why (also: seccomp badarch …)
     ///     allow read                                    -- why
     ///     allow ioctl arg1 == TCGETS                    -- why
@@ -103,8 +103,9 @@ extension SandboxPolicy {
                 }
                 self.outputBytes = Int(bytes)
             case "egress":
-                guard words.count == 2, SandboxPolicy.egressPlaces.contains(words[1]) || words[1].contains(":") else {
-                    throw fail("egress takes HOST:PORT or one of \(SandboxPolicy.egressPlaces.sorted().joined(separator: ", "))")
+                // Only places the router knows how to resolve: a line it would ignore is refused.
+                guard words.count == 2, SandboxPolicy.egressPlaces.contains(words[1]) else {
+                    throw fail("egress takes one of \(SandboxPolicy.egressPlaces.sorted().joined(separator: ", "))")
                 }
                 self.egress.append(words[1])
             case "after-start":

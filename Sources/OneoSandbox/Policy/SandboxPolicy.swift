@@ -122,7 +122,8 @@ public struct SandboxPolicy: Sendable, Equatable {
     /// (`serve --search-url`), the calling tenant's provider (its base URL).
     public static let egressPlaces: Set<String> = ["search-backend", "tenant-provider"]
 
-    /// The host names a broker may connect the executor to (`egress HOST:PORT`).
+    /// The places the router may connect the executor to (`egress search-backend`), resolved by
+    /// the router for each call.
     public var egress: [String] = []
     /// System calls the program locks away once started (`after-start kill execve execveat`).
     public var lockedAfterStart: [String] = []

@@ -248,6 +248,16 @@ public enum ToolCatalog {
     public static let maximumResults = 10
     public static let defaultResults = 5
 
+    /// A call's `max_results`: 1...maximum, the default when absent or not a number.
+    public static func resultCount(_ value: JSONValue?) -> Int {
+        let wanted: Int = switch value {
+        case .integer(let number)?: Int(clamping: number)
+        case .double(let number)? where number.isFinite && abs(number) < 1e9: Int(number)
+        default: Self.defaultResults
+        }
+        return min(max(1, wanted), Self.maximumResults)
+    }
+
     /// The `tools` array of a chat completions request for these tools (available ones only).
     public static func definitions(_ tools: [String]) -> JSONValue {
         .array(tools.filter { Self.available.contains($0) }.sorted().compactMap { name -> JSONValue? in
@@ -306,6 +316,25 @@ public enum ToolLoop {
     public static let totalResultBytes = 64 << 10
     /// Provider calls one attempt may reserve: each round's, the final answer's, one repair.
     public static let maximumProviderCalls = maximumRounds + 2
+}
+
+/// The time and connection limits of one tool call, the same for the router and the launcher
+/// of the executors that run our own code, so that the launcher always answers first.
+public enum ToolCallLimits {
+    /// Connections one call may have the router open.
+    public static let connectionsPerCall = 4
+    /// Egress requests the launcher passes on per call: the allowed ones and one the router refuses.
+    public static let egressRequests = connectionsPerCall + 1
+    /// The most one connection may take the router (resolving the name and connecting).
+    public static let connectTime = Duration.seconds(5)
+    /// The launcher's deadline: the policy's timeout and this, from when it got the call.
+    public static let launcherMargin = Duration.seconds(5)
+    /// The router's deadline: the policy's timeout and this, from when it sent the call. Past
+    /// it, the executor is killed.
+    public static let routerMargin = Duration.seconds(15)
+    /// The launcher passes no egress request with less time left than a connection may take and
+    /// a second to spare.
+    public static let egressTimeNeeded = connectTime + .seconds(1)
 }
 
 /// A file a tool made for a job (a chart the code wrote): kept with the job, served by the API.

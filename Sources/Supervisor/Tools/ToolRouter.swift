@@ -56,15 +56,13 @@ package final class ToolRouter: Sendable {
     private let providers = Mutex<[TenantID: ToolCredential]>([:])
     /// File search: the executor role's password, and how a grant for one call is made.
     private let fileAccess = Mutex<(password: String, grant: @Sendable (TenantID) -> String?, revoke: @Sendable (String) -> Void)?>(nil)
-    /// Each tool's longest call (its policy's timeout): a call that takes longer ends in an
-    /// error and its executor is killed, whatever the executor keeps sending.
+    /// Each tool's longest call (its policy's timeout, plus `ToolCallLimits.routerMargin`): a call
+    /// that takes longer ends in an error and its executor is killed, however slowly it writes.
     private let deadlines = Mutex<[String: Duration]>([:])
     /// Whether a tenant's provider may be on this machine or a private network (the operator's
     /// `--allow-private-providers`: local model servers, the simulator). Off, a provider name
     /// that resolves there is refused, so a tenant cannot point the image jail inward.
     private let privateProviders: Bool
-    /// Connections one call may ask for.
-    static let connectionsPerCall = 4
 
     final class Executor: Sendable {
         let socket: FrameSocket
@@ -133,7 +131,8 @@ package final class ToolRouter: Sendable {
         guard let components = URLComponents(string: url), let scheme = components.scheme?.lowercased(), ["http", "https"].contains(scheme),
               let host = components.host?.lowercased(), !host.isEmpty
         else { return nil }
-        return (host, components.port ?? (scheme == "https" ? 443 : 80))
+        let port = components.port ?? (scheme == "https" ? 443 : 80)
+        return (1...65535).contains(port) ? (host, port) : nil
     }
 
     package func executorStopped(tool: String, slot: Int = 1) {
@@ -293,12 +292,10 @@ package final class ToolRouter: Sendable {
             var connections = 0
             var answer: ToolResponse
             // The policy's timeout and a margin for the jail's start and the answer's way back.
-            let deadline = ContinuousClock.now + (self.deadlines.withLock { $0[frame.tool] } ?? .seconds(45)) + .seconds(15)
+            let deadline = ContinuousClock.now + (self.deadlines.withLock { $0[frame.tool] } ?? .seconds(30)) + ToolCallLimits.routerMargin
             while true {
-                let left = deadline - ContinuousClock.now
-                guard left > .zero else { throw WireError(.io(ETIMEDOUT), detail: "the call passed its deadline") }
-                executor.socket.setReceiveTimeout(seconds: max(1, Int(left.components.seconds) + 1))
-                let message = try executor.socket.receive(ExecutorFrame.self, limit: Frame.maximumSize)
+                // However slowly the executor writes, the call ends at its deadline.
+                let message = try executor.socket.receive(ExecutorFrame.self, limit: Frame.maximumSize, before: deadline)
                 guard let target = message.egress else {
                     answer = message.response
                     break
@@ -306,7 +303,7 @@ package final class ToolRouter: Sendable {
                 guard message.id == wire else { throw WireError(.malformed, detail: "an egress request for another call") }
                 connections += 1
                 // Past the allowance the executor is not asking, it is stalling: it is killed.
-                guard connections <= Self.connectionsPerCall + 1 else { throw WireError(.malformed, detail: "more egress requests than a call may make") }
+                guard connections <= ToolCallLimits.connectionsPerCall + 1 else { throw WireError(.malformed, detail: "more egress requests than a call may make") }
                 try self.grantEgress(target, tool: frame.tool, tenant: tenant, credential: credential, count: connections, on: executor.socket, call: wire, deadline: deadline)
             }
             guard answer.id == wire else {
@@ -336,6 +333,12 @@ package final class ToolRouter: Sendable {
         deadline: ContinuousClock.Instant
     ) throws(WireError) {
         let places = self.egress.withLock { $0[tool] ?? [] }
+        // What the executor sends is checked before it is used: a port outside 1...65535 is
+        // refused like any place not allowed.
+        guard (1...65535).contains(target.port) else {
+            try socket.send(EgressGrant(id: call, error: "no such port"))
+            return
+        }
         let host = PlainText.bounded(target.host, bytes: 255).lowercased()
         var allowed = false
         // The operator named the search backend, so it may be anywhere; a tenant's provider is
@@ -354,22 +357,27 @@ package final class ToolRouter: Sendable {
             try socket.send(EgressGrant(id: call, error: "\(host):\(target.port) is not a place \(tool) may reach"))
             return
         }
-        guard count <= Self.connectionsPerCall else {
-            try socket.send(EgressGrant(id: call, error: "one call may open at most \(Self.connectionsPerCall) connections"))
+        guard count <= ToolCallLimits.connectionsPerCall else {
+            try socket.send(EgressGrant(id: call, error: "one call may open at most \(ToolCallLimits.connectionsPerCall) connections"))
             return
         }
-        // A connection never takes the call past its deadline: at most 5 s, and no more than
-        // leaves 8 s for the rest of the call.
-        let left = (deadline - ContinuousClock.now - .seconds(8)) / .milliseconds(1)
+        // A connection never takes the call past its deadline: at most `connectTime`, and never
+        // into the margin the rest of the call needs.
+        let left = (deadline - ContinuousClock.now - ToolCallLimits.routerMargin + ToolCallLimits.launcherMargin) / .milliseconds(1)
         guard left >= 500 else {
             try socket.send(EgressGrant(id: call, error: "no time is left in this call for another connection"))
             return
         }
         var address = [CChar](repeating: 0, count: 64)
-        var refusedPrivate: Int32 = 0
-        let descriptor = oneo_connect_tcp(host, Int32(target.port), Int32(min(5_000, left)), mayBePrivate ? 1 : 0, &refusedPrivate, &address, Int32(address.count))
+        var refusal: Int32 = 0
+        let budget = Int32(min(ToolCallLimits.connectTime / .milliseconds(1), left))
+        let descriptor = oneo_connect_tcp(host, Int32(target.port), budget, mayBePrivate ? 1 : 0, &refusal, &address, Int32(address.count))
         guard descriptor >= 0 else {
-            let reason = refusedPrivate != 0 ? "it resolves to a private address (serve --allow-private-providers allows it)" : String(cString: strerror(errno))
+            let reason = switch refusal {
+            case 1: "it resolves to a private address (serve --allow-private-providers allows it)"
+            case 2: "the name does not resolve"
+            default: String(cString: strerror(errno))
+            }
             try socket.send(EgressGrant(id: call, error: "connecting to \(host):\(target.port) failed: \(reason)"))
             return
         }

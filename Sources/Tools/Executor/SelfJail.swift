@@ -21,13 +21,11 @@ struct SelfJail {
     let jail: Jail
     let program: Int32
     let arguments: [String]
-    /// The longest call (the policy's timeout and 5 s): past it the jail is killed and the call
-    /// answered with an error, well before the router's own deadline (the policy's timeout and
-    /// 15 s, from when it sent the call) would kill us.
+    /// The longest call (the policy's timeout and `ToolCallLimits.launcherMargin`): past it the
+    /// jail is killed and the call answered with an error, well before the router's own deadline
+    /// (`routerMargin`, from when it sent the call) would kill us.
     let longestCall: Duration
     let router: FrameSocket
-    /// Egress requests passed on per call: the router's 4 connections and one it refuses.
-    static let egressRequests = 5
 
     /// One started jail: its pid namespace's first process and our end of its socket.
     struct Started {
@@ -52,7 +50,7 @@ struct SelfJail {
             return 71
         }
         let launcher = SelfJail(
-            jail: jail, program: program, arguments: arguments, longestCall: .milliseconds(jail.policy.timeoutMilliseconds) + .seconds(5),
+            jail: jail, program: program, arguments: arguments, longestCall: .milliseconds(jail.policy.timeoutMilliseconds) + ToolCallLimits.launcherMargin,
             router: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: true)
         )
         return launcher.serve(tool: jail.policy.tool)
@@ -113,7 +111,7 @@ struct SelfJail {
                 }
             }
             // The call's time runs from here, the next jail's start included: the launcher
-            // answers within it, always before the router's own deadline (10 s later).
+            // answers within it, always before the router's own deadline.
             let deadline = ContinuousClock.now + self.longestCall
             let current = next
             // The next call's jail starts now, while this one works, so no call waits for a start.
@@ -139,8 +137,8 @@ struct SelfJail {
     }
 
     /// One call through one jail: its egress requests go to the router, their connections back;
-    /// its answer (or what went wrong) is returned. At most `egressRequests` requests go to the
-    /// router (it allows 4 connections and refuses one more); a jail that asks past that, or
+    /// its answer (or what went wrong) is returned. At most `ToolCallLimits.egressRequests` go to
+    /// the router (it allows the connections and refuses one more); a jail that asks past that, or
     /// takes longer than `longestCall`, ends its call with an error, and the launcher lives on.
     func relay(_ request: ToolRequest, to started: Started, before deadline: ContinuousClock.Instant) -> ToolResponse {
         let failed = ToolResponse(id: request.id, error: "the \(request.tool) executor failed; try again")
@@ -157,12 +155,12 @@ struct SelfJail {
                     return response
                 }
                 asked += 1
-                guard asked <= Self.egressRequests else {
+                guard asked <= ToolCallLimits.egressRequests else {
                     Log.line("a jail asked for too many connections; killed")
                     return failed
                 }
-                // The router needs time to connect (at most 5 s); without it, the call ends here.
-                guard deadline - ContinuousClock.now >= .seconds(6) else {
+                // The router needs time to connect; without it, the call ends here.
+                guard deadline - ContinuousClock.now >= ToolCallLimits.egressTimeNeeded else {
                     Log.line("a jail asked for a connection with no time left; killed")
                     return failed
                 }

@@ -6,21 +6,14 @@ import OneoWire
 /// into passages here, in the jail (HTML is reduced to its text), and stores the passages through
 /// the database's file functions. Every statement carries the call's grant, so the database
 /// itself keeps this executor to the calling tenant's files.
-final class FileSearch {
+struct FileSearch {
     let socketDirectory: String
     let database: String
     let user: String
-    private var connection: PostgresConnection?
 
     static let queryBytes = 512
     static let passageBytes = 800
 
-
-    init(socketDirectory: String, database: String, user: String) {
-        self.socketDirectory = socketDirectory
-        self.database = database
-        self.user = user
-    }
 
     func run(arguments: JSONValue, access: FileAccess?) throws -> JSONValue {
         guard let access else { throw ToolFailure(message: "no file grant came with this call") }
@@ -28,18 +21,19 @@ final class FileSearch {
             throw ToolFailure(message: "file_search takes {\"query\": \"…\", \"max_results\": 1-\(ToolCatalog.maximumResults)}")
         }
         guard query.utf8.count <= Self.queryBytes else { throw ToolFailure(message: "the query is over \(Self.queryBytes) bytes") }
-        let wanted = WebSearch.count(arguments["max_results"])
-        if self.connection?.isHealthy != true {
-            self.connection = nil
-            self.connection = try PostgresConnection(socketDirectory: self.socketDirectory, database: self.database, user: self.user, password: access.password)
-        }
-        guard let connection = self.connection else { throw ToolFailure(message: "no database connection") }
+        let wanted = ToolCatalog.resultCount(arguments["max_results"])
+        // One connection for the one call this jail serves.
+        let connection = try PostgresConnection(socketDirectory: self.socketDirectory, database: self.database, user: self.user, password: access.password)
         // New uploads first: split into passages, a few files a call.
         for row in try connection.query("SELECT id, media_type, content FROM oneo_file_pending($1)", [access.grant]) {
             guard let id = row[0], let type = row[1], let content = row[2] else { continue }
             let passages = Self.passages(of: type == "text/html" ? DocumentText.fromHTML(content) : content)
-            let literal = "{" + passages.map { "\"" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\"" }.joined(separator: ",") + "}"
-            _ = try connection.query("SELECT oneo_file_store($1, $2::bigint, $3::text[], $4)", [access.grant, id, literal, passages.isEmpty ? "no text found" : nil])
+            // The passages travel as one JSON array, bound like every other value.
+            let array = String(decoding: try JSONEncoder().encode(passages), as: UTF8.self)
+            _ = try connection.query(
+                "SELECT oneo_file_store($1, $2::bigint, ARRAY(SELECT jsonb_array_elements_text($3::jsonb)), $4)",
+                [access.grant, id, array, passages.isEmpty ? "no text found" : nil]
+            )
         }
         let rows = try connection.query("SELECT file_name, body, rank FROM oneo_file_search($1, $2, $3::integer)", [access.grant, query, String(wanted)])
         return [

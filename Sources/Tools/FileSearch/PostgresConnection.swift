@@ -33,8 +33,6 @@ final class PostgresConnection {
         PQfinish(self.handle)
     }
 
-    var isHealthy: Bool { PQstatus(self.handle) == CONNECTION_OK }
-
     /// Runs `sql` with text parameters (nil: NULL) and returns its rows as text (nil: NULL).
     func query(_ sql: String, _ parameters: [String?]) throws -> [[String?]] {
         var owned: [UnsafeMutablePointer<CChar>] = []

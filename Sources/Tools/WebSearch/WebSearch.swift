@@ -21,7 +21,7 @@ struct WebSearch {
             throw ToolFailure(message: "web_search takes {\"query\": \"…\", \"max_results\": 1-\(ToolCatalog.maximumResults)}")
         }
         guard query.utf8.count <= Self.queryBytes else { throw ToolFailure(message: "the query is over \(Self.queryBytes) bytes") }
-        let count = Self.count(arguments["max_results"])
+        let count = ToolCatalog.resultCount(arguments["max_results"])
         var components = URLComponents(string: self.backend.hasSuffix("/") ? self.backend + "search" : self.backend + "/search")
         components?.queryItems = [URLQueryItem(name: "q", value: query), URLQueryItem(name: "format", value: "json")]
         guard let url = components?.url?.absoluteString else { throw ToolFailure(message: "the search backend's URL is not usable") }
@@ -44,16 +44,6 @@ struct WebSearch {
             ])
         }
         return ["query": .string(query), "results": .array(results)]
-    }
-
-    /// 1...maximum, the default when absent or not a number.
-    static func count(_ value: JSONValue?) -> Int {
-        let wanted: Int = switch value {
-        case .integer(let number)?: Int(clamping: number)
-        case .double(let number)? where number.isFinite: Int(number)
-        default: ToolCatalog.defaultResults
-        }
-        return min(max(1, wanted), ToolCatalog.maximumResults)
     }
 
     /// An http(s) URL without controls or spaces, at most `urlBytes`: anything else is dropped.

@@ -292,7 +292,7 @@ extension Supervisor {
         case .processor(let tenant, let slug):
             return try await self.prepareProcessor(child, tenant: tenant, slug: slug)
         case .toolExecutor(let tool, _):
-            var account = ProcessAccount.forToolExecutor(uidBase: self.configuration.processorUIDBase)
+            var account = ProcessAccount.forToolExecutor(tool, uidBase: self.configuration.processorUIDBase)
             let policy = SandboxPaths.policy(tool: tool, executable: self.executable)
             // Its jails' processes run as the executor's own (unprivileged) identity.
             let identity = account.map { ($0.uid, $0.gid) } ?? (getuid(), getgid())
@@ -303,9 +303,6 @@ extension Supervisor {
                 // The embedded database's socket opens to its client group (API, queue manager).
                 account?.groups = [ProcessAccount.databaseGroup(uidBase: self.configuration.processorUIDBase)]
             }
-            // The router brokers the connections the policy's egress lines allow, and no other.
-            let routing = SandboxPaths.routing(tool: tool, executable: self.executable)
-            self.tools.configure(tool, egress: routing.egress, timeout: routing.timeout)
             let spec = ChildSpec(
                 role: .tool, name: child.name, executable: SandboxPaths.executor(beside: self.executable),
                 arguments: arguments, wantsChannel: true

@@ -154,6 +154,10 @@ public actor Supervisor {
                 self.supervise(self.addChild(name: Self.queueManagerName, role: .qmgr, launch: .queueManager))
                 self.supervise(self.addChild(name: "api", role: .api, launch: .api))
                 for tool in self.startableTools {
+                    // The router brokers the connections the policy's egress lines allow, and no
+                    // other, within its timeout: read once here, as the executors read it at start.
+                    let routing = SandboxPaths.routing(tool: tool, executable: self.executable)
+                    self.tools.configure(tool, egress: routing.egress, timeout: routing.timeout)
                     for slot in 1...self.configuration.tunables.tools.executors {
                         self.supervise(self.addChild(name: "tool:\(tool):\(slot)", role: .tool, launch: .toolExecutor(tool, slot: slot)))
                     }

@@ -32,8 +32,8 @@ func main() -> Int32 {
     if tool == "echo" {
         return ExecutorLoop(socket: FrameSocket(descriptor: FrameSocket.childDescriptor, acceptsDescriptors: false), tool: tool, handle: { $0.arguments }, afterEach: {}).run()
     }
-    // Inside its jail (started by the branch below): serve calls, under the policy's seccomp
-    // filter since execve, with no network and no file of the host but /usr and this program.
+    // Inside its jail (started by the branch below): serve one call, under the policy's seccomp
+    // filter since execveat, with no network and no file of the host but /usr and the policy's few.
     if options["inside"] == "jail" {
         return JailedExecutor.serve(tool: tool, options: options)
     }

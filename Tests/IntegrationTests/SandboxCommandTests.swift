@@ -25,4 +25,15 @@ struct SandboxCommandTests {
         if let egress { #expect(output.contains("egress (through the broker): \(egress)")) } else { #expect(!output.contains("egress (through the broker)")) }
         if let locked { #expect(output.contains("after start") && output.contains(locked)) } else { #expect(!output.contains("after start")) }
     }
+
+    @Test("the jailed mode of an executor refuses to run outside a jail", arguments: ["web_search", "image_generation", "file_search"])
+    func insideOnlyInAJail(tool: String) async throws {
+        let directory = try TestServices.temporaryDirectory("oneo-inside")
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let failure = await #expect(throws: CommandFailed.self) {
+            _ = try await ManagedProcess.run(TestServices.executable("oneo-tool"), [tool, "--inside", "jail"], logFile: directory + "/tool.log")
+        }
+        #expect(failure?.status == 78, "\(String(describing: failure))")
+        #expect(failure?.output.contains("for the launcher's jails only") == true)
+    }
 }

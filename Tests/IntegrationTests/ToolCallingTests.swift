@@ -201,6 +201,17 @@ struct ToolCallingTests {
             #expect(refused["error"] != .null, "\(refused)")
             #expect(refused["cost_micros"]?.integerValue == 0)
 
+            // Each tool's executors run as a uid of their own: code escaping one tool's jail is
+            // not the uid of another's launcher.
+            var uids: [String: String] = [:]
+            for tool in ["code_interpreter", "web_search", "image_generation", "file_search"] {
+                let pid = try #require(try await stack.child("tool:\(tool):1")?.pid, "\(tool)")
+                let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
+                uids[tool] = status.split(separator: "\n").first { $0.hasPrefix("Uid:") }.map(String.init)
+            }
+            #expect(Set(uids.values).count == 4, "\(uids)")
+            #expect(!uids.values.contains { $0.contains("\t0\t") }, "no executor runs as root: \(uids)")
+
             // The serve log names no key.
             let log = try String(contentsOfFile: stack.directory + "/serve.log", encoding: .utf8)
             #expect(!log.contains("test-provider-key-1"))

@@ -30,10 +30,20 @@ struct FileRoutes {
         let id: Int64
         let name: String
         let media_type: String
+        let size: Int
         let status: String
         let passages: Int
         @ExplicitNull var error: String?
         let created_at: Date
+    }
+
+    /// Rows of `id, name, media_type, size, status, passages, error, created_at` as files.
+    static func files(in rows: PostgresRowSequence) async throws -> [FileResource] {
+        var files: [FileResource] = []
+        for try await row in rows.decode((Int64, String, String, Int, String, Int, String?, Date).self) {
+            files.append(FileResource(id: row.0, name: row.1, media_type: row.2, size: row.3, status: row.4, passages: row.5, error: row.6, created_at: row.7))
+        }
+        return files
     }
 
     /// The advisory lock of a tenant's upload allowance is this class above the tenant's id.
@@ -67,29 +77,22 @@ struct FileRoutes {
                     """
                     INSERT INTO tenant_files (tenant_id, name, media_type, content)
                     VALUES (\(caller.tenant.rawValue), \(name), \(type), \(content))
-                    RETURNING id, name, media_type, status, passages, error, created_at
+                    RETURNING id, name, media_type, size, status, passages, error, created_at
                     """,
                     logger: context.logger
                 )
-                for try await row in rows.decode((Int64, String, String, String, Int, String?, Date).self) {
-                    return FileResource(id: row.0, name: row.1, media_type: row.2, status: row.3, passages: row.4, error: row.5, created_at: row.6)
-                }
-                throw APIError.internalFailure("the file was not stored")
+                guard let file = try await Self.files(in: rows).first else { throw APIError.internalFailure("the file was not stored") }
+                return file
             }
             return EditedResponse(status: .created, response: file)
         }
         group.get("files") { request, context in
             let caller = try context.require(.read)
             let files = try await self.database.asTenant(caller.tenant, logger: context.logger) { connection -> [FileResource] in
-                let rows = try await connection.query(
-                    "SELECT id, name, media_type, status, passages, error, created_at FROM tenant_files WHERE tenant_id = \(caller.tenant.rawValue) ORDER BY id",
+                try await Self.files(in: connection.query(
+                    "SELECT id, name, media_type, size, status, passages, error, created_at FROM tenant_files WHERE tenant_id = \(caller.tenant.rawValue) ORDER BY id",
                     logger: context.logger
-                )
-                var files: [FileResource] = []
-                for try await row in rows.decode((Int64, String, String, String, Int, String?, Date).self) {
-                    files.append(FileResource(id: row.0, name: row.1, media_type: row.2, status: row.3, passages: row.4, error: row.5, created_at: row.6))
-                }
-                return files
+                ))
             }
             return Page(count: files.count, next: nil, previous: nil, results: files)
         }

@@ -21,8 +21,10 @@ public actor ToolClient {
     /// Takes a connection the supervisor handed over, replacing any older one.
     public func connect(_ descriptor: Int32) {
         let socket = FrameSocket(descriptor: descriptor, acceptsDescriptors: false)
-        // The router answers within the executor's timeout plus the calls queued before ours.
-        socket.setReceiveTimeout(seconds: 120)
+        // The router answers within the longest tool's timeout (images: 120 s) and its margin,
+        // plus the wait for an executor (30 s): the processor waits longer than that, so a call
+        // the router is still running (and will have billed) is never given up on here.
+        socket.setReceiveTimeout(seconds: 180)
         self.socket = socket
     }
 

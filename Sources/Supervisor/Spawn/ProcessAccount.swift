@@ -1,4 +1,5 @@
 import Foundation
+import OneoWire
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -50,12 +51,15 @@ struct ProcessAccount: Sendable, Equatable {
         return ProcessAccount(uid: uidBase &+ UInt32(truncatingIfNeeded: tenant), gid: uidBase)
     }
 
-    /// A tool executor's account: a uid of its own past the tenants' and the queue manager's,
-    /// its own group; its jails' processes run as it too, in user namespaces of their own.
-    /// nil when we are not root.
-    static func forToolExecutor(uidBase: UInt32) -> ProcessAccount? {
+    /// A tool's executors' account: a uid and group per tool, past the tenants' and the queue
+    /// manager's; its jails' processes run as it too, in user namespaces of their own. One per
+    /// tool, so that code escaping the code interpreter's jail is not the uid of the image
+    /// launcher (which holds keys for a moment) nor of file search's. nil when we are not root.
+    static func forToolExecutor(_ tool: String, uidBase: UInt32) -> ProcessAccount? {
         guard geteuid() == 0 else { return nil }
-        return ProcessAccount(uid: uidBase + (1 << 24) + 2, gid: uidBase + (1 << 24) + 2)
+        let index = UInt32(ToolCatalog.names.firstIndex(of: tool) ?? ToolCatalog.names.count)
+        let uid = uidBase + (1 << 24) + 2 + index
+        return ProcessAccount(uid: uid, gid: uid)
     }
 
     /// The API's account: the base uid itself (tenant ids start at 1, so it is no tenant's), with

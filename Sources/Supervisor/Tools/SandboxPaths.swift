@@ -32,9 +32,12 @@ enum SandboxPaths {
     /// A tool's policy as the router enforces it: its egress places and its timeout (none and
     /// 30 s when it cannot be read: the executor then refuses to run anyway).
     static func routing(tool: String, executable: String) -> (egress: [String], timeout: Duration) {
-        guard let bytes = try? SandboxDirectory.readPolicy(Self.policy(tool: tool, executable: executable)),
-              let policy = try? SandboxPolicy(parsing: String(decoding: bytes, as: UTF8.self))
-        else { return ([], .seconds(30)) }
-        return (policy.egress, .milliseconds(policy.timeoutMilliseconds))
+        do {
+            let bytes = try SandboxDirectory.readPolicy(Self.policy(tool: tool, executable: executable))
+            let policy = try SandboxPolicy(parsing: String(decoding: bytes, as: UTF8.self))
+            return (policy.egress, .milliseconds(policy.timeoutMilliseconds))
+        } catch {
+            return ([], .seconds(30))
+        }
     }
 }

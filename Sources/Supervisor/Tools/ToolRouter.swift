@@ -303,7 +303,7 @@ package final class ToolRouter: Sendable {
                 guard message.id == wire else { throw WireError(.malformed, detail: "an egress request for another call") }
                 connections += 1
                 // Past the allowance the executor is not asking, it is stalling: it is killed.
-                guard connections <= ToolCallLimits.connectionsPerCall + 1 else { throw WireError(.malformed, detail: "more egress requests than a call may make") }
+                guard connections <= ToolCallLimits.egressRequests else { throw WireError(.malformed, detail: "more egress requests than a call may make") }
                 try self.grantEgress(target, tool: frame.tool, tenant: tenant, credential: credential, count: connections, on: executor.socket, call: wire, deadline: deadline)
             }
             guard answer.id == wire else {

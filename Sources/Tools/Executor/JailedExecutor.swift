@@ -14,6 +14,12 @@ enum JailedExecutor {
     }
 
     static func serve(tool: String, options: [String: String]) -> Int32 {
+        // Only ever the first process of a jail's pid namespace: run by hand outside one, this
+        // mode would parse the outside world unconfined, so it refuses.
+        guard getpid() == 1 else {
+            Log.line("refusing to run: --inside jail is for the launcher's jails only")
+            return 78
+        }
         // First: what only the start needed (execveat of our own program) is locked away.
         do {
             try SeccompProgram.lockAfterStart(options["lock"].map { $0.split(separator: ",").map(String.init) } ?? [])

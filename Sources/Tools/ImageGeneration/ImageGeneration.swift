@@ -39,14 +39,17 @@ struct ImageGeneration {
         guard response.status == 200 else {
             throw ToolFailure(message: "the provider answered HTTP \(response.status)")
         }
+        // From here the provider made (and billed) an image: what goes wrong now is a result
+        // that says so, not a tool error, so the call is paid like one that succeeded.
+        func unusable(_ reason: String) -> JSONValue { ["size": .string(size), "error": .string(reason), "artifacts": []] }
         guard let parsed = try? JSONValue.parse(response.body), case .array(let items)? = parsed["data"],
               case .string(let encoded)? = items.first?["b64_json"], let bytes = Data(base64Encoded: encoded)
-        else { throw ToolFailure(message: "the provider's answer held no image") }
+        else { return unusable("the provider's answer held no image") }
         guard bytes.count <= JobArtifact.maximumTotalBytes else {
-            throw ToolFailure(message: "the image is \(bytes.count) bytes; a job keeps at most \(JobArtifact.maximumTotalBytes)")
+            return unusable("the image is \(bytes.count) bytes; a job keeps at most \(JobArtifact.maximumTotalBytes)")
         }
         guard let (mediaType, suffix) = Self.imageType(Array(bytes.prefix(12))) else {
-            throw ToolFailure(message: "the provider's answer was not a PNG, JPEG or WebP image")
+            return unusable("the provider's answer was not a PNG, JPEG or WebP image")
         }
         let name = "image-\(String(UInt32.random(in: 0 ... .max), radix: 16)).\(suffix)"
         return [
